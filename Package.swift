@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Axon",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Axon", targets: ["Axon"]),
+        .executable(name: "axon-tour", targets: ["AxonTour"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // Instruction-set-specific micro-kernels, the worker pool and a few atomics, in C.
+        // Everything here is an implementation detail behind AxonCore's backend boundary.
+        .target(name: "_AxonKernels"),
+        // Tensor, autodiff, ops and the Swift side of the CPU backend.
+        .target(
+            name: "AxonCore",
+            dependencies: [
+                "_AxonKernels",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
+        ),
+        // `import Axon` gives the whole public API.
+        .target(name: "Axon", dependencies: ["AxonCore"]),
+        .executableTarget(name: "AxonTour", dependencies: ["Axon"]),
+        // Shared test helpers: fixture loading and approximate equality.
+        .target(name: "AxonTestSupport", dependencies: ["Axon"], path: "Tests/AxonTestSupport"),
+        .testTarget(name: "AxonCoreTests", dependencies: ["AxonCore", "_AxonKernels", "AxonTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// `import Axon` gives the whole public API.
+@_exported import AxonCore

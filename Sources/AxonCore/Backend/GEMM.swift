@@ -1,0 +1,180 @@
+import _AxonKernels
+
+extension axon_sgemm_variant: @unchecked @retroactive Sendable {}
+
+/// A strided view of a matrix: element (i, j) is at `base[i * rowStride + j * columnStride]`.
+/// Transposes are free: swap the strides.
+struct MatrixView<T> {
+    let base: UnsafePointer<T>
+    let rowStride: Int
+    let columnStride: Int
+    @inline(__always) subscript(i: Int, j: Int) -> T { base[i * rowStride + j * columnStride] }
+}
+
+/// General matrix multiply, `C = A·B` or `C += A·B`, for row-major `C` with row stride `ldc`.
+///
+/// The float32 path is BLIS-style: B is packed in KC x NR slivers, A in MR x KC slivers, and a
+/// register-blocked micro-kernel chosen at run time for the CPU (`_AxonKernels/gemm.c`) computes each
+/// MR x NR tile. Blocks of rows (and, when rows are few, of columns) run on the worker pool. Every C
+/// element sums its K products in the same order whatever the thread count, so results are bitwise
+/// independent of it.
+enum GEMM {
+    /// K-block: a packed A sliver and B sliver stay in L1/L2 (measured: 384-512 beat 256).
+    static let kc = 512
+    /// M-block (a multiple of every MR): the packed A block stays in L2.
+    static let mc = 96
+    /// N-block: the packed B block stays in L3.
+    static let nc = 4096
+    /// Below this many multiply-adds, packing costs more than it saves: a plain loop runs instead.
+    static let smallWork = 4096
+    /// Below this many multiply-adds the work stays on the calling thread.
+    static let parallelWork = 1 << 17
+
+    /// The fastest micro-kernel this CPU runs.
+    static let bestVariant: axon_sgemm_variant = axon_sgemm_variant_at(0)
+
+    /// float32 GEMM through the packed path (or the plain loop for tiny products).
+    static func sgemm(m: Int, n: Int, k: Int, a: MatrixView<Float>, b: MatrixView<Float>,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        if m * n * k <= smallWork {
+            reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+            return
+        }
+        packed(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, variant: bestVariant)
+    }
+
+    /// The packed, blocked, threaded path with a given micro-kernel variant.
+    static func packed(m: Int, n: Int, k: Int, a: MatrixView<Float>, b: MatrixView<Float>,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                       variant: axon_sgemm_variant) {
+        let mr = Int(variant.mr), nr = Int(variant.nr)
+        let kernel = variant.kernel!
+        let threads = m * n * k < parallelWork ? 1 : Threading.threadCount
+        // Rows per task: at most MC, and few enough that every thread gets a block.
+        let rowsPerThread = (m + threads - 1) / threads
+        let mcEff = min(mc, max(mr, (rowsPerThread + mr - 1) / mr * mr))
+        let mBlocks = (m + mcEff - 1) / mcEff
+        let ncMax = min(nc, (n + nr - 1) / nr * nr)
+        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kc * ncMax)
+        defer { packedB.deallocate() }
+        let cOut = SendablePointer(pointer: c)
+
+        var jc = 0
+        while jc < n {
+            let ncCur = min(nc, n - jc)
+            let nSlivers = (ncCur + nr - 1) / nr
+            var pc = 0
+            while pc < k {
+                let kcCur = min(kc, k - pc)
+                let accumulateHere = accumulate || pc > 0
+                // Pack B[pc..<pc+kcCur, jc..<jc+ncCur] into NR-wide slivers, zero-padded.
+                let bDst = SendablePointer(pointer: packedB)
+                let packTasks = threads == 1 ? 1 : min(nSlivers, threads * 2)
+                let perTask = (nSlivers + packTasks - 1) / packTasks
+                runTasks(packTasks) { t in
+                    let s0 = t * perTask, s1 = min(nSlivers, s0 + perTask)
+                    if s0 < s1 {
+                        for s in s0..<s1 {
+                            packB(b, row0: pc, col0: jc + s * nr, rows: kcCur, cols: min(nr, ncCur - s * nr),
+                                  nr: nr, into: bDst.pointer + s * kcCur * nr)
+                        }
+                    }
+                }
+                // Split columns too when there are fewer row blocks than threads.
+                let nGroups = mBlocks >= threads ? 1 : min(nSlivers, (threads + mBlocks - 1) / mBlocks)
+                let slivPerGroup = (nSlivers + nGroups - 1) / nGroups
+                runTasks(mBlocks * nGroups) { task in
+                    let mb = task / nGroups, g = task % nGroups
+                    let ic = mb * mcEff
+                    let mcCur = min(mcEff, m - ic)
+                    let s0 = g * slivPerGroup, s1 = min(nSlivers, s0 + slivPerGroup)
+                    if s0 >= s1 { return }
+                    let mSlivers = (mcCur + mr - 1) / mr
+                    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: mSlivers * mr * kcCur)
+                    defer { packedA.deallocate() }
+                    for r in 0..<mSlivers {
+                        packA(a, row0: ic + r * mr, col0: pc, rows: min(mr, mcCur - r * mr), cols: kcCur,
+                              mr: mr, into: packedA + r * mr * kcCur)
+                    }
+                    for s in s0..<s1 {
+                        let nCur = min(nr, ncCur - s * nr)
+                        let bSliver = UnsafePointer(bDst.pointer + s * kcCur * nr)
+                        for r in 0..<mSlivers {
+                            let mCur = min(mr, mcCur - r * mr)
+                            let cTile = cOut.pointer + (ic + r * mr) * ldc + jc + s * nr
+                            kernel(kcCur, packedA + r * mr * kcCur, bSliver, cTile, ldc, mCur, nCur,
+                                   accumulateHere ? 1 : 0)
+                        }
+                    }
+                }
+                pc += kcCur
+            }
+            jc += ncCur
+        }
+    }
+
+    /// Packs `rows x cols` of A starting at (row0, col0) as `cols` groups of `mr` values (zero-padded).
+    @inline(__always)
+    static func packA(_ a: MatrixView<Float>, row0: Int, col0: Int, rows: Int, cols: Int, mr: Int,
+                      into dst: UnsafeMutablePointer<Float>) {
+        if rows < mr { dst.update(repeating: 0, count: mr * cols) }
+        for i in 0..<rows {
+            let src = a.base + (row0 + i) * a.rowStride + col0 * a.columnStride
+            let cs = a.columnStride
+            var d = dst + i
+            if cs == 1 {
+                for p in 0..<cols { d.pointee = src[p]; d += mr }
+            } else {
+                for p in 0..<cols { d.pointee = src[p * cs]; d += mr }
+            }
+        }
+    }
+
+    /// Packs `rows x cols` of B starting at (row0, col0) as `rows` groups of `nr` values (zero-padded).
+    @inline(__always)
+    static func packB(_ b: MatrixView<Float>, row0: Int, col0: Int, rows: Int, cols: Int, nr: Int,
+                      into dst: UnsafeMutablePointer<Float>) {
+        let cs = b.columnStride
+        if cs == 1 {
+            for p in 0..<rows {
+                let src = b.base + (row0 + p) * b.rowStride + col0
+                let d = dst + p * nr
+                d.update(from: src, count: cols)
+                if cols < nr { (d + cols).update(repeating: 0, count: nr - cols) }
+            }
+        } else {
+            if cols < nr { dst.update(repeating: 0, count: nr * rows) }
+            for j in 0..<cols {
+                let src = b.base + row0 * b.rowStride + (col0 + j) * cs
+                let rs = b.rowStride
+                var d = dst + j
+                for p in 0..<rows { d.pointee = src[p * rs]; d += nr }
+            }
+        }
+    }
+
+    /// The plain reference: a triple loop (i, p, j), any element type. The fast path is tested against it.
+    static func reference<T: FloatingPoint>(m: Int, n: Int, k: Int, a: MatrixView<T>, b: MatrixView<T>,
+                                            c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+        for i in 0..<m {
+            let row = c + i * ldc
+            if !accumulate { row.update(repeating: 0, count: n) }
+            for p in 0..<k {
+                let aip = a[i, p]
+                let bRow = b.base + p * b.rowStride
+                let cs = b.columnStride
+                for j in 0..<n { row[j] += aip * bRow[j * cs] }
+            }
+        }
+    }
+
+    /// Variants runnable on this CPU, fastest first (for tests and benchmarks).
+    static var variants: [axon_sgemm_variant] {
+        (0..<Int(axon_sgemm_variant_count())).map { axon_sgemm_variant_at(Int32($0)) }
+    }
+}

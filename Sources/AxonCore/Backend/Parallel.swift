@@ -1,0 +1,55 @@
+import _AxonKernels
+
+/// The persistent worker pool (C, `_AxonKernels/pool.c`) seen from Swift.
+public enum Threading {
+    /// Threads used by parallel kernels, the calling thread included.
+    public static var threadCount: Int {
+        get { Int(axon_pool_threads()) }
+        set { axon_pool_set_threads(Int32(newValue)) }
+    }
+    /// Number of online CPUs.
+    public static var cpuCount: Int { Int(axon_cpu_count()) }
+}
+
+/// Context handed through C to the pool's tasks.
+private struct TaskContext {
+    let body: (Int) -> Void
+}
+
+/// Runs `body(t)` for `t` in `0..<tasks` on the worker pool and waits for all of them.
+/// `body` must only write to disjoint memory per task.
+func runTasks(_ tasks: Int, _ body: (Int) -> Void) {
+    if tasks <= 0 { return }
+    if tasks == 1 { body(0); return }
+    withoutActuallyEscaping(body) { escaping in
+        var context = TaskContext(body: escaping)
+        withUnsafeMutablePointer(to: &context) { pointer in
+            axon_pool_run({ ctx, t in
+                ctx!.assumingMemoryBound(to: TaskContext.self).pointee.body(t)
+            }, pointer, tasks)
+        }
+    }
+}
+
+/// Splits `0..<count` into contiguous ranges and runs `body` on each, in parallel when `count`
+/// holds at least two grains of `grain` elements; below that the work stays on the calling thread.
+/// The split only changes which thread runs a range, never what a range computes.
+func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let threads = Threading.threadCount
+    if threads <= 1 || count < 2 * grain {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let tasks = min(threads * 4, count / grain)
+    let chunk = (count + tasks - 1) / tasks
+    runTasks(tasks) { t in
+        let start = t * chunk
+        let end = min(count, start + chunk)
+        if start < end { body(start..<end) }
+    }
+}
+
+/// A raw pointer that may cross into pool tasks (each task writes a disjoint part).
+struct SendablePointer<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+}

@@ -1,0 +1,77 @@
+// Matrix products. The primitive is a batched product of [B, M, K] by [B, K, N]; `matmul` reduces
+// PyTorch's cases (vectors, 2-D, broadcast batch dimensions) to it.
+
+extension Tensor {
+    /// Non-recording batched product of 3-D tensors, each operand optionally transposed in its last two axes.
+    static func bmmRaw(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
+        let batch = a.shape[0]
+        let m = transA ? a.shape[2] : a.shape[1], k = transA ? a.shape[1] : a.shape[2]
+        let n = transB ? b.shape[1] : b.shape[2]
+        switch (a.storage, b.storage) {
+        case (.float32(let x), .float32(let y)):
+            return Tensor(shape: [batch, m, n], storage: .float32(batchedMatmul(x, y, batch: batch, m: m, n: n, k: k, transA: transA, transB: transB)))
+        case (.float64(let x), .float64(let y)):
+            return Tensor(shape: [batch, m, n], storage: .float64(batchedMatmul(x, y, batch: batch, m: m, n: n, k: k, transA: transA, transB: transB)))
+        default:
+            axonFail("matmul", "needs floating-point tensors of one dtype, got \(a.dtype) and \(b.dtype)")
+        }
+    }
+
+    /// The batched-product primitive: [B, M, K] x [B, K, N] -> [B, M, N].
+    static func bmm(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let out = bmmRaw(a, b)
+        return record("matmul", [a, b], out) { g in
+            [a.requiresGrad ? bmmRaw(g, b, transB: true) : nil, b.requiresGrad ? bmmRaw(a, g, transA: true) : nil]
+        }
+    }
+}
+
+/// Matrix product with PyTorch's `matmul` semantics: 1-D x 1-D is a dot product; 2-D x 2-D a matrix
+/// product; a 1-D operand is treated as a row (left) or column (right) vector and that dimension is
+/// removed; leading (batch) dimensions broadcast.
+///
+/// Shapes: `[..., M, K] x [..., K, N] -> [..., M, N]`.
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    guard a.rank >= 1, b.rank >= 1 else {
+        axonFail("matmul", "both operands need at least one dimension, got shapes \(a.shape) and \(b.shape)")
+    }
+    let (a, b) = Tensor.promoted(a, b)
+    let ka = a.shape[a.rank - 1], kb = b.rank == 1 ? b.shape[0] : b.shape[b.rank - 2]
+    guard ka == kb else {
+        axonFail("matmul", "shapes \(a.shape) and \(b.shape) cannot be multiplied (\(ka) != \(kb))")
+    }
+    if a.rank == 1 && b.rank == 1 {
+        return matmul(a.reshaped([1, ka]), b.reshaped([ka, 1])).reshaped([])
+    }
+    if a.rank == 1 {
+        return matmul(a.unsqueezed(axis: 0), b).squeezed(axis: -2)
+    }
+    if b.rank == 1 {
+        return matmul(a, b.unsqueezed(axis: 1)).squeezed(axis: -1)
+    }
+    let m = a.shape[a.rank - 2], n = b.shape[b.rank - 1]
+    if b.rank == 2 {
+        // [..., M, K] x [K, N]: one big product over all leading rows.
+        let lead = Array(a.shape.dropLast(2))
+        let rows = lead.reduce(m, *)
+        let out = Tensor.bmm(a.reshaped([1, rows, ka]), b.reshaped([1, ka, n]))
+        return out.reshaped(lead + [m, n])
+    }
+    let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
+    let batch = broadcastShapes(batchA, batchB, op: "matmul")
+    let count = batch.reduce(1, *)
+    let ea = a.broadcasted(to: batch + [m, ka]).reshaped([count, m, ka])
+    let eb = b.broadcasted(to: batch + [ka, n]).reshaped([count, ka, n])
+    return Tensor.bmm(ea, eb).reshaped(batch + [m, n])
+}
+
+extension Tensor {
+    /// Matrix product with another tensor (see ``matmul(_:_:)``).
+    public func matmul(_ other: Tensor) -> Tensor { Axon_matmul(self, other) }
+}
+
+@inline(__always) func Axon_matmul(_ a: Tensor, _ b: Tensor) -> Tensor { matmul(a, b) }
+
+infix operator •: MultiplicationPrecedence
+/// Matrix product, `a • b` (see ``matmul(_:_:)``).
+public func • (a: Tensor, b: Tensor) -> Tensor { matmul(a, b) }

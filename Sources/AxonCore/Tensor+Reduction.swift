@@ -1,0 +1,135 @@
+// Reductions. `sum` and `max`/`min` are primitives; mean, variance, logsumexp, softmax and logSoftmax
+// are composed from them (and so need no derivative rule of their own).
+
+extension Tensor {
+    /// Normalised, sorted, duplicate-free reduction axes (`nil` means all).
+    func reductionAxes(_ axes: [Int]?, op: String) -> [Int] {
+        guard let axes else { return Array(0..<rank) }
+        let normalized = axes.map { normalizeAxis($0, rank: rank, op: op) }
+        guard Set(normalized).count == normalized.count else {
+            axonFail(op, "repeated axis in \(axes) for shape \(shape)")
+        }
+        return normalized.sorted()
+    }
+
+    /// The shape with reduced axes set to 1, and the shape with them removed.
+    func reducedShapes(_ axes: [Int]) -> (keep: [Int], drop: [Int]) {
+        var keep = shape
+        for a in axes { keep[a] = 1 }
+        let drop = shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+        return (keep, drop)
+    }
+
+    func reduce(_ op: ReduceOp, _ name: String, axes: [Int]?, keepDims: Bool) -> Tensor {
+        let ax = reductionAxes(axes, op: name)
+        let (keep, drop) = reducedShapes(ax)
+        let outShape = keepDims ? keep : drop
+        if op != .sum && count == 0 { axonFail(name, "cannot reduce an empty tensor of shape \(shape)") }
+        switch storage {
+        case .float32(let a): return Tensor(shape: outShape, storage: .float32(reduceKernel(op, a, shape, keep)))
+        case .float64(let a): return Tensor(shape: outShape, storage: .float64(reduceKernel(op, a, shape, keep)))
+        case .int64(let a):
+            let r = reduceKernel(op, a.map { Double($0) }, shape, keep)
+            return Tensor(shape: outShape, storage: .int64(r.map { Int($0) }))
+        }
+    }
+
+    /// Sum over `axes` (all when nil); `keepDims` keeps reduced axes with size 1.
+    public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        let out = reduce(.sum, "sum", axes: axes, keepDims: keepDims)
+        let ax = reductionAxes(axes, op: "sum"), keep = reducedShapes(ax).keep
+        return Tensor.record("sum", [self], out) { [shape] g in [g.reshaped(keep).broadcasted(to: shape)] }
+    }
+    /// Sum over one axis.
+    public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
+
+    /// Mean over `axes` (all when nil).
+    public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        let ax = reductionAxes(axes, op: "mean")
+        let n = ax.reduce(1) { $0 * shape[$1] }
+        return sum(axes: ax, keepDims: keepDims) / Double(n)
+    }
+    /// Mean over one axis.
+    public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
+
+    /// Maximum over `axes` (all when nil). The gradient goes to the maximal elements, split evenly
+    /// among ties (as `torch.amax`).
+    public func max(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(.max, "max", axes, keepDims) }
+    /// Maximum over one axis (values; see ``argmax(axis:keepDims:)`` for the indices).
+    public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
+    /// Minimum over `axes` (all when nil); gradient as ``max(axes:keepDims:)``.
+    public func min(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(.min, "min", axes, keepDims) }
+    /// Minimum over one axis.
+    public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
+
+    private func extremum(_ op: ReduceOp, _ name: String, _ axes: [Int]?, _ keepDims: Bool) -> Tensor {
+        let out = reduce(op, name, axes: axes, keepDims: keepDims)
+        let ax = reductionAxes(axes, op: name), keep = reducedShapes(ax).keep
+        return Tensor.record(name, [self], out) { [unowned out] g in
+            let mask = self.detached() .== out.reshaped(keep)
+            let share = mask / mask.sum(axes: ax, keepDims: true)
+            return [g.reshaped(keep) * share]
+        }
+    }
+
+    /// Index of the maximum along `axis` (first on ties), as int64; over the flattened tensor when nil.
+    public func argmax(axis: Int? = nil, keepDims: Bool = false) -> Tensor { argExtremum(axis, keepDims, greater: true) }
+    /// Index of the minimum along `axis` (first on ties), as int64; over the flattened tensor when nil.
+    public func argmin(axis: Int? = nil, keepDims: Bool = false) -> Tensor { argExtremum(axis, keepDims, greater: false) }
+
+    private func argExtremum(_ axis: Int?, _ keepDims: Bool, greater: Bool) -> Tensor {
+        let name = greater ? "argmax" : "argmin"
+        guard let axis else {
+            return reshaped([count]).argExtremum(0, false, greater: greater).reshaped(keepDims ? shape.map { _ in 1 } : [])
+        }
+        let a = normalizeAxis(axis, rank: rank, op: name)
+        guard shape[a] > 0 else { axonFail(name, "axis \(axis) of shape \(shape) is empty") }
+        let outer = shape[..<a].reduce(1, *), n = shape[a], inner = shape[(a + 1)...].reduce(1, *)
+        let v = doubleScalars
+        var idx = [Int](repeating: 0, count: outer * inner)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var best = v[o * n * inner + i], bi = 0
+                for j in 1..<Swift.max(n, 1) {
+                    let x = v[(o * n + j) * inner + i]
+                    if (greater ? x > best : x < best) || (x.isNaN && !best.isNaN) { best = x; bi = j }
+                }
+                idx[o * inner + i] = bi
+            }
+        }
+        var outShape = shape
+        if keepDims { outShape[a] = 1 } else { outShape.remove(at: a) }
+        return Tensor(shape: outShape, scalars: idx)
+    }
+
+    /// Variance over `axes` (all when nil); `unbiased` divides by n - 1 (PyTorch's default), else by n.
+    public func variance(axes: [Int]? = nil, unbiased: Bool = true, keepDims: Bool = false) -> Tensor {
+        let ax = reductionAxes(axes, op: "variance")
+        let n = ax.reduce(1) { $0 * shape[$1] }
+        let centered = self - mean(axes: ax, keepDims: true)
+        return (centered * centered).sum(axes: ax, keepDims: keepDims) / Double(Swift.max(unbiased ? n - 1 : n, 1))
+    }
+
+    /// log(sum(exp(x))) over `axes`, computed as m + log(sum(exp(x - m))) with m the (detached) maximum,
+    /// so that inputs of magnitude 1e4 neither overflow nor lose the result.
+    public func logSumExp(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        let ax = reductionAxes(axes, op: "logsumexp")
+        var m = max(axes: ax, keepDims: true).detached()
+        // An all -inf slice would give inf - inf; use 0 there, as PyTorch does.
+        m = AxonCore.`where`(Axon_abs(m) .== Double.infinity, Tensor.zeros(like: m), m)
+        let s = Axon_log(Axon_exp(self - m).sum(axes: ax, keepDims: true)) + m
+        return keepDims ? s : s.reshaped(reducedShapes(ax).drop)
+    }
+    /// logsumexp over one axis.
+    public func logSumExp(axis: Int, keepDims: Bool = false) -> Tensor { logSumExp(axes: [axis], keepDims: keepDims) }
+}
+
+/// Softmax along `axis`: exp(x - logsumexp(x)), stable for inputs of magnitude 1e4.
+public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
+    exp(x - x.logSumExp(axis: axis, keepDims: true))
+}
+
+/// Log-softmax along `axis`: x - logsumexp(x), stable for inputs of magnitude 1e4.
+public func logSoftmax(_ x: Tensor, axis: Int = -1) -> Tensor {
+    x - x.logSumExp(axis: axis, keepDims: true)
+}

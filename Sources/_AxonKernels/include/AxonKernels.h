@@ -1,0 +1,57 @@
+// Axon's C kernels: instruction-set-specific GEMM micro-kernels chosen at run time,
+// a persistent worker pool, and a few thread-local and atomic helpers.
+// Everything here is internal to Axon (the target name starts with an underscore).
+#ifndef AXON_KERNELS_H
+#define AXON_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- GEMM micro-kernels -------------------------------------------------------------------
+// A micro-kernel computes an MR x NR tile of C from packed panels:
+//   a: kc groups of MR floats (column k of the A sliver), b: kc groups of NR floats (row k of the B sliver).
+//   c: row-major tile with row stride ldc; only the top-left m x n part is written (m <= MR, n <= NR).
+//   accumulate != 0: C += A*B, else C = A*B.
+typedef void (*axon_sgemm_ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc,
+                                      long m, long n, int accumulate);
+
+typedef struct {
+    const char *name;  // "avx512", "avx2", "generic"
+    int mr;
+    int nr;
+    axon_sgemm_ukernel_fn kernel;
+} axon_sgemm_variant;
+
+// Number of micro-kernel variants this CPU can run (always >= 1; the generic one is last).
+int axon_sgemm_variant_count(void);
+// The i-th runnable variant, fastest first.
+axon_sgemm_variant axon_sgemm_variant_at(int i);
+
+// ---- Worker pool --------------------------------------------------------------------------
+// Runs fn(ctx, t) for every t in [0, ntasks) on the persistent pool, the calling thread included,
+// and returns when all have finished. Tasks are handed out dynamically; nested calls run inline.
+typedef void (*axon_task_fn)(void *ctx, long task);
+void axon_pool_run(axon_task_fn fn, void *ctx, long ntasks);
+// Threads used by axon_pool_run (calling thread included). Default: the number of online CPUs,
+// or AXON_NUM_THREADS when set.
+int axon_pool_threads(void);
+void axon_pool_set_threads(int n);
+// Number of online CPUs.
+int axon_cpu_count(void);
+
+// ---- Grad mode (thread-local, as PyTorch's) -----------------------------------------------
+int axon_grad_disabled_depth(void);
+void axon_grad_disabled_push(void);
+void axon_grad_disabled_pop(void);
+
+// ---- Counters (relaxed atomics) -----------------------------------------------------------
+void axon_counter_add(int which, long delta);
+long axon_counter_get(int which);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

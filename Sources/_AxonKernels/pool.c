@@ -1,0 +1,172 @@
+// A persistent worker pool: workers spin briefly on a generation counter, then park on a condition
+// variable. The calling thread takes part in every job; tasks are claimed with an atomic counter.
+// One job runs at a time; a call made while another thread's job runs, or from inside a task, runs inline.
+#include "AxonKernels.h"
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define AXON_MAX_THREADS 256
+#define AXON_SPIN 4000
+
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t submit_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static axon_task_fn job_fn;
+static void *job_ctx;
+static long job_tasks;
+static long next_task;        // atomic
+static long pending;          // atomic: tasks not yet finished
+static unsigned long generation;  // atomic; changed under pool_mutex
+static int inside;            // workers holding a copy of the current job (under pool_mutex)
+
+static int threads_wanted = 0;   // 0: not initialised
+static int workers_started = 0;  // under pool_mutex
+static _Thread_local int in_task = 0;
+
+int axon_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+static void run_tasks(axon_task_fn fn, void *ctx, long ntasks) {
+    in_task = 1;
+    for (;;) {
+        long t = __atomic_fetch_add(&next_task, 1, __ATOMIC_ACQ_REL);
+        if (t >= ntasks) break;
+        fn(ctx, t);
+        __atomic_fetch_sub(&pending, 1, __ATOMIC_ACQ_REL);
+    }
+    in_task = 0;
+}
+
+static void *worker_main(void *arg) {
+    long id = (long)arg;
+    unsigned long seen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    for (;;) {
+        int spins = 0;
+        while (__atomic_load_n(&generation, __ATOMIC_ACQUIRE) == seen && spins < AXON_SPIN) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            spins++;
+        }
+        pthread_mutex_lock(&pool_mutex);
+        while (__atomic_load_n(&generation, __ATOMIC_ACQUIRE) == seen) {
+            pthread_cond_wait(&work_cv, &pool_mutex);
+        }
+        seen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+        if (id >= __atomic_load_n(&threads_wanted, __ATOMIC_ACQUIRE) - 1) {  // not needed at this size
+            pthread_mutex_unlock(&pool_mutex);
+            continue;
+        }
+        inside++;
+        axon_task_fn fn = job_fn;
+        void *ctx = job_ctx;
+        long ntasks = job_tasks;
+        pthread_mutex_unlock(&pool_mutex);
+
+        run_tasks(fn, ctx, ntasks);
+
+        pthread_mutex_lock(&pool_mutex);
+        if (--inside == 0) pthread_cond_broadcast(&idle_cv);
+        pthread_mutex_unlock(&pool_mutex);
+    }
+    return NULL;
+}
+
+static void ensure_init(void) {
+    if (__atomic_load_n(&threads_wanted, __ATOMIC_ACQUIRE) != 0) return;
+    int n = axon_cpu_count();
+    const char *env = getenv("AXON_NUM_THREADS");
+    if (env) {
+        int v = atoi(env);
+        if (v >= 1) n = v;
+    }
+    if (n > AXON_MAX_THREADS) n = AXON_MAX_THREADS;
+    int expected = 0;
+    __atomic_compare_exchange_n(&threads_wanted, &expected, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+// Starts workers up to threads_wanted - 1. Called with pool_mutex held.
+static void start_workers(void) {
+    int want = __atomic_load_n(&threads_wanted, __ATOMIC_ACQUIRE) - 1;
+    while (workers_started < want) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, worker_main, (void *)(long)workers_started) != 0) {
+            pthread_attr_destroy(&attr);
+            break;
+        }
+        pthread_attr_destroy(&attr);
+        workers_started++;
+    }
+}
+
+int axon_pool_threads(void) {
+    ensure_init();
+    return __atomic_load_n(&threads_wanted, __ATOMIC_ACQUIRE);
+}
+
+void axon_pool_set_threads(int n) {
+    ensure_init();
+    if (n < 1) n = 1;
+    if (n > AXON_MAX_THREADS) n = AXON_MAX_THREADS;
+    __atomic_store_n(&threads_wanted, n, __ATOMIC_RELEASE);
+}
+
+void axon_pool_run(axon_task_fn fn, void *ctx, long ntasks) {
+    if (ntasks <= 0) return;
+    ensure_init();
+    if (ntasks == 1 || in_task || axon_pool_threads() == 1 || pthread_mutex_trylock(&submit_mutex) != 0) {
+        int was = in_task;
+        in_task = 1;
+        for (long t = 0; t < ntasks; t++) fn(ctx, t);
+        in_task = was;
+        return;
+    }
+    pthread_mutex_lock(&pool_mutex);
+    start_workers();
+    while (inside > 0) pthread_cond_wait(&idle_cv, &pool_mutex);  // no worker may hold a stale job
+    job_fn = fn;
+    job_ctx = ctx;
+    job_tasks = ntasks;
+    __atomic_store_n(&next_task, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&pending, ntasks, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&generation, 1, __ATOMIC_ACQ_REL);
+    pthread_cond_broadcast(&work_cv);
+    pthread_mutex_unlock(&pool_mutex);
+
+    run_tasks(fn, ctx, ntasks);
+    int spins = 0;
+    while (__atomic_load_n(&pending, __ATOMIC_ACQUIRE) != 0) {
+        if (++spins < AXON_SPIN) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+    pthread_mutex_unlock(&submit_mutex);
+}
+
+// ---- grad mode ----
+static _Thread_local int grad_disabled = 0;
+int axon_grad_disabled_depth(void) { return grad_disabled; }
+void axon_grad_disabled_push(void) { grad_disabled++; }
+void axon_grad_disabled_pop(void) { if (grad_disabled > 0) grad_disabled--; }
+
+// ---- counters ----
+static long counters[8];
+void axon_counter_add(int which, long delta) {
+    if (which >= 0 && which < 8) __atomic_fetch_add(&counters[which], delta, __ATOMIC_RELAXED);
+}
+long axon_counter_get(int which) {
+    return (which >= 0 && which < 8) ? __atomic_load_n(&counters[which], __ATOMIC_RELAXED) : 0;
+}
