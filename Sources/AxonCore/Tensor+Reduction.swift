@@ -124,12 +124,25 @@ extension Tensor {
     public func logSumExp(axis: Int, keepDims: Bool = false) -> Tensor { logSumExp(axes: [axis], keepDims: keepDims) }
 }
 
-/// Softmax along `axis`: exp(x - logsumexp(x)), stable for inputs of magnitude 1e4.
-public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
-    exp(x - x.logSumExp(axis: axis, keepDims: true))
+extension Tensor {
+    /// x - max(x) along `axis` with the maximum detached (softmax is shift-invariant, so the gradient is
+    /// unchanged) and an all -inf slice shifted by 0.
+    func shiftedByMax(axis: Int) -> Tensor {
+        var m = max(axes: [axis], keepDims: true).detached()
+        m = AxonCore.`where`(Axon_abs(m) .== Double.infinity, Tensor.zeros(like: m), m)
+        return self - m
+    }
 }
 
-/// Log-softmax along `axis`: x - logsumexp(x), stable for inputs of magnitude 1e4.
+/// Softmax along `axis`: e^(x - m) / sum(e^(x - m)) with m the maximum, stable for inputs of magnitude 1e4.
+public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
+    let e = exp(x.shiftedByMax(axis: axis))
+    return e / e.sum(axis: axis, keepDims: true)
+}
+
+/// Log-softmax along `axis`: (x - m) - log(sum(e^(x - m))), as PyTorch computes it: the maximum is
+/// never added back, so no precision is lost to its magnitude (inputs of 1e4 in float32).
 public func logSoftmax(_ x: Tensor, axis: Int = -1) -> Tensor {
-    x - x.logSumExp(axis: axis, keepDims: true)
+    let shifted = x.shiftedByMax(axis: axis)
+    return shifted - log(exp(shifted).sum(axis: axis, keepDims: true))
 }

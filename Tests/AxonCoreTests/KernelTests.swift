@@ -1,0 +1,132 @@
+import XCTest
+import _AxonKernels
+@testable import AxonCore
+
+/// The fast paths against the plain reference paths, on random shapes with edge sizes.
+final class KernelTests: XCTestCase {
+    let g = Generator(seed: 3)
+
+    func randomFloats(_ n: Int) -> [Float] { (0..<n).map { _ in Float(g.nextUniform() * 2 - 1) } }
+
+    /// Runs the packed GEMM with `variant` and the reference on (m, n, k), optionally transposed operands.
+    func compare(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, accumulate: Bool,
+                 variant: axon_sgemm_variant) -> Float {
+        let a = randomFloats(m * k), b = randomFloats(k * n), c0 = randomFloats(m * n)
+        var fast = c0, slow = c0
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                let av = MatrixView(base: pa.baseAddress!, rowStride: transA ? 1 : k, columnStride: transA ? m : 1)
+                let bv = MatrixView(base: pb.baseAddress!, rowStride: transB ? 1 : n, columnStride: transB ? k : 1)
+                fast.withUnsafeMutableBufferPointer {
+                    GEMM.packed(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: accumulate, variant: variant)
+                }
+                slow.withUnsafeMutableBufferPointer {
+                    GEMM.reference(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: accumulate)
+                }
+            }
+        }
+        // Each element sums k products of magnitude <= 1: compare with a tolerance scaled by k.
+        return zip(fast, slow).map { Swift.abs($0 - $1) }.max() ?? 0
+    }
+
+    func testEveryMicroKernelVariantMatchesTheReference() {
+        let variants = GEMM.variants
+        XCTAssertGreaterThanOrEqual(variants.count, 1)
+        XCTAssertEqual(String(cString: variants.last!.name), "generic")
+        // Edges: 1, primes, non-multiples of MR/NR/MC/KC, and sizes crossing the K block (KC = 512).
+        let shapes = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (7, 13, 31), (6, 64, 8), (13, 97, 41), (97, 31, 127),
+                      (64, 130, 67), (101, 67, 521), (37, 129, 1030), (200, 5, 600)]
+        for v in variants {
+            for (m, n, k) in shapes {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    for acc in [false, true] {
+                        let err = compare(m: m, n: n, k: k, transA: ta, transB: tb, accumulate: acc, variant: v)
+                        XCTAssertLessThan(err, 1e-5 * Float(k) + 1e-5,
+                                          "\(String(cString: v.name)) m=\(m) n=\(n) k=\(k) tA=\(ta) tB=\(tb) acc=\(acc)")
+                    }
+                }
+            }
+        }
+        print("GEMM variants tested: \(variants.map { String(cString: $0.name) })")
+    }
+
+    func testGEMMIsBitwiseIndependentOfThreadCount() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let a = Tensor.randn([130, 300], generator: g), b = Tensor.randn([300, 257], generator: g)
+        Threading.threadCount = 1
+        let one = matmul(a, b).scalars
+        Threading.threadCount = 2
+        let two = matmul(a, b).scalars
+        Threading.threadCount = 3  // more threads than cores still gives the same bits
+        let three = matmul(a, b).scalars
+        XCTAssertEqual(one, two)
+        XCTAssertEqual(one, three)
+    }
+
+    func testWorkerPoolRunsEveryTaskOnce() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        Threading.threadCount = 2
+        for tasks in [1, 2, 3, 17, 1000] {
+            var hits = [Int](repeating: 0, count: tasks)
+            hits.withUnsafeMutableBufferPointer { buffer in
+                let p = SendablePointer(pointer: buffer.baseAddress!)
+                runTasks(tasks) { t in p.pointer[t] += 1 }
+            }
+            XCTAssertEqual(hits, [Int](repeating: 1, count: tasks))
+        }
+        // Nested parallel calls run inline instead of deadlocking.
+        var total = [Int](repeating: 0, count: 4)
+        total.withUnsafeMutableBufferPointer { buffer in
+            let p = SendablePointer(pointer: buffer.baseAddress!)
+            runTasks(4) { t in runTasks(3) { _ in p.pointer[t] += 1 } }
+        }
+        XCTAssertEqual(total, [3, 3, 3, 3])
+    }
+
+    func testParallelElementwiseMatchesSerial() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let x = Tensor.randn([300_001], generator: g)
+        Threading.threadCount = 1
+        let serial = (tanh(x) * 2 + exp(-abs(x))).scalars
+        Threading.threadCount = 2
+        let parallel = (tanh(x) * 2 + exp(-abs(x))).scalars
+        XCTAssertEqual(serial, parallel)
+    }
+
+    /// Direct convolution by definition, in float64.
+    func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor, stride: Int, padding: Int, dilation: Int) -> [Double] {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+        let oh = (h + 2 * padding - dilation * (kh - 1) - 1) / stride + 1
+        let ow = (wd + 2 * padding - dilation * (kw - 1) - 1) / stride + 1
+        let xv = x.doubleScalars, wv = w.doubleScalars, bv = b.doubleScalars
+        var out = [Double](repeating: 0, count: n * o * oh * ow)
+        for i in 0..<n { for oc in 0..<o { for y in 0..<oh { for z in 0..<ow {
+            var s = bv[oc]
+            for ic in 0..<c { for p in 0..<kh { for q in 0..<kw {
+                let yy = y * stride - padding + p * dilation, zz = z * stride - padding + q * dilation
+                if yy >= 0 && yy < h && zz >= 0 && zz < wd {
+                    s += xv[((i * c + ic) * h + yy) * wd + zz] * wv[((oc * c + ic) * kh + p) * kw + q]
+                }
+            } } }
+            out[((i * o + oc) * oh + y) * ow + z] = s
+        } } } }
+        return out
+    }
+
+    func testConv2dMatchesDirectConvolution() {
+        for (shape, wshape, s, p, d) in [([2, 3, 9, 7], [4, 3, 3, 3], 1, 0, 1), ([1, 1, 28, 28], [6, 1, 3, 3], 1, 0, 1),
+                                         ([3, 2, 11, 13], [5, 2, 5, 3], 2, 2, 1), ([2, 2, 10, 10], [3, 2, 3, 3], 1, 1, 3),
+                                         ([64, 6, 13, 13], [16, 6, 3, 3], 1, 0, 1)] {
+            let x = Tensor.randn(shape, generator: g), w = Tensor.randn(wshape, generator: g), b = Tensor.randn([wshape[0]], generator: g)
+            let fast = conv2d(x, weight: w, bias: b, stride: s, padding: p, dilation: d).doubleScalars
+            let slow = naiveConv(x, w, b, stride: s, padding: p, dilation: d)
+            XCTAssertEqual(fast.count, slow.count)
+            let err = zip(fast, slow).map { Swift.abs($0 - $1) }.max()!
+            XCTAssertLessThan(err, 1e-4, "conv \(shape) \(wshape) s\(s) p\(p) d\(d)")
+        }
+    }
+}
