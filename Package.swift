@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Axon", targets: ["Axon"]),
         .executable(name: "axon-tour", targets: ["AxonTour"]),
+        .executable(name: "axon-bench", targets: ["AxonBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
@@ -26,6 +27,7 @@ let package = Package(
         // `import Axon` gives the whole public API.
         .target(name: "Axon", dependencies: ["AxonCore"]),
         .executableTarget(name: "AxonTour", dependencies: ["Axon"]),
+        .executableTarget(name: "AxonBench", dependencies: ["Axon"]),
         // Shared test helpers: fixture loading and approximate equality.
         .target(name: "AxonTestSupport", dependencies: ["Axon"], path: "Tests/AxonTestSupport"),
         .testTarget(name: "AxonCoreTests", dependencies: ["AxonCore", "_AxonKernels", "AxonTestSupport"]),

@@ -60,7 +60,7 @@ enum GEMM {
         let mcEff = min(mc, max(mr, (rowsPerThread + mr - 1) / mr * mr))
         let mBlocks = (m + mcEff - 1) / mcEff
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
-        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kc * ncMax)
+        let packedB = allocateAligned(kc * ncMax)
         defer { packedB.deallocate() }
         let cOut = SendablePointer(pointer: c)
 
@@ -95,7 +95,7 @@ enum GEMM {
                     let s0 = g * slivPerGroup, s1 = min(nSlivers, s0 + slivPerGroup)
                     if s0 >= s1 { return }
                     let mSlivers = (mcCur + mr - 1) / mr
-                    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: mSlivers * mr * kcCur)
+                    let packedA = allocateAligned(mSlivers * mr * kcCur)
                     defer { packedA.deallocate() }
                     for r in 0..<mSlivers {
                         packA(a, row0: ic + r * mr, col0: pc, rows: min(mr, mcCur - r * mr), cols: kcCur,
@@ -116,6 +116,12 @@ enum GEMM {
             }
             jc += ncCur
         }
+    }
+
+    /// Packed panels start on a cache line (64 bytes), so no vector load of a sliver splits two lines.
+    static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
     }
 
     /// Packs `rows x cols` of A starting at (row0, col0) as `cols` groups of `mr` values (zero-padded).
