@@ -24,13 +24,19 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
+        // Modules, layers, losses, initialisers (torch.nn).
+        .target(name: "AxonNN", dependencies: ["AxonCore"]),
+        // Optimisers, parameter groups, gradient clipping, learning-rate schedules (torch.optim).
+        .target(name: "AxonOptim", dependencies: ["AxonCore"]),
         // `import Axon` gives the whole public API.
-        .target(name: "Axon", dependencies: ["AxonCore"]),
+        .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim"]),
         .executableTarget(name: "AxonTour", dependencies: ["Axon"]),
         .executableTarget(name: "AxonBench", dependencies: ["Axon"]),
         // Shared test helpers: fixture loading and approximate equality.
         .target(name: "AxonTestSupport", dependencies: ["Axon"], path: "Tests/AxonTestSupport"),
         .testTarget(name: "AxonCoreTests", dependencies: ["AxonCore", "_AxonKernels", "AxonTestSupport"]),
+        .testTarget(name: "AxonNNTests", dependencies: ["Axon", "AxonTestSupport"]),
+        .testTarget(name: "AxonOptimTests", dependencies: ["Axon", "AxonTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,2 +1,4 @@
 // `import Axon` gives the whole public API.
 @_exported import AxonCore
+@_exported import AxonNN
+@_exported import AxonOptim

@@ -17,11 +17,16 @@ extension Tensor {
         }
     }
 
-    /// The batched-product primitive: [B, M, K] x [B, K, N] -> [B, M, N].
-    static func bmm(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let out = bmmRaw(a, b)
+    /// The batched-product primitive: a x op(b) for [B, M, K] and [B, K, N] (or [B, N, K] when
+    /// `transB`, read transposed in place) -> [B, M, N].
+    static func bmm(_ a: Tensor, _ b: Tensor, transB: Bool = false) -> Tensor {
+        let out = bmmRaw(a, b, transB: transB)
         return record("matmul", [a, b], out) { g in
-            [a.requiresGrad ? bmmRaw(g, b, transB: true) : nil, b.requiresGrad ? bmmRaw(a, g, transA: true) : nil]
+            if transB {  // C = A·Bᵀ: dA = G·B, dB = Gᵀ·A
+                return [a.requiresGrad ? bmmRaw(g, b) : nil, b.requiresGrad ? bmmRaw(g, a, transA: true) : nil]
+            }
+            // C = A·B: dA = G·Bᵀ, dB = Aᵀ·G
+            return [a.requiresGrad ? bmmRaw(g, b, transB: true) : nil, b.requiresGrad ? bmmRaw(a, g, transA: true) : nil]
         }
     }
 }
@@ -63,6 +68,24 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     let ea = a.broadcasted(to: batch + [m, ka]).reshaped([count, m, ka])
     let eb = b.broadcasted(to: batch + [ka, n]).reshaped([count, ka, n])
     return Tensor.bmm(ea, eb).reshaped(batch + [m, n])
+}
+
+/// `a · bᵀ` for `a` of shape [..., M, K] and a matrix `b` of shape [N, K], reading `b` transposed in
+/// place (no copy): the product behind a linear layer, `x · Wᵀ`.
+///
+/// Shapes: `[..., M, K] x [N, K] -> [..., M, N]`.
+public func matmul(_ a: Tensor, transposed b: Tensor) -> Tensor {
+    guard a.rank >= 1, b.rank == 2 else {
+        axonFail("matmul", "transposed operand must be a matrix and the other at least 1-D, got shapes \(a.shape) and \(b.shape)")
+    }
+    let (a, b) = Tensor.promoted(a, b)
+    let k = a.shape[a.rank - 1], n = b.shape[0]
+    guard b.shape[1] == k else {
+        axonFail("matmul", "shapes \(a.shape) and \(b.shape) (transposed) cannot be multiplied (\(k) != \(b.shape[1]))")
+    }
+    let lead = Array(a.shape.dropLast())
+    let rows = lead.reduce(1, *)
+    return Tensor.bmm(a.reshaped([1, rows, k]), b.reshaped([1, n, k]), transB: true).reshaped(lead + [n])
 }
 
 extension Tensor {

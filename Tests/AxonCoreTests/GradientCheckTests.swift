@@ -111,6 +111,8 @@ final class GradientCheckTests: XCTestCase {
         check("vector x matrix", [r([5]), r([5, 4])]) { matmul($0[0], $0[1]) }
         check("vector x batched", [r([5]), r([2, 5, 4])]) { matmul($0[0], $0[1]) }
         check("dot", [r([5]), r([5])]) { matmul($0[0], $0[1]) }
+        check("transposed operand", [r([2, 3, 5]), r([4, 5])]) { matmul($0[0], transposed: $0[1]) }
+        check("transposed operand, vector", [r([5]), r([4, 5])]) { matmul($0[0], transposed: $0[1]) }
     }
 
     func testConvolutionAndPooling() {

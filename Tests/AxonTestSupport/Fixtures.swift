@@ -7,6 +7,9 @@ public struct FixtureTensor {
     public let data: [Double]
     public let isInteger: Bool
 
+    /// Parses `{"shape": ..., "data": ...}`.
+    public static func parse(_ json: Any) throws -> FixtureTensor { try FixtureTensor(json) }
+
     init(_ json: Any) throws {
         guard let object = json as? [String: Any], let shape = object["shape"] as? [Int],
               let data = object["data"] as? [Any] else {

@@ -1,0 +1,72 @@
+import AxonCore
+
+/// ReLU layer, max(x, 0).
+public final class ReLU: Module, Layer {
+    /// A ReLU layer.
+    public override init() {}
+    /// Applies ReLU.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(relu(input)) }
+}
+
+/// Leaky ReLU layer: x for x > 0, else `negativeSlope` · x.
+public final class LeakyReLU: Module, Layer {
+    /// Slope for negative inputs.
+    public let negativeSlope: Double
+    /// A leaky ReLU with the given slope (PyTorch's default 0.01).
+    public init(negativeSlope: Double = 0.01) { self.negativeSlope = negativeSlope }
+    /// Applies leaky ReLU.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(leakyRelu(input, negativeSlope: negativeSlope)) }
+    public override var layerDescription: String { "LeakyReLU(negativeSlope: \(negativeSlope))" }
+}
+
+/// Logistic sigmoid layer.
+public final class Sigmoid: Module, Layer {
+    /// A sigmoid layer.
+    public override init() {}
+    /// Applies the sigmoid.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(sigmoid(input)) }
+}
+
+/// Hyperbolic tangent layer.
+public final class Tanh: Module, Layer {
+    /// A tanh layer.
+    public override init() {}
+    /// Applies tanh.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(tanh(input)) }
+}
+
+/// GELU layer (exact erf form unless `approximate`).
+public final class GELU: Module, Layer {
+    let approximate: Bool
+    /// A GELU layer; `approximate: true` uses the tanh approximation.
+    public init(approximate: Bool = false) { self.approximate = approximate }
+    /// Applies GELU.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(gelu(input, approximate: approximate)) }
+}
+
+/// Softmax layer along `axis`.
+public final class Softmax: Module, Layer {
+    let axis: Int
+    /// Softmax over `axis` (the last by default).
+    public init(axis: Int = -1) { self.axis = axis }
+    /// Applies softmax.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(softmax(input, axis: axis)) }
+}
+
+/// Log-softmax layer along `axis`.
+public final class LogSoftmax: Module, Layer {
+    let axis: Int
+    /// Log-softmax over `axis` (the last by default).
+    public init(axis: Int = -1) { self.axis = axis }
+    /// Applies log-softmax.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(logSoftmax(input, axis: axis)) }
+}
+
+/// Heaviside step layer (1 where x > 0, else 0): the perceptron's activation. It has no useful gradient
+/// (zero almost everywhere), which is why gradient descent replaced it with sigmoids and ReLUs.
+public final class Step: Module, Layer {
+    /// A step layer.
+    public override init() {}
+    /// Applies the step.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(step(input)) }
+}

@@ -1,0 +1,59 @@
+import AxonCore
+
+/// Applies layers in order, as `torch.nn.Sequential`; children are named by index ("0", "1", ...).
+public final class Sequential: Module, Layer {
+    /// The layers, in order.
+    public let layers: [any Layer]
+
+    /// `Sequential(Linear(2, 8), ReLU(), Linear(8, 1))`.
+    public convenience init(_ layers: any Layer...) { self.init(layers: layers) }
+
+    /// A sequence of layers from an array.
+    public init(layers: [any Layer]) { self.layers = layers }
+
+    public override func namedChildren() -> [(String, Module)] {
+        layers.enumerated().map { ("\($0.offset)", $0.element) }
+    }
+
+    /// Applies every layer in turn.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        layers.reduce(input) { x, layer in layer(x) }
+    }
+}
+
+/// Returns its input, as `torch.nn.Identity`.
+public final class Identity: Module, Layer {
+    /// An identity layer.
+    public override init() {}
+    /// Returns `input`.
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(input) }
+}
+
+/// A residual connection around a block: y = x + block(x) (the block must keep the shape), optionally
+/// through a `shortcut` (e.g. a 1x1 convolution) where it does not: y = shortcut(x) + block(x).
+public final class Residual: Module, Layer {
+    /// The residual branch.
+    public let block: any Layer
+    /// The skip branch (identity when nil).
+    public let shortcut: (any Layer)?
+
+    /// Wraps `block` with a skip connection.
+    public init(_ block: any Layer, shortcut: (any Layer)? = nil) {
+        self.block = block
+        self.shortcut = shortcut
+    }
+
+    public override func namedChildren() -> [(String, Module)] {
+        [("block", block)] + (shortcut.map { [("shortcut", $0)] } ?? [])
+    }
+
+    /// x + block(x).
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let skip = shortcut.map { $0(input) } ?? input
+        let y = block(input)
+        guard y.shape == skip.shape else {
+            fatalError("Axon.Residual: block output \(y.shape) does not match skip shape \(skip.shape); pass a shortcut")
+        }
+        return traced(skip + y)
+    }
+}

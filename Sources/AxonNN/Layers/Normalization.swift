@@ -1,0 +1,85 @@
+import AxonCore
+
+/// Batch normalisation over the channel axis (1) of `[N, C]` or `[N, C, L]` input (BatchNorm1d) or
+/// `[N, C, H, W]` input (BatchNorm2d), with running statistics for evaluation mode.
+public class BatchNorm: Module, Layer {
+    /// Scale `[C]` (nil without `affine`).
+    public let weight: Tensor?
+    /// Shift `[C]` (nil without `affine`).
+    public let bias: Tensor?
+    /// Running mean `[C]`, updated in training mode.
+    @Buffer public var runningMean: Tensor
+    /// Running (unbiased) variance `[C]`, updated in training mode.
+    @Buffer public var runningVar: Tensor
+    /// Number of training batches seen (int64 scalar), as PyTorch.
+    @Buffer public var numBatchesTracked: Tensor
+    /// Weight of the newest batch in the running statistics.
+    public let momentum: Double
+    /// Added to the variance for stability.
+    public let eps: Double
+    let expectedRanks: Set<Int>
+
+    init(_ numFeatures: Int, eps: Double, momentum: Double, affine: Bool, ranks: Set<Int>) {
+        precondition(numFeatures > 0, "Axon.BatchNorm: numFeatures must be positive, got \(numFeatures)")
+        precondition(momentum >= 0 && momentum <= 1, "Axon.BatchNorm: momentum must be in [0, 1], got \(momentum)")
+        weight = affine ? Tensor.ones([numFeatures]).requiringGrad() : nil
+        bias = affine ? Tensor.zeros([numFeatures]).requiringGrad() : nil
+        runningMean = Tensor.zeros([numFeatures])
+        runningVar = Tensor.ones([numFeatures])
+        numBatchesTracked = Tensor(shape: [], scalars: [0] as [Int])
+        self.momentum = momentum
+        self.eps = eps
+        expectedRanks = ranks
+    }
+
+    /// Normalises the batch (training) or with the running statistics (evaluation).
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        guard expectedRanks.contains(input.rank), input.shape[1] == runningMean.shape[0] else {
+            fatalError("Axon.\(type(of: self)): expected input of rank \(expectedRanks.sorted()) with \(runningMean.shape[0]) channels, got shape \(input.shape)")
+        }
+        if isTraining {
+            numBatchesTracked = Tensor(shape: [], scalars: [numBatchesTracked.intScalars[0] + 1] as [Int])
+        }
+        return traced(batchNorm(input, runningMean: _runningMean, runningVar: _runningVar, weight: weight, bias: bias,
+                                training: isTraining, momentum: momentum, eps: eps))
+    }
+
+    public override var layerDescription: String {
+        "\(type(of: self))(\(runningMean.shape[0]), eps: \(eps), momentum: \(momentum), affine: \(weight != nil))"
+    }
+}
+
+/// Batch normalisation of `[N, C]` or `[N, C, L]` input, as `torch.nn.BatchNorm1d`.
+public final class BatchNorm1d: BatchNorm {
+    /// Normalises `numFeatures` channels.
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true) {
+        super.init(numFeatures, eps: eps, momentum: momentum, affine: affine, ranks: [2, 3])
+    }
+}
+
+/// Batch normalisation of `[N, C, H, W]` input, as `torch.nn.BatchNorm2d`.
+public final class BatchNorm2d: BatchNorm {
+    /// Normalises `numFeatures` channels.
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true) {
+        super.init(numFeatures, eps: eps, momentum: momentum, affine: affine, ranks: [4])
+    }
+}
+
+/// Dropout, as `torch.nn.Dropout`: active in training mode, the identity in evaluation mode. Masks are
+/// drawn from `generator`, so a seeded generator makes them reproducible.
+public final class Dropout: Module, Layer {
+    /// Probability of zeroing an element.
+    public let p: Double
+    let generator: Generator
+    /// Dropout with probability `p`.
+    public init(_ p: Double = 0.5, generator: Generator = .global) {
+        precondition(p >= 0 && p <= 1, "Axon.Dropout: probability must be in [0, 1], got \(p)")
+        self.p = p
+        self.generator = generator
+    }
+    /// Applies dropout in training mode.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        traced(dropout(input, p: p, training: isTraining, generator: generator))
+    }
+    public override var layerDescription: String { "Dropout(p: \(p))" }
+}

@@ -1,0 +1,145 @@
+import AxonCore
+
+/// How a loss combines per-element values, as PyTorch's `reduction`.
+public enum Reduction: String, Sendable {
+    /// The mean over elements (PyTorch's default).
+    case mean
+    /// The sum over elements.
+    case sum
+    /// No reduction: one value per element (or per sample for class losses).
+    case none
+}
+
+extension Tensor {
+    func reduced(_ reduction: Reduction) -> Tensor {
+        switch reduction {
+        case .mean: return mean()
+        case .sum: return sum()
+        case .none: return self
+        }
+    }
+}
+
+private func checkSameShape(_ op: String, _ input: Tensor, _ target: Tensor) {
+    guard input.shape == target.shape else {
+        fatalError("Axon.\(op): input shape \(input.shape) and target shape \(target.shape) differ")
+    }
+}
+
+/// Mean squared error, (input - target)², reduced.
+public func mseLoss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
+    checkSameShape("mseLoss", input, target)
+    let d = input - target
+    return (d * d).reduced(reduction)
+}
+
+/// Mean absolute error, |input - target|, reduced.
+public func l1Loss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
+    checkSameShape("l1Loss", input, target)
+    return abs(input - target).reduced(reduction)
+}
+
+/// Huber loss: 0.5 d² where |d| < delta, else delta (|d| - 0.5 delta), with d = input - target.
+public func huberLoss(_ input: Tensor, _ target: Tensor, delta: Double = 1, reduction: Reduction = .mean) -> Tensor {
+    checkSameShape("huberLoss", input, target)
+    guard delta > 0 else { fatalError("Axon.huberLoss: delta must be positive, got \(delta)") }
+    let d = input - target, a = abs(d)
+    return Tensor.where(a .< delta, 0.5 * d * d, delta * (a - 0.5 * delta)).reduced(reduction)
+}
+
+/// Binary cross-entropy on probabilities in [0, 1]: -(t log p + (1 - t) log(1 - p)). Each log is clamped
+/// at -100, as PyTorch, so p = 0 or 1 gives a finite loss.
+public func binaryCrossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil,
+                               reduction: Reduction = .mean) -> Tensor {
+    checkSameShape("binaryCrossEntropy", input, target)
+    let logP = clamp(log(input), min: -100), log1mP = clamp(log(1 - input), min: -100)
+    var loss = -(target * logP + (1 - target) * log1mP)
+    if let weight { loss = loss * weight }
+    return loss.reduced(reduction)
+}
+
+/// Binary cross-entropy on logits, computed stably as max(x, 0) - x t + log(1 + e^-|x|): no overflow
+/// for logits of magnitude 1e4. `posWeight` weights the positive term, as PyTorch.
+public func binaryCrossEntropyWithLogits(_ input: Tensor, _ target: Tensor, posWeight: Tensor? = nil,
+                                         reduction: Reduction = .mean) -> Tensor {
+    checkSameShape("binaryCrossEntropyWithLogits", input, target)
+    let softplusNeg = relu(-input) + log1p(exp(-abs(input)))  // log(1 + e^-x), stable
+    let loss: Tensor
+    if let posWeight {
+        // (1 - t) x + (1 + (w - 1) t) log(1 + e^-x)
+        loss = (1 - target) * input + (1 + (posWeight - 1) * target) * softplusNeg
+    } else {
+        loss = (1 - target) * input + softplusNeg
+    }
+    return loss.reduced(reduction)
+}
+
+/// Negative log-likelihood of log-probabilities `[N, C]` at integer class indices `[N]`.
+/// Samples whose target equals `ignoreIndex` contribute nothing (and are not counted by `.mean`).
+public func nllLoss(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100,
+                    reduction: Reduction = .mean) -> Tensor {
+    let (picked, w) = pickedLogProbabilities("nllLoss", input, target, weight: weight, ignoreIndex: ignoreIndex)
+    let losses = -picked * w
+    switch reduction {
+    case .mean: return losses.sum() / w.sum()
+    case .sum: return losses.sum()
+    case .none: return losses
+    }
+}
+
+/// log p[n, target[n]] for each sample, and each sample's weight (0 where ignored).
+private func pickedLogProbabilities(_ op: String, _ input: Tensor, _ target: Tensor, weight: Tensor?,
+                                    ignoreIndex: Int) -> (Tensor, Tensor) {
+    guard input.rank == 2, target.rank == 1, target.shape[0] == input.shape[0], target.dtype == .int64 else {
+        fatalError("Axon.\(op): expects input [N, C] and int64 target [N], got \(input.shape) and \(target.dtype) \(target.shape)")
+    }
+    let classes = input.shape[1]
+    let labels = target.intScalars
+    for l in labels where l != ignoreIndex && (l < 0 || l >= classes) {
+        fatalError("Axon.\(op): target \(l) is out of range for \(classes) classes")
+    }
+    let safe = Tensor(shape: [labels.count, 1], scalars: labels.map { $0 == ignoreIndex ? 0 : $0 })
+    let picked = input.gathered(axis: 1, indices: safe).reshaped([labels.count])
+    let keep = Tensor(shape: [labels.count], doubles: labels.map { $0 == ignoreIndex ? 0 : 1 }, dtype: input.dtype)
+    let w = weight.map { keep * $0.indexSelected(axis: 0, indices: safe.reshaped([labels.count])) } ?? keep
+    return (picked, w)
+}
+
+/// Cross-entropy of logits `[N, C]` against integer class indices `[N]` (int64) or class probabilities
+/// `[N, C]` (float), as `torch.nn.functional.cross_entropy`; `labelSmoothing` mixes the target with the
+/// uniform distribution. Computed through logSoftmax: finite for logits of magnitude 1e4.
+public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100,
+                         labelSmoothing: Double = 0, reduction: Reduction = .mean) -> Tensor {
+    guard labelSmoothing >= 0 && labelSmoothing <= 1 else {
+        fatalError("Axon.crossEntropy: labelSmoothing must be in [0, 1], got \(labelSmoothing)")
+    }
+    guard input.rank == 2 else { fatalError("Axon.crossEntropy: expects logits [N, C], got shape \(input.shape)") }
+    let classes = Double(input.shape[1])
+    let logp = logSoftmax(input, axis: 1)
+    if target.dtype.isFloatingPoint {
+        checkSameShape("crossEntropy", input, target)
+        var t = target
+        if labelSmoothing > 0 { t = t * (1 - labelSmoothing) + labelSmoothing / classes }
+        var perClass = -(t * logp)
+        if let weight { perClass = perClass * weight }
+        let losses = perClass.sum(axis: 1)
+        switch reduction {
+        case .mean: return losses.mean()
+        case .sum: return losses.sum()
+        case .none: return losses
+        }
+    }
+    let (picked, w) = pickedLogProbabilities("crossEntropy", logp, target, weight: weight, ignoreIndex: ignoreIndex)
+    var losses = -picked * w
+    if labelSmoothing > 0 {
+        // (1 - eps) * nll + eps * mean over classes of -log p (weighted per class when given).
+        let smooth = (weight.map { -(logp * $0) } ?? -logp).sum(axis: 1) / classes
+        let keep = w.detached() .> 0
+        losses = losses * (1 - labelSmoothing) + smooth * keep * labelSmoothing
+    }
+    switch reduction {
+    case .mean: return losses.sum() / w.sum()
+    case .sum: return losses.sum()
+    case .none: return losses
+    }
+}

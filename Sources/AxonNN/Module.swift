@@ -1,0 +1,285 @@
+import AxonCore
+
+/// Marks a tensor property of a ``Module`` as a buffer: saved in the state dict and moved with the model,
+/// but not a parameter (not trained). BatchNorm's running statistics are buffers.
+@propertyWrapper
+public final class Buffer {
+    /// The buffer's current value.
+    public var wrappedValue: Tensor
+    /// Wraps an initial value.
+    public init(wrappedValue: Tensor) { self.wrappedValue = wrappedValue }
+}
+
+/// A module that maps one tensor to another: what ``Sequential`` chains. Built-in layers conform; a
+/// custom module with `func callAsFunction(_ x: Tensor) -> Tensor` conforms with `extension Net: Layer {}`.
+public protocol Layer: Module {
+    /// Applies the layer.
+    func callAsFunction(_ input: Tensor) -> Tensor
+}
+
+/// The base class of networks and layers, as `torch.nn.Module`.
+///
+/// Parameters, buffers and submodules are found by reflection over stored properties, in declaration
+/// order: a `Tensor` (or `Tensor?`) property is a parameter, a `@Buffer` property a buffer, a `Module`
+/// property a submodule; arrays of tensors or modules are numbered (`layers.0.weight`). Names follow
+/// PyTorch's state_dict: Swift's camelCase properties become snake_case (`runningMean` is
+/// `running_mean`), so a checkpoint loads into the same architecture written in PyTorch.
+open class Module {
+    /// Whether the module is in training mode (dropout active, batch statistics in BatchNorm).
+    public private(set) var isTraining = true
+
+    /// Creates a module in training mode.
+    public init() {}
+
+    /// A direct member found by reflection.
+    enum Member {
+        case parameter(Tensor)
+        case buffer(Buffer)
+        case module(Module)
+    }
+
+    /// Direct members in declaration order (superclass properties first).
+    func members() -> [(String, Member)] {
+        var mirrors: [Mirror] = []
+        var m: Mirror? = Mirror(reflecting: self)
+        while let current = m { mirrors.append(current); m = current.superclassMirror }
+        var out: [(String, Member)] = []
+        for mirror in mirrors.reversed() {
+            for child in mirror.children {
+                guard var label = child.label else { continue }
+                if child.value is Buffer, label.hasPrefix("_") { label.removeFirst() }
+                Module.collect(Module.snakeCase(label), child.value, into: &out)
+            }
+        }
+        return out
+    }
+
+    private static func collect(_ name: String, _ value: Any, into out: inout [(String, Member)]) {
+        switch value {
+        case let t as Tensor: out.append((name, .parameter(t)))
+        case let b as Buffer: out.append((name, .buffer(b)))
+        case let m as Module: out.append((name, .module(m)))
+        case let ts as [Tensor]: for (i, t) in ts.enumerated() { out.append(("\(name).\(i)", .parameter(t))) }
+        case let ms as [Module]: for (i, m) in ms.enumerated() { out.append(("\(name).\(i)", .module(m))) }
+        default:
+            let mirror = Mirror(reflecting: value)
+            if mirror.displayStyle == .optional, let wrapped = mirror.children.first?.value {
+                collect(name, wrapped, into: &out)
+            } else if mirror.displayStyle == .collection {
+                for (i, element) in mirror.children.enumerated() where element.value is Module || element.value is Tensor {
+                    collect("\(name).\(i)", element.value, into: &out)
+                }
+            }
+        }
+    }
+
+    /// camelCase to snake_case (`runningMean` -> `running_mean`; `conv1` and `fc3` stay as they are).
+    static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for c in name {
+            if c.isUppercase {
+                if !out.isEmpty && out.last != "_" && out.last != "." { out.append("_") }
+                out.append(contentsOf: c.lowercased())
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// Direct submodules with their names (overridden by containers that name children by index).
+    open func namedChildren() -> [(String, Module)] {
+        members().compactMap { if case .module(let m) = $1 { return ($0, m) }; return nil }
+    }
+
+    /// This module and all submodules, depth first, with dotted names ("" for this one).
+    public func namedModules(prefix: String = "") -> [(String, Module)] {
+        var out = [(prefix, self)]
+        for (name, child) in namedChildren() {
+            out += child.namedModules(prefix: prefix.isEmpty ? name : "\(prefix).\(name)")
+        }
+        return out
+    }
+
+    /// Every parameter with its dotted name, in declaration order, each once.
+    public func namedParameters() -> [(String, Tensor)] {
+        var seen = Set<ObjectIdentifier>()
+        var out: [(String, Tensor)] = []
+        for (prefix, module) in namedModules() {
+            for (name, member) in module.members() {
+                if case .parameter(let t) = member, seen.insert(ObjectIdentifier(t)).inserted {
+                    out.append((prefix.isEmpty ? name : "\(prefix).\(name)", t))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Every parameter, in declaration order (what an optimizer takes).
+    public func parameters() -> [Tensor] { namedParameters().map(\.1) }
+
+    /// Every buffer with its dotted name.
+    public func namedBuffers() -> [(String, Buffer)] {
+        var out: [(String, Buffer)] = []
+        for (prefix, module) in namedModules() {
+            for (name, member) in module.members() {
+                if case .buffer(let b) = member { out.append((prefix.isEmpty ? name : "\(prefix).\(name)", b)) }
+            }
+        }
+        return out
+    }
+
+    /// Number of scalar parameters.
+    public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
+
+    /// Parameters and buffers by PyTorch state_dict name (values detached from any graph).
+    public func stateDict() -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (name, t) in namedParameters() { out[name] = t.detached() }
+        for (name, b) in namedBuffers() { out[name] = b.wrappedValue.detached() }
+        return out
+    }
+
+    /// State-dict names in module order (parameters and buffers interleaved as declared).
+    public func stateDictKeys() -> [String] {
+        var out: [String] = []
+        for (prefix, module) in namedModules() {
+            for (name, member) in module.members() {
+                switch member {
+                case .parameter, .buffer: out.append(prefix.isEmpty ? name : "\(prefix).\(name)")
+                case .module: break
+                }
+            }
+        }
+        return out
+    }
+
+    /// Copies values from `state` into parameters and buffers, as `load_state_dict`. With `strict`
+    /// (the default) every name must be present and no other name may appear; shapes must match.
+    /// Nothing is changed unless every check passes.
+    public func loadStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
+        var targets: [String: (Tensor?, Buffer?)] = [:]
+        for (name, t) in namedParameters() { targets[name] = (t, nil) }
+        for (name, b) in namedBuffers() { targets[name] = (nil, b) }
+        let missing = targets.keys.filter { state[$0] == nil }.sorted()
+        let unexpected = state.keys.filter { targets[$0] == nil }.sorted()
+        var mismatched: [String] = []
+        for (name, value) in state {
+            guard let (t, b) = targets[name] else { continue }
+            let expected = t?.shape ?? b!.wrappedValue.shape
+            if value.shape != expected { mismatched.append("\(name): checkpoint \(value.shape), model \(expected)") }
+        }
+        if !mismatched.isEmpty || (strict && (!missing.isEmpty || !unexpected.isEmpty)) {
+            throw StateDictError(missing: strict ? missing : [], unexpected: strict ? unexpected : [],
+                                 shapeMismatches: mismatched.sorted())
+        }
+        for (name, value) in state {
+            guard let (t, b) = targets[name] else { continue }
+            if let t { t.assign(value) }
+            if let b { b.wrappedValue = value.converted(to: b.wrappedValue.dtype).detached() }
+        }
+    }
+
+    /// Sets training mode on this module and every submodule.
+    @discardableResult
+    public func train(_ mode: Bool = true) -> Self {
+        for (_, m) in namedModules() { m.isTraining = mode }
+        return self
+    }
+
+    /// Sets evaluation mode (as `train(false)`).
+    @discardableResult
+    public func eval() -> Self { train(false) }
+
+    /// Resets every parameter's gradient.
+    public func zeroGrad() { for p in parameters() { p.zeroGrad() } }
+
+    /// The layer's type name and its configuration, e.g. `Linear(in: 2, out: 8, bias: true)`.
+    open var layerDescription: String { String(describing: type(of: self)) }
+
+    /// Records `output` for ``summary(inputShape:forward:)`` when a summary is being traced.
+    public func traced(_ output: Tensor) -> Tensor {
+        SummaryTrace.current?.record(self, output)
+        return output
+    }
+}
+
+extension Module: CustomStringConvertible {
+    /// A PyTorch-style tree of the module and its children.
+    public var description: String {
+        let children = namedChildren()
+        if children.isEmpty { return layerDescription }
+        let inner = children.map { name, m in
+            "  (\(name)): " + m.description.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n  ")
+        }
+        return "\(String(describing: type(of: self)))(\n" + inner.joined(separator: "\n") + "\n)"
+    }
+}
+
+/// The errors `loadStateDict` reports, each naming the entries at fault.
+public struct StateDictError: Error, CustomStringConvertible, Equatable {
+    /// Names the model has and the state lacks.
+    public let missing: [String]
+    /// Names the state has and the model lacks.
+    public let unexpected: [String]
+    /// "name: checkpoint [shape], model [shape]" for each shape mismatch.
+    public let shapeMismatches: [String]
+
+    /// All problems in one message.
+    public var description: String {
+        var parts: [String] = []
+        if !missing.isEmpty { parts.append("missing keys: \(missing.joined(separator: ", "))") }
+        if !unexpected.isEmpty { parts.append("unexpected keys: \(unexpected.joined(separator: ", "))") }
+        if !shapeMismatches.isEmpty { parts.append("shape mismatches: \(shapeMismatches.joined(separator: "; "))") }
+        return "loadStateDict failed: " + parts.joined(separator: "; ")
+    }
+}
+
+/// Collects (layer, output shape) pairs while a summary's forward pass runs.
+final class SummaryTrace {
+    nonisolated(unsafe) static var current: SummaryTrace?
+    var rows: [(Module, [Int])] = []
+    func record(_ module: Module, _ output: Tensor) { rows.append((module, output.shape)) }
+}
+
+extension Module {
+    /// A Keras-style summary: each layer that runs, its output shape for an input of `inputShape`,
+    /// and its parameter count; then totals. `forward` runs the model (e.g. `net.callAsFunction`).
+    /// Not thread-safe: trace one model at a time.
+    public func summary(inputShape: [Int], forward: (Tensor) -> Tensor) -> String {
+        let trace = SummaryTrace()
+        SummaryTrace.current = trace
+        let wasTraining = isTraining
+        eval()
+        let output = withNoGrad { forward(Tensor.zeros(inputShape)) }
+        train(wasTraining)
+        SummaryTrace.current = nil
+        var names: [ObjectIdentifier: String] = [:]
+        for (name, m) in namedModules() where names[ObjectIdentifier(m)] == nil { names[ObjectIdentifier(m)] = name }
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+        var lines = [pad("Layer (type)", 34) + pad("Output shape", 22) + "Param #", String(repeating: "=", count: 66)]
+        lines.append(pad("input", 34) + pad("\(inputShape)", 22) + "0")
+        for (m, shape) in trace.rows {
+            let own = m.members().reduce(0) { n, member in
+                if case .parameter(let t) = member.1 { return n + t.count }
+                return n
+            }
+            let label = "\(names[ObjectIdentifier(m)] ?? "?") (\(type(of: m)))"
+            lines.append(pad(label, 34) + pad("\(shape)", 22) + "\(own)")
+        }
+        let trainable = parameters().filter(\.requiresGrad).reduce(0) { $0 + $1.count }
+        lines.append(String(repeating: "=", count: 66))
+        lines.append("Output: \(output.shape)")
+        lines.append("Total params: \(parameterCount)")
+        lines.append("Trainable params: \(trainable)")
+        lines.append("Non-trainable params: \(parameterCount - trainable)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Layer {
+    /// Keras-style summary for an input of `inputShape` (see ``Module/summary(inputShape:forward:)``).
+    public func summary(inputShape: [Int]) -> String {
+        summary(inputShape: inputShape) { self($0) }
+    }
+}

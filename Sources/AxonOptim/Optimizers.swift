@@ -1,0 +1,229 @@
+import AxonCore
+import Foundation
+
+/// Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay, as
+/// `torch.optim.SGD`:
+///
+///     g ← g + λ p
+///     b ← g (first step), else μ b + (1 − τ) g
+///     g ← g + μ b (Nesterov), else b
+///     p ← p − lr g
+public final class SGD: Optimizer {
+    /// SGD over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double, momentum: Double = 0, dampening: Double = 0,
+                            weightDecay: Double = 0, nesterov: Bool = false) {
+        self.init(groups: Self.single(parameters), lr: lr, momentum: momentum, dampening: dampening,
+                  weightDecay: weightDecay, nesterov: nesterov)
+    }
+
+    /// SGD over parameter groups, with these defaults for options a group does not set.
+    public init(groups: [ParameterGroup], lr: Double, momentum: Double = 0, dampening: Double = 0,
+                weightDecay: Double = 0, nesterov: Bool = false) {
+        super.init(groups: groups, defaults: ["lr": lr, "momentum": momentum, "dampening": dampening,
+                                              "weightDecay": weightDecay, "nesterov": nesterov ? 1 : 0])
+    }
+
+    public override class func check(_ o: [String: Double]) -> String? {
+        if let p = super.check(o) { return p }
+        if let m = o["momentum"], !(m >= 0) { return "invalid momentum: \(m) (must be >= 0)" }
+        if o["nesterov"] == 1 && (o["momentum"] ?? 0 <= 0 || o["dampening"] ?? 0 != 0) {
+            return "Nesterov momentum requires a momentum > 0 and zero dampening (momentum \(o["momentum"] ?? 0), dampening \(o["dampening"] ?? 0))"
+        }
+        return nil
+    }
+
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        var g = gradient
+        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
+        let mu = o["momentum"]
+        if mu != 0 {
+            let buffer = state.tensors["momentum_buffer"].map { $0 * mu + g * (1 - o["dampening"]) } ?? g
+            state.tensors["momentum_buffer"] = buffer
+            g = o["nesterov"] == 1 ? g + buffer * mu : buffer
+        }
+        return p - g * o.learningRate
+    }
+}
+
+/// Adagrad, as `torch.optim.Adagrad`: s ← s + g²; p ← p − lr_t g / (√s + ε) with
+/// lr_t = lr / (1 + (t − 1) lrDecay).
+public final class Adagrad: Optimizer {
+    /// Adagrad over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 0.01, lrDecay: Double = 0, weightDecay: Double = 0,
+                            initialAccumulatorValue: Double = 0, eps: Double = 1e-10) {
+        self.init(groups: Self.single(parameters), lr: lr, lrDecay: lrDecay, weightDecay: weightDecay,
+                  initialAccumulatorValue: initialAccumulatorValue, eps: eps)
+    }
+
+    /// Adagrad over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 0.01, lrDecay: Double = 0, weightDecay: Double = 0,
+                initialAccumulatorValue: Double = 0, eps: Double = 1e-10) {
+        super.init(groups: groups, defaults: ["lr": lr, "lrDecay": lrDecay, "weightDecay": weightDecay,
+                                              "initialAccumulatorValue": initialAccumulatorValue, "eps": eps])
+    }
+
+    public override class func check(_ o: [String: Double]) -> String? {
+        if let p = super.check(o) { return p }
+        if let d = o["lrDecay"], !(d >= 0) { return "invalid lrDecay: \(d) (must be >= 0)" }
+        if let a = o["initialAccumulatorValue"], !(a >= 0) { return "invalid initialAccumulatorValue: \(a) (must be >= 0)" }
+        return nil
+    }
+
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        var g = gradient
+        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
+        let clr = o.learningRate / (1 + Double(state.step - 1) * o["lrDecay"])
+        let sum = (state.tensors["sum"] ?? Tensor.full(p.shape, o["initialAccumulatorValue"], dtype: p.dtype)) + g * g
+        state.tensors["sum"] = sum
+        return p - g / (sqrt(sum) + o["eps"]) * clr
+    }
+}
+
+/// RMSprop, as `torch.optim.RMSprop`: v ← α v + (1 − α) g²; with `centered`, the running mean of g is
+/// subtracted (v − ḡ²); the step g / (√v + ε) is applied directly or through a momentum buffer.
+public final class RMSprop: Optimizer {
+    /// RMSprop over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 0.01, alpha: Double = 0.99, eps: Double = 1e-8,
+                            weightDecay: Double = 0, momentum: Double = 0, centered: Bool = false) {
+        self.init(groups: Self.single(parameters), lr: lr, alpha: alpha, eps: eps, weightDecay: weightDecay,
+                  momentum: momentum, centered: centered)
+    }
+
+    /// RMSprop over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 0.01, alpha: Double = 0.99, eps: Double = 1e-8,
+                weightDecay: Double = 0, momentum: Double = 0, centered: Bool = false) {
+        super.init(groups: groups, defaults: ["lr": lr, "alpha": alpha, "eps": eps, "weightDecay": weightDecay,
+                                              "momentum": momentum, "centered": centered ? 1 : 0])
+    }
+
+    public override class func check(_ o: [String: Double]) -> String? {
+        if let p = super.check(o) { return p }
+        if let a = o["alpha"], !(a >= 0 && a <= 1) { return "invalid alpha: \(a) (must be in [0, 1])" }
+        if let m = o["momentum"], !(m >= 0) { return "invalid momentum: \(m) (must be >= 0)" }
+        return nil
+    }
+
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        var g = gradient
+        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
+        let alpha = o["alpha"]
+        let square = (state.tensors["square_avg"] ?? Tensor.zeros(like: p)) * alpha + g * g * (1 - alpha)
+        state.tensors["square_avg"] = square
+        var avg: Tensor
+        if o["centered"] == 1 {
+            let mean = (state.tensors["grad_avg"] ?? Tensor.zeros(like: p)) * alpha + g * (1 - alpha)
+            state.tensors["grad_avg"] = mean
+            avg = sqrt(square - mean * mean) + o["eps"]
+        } else {
+            avg = sqrt(square) + o["eps"]
+        }
+        if o["momentum"] > 0 {
+            let buffer = (state.tensors["momentum_buffer"] ?? Tensor.zeros(like: p)) * o["momentum"] + g / avg
+            state.tensors["momentum_buffer"] = buffer
+            return p - buffer * o.learningRate
+        }
+        avg = g / avg
+        return p - avg * o.learningRate
+    }
+}
+
+/// Checks shared by the Adam family.
+private func checkBetas(_ o: [String: Double]) -> String? {
+    for key in ["beta1", "beta2"] {
+        if let b = o[key], !(b >= 0 && b < 1) { return "invalid \(key): \(b) (must be in [0, 1))" }
+    }
+    return nil
+}
+
+/// The Adam moments with bias correction; returns the step direction m̂ / (√v̂ + ε).
+private func adamDirection(_ g: Tensor, state: inout ParameterState, options o: ParameterGroup, amsgrad: Bool) -> Tensor {
+    let b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
+    let m = (state.tensors["exp_avg"] ?? Tensor.zeros(like: g)) * b1 + g * (1 - b1)
+    let v = (state.tensors["exp_avg_sq"] ?? Tensor.zeros(like: g)) * b2 + g * g * (1 - b2)
+    state.tensors["exp_avg"] = m
+    state.tensors["exp_avg_sq"] = v
+    let correction1 = 1 - Foundation.pow(b1, t), correction2 = 1 - Foundation.pow(b2, t)
+    var second = v
+    if amsgrad {
+        second = maximum(state.tensors["max_exp_avg_sq"] ?? v, v)
+        state.tensors["max_exp_avg_sq"] = second
+    }
+    // PyTorch's order of operations: (m / c1) / (√v / √c2 + ε).
+    return m / correction1 / (sqrt(second) / correction2.squareRoot() + o["eps"])
+}
+
+/// Adam, as `torch.optim.Adam` (L2 weight decay added to the gradient; `amsgrad` keeps the maximum of
+/// the second moments).
+public final class Adam: Optimizer {
+    /// Adam over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false) {
+        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad)
+    }
+
+    /// Adam over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false) {
+        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps,
+                                              "weightDecay": weightDecay, "amsgrad": amsgrad ? 1 : 0])
+    }
+
+    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
+
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        var g = gradient
+        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
+        return p - adamDirection(g, state: &state, options: o, amsgrad: o["amsgrad"] == 1) * o.learningRate
+    }
+}
+
+/// AdamW, as `torch.optim.AdamW`: Adam with decoupled weight decay, p ← p (1 − lr λ) before the Adam step.
+public final class AdamW: Optimizer {
+    /// AdamW over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-8, weightDecay: Double = 0.01, amsgrad: Bool = false) {
+        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad)
+    }
+
+    /// AdamW over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-8, weightDecay: Double = 0.01, amsgrad: Bool = false) {
+        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps,
+                                              "weightDecay": weightDecay, "amsgrad": amsgrad ? 1 : 0])
+    }
+
+    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
+
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        let decayed = p * (1 - o.learningRate * o["weightDecay"])
+        return decayed - adamDirection(gradient, state: &state, options: o, amsgrad: o["amsgrad"] == 1) * o.learningRate
+    }
+}
+
+/// LAMB (You et al. 2019, "Large Batch Optimization for Deep Learning"): the Adam direction plus
+/// decoupled weight decay, r = m̂ / (√v̂ + ε) + λ p, scaled per parameter tensor by the trust ratio
+/// ‖p‖ / ‖r‖ (1 when either norm is 0): p ← p − lr (‖p‖ / ‖r‖) r.
+public final class LAMB: Optimizer {
+    /// LAMB over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-6, weightDecay: Double = 0) {
+        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay)
+    }
+
+    /// LAMB over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-6, weightDecay: Double = 0) {
+        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps,
+                                              "weightDecay": weightDecay])
+    }
+
+    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
+
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        var r = adamDirection(gradient, state: &state, options: o, amsgrad: false)
+        if o["weightDecay"] != 0 { r = r + p * o["weightDecay"] }
+        let weightNorm = sqrt((p * p).sum()).item, updateNorm = sqrt((r * r).sum()).item
+        let trust = weightNorm > 0 && updateNorm > 0 ? weightNorm / updateNorm : 1
+        return p - r * (o.learningRate * trust)
+    }
+}
