@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Axon", targets: ["Axon"]),
         .executable(name: "axon-tour", targets: ["AxonTour"]),
         .executable(name: "axon-bench", targets: ["AxonBench"]),
+        .executable(name: "lenet-example", targets: ["LeNetExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
@@ -32,6 +33,7 @@ let package = Package(
         .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim"]),
         .executableTarget(name: "AxonTour", dependencies: ["Axon"]),
         .executableTarget(name: "AxonBench", dependencies: ["Axon"]),
+        .executableTarget(name: "LeNetExample", dependencies: ["Axon"]),
         // Shared test helpers: fixture loading and approximate equality.
         .target(name: "AxonTestSupport", dependencies: ["Axon"], path: "Tests/AxonTestSupport"),
         .testTarget(name: "AxonCoreTests", dependencies: ["AxonCore", "_AxonKernels", "AxonTestSupport"]),

@@ -140,16 +140,15 @@ open class Module {
         return out
     }
 
-    /// State-dict names in module order (parameters and buffers interleaved as declared).
+    /// State-dict names in PyTorch's order: each module's parameters, then its buffers, then its
+    /// submodules' entries (what a checkpoint writer lists).
     public func stateDictKeys() -> [String] {
         var out: [String] = []
         for (prefix, module) in namedModules() {
-            for (name, member) in module.members() {
-                switch member {
-                case .parameter, .buffer: out.append(prefix.isEmpty ? name : "\(prefix).\(name)")
-                case .module: break
-                }
-            }
+            let qualified = { (name: String) in prefix.isEmpty ? name : "\(prefix).\(name)" }
+            let members = module.members()
+            for (name, member) in members { if case .parameter = member { out.append(qualified(name)) } }
+            for (name, member) in members { if case .buffer = member { out.append(qualified(name)) } }
         }
         return out
     }

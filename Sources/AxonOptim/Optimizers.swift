@@ -203,6 +203,10 @@ public final class AdamW: Optimizer {
 /// LAMB (You et al. 2019, "Large Batch Optimization for Deep Learning"): the Adam direction plus
 /// decoupled weight decay, r = m̂ / (√v̂ + ε) + λ p, scaled per parameter tensor by the trust ratio
 /// ‖p‖ / ‖r‖ (1 when either norm is 0): p ← p − lr (‖p‖ / ‖r‖) r.
+///
+/// Each step is lr·‖p‖ long, so a parameter tensor scales rather than moves: a scalar (a bias of
+/// one unit) can shrink toward 0 but never change sign. Put such parameters in a group with another
+/// optimizer, or leave biases out of LAMB, as the paper's experiments do for layer norms and biases.
 public final class LAMB: Optimizer {
     /// LAMB over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),

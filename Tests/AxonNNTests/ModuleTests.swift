@@ -1,0 +1,200 @@
+import Axon
+import AxonTestSupport
+import XCTest
+
+final class Block: Module, Layer {
+    let layers = [Linear(4, 4), Linear(4, 2)]
+    let norm = BatchNorm1d(2)
+    var scale: Tensor = Tensor.ones([2]).requiringGrad()
+    func callAsFunction(_ x: Tensor) -> Tensor { norm(layers[1](relu(layers[0](x)))) * scale }
+}
+
+final class ModuleTests: XCTestCase {
+    override func setUp() {
+        CrashTest.runIfChild([
+            "sgd-negative-lr": { _ = SGD([Tensor.ones([2]).requiringGrad()], lr: -0.1) },
+            "adam-beta": { _ = Adam([Tensor.ones([2]).requiringGrad()], betas: (0.9, 1.5)) },
+            "linear-input": { _ = Linear(3, 2)(Tensor.ones([4, 5])) },
+        ])
+    }
+
+    func testNamesFollowPyTorch() {
+        let block = Block()
+        // As PyTorch's named_parameters: a module's own parameters, then its submodules' in declaration order.
+        XCTAssertEqual(block.namedParameters().map(\.0),
+                       ["scale", "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias", "norm.weight", "norm.bias"])
+        XCTAssertEqual(Set(block.stateDict().keys), Set(block.namedParameters().map(\.0)
+            + ["norm.running_mean", "norm.running_var", "norm.num_batches_tracked"]))
+        XCTAssertEqual(block.stateDictKeys(), ["scale", "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias",
+                                               "norm.weight", "norm.bias", "norm.running_mean", "norm.running_var",
+                                               "norm.num_batches_tracked"])
+        let seq = Sequential(Linear(2, 8), ReLU(), Linear(8, 1))
+        XCTAssertEqual(seq.namedParameters().map(\.0), ["0.weight", "0.bias", "2.weight", "2.bias"])
+        XCTAssertEqual(seq.parameterCount, 2 * 8 + 8 + 8 + 1)
+        XCTAssertEqual(seq(Tensor.ones([5, 2])).shape, [5, 1])
+        let res = Residual(Sequential(Linear(3, 3), Tanh()))
+        XCTAssertEqual(res.namedParameters().map(\.0), ["block.0.weight", "block.0.bias"])
+        XCTAssertEqual(res(Tensor.ones([2, 3])).shape, [2, 3])
+        XCTAssertEqual(BatchNorm2d(3).stateDict()["num_batches_tracked"]?.dtype, .int64)
+    }
+
+    func testStateDictRoundTripAndErrors() throws {
+        manualSeed(1)
+        let a = Block(), b = Block()
+        XCTAssertNotEqual(a.layers[0].weight.scalars, b.layers[0].weight.scalars)
+        try b.loadStateDict(a.stateDict())
+        XCTAssertEqual(a.layers[0].weight.scalars, b.layers[0].weight.scalars)
+        let x = Tensor.randn([6, 4])
+        XCTAssertEqual(a(x).scalars, b(x).scalars)
+
+        var state = a.stateDict()
+        state["layers.0.weight"] = nil
+        state["extra.weight"] = Tensor.ones([1])
+        state["layers.1.bias"] = Tensor.ones([3])
+        let before = b.layers[1].weight.scalars
+        state["layers.1.weight"] = Tensor.zeros([2, 4])
+        XCTAssertThrowsError(try b.loadStateDict(state)) { error in
+            let e = error as! StateDictError
+            XCTAssertEqual(e.missing, ["layers.0.weight"])
+            XCTAssertEqual(e.unexpected, ["extra.weight"])
+            XCTAssertEqual(e.shapeMismatches, ["layers.1.bias: checkpoint [3], model [2]"])
+            XCTAssertTrue(e.description.contains("missing keys: layers.0.weight"))
+        }
+        XCTAssertEqual(b.layers[1].weight.scalars, before, "a failed load changes nothing")
+    }
+
+    func testTrainEvalZeroGradAndDescription() {
+        let net = Sequential(Linear(2, 3), Dropout(0.5), ReLU())
+        XCTAssertTrue(net.layers[1].isTraining)
+        net.eval()
+        XCTAssertFalse(net.layers[1].isTraining)
+        net.train()
+        XCTAssertTrue(net.layers[1].isTraining)
+        (net(Tensor.ones([1, 2])).sum()).backward()
+        XCTAssertNotNil(net.parameters()[0].grad)
+        net.zeroGrad()
+        XCTAssertTrue(net.parameters().allSatisfy { $0.grad == nil })
+        XCTAssertEqual(net.description, """
+            Sequential(
+              (0): Linear(in: 2, out: 3, bias: true)
+              (1): Dropout(p: 0.5)
+              (2): ReLU
+            )
+            """)
+    }
+
+    func testSummaryListsLayersShapesAndCounts() {
+        let net = Net()
+        let text = net.summary(inputShape: [1, 1, 28, 28], forward: net.callAsFunction)
+        XCTAssertTrue(text.contains("conv1 (Conv2d)"), text)
+        XCTAssertTrue(text.contains("[1, 6, 26, 26]"), text)
+        XCTAssertTrue(text.contains("[1, 16, 11, 11]"), text)
+        XCTAssertTrue(text.contains("fc1 (Linear)"), text)
+        XCTAssertTrue(text.contains("48120"), text)
+        XCTAssertTrue(text.contains("Total params: 60074"), text)
+        let seqText = Sequential(Linear(2, 8), ReLU(), Linear(8, 1)).summary(inputShape: [10, 2])
+        XCTAssertTrue(seqText.contains("1 (ReLU)"), seqText)
+        XCTAssertTrue(seqText.contains("[10, 1]"), seqText)
+    }
+
+    func testDefaultInitialisationMatchesPyTorchDistributions() {
+        // PyTorch: weight and bias ~ U(-1/sqrt(fanIn), 1/sqrt(fanIn)); variance bound²/3.
+        manualSeed(0)
+        let fc = Linear(784, 256)
+        let bound = 1 / 784.0.squareRoot()
+        XCTAssertLessThanOrEqual(fc.weight.abs().max().item, bound)
+        XCTAssertGreaterThan(fc.weight.abs().max().item, 0.99 * bound)
+        XCTAssertEqual(fc.weight.variance().item, bound * bound / 3, accuracy: 0.02 * bound * bound)
+        XCTAssertLessThanOrEqual(fc.bias!.abs().max().item, bound)
+        let conv = Conv2d(6, 16, kernelSize: 3)
+        let cb = 1 / 54.0.squareRoot()
+        XCTAssertLessThanOrEqual(conv.weight.abs().max().item, cb)
+        XCTAssertEqual(conv.weight.variance().item, cb * cb / 3, accuracy: 0.1 * cb * cb)
+        // Seeded: the same seed gives the same network.
+        manualSeed(5); let a = Linear(3, 3)
+        manualSeed(5); let b = Linear(3, 3)
+        XCTAssertEqual(a.weight.scalars, b.weight.scalars)
+    }
+
+    func testInitialisers() {
+        let g = Generator(seed: 2)
+        let w = Tensor.zeros([300, 200])
+        Init.xavierUniform(w, generator: g)
+        let xa = (6.0 / 500).squareRoot()
+        XCTAssertLessThanOrEqual(w.abs().max().item, xa)
+        XCTAssertEqual(w.variance().item, xa * xa / 3, accuracy: 0.03 * xa * xa)
+        Init.xavierNormal(w, generator: g)
+        XCTAssertEqual(w.variance().item, 2.0 / 500, accuracy: 0.03 * 2 / 500)
+        Init.kaimingUniform(w, nonlinearity: .relu, generator: g)
+        let kb = (6.0 / 200).squareRoot()
+        XCTAssertLessThanOrEqual(w.abs().max().item, kb)
+        XCTAssertEqual(w.variance().item, 2.0 / 200, accuracy: 0.03 * 2 / 200)
+        Init.kaimingNormal(w, mode: .fanOut, generator: g)
+        XCTAssertEqual(w.variance().item, 2.0 / 300, accuracy: 0.03 * 2 / 300)
+        Init.zeros(w); XCTAssertEqual(w.abs().max().item, 0)
+        Init.constant(w, 0.5); XCTAssertEqual(w.mean().item, 0.5)
+        XCTAssertEqual(Init.gain(.tanh), 5.0 / 3.0)
+        XCTAssertEqual(Init.fans([16, 6, 3, 3]).fanIn, 54)
+        XCTAssertEqual(Init.fans([16, 6, 3, 3]).fanOut, 144)
+    }
+
+    func testBatchNormRunningStatisticsAndEvalMode() {
+        let bn = BatchNorm1d(2, momentum: 0.1)
+        let x = Tensor([[1, 10], [3, 20], [5, 60]])
+        let y = bn(x)
+        // Training: batch statistics (biased variance) normalise each column to mean 0, var 1.
+        XCTAssertEqual(y.mean(axis: 0).abs().max().item, 0, accuracy: 1e-6)
+        XCTAssertEqual(y.variance(axes: [0], unbiased: false).scalars[0], 1, accuracy: 1e-4)
+        // Running statistics: 0.9 * initial + 0.1 * batch (unbiased variance), as PyTorch.
+        XCTAssertEqual(bn.runningMean.scalars[0], 0.3, accuracy: 1e-6)
+        XCTAssertEqual(bn.runningMean.scalars[1], 3, accuracy: 1e-5)
+        XCTAssertEqual(bn.runningVar.scalars[0], 0.9 + 0.1 * 4, accuracy: 1e-5)
+        XCTAssertEqual(bn.numBatchesTracked.intScalars, [1])
+        bn.eval()
+        let e = bn(Tensor([[0.3, 3]]))
+        XCTAssertEqual(e.scalars[0], 0, accuracy: 1e-6)
+        XCTAssertEqual(bn.numBatchesTracked.intScalars, [1], "eval does not count batches")
+        let bn2 = BatchNorm2d(3)
+        XCTAssertEqual(bn2(Tensor.randn([2, 3, 4, 4])).shape, [2, 3, 4, 4])
+        XCTAssertEqual(bn2.runningMean.shape, [3])
+    }
+
+    func testDropoutIsSeededAndInactiveInEval() {
+        let x = Tensor.ones([1000])
+        let a = Dropout(0.3, generator: Generator(seed: 4))(x), b = Dropout(0.3, generator: Generator(seed: 4))(x)
+        XCTAssertEqual(a.scalars, b.scalars)
+        let kept = a.scalars.filter { $0 != 0 }
+        XCTAssertEqual(Double(kept.count) / 1000, 0.7, accuracy: 0.05)
+        XCTAssertEqual(kept[0], Float(1 / 0.7), accuracy: 1e-6)
+        let d = Dropout(0.3); d.eval()
+        XCTAssertEqual(d(x).scalars, x.scalars)
+    }
+
+    func testActivationLayers() {
+        let x = Tensor([-2, 0.5])
+        XCTAssertEqual(ReLU()(x).scalars, [0, 0.5])
+        XCTAssertEqual(LeakyReLU(negativeSlope: 0.1)(x).scalars, [-0.2, 0.5])
+        XCTAssertEqual(Step()(x).scalars, [0, 1])
+        XCTAssertEqual(Sigmoid()(x).scalars, sigmoid(x).scalars)
+        XCTAssertEqual(Tanh()(x).scalars, tanh(x).scalars)
+        XCTAssertEqual(GELU()(x).scalars, gelu(x).scalars)
+        XCTAssertEqual(Softmax()(x).sum().item, 1, accuracy: 1e-6)
+        XCTAssertEqual(LogSoftmax()(x).scalars, logSoftmax(x).scalars)
+        XCTAssertEqual(Identity()(x).scalars, x.scalars)
+        XCTAssertEqual(Flatten()(Tensor.ones([2, 3, 4])).shape, [2, 12])
+        XCTAssertEqual(MaxPool2d(2)(Tensor.ones([1, 1, 4, 4])).shape, [1, 1, 2, 2])
+        XCTAssertEqual(AvgPool2d(2)(Tensor.ones([1, 1, 4, 4])).scalars, [1, 1, 1, 1])
+    }
+
+    func testInvalidHyperparametersAreRefusedByName() {
+        for (name, mentions) in [("sgd-negative-lr", ["Axon.SGD", "invalid learning rate: -0.1"]),
+                                 ("adam-beta", ["Axon.Adam", "invalid beta2: 1.5"]),
+                                 ("linear-input", ["Axon.Linear", "[4, 5]", "3 features"])] {
+            let (status, stderr) = CrashTest.run(name, testID: CrashTest.testID(self, function: #function))
+            XCTAssertNotEqual(status, 0, name)
+            for m in mentions { XCTAssert(stderr.contains(m), "\(name): \(m) not in \(stderr.suffix(400))") }
+        }
+        XCTAssertEqual(SGD.check(["lr": -1]), "invalid learning rate: -1.0 (must be >= 0)")
+        XCTAssertNil(Adam.check(["lr": 0.1, "beta1": 0.9, "beta2": 0.99]))
+    }
+}
