@@ -6,12 +6,14 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Axon", targets: ["Axon"]),
+        .executable(name: "axon", targets: ["AxonCommand"]),
         .executable(name: "axon-tour", targets: ["AxonTour"]),
         .executable(name: "axon-bench", targets: ["AxonBench"]),
         .executable(name: "lenet-example", targets: ["LeNetExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // Instruction-set-specific micro-kernels, the worker pool and a few atomics, in C.
@@ -29,8 +31,18 @@ let package = Package(
         .target(name: "AxonNN", dependencies: ["AxonCore"]),
         // Optimisers, parameter groups, gradient clipping, learning-rate schedules (torch.optim).
         .target(name: "AxonOptim", dependencies: ["AxonCore"]),
+        // zlib, for gzip-compressed IDX files (a prerequisite of the Swift toolchain on Linux).
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Datasets, loaders, readers (CSV, IDX), built-in 2-D sets, transforms.
+        .target(name: "AxonData", dependencies: ["AxonCore", "CZlib"]),
+        // Checkpoints: safetensors with atomic writes, model and training state.
+        .target(name: "AxonIO", dependencies: ["AxonCore", "AxonNN", "AxonOptim"]),
+        // The fit loop, metrics, callbacks, progress, SVG plots.
+        .target(name: "AxonTraining", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO"]),
         // `import Axon` gives the whole public API.
-        .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim"]),
+        .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO", "AxonTraining"]),
+        // The `axon` command: demo, train, eval, predict, summary.
+        .executableTarget(name: "AxonCommand", dependencies: ["Axon", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "AxonTour", dependencies: ["Axon"]),
         .executableTarget(name: "AxonBench", dependencies: ["Axon"]),
         .executableTarget(name: "LeNetExample", dependencies: ["Axon"]),

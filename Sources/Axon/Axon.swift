@@ -2,3 +2,6 @@
 @_exported import AxonCore
 @_exported import AxonNN
 @_exported import AxonOptim
+@_exported import AxonData
+@_exported import AxonIO
+@_exported import AxonTraining

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Axon
+import Foundation
+
+/// `axon`: train, evaluate and run Axon models from the command line.
+struct AxonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "axon",
+        abstract: "Train, evaluate and run neural networks with Axon.",
+        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Summary.self])
+}
+
+// Errors go to stderr as one line, with a non-zero status; help and version keep argument-parser's output.
+do {
+    var command = try AxonCommand.parseAsRoot()
+    try command.run()
+} catch let error as UserError {
+    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
+    exit(1)
+} catch let error as TrainingError {
+    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
+    exit(1)
+} catch let error as CheckpointError {
+    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
+    exit(1)
+} catch let error as DataError {
+    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
+    exit(1)
+} catch {
+    let code = AxonCommand.exitCode(for: error)
+    if code == .success || error is CleanExit { AxonCommand.exit(withError: error) }
+    let message = AxonCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    FileHandle.standardError.write(Data("axon: error: \(message.replacingOccurrences(of: "Error: ", with: ""))\n".utf8))
+    exit(code.rawValue == 0 ? 1 : code.rawValue)
+}

@@ -1,0 +1,94 @@
+import AxonCore
+
+/// A source of (input, target) examples addressed by index; loaders draw batches from it.
+public protocol Dataset {
+    /// Number of examples.
+    var count: Int { get }
+    /// The examples at `indices`, stacked along a new first axis: (inputs, targets).
+    func batch(_ indices: [Int]) -> (input: Tensor, target: Tensor)
+}
+
+/// A dataset held in two tensors whose first axis indexes examples, as `torch.utils.data.TensorDataset`.
+public struct TensorDataset: Dataset {
+    /// All inputs, `[N, ...]`.
+    public let inputs: Tensor
+    /// All targets, `[N]` (class indices) or `[N, ...]`.
+    public let targets: Tensor
+
+    /// Pairs inputs and targets; both must have the same number of rows.
+    public init(inputs: Tensor, targets: Tensor) {
+        guard inputs.rank >= 1, targets.rank >= 1, inputs.shape[0] == targets.shape[0] else {
+            fatalError("Axon.TensorDataset: inputs \(inputs.shape) and targets \(targets.shape) need the same first dimension")
+        }
+        self.inputs = inputs
+        self.targets = targets
+    }
+
+    /// Number of examples.
+    public var count: Int { inputs.shape[0] }
+
+    /// Rows at `indices`.
+    public func batch(_ indices: [Int]) -> (input: Tensor, target: Tensor) {
+        let idx = Tensor(shape: [indices.count], scalars: indices)
+        return (inputs.indexSelected(axis: 0, indices: idx), targets.indexSelected(axis: 0, indices: idx))
+    }
+
+    /// The examples at `indices` as a new dataset.
+    public func subset(_ indices: [Int]) -> TensorDataset {
+        let (x, y) = batch(indices)
+        return TensorDataset(inputs: x, targets: y)
+    }
+
+    /// Splits into (first, second) with `fraction` of the examples (rounded down) in the second,
+    /// after a shuffle drawn from `generator`: a train/validation split.
+    public func split(holdingOut fraction: Double, generator: Generator) -> (TensorDataset, TensorDataset) {
+        guard fraction >= 0 && fraction < 1 else { fatalError("Axon.TensorDataset.split: fraction must be in [0, 1), got \(fraction)") }
+        let order = generator.permutation(count)
+        let held = Int(Double(count) * fraction)
+        return (subset(Array(order[held...])), subset(Array(order[..<held])))
+    }
+}
+
+/// Iterates over a dataset in batches, as `torch.utils.data.DataLoader`: optionally shuffled with a
+/// permutation drawn from its own generator each epoch (same seed, same batches), optionally
+/// dropping a last incomplete batch.
+public final class DataLoader: Sequence {
+    /// The dataset.
+    public let dataset: any Dataset
+    /// Examples per batch.
+    public let batchSize: Int
+    /// Whether each epoch visits the examples in a new random order.
+    public let shuffle: Bool
+    /// Whether a last, smaller batch is skipped.
+    public let dropLast: Bool
+    /// The generator that draws the permutations (its state is part of a training checkpoint).
+    public let generator: AxonCore.Generator
+
+    /// A loader over `dataset`; `seed` fixes the shuffling.
+    public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, dropLast: Bool = false, seed: UInt64 = 0) {
+        guard batchSize > 0 else { fatalError("Axon.DataLoader: batchSize must be positive, got \(batchSize)") }
+        self.dataset = dataset
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+        self.dropLast = dropLast
+        generator = AxonCore.Generator(seed: seed)
+    }
+
+    /// Number of batches in one epoch.
+    public var batchCount: Int {
+        dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
+    }
+
+    /// One epoch's batches (draws the epoch's permutation when shuffling).
+    public func makeIterator() -> AnyIterator<(input: Tensor, target: Tensor)> {
+        let order = shuffle ? generator.permutation(dataset.count) : Array(0..<dataset.count)
+        let batches = batchCount, size = batchSize, data = dataset
+        var b = 0
+        return AnyIterator {
+            guard b < batches else { return nil }
+            let start = b * size
+            b += 1
+            return data.batch(Array(order[start..<Swift.min(start + size, order.count)]))
+        }
+    }
+}

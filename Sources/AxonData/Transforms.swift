@@ -1,0 +1,55 @@
+import AxonCore
+
+/// Standardises features with statistics from the training split: (x − mean) / std per feature
+/// (axis 0), or over all elements with `perFeature: false` (images).
+public struct Standardizer: Sendable {
+    /// Means, one per feature (or one).
+    public let mean: [Double]
+    /// Standard deviations (1 where a feature is constant).
+    public let std: [Double]
+
+    /// Fits on `x` `[N, ...]`.
+    public init(fitting x: Tensor, perFeature: Bool = true) {
+        let flat = perFeature ? x.reshaped([x.shape[0], -1]) : x.reshaped([-1, 1])
+        let m = flat.converted(to: .float64).mean(axis: 0)
+        let s = flat.converted(to: .float64).variance(axes: [0], unbiased: false)
+        mean = m.doubleScalars
+        std = s.doubleScalars.map { $0 > 1e-12 ? $0.squareRoot() : 1 }
+    }
+
+    /// Statistics given directly (e.g. from a checkpoint).
+    public init(mean: [Double], std: [Double]) {
+        self.mean = mean
+        self.std = std
+    }
+
+    /// `x` standardised.
+    public func transform(_ x: Tensor) -> Tensor {
+        if mean.count == 1 { return (x - mean[0]) / std[0] }
+        let shape = x.shape
+        let flat = x.reshaped([shape[0], -1])
+        guard flat.shape[1] == mean.count else {
+            fatalError("Axon.Standardizer: input has \(flat.shape[1]) features per row, fitted on \(mean.count)")
+        }
+        let m = Tensor(shape: [mean.count], doubles: mean, dtype: x.dtype), s = Tensor(shape: [std.count], doubles: std, dtype: x.dtype)
+        return ((flat - m) / s).reshaped(shape)
+    }
+
+    /// A dataset with standardised inputs.
+    public func transform(_ d: TensorDataset) -> TensorDataset {
+        TensorDataset(inputs: transform(d.inputs), targets: d.targets)
+    }
+}
+
+/// One-hot encoding of int64 class indices `[N]` as float32 `[N, classes]`.
+public func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
+    guard labels.dtype == .int64, labels.rank == 1 else {
+        fatalError("Axon.oneHot: expects int64 labels [N], got \(labels.dtype) \(labels.shape)")
+    }
+    var v = [Float](repeating: 0, count: labels.count * classes)
+    for (i, c) in labels.intScalars.enumerated() {
+        guard c >= 0 && c < classes else { fatalError("Axon.oneHot: label \(c) is out of range for \(classes) classes") }
+        v[i * classes + c] = 1
+    }
+    return Tensor(shape: [labels.count, classes], scalars: v)
+}
