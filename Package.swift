@@ -51,6 +51,11 @@ let package = Package(
         .testTarget(name: "AxonCoreTests", dependencies: ["AxonCore", "_AxonKernels", "AxonTestSupport"]),
         .testTarget(name: "AxonNNTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonOptimTests", dependencies: ["Axon", "AxonTestSupport"]),
+        .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
+        .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"]),
+        .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
+        // Runs the `axon` binary (built because the tests depend on it).
+        .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand"]),
     ],
     swiftLanguageModes: [.v6]
 )

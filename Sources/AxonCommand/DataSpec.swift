@@ -32,6 +32,10 @@ struct LoadedData {
                 table = try CSVTable.load(path: path, label: column, task: regression ? .regression : .classification,
                                           classNames: classNames)
             } catch let e as DataError { throw UserError(e.description) }
+            let features = table.features.shape[1]
+            if let standardizer, standardizer.mean.count != 1 && standardizer.mean.count != features {
+                throw UserError("the data's examples have shape [\(features)] but the model expects [\(standardizer.mean.count)]")
+            }
             let fitted = standardizer ?? Standardizer(fitting: table.features)
             let x = fitted.transform(table.features)
             let y = table.labels ?? Tensor.zeros([table.features.shape[0]], dtype: .int64)

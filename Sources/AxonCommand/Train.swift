@@ -38,6 +38,8 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(name: .long, help: "Folder for metrics.jsonl and the SVG plots.")
     var plots: String = "axon-output"
+    @Option(name: .long, help: "Use only the first N training examples (quick runs).")
+    var limit: Int?
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
     @Flag(name: .long, help: "Plain lines instead of a progress bar.")
@@ -48,6 +50,7 @@ struct Train: ParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         guard validationSplit >= 0 && validationSplit < 1 else { throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
         if let earlyStopping, earlyStopping < 0 { throw ValidationError("--early-stopping must be non-negative, got \(earlyStopping)") }
     }
 
@@ -70,6 +73,7 @@ struct Train: ParsableCommand {
         let opt = try makeOptimizer(net.parameters())
         let scheduler = try makeSchedule(opt)
 
+        if let limit, limit < data.train.count { data.train = data.train.subset(Array(0..<limit)) }
         var validation: TensorDataset? = data.test
         var test: TensorDataset? = nil
         if validationSplit > 0 {

@@ -203,11 +203,25 @@ extension Tensor {
         }
     }
 
-    /// Zeros of `shape` with `source[k]` added at flat position `indices[k]` (the adjoint of a gather).
+    /// Zeros of `shape` with `source[k]` added at flat position `indices[k]` (the adjoint of a gather),
+    /// in order, on one thread (so repeated indices always sum the same way).
     static func scatterAdd(_ source: Tensor, indices: [Int], shape: [Int], dtype: DType) -> Tensor {
-        var full = [Double](repeating: 0, count: shapeCount(shape))
-        for (v, i) in zip(source.doubleScalars, indices) { full[i] += v }
-        return Tensor(shape: shape, doubles: full, dtype: dtype)
+        func scatter<T: AxonFloat>(_ values: [T]) -> [T] {
+            var full = [T](repeating: 0, count: shapeCount(shape))
+            full.withUnsafeMutableBufferPointer { out in
+                values.withUnsafeBufferPointer { v in
+                    indices.withUnsafeBufferPointer { idx in
+                        for k in 0..<idx.count { out[idx[k]] += v[k] }
+                    }
+                }
+            }
+            return full
+        }
+        switch source.converted(to: dtype).storage {
+        case .float32(let v): return Tensor(shape: shape, storage: .float32(scatter(v)))
+        case .float64(let v): return Tensor(shape: shape, storage: .float64(scatter(v)))
+        case .int64: axonFail("scatterAdd", "gradients are floating point, got int64")
+        }
     }
 }
 

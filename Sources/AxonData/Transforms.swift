@@ -10,11 +10,25 @@ public struct Standardizer: Sendable {
 
     /// Fits on `x` `[N, ...]`.
     public init(fitting x: Tensor, perFeature: Bool = true) {
-        let flat = perFeature ? x.reshaped([x.shape[0], -1]) : x.reshaped([-1, 1])
-        let m = flat.converted(to: .float64).mean(axis: 0)
-        let s = flat.converted(to: .float64).variance(axes: [0], unbiased: false)
-        mean = m.doubleScalars
-        std = s.doubleScalars.map { $0 > 1e-12 ? $0.squareRoot() : 1 }
+        // One pass in Double (sums of x and x²), then the biased variance E[x²] − E[x]².
+        let columns = perFeature ? x.count / max(x.shape[0], 1) : 1
+        let rows = x.count / max(columns, 1)
+        var sum = [Double](repeating: 0, count: columns), squares = [Double](repeating: 0, count: columns)
+        x.scalars.withUnsafeBufferPointer { v in
+            for r in 0..<rows {
+                for c in 0..<columns {
+                    let value = Double(v[r * columns + c])
+                    sum[c] += value
+                    squares[c] += value * value
+                }
+            }
+        }
+        let n = Double(max(rows, 1))
+        mean = sum.map { $0 / n }
+        std = zip(squares, mean).map { sq, m in
+            let variance = max(sq / n - m * m, 0)
+            return variance > 1e-12 ? variance.squareRoot() : 1
+        }
     }
 
     /// Statistics given directly (e.g. from a checkpoint).

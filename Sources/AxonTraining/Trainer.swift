@@ -57,6 +57,13 @@ public struct EpochRecord: Sendable {
     /// Mean L2 norm of each layer's weight gradient over the epoch's steps, by layer name (input to output).
     public var gradientNorms: [(layer: String, norm: Double)]
 
+    /// A record (the trainer makes these; plots and tests may too).
+    public init(epoch: Int, values: [String: Double], gradientNorms: [(layer: String, norm: Double)]) {
+        self.epoch = epoch
+        self.values = values
+        self.gradientNorms = gradientNorms
+    }
+
     /// The value `name`, if recorded.
     public subscript(_ name: String) -> Double? { values[name] }
 
