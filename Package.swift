@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
     ],
     targets: [
         // Instruction-set-specific micro-kernels, the worker pool and a few atomics, in C.
@@ -41,8 +42,16 @@ let package = Package(
         .target(name: "AxonTraining", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO"]),
         // `import Axon` gives the whole public API.
         .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO", "AxonTraining"]),
-        // The `axon` command: demo, train, eval, predict, summary.
-        .executableTarget(name: "AxonCommand", dependencies: ["Axon", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The Playground: sessions trained by Axon, a JSON API and event stream (Hummingbird), the page embedded.
+        .target(
+            name: "AxonPlayground",
+            dependencies: ["Axon", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.embedInCode("Public/index.html"), .embedInCode("Public/playground.js"), .embedInCode("Public/playground.css")]
+        ),
+        // The `axon` command: demo, train, eval, predict, summary, playground.
+        .executableTarget(name: "AxonCommand", dependencies: [
+            "Axon", "AxonPlayground", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "AxonTour", dependencies: ["Axon"]),
         .executableTarget(name: "AxonBench", dependencies: ["Axon"]),
         .executableTarget(name: "LeNetExample", dependencies: ["Axon"]),
@@ -54,6 +63,9 @@ let package = Package(
         .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"]),
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
+        .testTarget(name: "AxonPlaygroundTests", dependencies: [
+            "AxonPlayground", "Axon", .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         // Runs the `axon` binary (built because the tests depend on it).
         .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand"]),
     ],

@@ -7,13 +7,18 @@ struct AxonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "axon",
         abstract: "Train, evaluate and run neural networks with Axon.",
-        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Summary.self])
+        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Summary.self, PlaygroundCommand.self])
 }
 
 // Errors go to stderr as one line, with a non-zero status; help and version keep argument-parser's output.
 do {
     var command = try AxonCommand.parseAsRoot()
-    try command.run()
+    // On an existential, `run()` resolves to the synchronous requirement: call the server directly.
+    if let playground = command as? PlaygroundCommand {
+        try await playground.serve()
+    } else {
+        try command.run()
+    }
 } catch let error as UserError {
     FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
     exit(1)

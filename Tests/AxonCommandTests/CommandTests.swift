@@ -144,6 +144,33 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(body(a), body(b))
     }
 
+    /// The Playground end to end: `axon playground`, driven in headless Chromium by Tests/e2e/playground_e2e.py
+    /// (selenium with Debian's chromium and chromium-driver): the spiral with tanh trains until the test loss
+    /// shown on the page is below 0.1. The screenshot lands in .build/e2e/playground.png.
+    func testPlaygroundInHeadlessChromium() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = root.appendingPathComponent("Tests/e2e/playground_e2e.py").path
+        let shots = root.appendingPathComponent(".build/e2e")
+        try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
+        let screenshot = shots.appendingPathComponent("playground.png").path
+        try? FileManager.default.removeItem(atPath: screenshot)
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("axon").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, binary, screenshot, "0.1", "90"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print(output)
+        XCTAssertEqual(process.terminationStatus, 0, output)
+        XCTAssertTrue(output.contains("spiral with tanh: test loss"), output)
+        let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
+        XCTAssertGreaterThan(size, 10_000, "a screenshot was saved")
+    }
+
     func expectOneLineError(_ args: [String], mentions: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let (status, _, err) = try axon(args)
         XCTAssertNotEqual(status, 0, "\(args) should fail", file: file, line: line)

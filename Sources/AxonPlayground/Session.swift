@@ -1,0 +1,344 @@
+import Axon
+import Foundation
+
+/// One browser tab's playground: its data, network and optimizer, trained in Swift on Axon.
+/// An actor, so each session's tensors are only touched by one task at a time.
+public actor PlaygroundSession {
+    public let id: String
+    private(set) var config: PlaygroundConfig
+    private var model = Sequential(layers: [])
+    private var optimizer: Optimizer = SGD([], lr: 0.01)
+    private var trainX = Tensor.zeros([0, 2]), trainY = Tensor.zeros([0, 1])
+    private var testX = Tensor.zeros([0, 2]), testY = Tensor.zeros([0, 1])
+    private var trainPoints: [[Float]] = [], testPoints: [[Float]] = []
+    private var uploaded: [(Float, Float, Float)]? = nil
+    private var order: [Int] = []
+    private let shuffler: Generator
+    private var epoch = 0
+    private var trainHistory: [Double] = [], testHistory: [Double] = []
+    private var gradientNorms: [Double] = [], gradientHistory: [[Double]] = []
+    private(set) var dataVersion = 0
+    /// Bumped on every change the page should draw.
+    private(set) var version = 0
+    private(set) var playing = false
+    /// Last time a request or an event stream touched the session (for idle reclamation).
+    private(set) var lastAccess = Date()
+
+    static let historyLimit = 1000
+
+    public init(id: String, config: PlaygroundConfig) async throws {
+        self.id = id
+        self.config = try config.validated()
+        shuffler = Generator(seed: config.seed)
+        try rebuildData()
+        rebuildNetwork()
+    }
+
+    func touch() { lastAccess = Date() }
+
+    // MARK: - Configuration
+
+    /// Applies a new configuration: regenerates data if the data settings changed, and always resets the network.
+    public func configure(_ new: PlaygroundConfig) throws {
+        let checked = try new.validated()
+        let dataChanged = checked.dataset != config.dataset || checked.noise != config.noise || checked.trainRatio != config.trainRatio
+            || checked.samples != config.samples || checked.seed != config.seed || checked.problem != config.problem
+        let old = config
+        config = checked
+        do {
+            if dataChanged || checked.features != old.features || checked.loss != old.loss { try rebuildData() }
+        } catch {
+            config = old
+            throw error
+        }
+        rebuildNetwork()
+    }
+
+    /// New data from a fresh seed (the page's "regenerate").
+    public func regenerate() throws {
+        config.seed &+= 1
+        try rebuildData()
+        rebuildNetwork()
+    }
+
+    /// Replaces the data with uploaded CSV text: two feature columns and a label column (the last).
+    public func upload(csv: String) throws {
+        let table: CSVTable
+        do {
+            table = try CSVTable.parse(csv, source: "upload", label: .index(-1),
+                                       task: config.problem == "regression" ? .regression : .classification,
+                                       hasHeader: csv.first.map { !$0.isNumber && $0 != "-" && $0 != "." } ?? false)
+        } catch let e as DataError {
+            throw PlaygroundError(status: 400, e.description)
+        }
+        guard table.features.shape[1] == 2 else {
+            throw PlaygroundError(status: 400, "upload: need exactly 2 feature columns and a label column, got \(table.features.shape[1] + 1) columns")
+        }
+        let n = table.features.shape[0]
+        guard (4...5000).contains(n) else { throw PlaygroundError(status: 400, "upload: need 4 to 5000 rows, got \(n)") }
+        let labels = table.labels!
+        if config.problem == "classification" {
+            let classes = Set(labels.intScalars)
+            guard classes.isSubset(of: [0, 1]) else {
+                throw PlaygroundError(status: 400, "upload: classification needs 2 classes (0/1 or two names), got \(classes.count)")
+            }
+        }
+        // Scale the points to the Playground's [-6, 6] square.
+        let xs = table.features.scalars
+        let scale = 6 / max(xs.map { abs($0) }.max() ?? 1, 1e-6)
+        let ys = config.problem == "classification" ? labels.intScalars.map { Float($0) } : labels.scalars
+        uploaded = (0..<n).map { (xs[2 * $0] * scale, xs[2 * $0 + 1] * scale, ys[$0]) }
+        config.dataset = "upload"
+        try rebuildData()
+        rebuildNetwork()
+    }
+
+    private func rebuildData() throws {
+        var rows: [(Float, Float, Float)]
+        let classification = config.problem == "classification"
+        if config.dataset == "upload" {
+            guard let uploaded else { throw PlaygroundError(status: 400, "dataset 'upload' needs a CSV upload first") }
+            let perm = Generator(seed: config.seed).permutation(uploaded.count)
+            rows = perm.map { uploaded[$0] }
+            let cut = max(1, min(rows.count - 1, Int(Double(rows.count) * config.trainRatio / 100)))
+            split(rows, cut)
+        } else {
+            let kind = Playground.Kind(rawValue: config.dataset)!
+            let d = Playground.make(kind, samples: config.samples, noise: config.noise, trainRatio: config.trainRatio,
+                                    generator: Generator(seed: config.seed))
+            func rowsOf(_ set: TensorDataset) -> [(Float, Float, Float)] {
+                let x = set.inputs.scalars
+                let y = classification ? set.targets.intScalars.map { Float($0) } : set.targets.scalars
+                return (0..<set.count).map { (x[2 * $0], x[2 * $0 + 1], y[$0]) }
+            }
+            let train = rowsOf(d.train), test = rowsOf(d.test)
+            rows = train + test
+            split(rows, train.count)
+        }
+        dataVersion += 1
+        version += 1
+    }
+
+    /// Splits rows into train/test tensors: features per the config, targets per the loss
+    /// (tanh output vs ±1 for MSE classification, 0/1 for cross-entropy, values for regression).
+    private func split(_ rows: [(Float, Float, Float)], _ cut: Int) {
+        let classification = config.problem == "classification"
+        func target(_ l: Float) -> Float { classification && config.loss == "mse" ? 2 * l - 1 : l }
+        let train = rows[..<cut], test = rows[cut...]
+        trainPoints = train.map { [$0.0, $0.1, $0.2] }
+        testPoints = test.map { [$0.0, $0.1, $0.2] }
+        trainX = features(train.map { ($0.0, $0.1) })
+        testX = features(test.map { ($0.0, $0.1) })
+        trainY = Tensor(shape: [train.count, 1], scalars: train.map { target($0.2) })
+        testY = Tensor(shape: [test.count, 1], scalars: test.map { target($0.2) })
+        order = Array(0..<train.count)
+    }
+
+    /// Input features of points, in the order of `config.features`.
+    private func features(_ points: [(Float, Float)]) -> Tensor {
+        var values: [Float] = []
+        values.reserveCapacity(points.count * config.features.count)
+        for (a, b) in points {
+            for f in config.features {
+                switch f {
+                case "x1": values.append(a)
+                case "x2": values.append(b)
+                case "x1Squared": values.append(a * a)
+                case "x2Squared": values.append(b * b)
+                case "x1x2": values.append(a * b)
+                case "sinX1": values.append(Foundation.sin(a))
+                default: values.append(Foundation.sin(b))
+                }
+            }
+        }
+        return Tensor(shape: [points.count, config.features.count], scalars: values)
+    }
+
+    private func rebuildNetwork() {
+        let generator = Generator(seed: config.seed &* 7919)
+        var layers: [any Layer] = []
+        var width = config.features.count
+        for h in config.hiddenLayers {
+            let l = Linear(width, h, generator: generator)
+            layers.append(l)
+            switch config.activation {
+            case "relu": layers.append(ReLU())
+            case "sigmoid": layers.append(Sigmoid())
+            case "linear": layers.append(Identity())
+            case "step": layers.append(Step())
+            default: layers.append(Tanh())
+            }
+            width = h
+        }
+        layers.append(Linear(width, 1, generator: generator))
+        model = Sequential(layers: layers)
+        let p = model.parameters(), lr = config.learningRate
+        switch config.optimizer {
+        case "momentum": optimizer = SGD(p, lr: lr, momentum: 0.9)
+        case "adam": optimizer = Adam(p, lr: lr)
+        case "rmsprop": optimizer = RMSprop(p, lr: lr)
+        case "adagrad": optimizer = Adagrad(p, lr: lr)
+        default: optimizer = SGD(p, lr: lr)
+        }
+        epoch = 0
+        trainHistory = []
+        testHistory = []
+        gradientNorms = Array(repeating: 0, count: linears.count)
+        gradientHistory = Array(repeating: [], count: linears.count)
+        let (trainLoss, testLoss) = losses()
+        trainHistory.append(trainLoss)
+        testHistory.append(testLoss)
+        version += 1
+    }
+
+    private var linears: [Linear] { model.layers.compactMap { $0 as? Linear } }
+
+    /// The network's output as the page shows it: tanh for MSE classification, 2σ − 1 for cross-entropy
+    /// (so both lie in [-1, 1]), raw for regression.
+    private func displayed(_ raw: Tensor) -> Tensor {
+        guard config.problem == "classification" else { return raw }
+        return config.loss == "mse" ? tanh(raw) : sigmoid(raw) * 2 - 1
+    }
+
+    private func loss(_ raw: Tensor, _ y: Tensor) -> Tensor {
+        if config.problem == "classification" && config.loss == "cross-entropy" {
+            return binaryCrossEntropyWithLogits(raw, y)
+        }
+        let out = config.problem == "classification" ? tanh(raw) : raw
+        return mseLoss(out, y)
+    }
+
+    private func losses() -> (Double, Double) {
+        withNoGrad {
+            model.eval()
+            defer { model.train() }
+            let a = trainX.shape[0] > 0 ? loss(model(trainX), trainY).item : 0
+            let b = testX.shape[0] > 0 ? loss(model(testX), testY).item : 0
+            return (a, b)
+        }
+    }
+
+    // MARK: - Training
+
+    /// Runs `epochs` passes over the training points in minibatches.
+    public func step(epochs: Int = 1) throws {
+        guard (1...1000).contains(epochs) else { throw PlaygroundError(status: 400, "epochs \(epochs) is outside 1-1000") }
+        touch()
+        for _ in 0..<epochs { trainEpoch() }
+        version += 1
+    }
+
+    private func trainEpoch() {
+        let n = trainX.shape[0]
+        guard n > 0 else { return }
+        let perm = shuffler.permutation(n)
+        var norms = [Double](repeating: 0, count: linears.count), steps = 0
+        let weights = linears.map(\.weight)
+        for start in stride(from: 0, to: n, by: config.batchSize) {
+            let idx = Tensor(shape: [min(config.batchSize, n - start)], scalars: Array(perm[start..<min(start + config.batchSize, n)]))
+            let x = trainX.indexSelected(axis: 0, indices: idx), y = trainY.indexSelected(axis: 0, indices: idx)
+            optimizer.zeroGrad()
+            var l = loss(model(x), y)
+            switch config.regularization {
+            case "L1": l = l + l1Penalty(weights, lambda: config.regularizationRate)
+            case "L2": l = l + l2Penalty(weights, lambda: config.regularizationRate)
+            default: break
+            }
+            l.backward()
+            for (i, w) in weights.enumerated() {
+                if let g = w.grad { norms[i] += withNoGrad { (g * g).sum().item }.squareRoot() }
+            }
+            optimizer.step()
+            steps += 1
+        }
+        epoch += 1
+        gradientNorms = norms.map { $0 / Double(max(steps, 1)) }
+        for (i, v) in gradientNorms.enumerated() {
+            gradientHistory[i].append(v)
+            if gradientHistory[i].count > Self.historyLimit { gradientHistory[i].removeFirst() }
+        }
+        let (trainLoss, testLoss) = losses()
+        trainHistory.append(trainLoss)
+        testHistory.append(testLoss)
+        if trainHistory.count > Self.historyLimit { trainHistory.removeFirst(); testHistory.removeFirst() }
+    }
+
+    /// Starts or stops continuous training (driven by `PlaygroundStore`'s loop).
+    public func setPlaying(_ on: Bool) {
+        touch()
+        playing = on
+        version += 1
+    }
+
+    /// Resets the network to fresh weights (same data).
+    public func reset() {
+        touch()
+        playing = false
+        rebuildNetwork()
+    }
+
+    /// One epoch if playing (called by the training loop); returns whether it trained.
+    func tick() -> Bool {
+        guard playing else { return false }
+        trainEpoch()
+        version += 1
+        return true
+    }
+
+    // MARK: - Views
+
+    /// The points (for the page's scatter plots).
+    public func points() -> PointsPayload {
+        touch()
+        return PointsPayload(dataVersion: dataVersion, train: trainPoints, test: testPoints)
+    }
+
+    /// Everything the page draws.
+    public func snapshot() -> Snapshot {
+        touch()
+        let gridSize = 50, neuronGrid = 20
+        func grid(_ size: Int) -> Tensor {
+            var pts: [(Float, Float)] = []
+            for j in 0..<size {
+                for i in 0..<size {
+                    pts.append((Float(-6 + 12 * (Double(i) + 0.5) / Double(size)), Float(6 - 12 * (Double(j) + 0.5) / Double(size))))
+                }
+            }
+            return features(pts)
+        }
+        let (output, neurons): ([Float], [[[Float]]]) = withNoGrad {
+            model.eval()
+            defer { model.train() }
+            let out = displayed(model(grid(gridSize))).scalars
+            // Each neuron's activation over a coarser grid: inputs first, then each hidden layer.
+            var x = grid(neuronGrid)
+            var layers: [[[Float]]] = [columns(x)]
+            for layer in model.layers.dropLast() {
+                x = layer(x)
+                if !(layer is Linear) { layers.append(columns(x)) }
+            }
+            return (out, layers)
+        }
+        let (trainLoss, testLoss) = (trainHistory.last ?? 0, testHistory.last ?? 0)
+        return Snapshot(epoch: epoch, trainLoss: trainLoss, testLoss: testLoss, playing: playing, dataVersion: dataVersion,
+                        trainHistory: trainHistory, testHistory: testHistory, gridSize: gridSize, output: output,
+                        neuronGridSize: neuronGrid, neurons: neurons,
+                        weights: linears.map { l in (0..<l.outFeatures).map { Array(l.weight.scalars[($0 * l.inFeatures)..<(($0 + 1) * l.inFeatures)]) } },
+                        biases: linears.map { $0.bias!.scalars }, gradientNorms: gradientNorms, gradientHistory: gradientHistory,
+                        config: config)
+    }
+
+    /// [rows, columns] -> one array per column.
+    private func columns(_ t: Tensor) -> [[Float]] {
+        let v = t.scalars, rows = t.shape[0], cols = t.shape[1]
+        return (0..<cols).map { c in (0..<rows).map { v[$0 * cols + c] } }
+    }
+
+    /// The trained network as an Axon checkpoint (safetensors), with its configuration in the metadata.
+    public func checkpoint() -> Data {
+        touch()
+        let configJSON = String(decoding: (try? JSONEncoder().encode(config)) ?? Data(), as: UTF8.self)
+        return SafeTensors.encode(model.stateDict(), metadata: ["axon.playground.config": configJSON, "epoch": "\(epoch)"],
+                                  order: model.stateDictKeys())
+    }
+}

@@ -1,0 +1,171 @@
+import Axon
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import XCTest
+@testable import AxonPlayground
+
+/// The Playground's HTTP API, through Hummingbird's in-process test client.
+final class PlaygroundAPITests: XCTestCase, @unchecked Sendable {
+    func withApp(store: PlaygroundStore = PlaygroundStore(), _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = Application(router: PlaygroundServer.router(store: store))
+        try await app.test(.router) { client in try await body(client) }
+    }
+
+    struct Reply { let status: HTTPResponse.Status; let text: String }
+
+    func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> Reply {
+        try await client.execute(uri: uri, method: method, body: body.map { ByteBuffer(string: $0) }) { response in
+            Reply(status: response.status, text: String(buffer: response.body))
+        }
+    }
+
+    func created(_ client: any TestClientProtocol, _ config: String = "{}") async throws -> (String, [String: Any]) {
+        let r = try await call(client, .post, "/api/sessions", config)
+        XCTAssertEqual(r.status, .created, r.text)
+        let object = try JSONSerialization.jsonObject(with: Data(r.text.utf8)) as! [String: Any]
+        return (object["id"] as! String, object["snapshot"] as! [String: Any])
+    }
+
+    func snapshot(_ text: String) throws -> [String: Any] { try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any] }
+
+    func testPageAndSessionLifecycle() async throws {
+        try await withApp { client in
+            let page = try await self.call(client, .get, "/")
+            XCTAssertEqual(page.status, .ok)
+            XCTAssertTrue(page.text.contains("Axon <b>Playground</b>"))
+            let value1 = try await self.call(client, .get, "/playground.js").text.contains("EventSource")
+            XCTAssertTrue(value1)
+            let preview = try await self.call(client, .get, "/api/preview/spiral")
+            XCTAssertEqual(((try self.snapshot(preview.text))["train"] as? [Any])?.count, 180)
+            let noPreview = try await self.call(client, .get, "/api/preview/nonsense")
+            XCTAssertEqual(noPreview.status, .notFound)
+            let (id, snap) = try await self.created(client, #"{"dataset": "circle", "hiddenLayers": [4, 2]}"#)
+            XCTAssertEqual(snap["epoch"] as? Int, 0)
+            XCTAssertEqual((snap["output"] as? [Double])?.count, 50 * 50)
+            XCTAssertEqual((snap["neurons"] as? [Any])?.count, 3, "inputs and two hidden layers")
+            let before = snap["testLoss"] as! Double
+            let stepped = try await self.call(client, .post, "/api/sessions/\(id)/step", #"{"epochs": 60}"#)
+            XCTAssertEqual(stepped.status, .ok, stepped.text)
+            let after = try self.snapshot(stepped.text)
+            XCTAssertEqual(after["epoch"] as? Int, 60)
+            XCTAssertLessThan(after["testLoss"] as! Double, before, "training lowers the test loss")
+            let points = try self.snapshot(try await self.call(client, .get, "/api/sessions/\(id)/points").text)
+            XCTAssertEqual((points["train"] as? [Any])?.count, 250)
+            let reset = try self.snapshot(try await self.call(client, .post, "/api/sessions/\(id)/reset").text)
+            XCTAssertEqual(reset["epoch"] as? Int, 0)
+            let play = try self.snapshot(try await self.call(client, .post, "/api/sessions/\(id)/play").text)
+            XCTAssertEqual(play["playing"] as? Bool, true)
+            let configured = try await self.call(client, .put, "/api/sessions/\(id)/config",
+                                                 #"{"dataset": "spiral", "features": ["x1", "x2", "sinX1"], "hiddenLayers": [8, 8, 8, 8, 8, 8]}"#)
+            XCTAssertEqual(configured.status, .ok, configured.text)
+            XCTAssertEqual(((try self.snapshot(configured.text))["config"] as? [String: Any])?["dataset"] as? String, "spiral")
+            let deleted = try await self.call(client, .delete, "/api/sessions/\(id)")
+            XCTAssertEqual(deleted.status, .noContent)
+            let value2 = try await self.call(client, .get, "/api/sessions/\(id)").status
+            XCTAssertEqual(value2, .notFound)
+        }
+    }
+
+    func testMalformedAndOutOfRangeRequestsGet400WithAMessage() async throws {
+        try await withApp { client in
+            let cases: [(String, String, String)] = [
+                ("/api/sessions", "{not json", "malformed JSON request body"),
+                ("/api/sessions", #"{"noise": "loud"}"#, "wrong type at 'noise'"),
+                ("/api/sessions", #"{"noise": 51}"#, "noise 51.0 is outside 0-50"),
+                ("/api/sessions", #"{"trainRatio": 95}"#, "trainRatio 95.0 is outside 10-90"),
+                ("/api/sessions", #"{"batchSize": 0}"#, "batchSize 0 is outside 1-30"),
+                ("/api/sessions", #"{"hiddenLayers": [1, 2, 3, 4, 5, 6, 7]}"#, "must be 0-6 layers of 1-8 neurons"),
+                ("/api/sessions", #"{"hiddenLayers": [9]}"#, "must be 0-6 layers of 1-8 neurons"),
+                ("/api/sessions", #"{"learningRate": 100}"#, "learningRate 100.0 is outside 0.00001-10"),
+                ("/api/sessions", #"{"activation": "swish"}"#, "activation 'swish'"),
+                ("/api/sessions", #"{"features": ["x3"]}"#, "must be distinct, from x1, x2"),
+                ("/api/sessions", #"{"dataset": "plane"}"#, "regression set but problem is classification"),
+                ("/api/sessions", #"{"problem": "regression", "dataset": "plane", "loss": "cross-entropy"}"#, "cross-entropy needs a classification problem"),
+            ]
+            for (uri, body, message) in cases {
+                let r = try await self.call(client, .post, uri, body)
+                XCTAssertEqual(r.status, .badRequest, body)
+                XCTAssertTrue(r.text.contains(message), "\(body): \(r.text)")
+            }
+            let (id, _) = try await self.created(client)
+            let step = try await self.call(client, .post, "/api/sessions/\(id)/step", #"{"epochs": 100000}"#)
+            XCTAssertEqual(step.status, .badRequest)
+            XCTAssertTrue(step.text.contains("epochs 100000 is outside 1-1000"))
+            let config = try await self.call(client, .put, "/api/sessions/\(id)/config", #"{"regularizationRate": -1}"#)
+            XCTAssertEqual(config.status, .badRequest)
+            // A refused change leaves the session as it was.
+            let still = try self.snapshot(try await self.call(client, .get, "/api/sessions/\(id)").text)
+            XCTAssertEqual((still["config"] as? [String: Any])?["regularizationRate"] as? Double, 0)
+        }
+    }
+
+    func testUploadsAreBoundedAndChecked() async throws {
+        try await withApp { client in
+            let (id, _) = try await self.created(client)
+            let huge = String(repeating: "1.0,2.0,1\n", count: 30_000)  // ~300 KB
+            let tooBig = try await self.call(client, .post, "/api/sessions/\(id)/upload", huge)
+            XCTAssertEqual(tooBig.status, .contentTooLarge)
+            XCTAssertTrue(tooBig.text.contains("larger than 262144 bytes"), tooBig.text)
+            let badValue = try await self.call(client, .post, "/api/sessions/\(id)/upload", "x1,x2,label\n1,2,0\n1,oops,1\n")
+            XCTAssertEqual(badValue.status, .badRequest)
+            XCTAssertTrue(badValue.text.contains("upload:3:2"), badValue.text)
+            let threeClasses = try await self.call(client, .post, "/api/sessions/\(id)/upload", "a,b,c\n1,2,0\n2,3,1\n3,4,2\n4,5,0\n")
+            XCTAssertEqual(threeClasses.status, .badRequest)
+            let rows = (0..<40).map { i in "\(Double(i % 8) - 4),\(Double(i / 8) - 2),\(i % 8 < 4 ? "left" : "right")" }
+            let ok = try await self.call(client, .post, "/api/sessions/\(id)/upload", "x1,x2,side\n" + rows.joined(separator: "\n"))
+            XCTAssertEqual(ok.status, .ok, ok.text)
+            XCTAssertEqual(((try self.snapshot(ok.text))["config"] as? [String: Any])?["dataset"] as? String, "upload")
+            let points = try self.snapshot(try await self.call(client, .get, "/api/sessions/\(id)/points").text)
+            XCTAssertEqual((points["train"] as! [Any]).count + (points["test"] as! [Any]).count, 40)
+        }
+    }
+
+    func testUnknownSessionsGet404() async throws {
+        try await withApp { client in
+            for (method, path) in [(HTTPRequest.Method.get, ""), (.post, "/step"), (.put, "/config"), (.post, "/play"),
+                                   (.get, "/events"), (.get, "/checkpoint"), (.post, "/upload")] {
+                let r = try await self.call(client, method, "/api/sessions/no-such-session\(path)", method == .get ? nil : "{}")
+                XCTAssertEqual(r.status, .notFound, path)
+                XCTAssertTrue(r.text.contains("unknown session 'no-such-session'"), r.text)
+            }
+        }
+    }
+
+    func testSessionsAreIndependentBoundedAndReclaimedWhenIdle() async throws {
+        let store = PlaygroundStore(maxSessions: 2, idleTimeout: 0.2)
+        try await withApp(store: store) { client in
+            let (a, _) = try await self.created(client)
+            let (b, _) = try await self.created(client, #"{"activation": "relu"}"#)
+            _ = try await self.call(client, .post, "/api/sessions/\(a)/step", #"{"epochs": 3}"#)
+            let snapA = try self.snapshot(try await self.call(client, .get, "/api/sessions/\(a)").text)
+            let snapB = try self.snapshot(try await self.call(client, .get, "/api/sessions/\(b)").text)
+            XCTAssertEqual(snapA["epoch"] as? Int, 3)
+            XCTAssertEqual(snapB["epoch"] as? Int, 0, "sessions train independently")
+            let third = try await self.call(client, .post, "/api/sessions", "{}")
+            XCTAssertEqual(third.status, .tooManyRequests)
+            XCTAssertTrue(third.text.contains("too many sessions"))
+            try await Task.sleep(nanoseconds: 300_000_000)
+            await store.reclaimIdle()
+            let value3 = await store.count
+            XCTAssertEqual(value3, 0)
+            let value4 = try await self.call(client, .get, "/api/sessions/\(a)").status
+            XCTAssertEqual(value4, .notFound)
+            let value5 = try await self.call(client, .post, "/api/sessions", "{}").status
+            XCTAssertEqual(value5, .created)
+        }
+    }
+
+    func testCheckpointExportLoadsIntoAxon() async throws {
+        try await withApp { client in
+            let (id, _) = try await self.created(client, #"{"hiddenLayers": [3]}"#)
+            let bytes = try await client.execute(uri: "/api/sessions/\(id)/checkpoint", method: .get) { Data(buffer: $0.body) }
+            let (tensors, metadata) = try SafeTensors.decode(bytes, source: "export")
+            XCTAssertEqual(Set(tensors.keys), ["0.weight", "0.bias", "2.weight", "2.bias"])
+            XCTAssertEqual(tensors["0.weight"]?.shape, [3, 2])
+            XCTAssertNotNil(metadata["axon.playground.config"])
+            let model = Sequential(Linear(2, 3), Tanh(), Linear(3, 1))
+            try model.loadStateDict(tensors)
+        }
+    }
+}
