@@ -63,9 +63,7 @@ let package = Package(
         .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"]),
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
-        .testTarget(name: "AxonPlaygroundTests", dependencies: [
-            "AxonPlayground", "Axon", .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ]),
+        .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).
         .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand"]),
     ],

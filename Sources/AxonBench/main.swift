@@ -1,34 +1,149 @@
 import Axon
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-// Axon's benchmark (first cut: GEMM throughput). Run with `swift run -c release axon-bench`.
-func seconds(_ body: () -> Void) -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
+// Axon's benchmark: `swift run -c release axon-bench [--threads N] [--json PATH] [--quick]`.
+// Rows: GEMM GFLOP/s, conv2d forward+backward for the LeNet layers, Fashion-MNIST training and inference
+// samples/s for the MLP and LeNet (batch 64, SGD with momentum), Playground-size steps/s, and each training
+// run's peak resident memory (measured in a child process of its own). bench/compare.py runs the same
+// workloads in PyTorch in the same command and prints Axon/PyTorch per row.
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+/// Median seconds per call of `body` over `rounds` rounds of `reps` calls.
+func timeIt(reps: Int, rounds: Int = 5, _ body: () -> Void) -> Double {
     body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-}
-
-/// Median GFLOP/s of `matmul` on [m, k] x [k, n].
-func gemmRate(_ m: Int, _ k: Int, _ n: Int) -> Double {
-    let a = Tensor.randn([m, k]), b = Tensor.randn([k, n])
-    _ = matmul(a, b)
-    let flops = 2.0 * Double(m * n * k)
-    let reps = max(3, min(200, Int(2e9 / flops)))
     var times: [Double] = []
-    for _ in 0..<5 {
-        times.append(seconds { for _ in 0..<reps { _ = matmul(a, b) } } / Double(reps))
+    for _ in 0..<rounds {
+        let t = now()
+        for _ in 0..<reps { body() }
+        times.append((now() - t) / Double(reps))
     }
-    return flops / times.sorted()[2] / 1e9
+    return times.sorted()[rounds / 2]
 }
 
-let args = CommandLine.arguments.dropFirst()
-let threadCounts = args.isEmpty ? [1, Threading.cpuCount] : args.compactMap { Int($0) }
-print("threads  shape            GFLOP/s")
-for t in threadCounts {
-    Threading.threadCount = t
-    for (m, k, n) in [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048),
-                      (64, 784, 256), (64, 256, 128), (64, 128, 10)] {
-        let rate = gemmRate(m, k, n)
-        print(String(format: "%7d  %-15@ %8.1f", t, "\(m)x\(k)x\(n)" as NSString, rate))
+func peakRSSMiB() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+struct Row: Codable { var name: String; var unit: String; var value: Double; var threads: Int }
+
+let args = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String) -> String? { args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
+let quick = args.contains("--quick")
+
+// Child mode: one training workload, printing its figures as JSON on stdout.
+if let workload = option("--workload") {
+    if let t = option("--threads").flatMap(Int.init) { Threading.threadCount = t }
+    manualSeed(0)
+    var out: [String: Double] = [:]
+    if workload == "playground" {
+        let g = Generator(seed: 0)
+        let x = Tensor.uniform([10, 2], low: -6, high: 6, generator: g), y = Tensor.uniform([10, 1], low: -1, high: 1, generator: g)
+        let net = Sequential(Linear(2, 8), Tanh(), Linear(8, 8), Tanh(), Linear(8, 1))
+        let opt = SGD(net.parameters(), lr: 0.03)
+        func step() { opt.zeroGrad(); mseLoss(net(x), y).backward(); opt.step() }
+        let perStep = timeIt(reps: quick ? 200 : 2000) { step() }
+        out["steps_per_second"] = 1 / perStep
+    } else {
+        let train = try MNIST.load(split: .train), test = try MNIST.load(split: .test)
+        let net: Sequential = workload == "lenet"
+            ? Sequential(Conv2d(1, 6, kernelSize: 3), ReLU(), MaxPool2d(2), Conv2d(6, 16, kernelSize: 3), ReLU(), MaxPool2d(2),
+                         Flatten(), Linear(400, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, 10))
+            : Sequential(Flatten(), Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10))
+        let opt = SGD(net.parameters(), lr: 0.05, momentum: 0.9)
+        let limit = quick ? 12800 : train.count
+        let loader = DataLoader(train.subset(Array(0..<limit)), batchSize: 64, shuffle: true, seed: 0)
+        // The loader alone (gathering and copying batches), to show it is not the bottleneck.
+        let tl = now()
+        for _ in loader {}
+        out["loader_samples_per_second"] = Double(limit) / (now() - tl)
+        let t = now()
+        var last = 0.0
+        for (x, y) in loader {
+            opt.zeroGrad()
+            let loss = crossEntropy(net(x), y)
+            loss.backward()
+            opt.step()
+            last = loss.item
+        }
+        out["train_samples_per_second"] = Double(limit) / (now() - t)
+        out["last_loss"] = last
+        net.eval()
+        let ti = now()
+        for _ in 0..<3 { _ = withNoGrad { net(test.inputs) } }
+        out["inference_samples_per_second"] = 3 * Double(test.count) / (now() - ti)
     }
+    out["peak_rss_mib"] = peakRSSMiB()
+    let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+    exit(0)
+}
+
+var rows: [Row] = []
+@MainActor func report(_ name: String, _ unit: String, _ value: Double, _ threads: Int) {
+    rows.append(Row(name: name, unit: unit, value: value, threads: threads))
+    print(String(format: "%-34@ %3d  %12.1f  %@", name as NSString, threads, value, unit as NSString))
+}
+
+let threadCounts = option("--threads").map { [Int($0)!] } ?? [1, Threading.cpuCount]
+print(String(format: "%-34@ %3@  %12@  %@", "workload" as NSString, "thr" as NSString, "value" as NSString, "unit" as NSString))
+for threads in threadCounts {
+    Threading.threadCount = threads
+    // GEMM: square sizes and the MLP's training shapes (forward, and the two products backward uses).
+    let gemmShapes: [(String, Int, Int, Int)] = [
+        ("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),
+        ("gemm 64x784x256", 64, 784, 256), ("gemm 256x64x784 (dW)", 256, 64, 784), ("gemm 64x256x784 (dX)", 64, 256, 784),
+        ("gemm 64x256x128", 64, 256, 128), ("gemm 128x64x256 (dW)", 128, 64, 256), ("gemm 64x128x256 (dX)", 64, 128, 256),
+        ("gemm 64x128x10", 64, 128, 10), ("gemm 10x64x128 (dW)", 10, 64, 128), ("gemm 64x10x128 (dX)", 64, 10, 128),
+    ]
+    for (name, m, k, n) in gemmShapes where !(quick && m * n * k > 1 << 28) {
+        let a = Tensor.randn([m, k]), b = Tensor.randn([k, n])
+        let flops = 2.0 * Double(m * n * k)
+        let s = timeIt(reps: max(1, min(500, Int(3e8 / flops)))) { _ = matmul(a, b) }
+        report(name, "GFLOP/s", flops / s / 1e9, threads)
+    }
+    // conv2d forward + backward for the LeNet layers, batch 64.
+    for (name, shape, wshape) in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", [64, 1, 28, 28], [6, 1, 3, 3]),
+                                  ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", [64, 6, 13, 13], [16, 6, 3, 3])] {
+        let x = Tensor.randn(shape).requiringGrad(), w = Tensor.randn(wshape).requiringGrad(), b = Tensor.randn([wshape[0]]).requiringGrad()
+        let s = timeIt(reps: 20) {
+            let y = conv2d(x, weight: w, bias: b)
+            y.backward(Tensor.ones(y.shape))
+            x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
+        }
+        report(name, "calls/s", 1 / s, threads)
+    }
+    // Training runs, each in its own process (for its own peak RSS).
+    for workload in ["mlp", "lenet", "playground"] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        p.arguments = ["--workload", workload, "--threads", "\(threads)"] + (quick ? ["--quick"] : [])
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let figures = try JSONSerialization.jsonObject(with: data) as? [String: Double] else {
+            print("\(workload): failed (status \(p.terminationStatus))")
+            continue
+        }
+        if workload == "playground" {
+            report("playground 2-8-8-1 tanh, batch 10", "steps/s", figures["steps_per_second"]!, threads)
+        } else {
+            report("\(workload) train (batch 64, SGD momentum)", "samples/s", figures["train_samples_per_second"]!, threads)
+            report("\(workload) inference", "samples/s", figures["inference_samples_per_second"]!, threads)
+            report("\(workload) data loader alone", "samples/s", figures["loader_samples_per_second"]!, threads)
+        }
+        report("\(workload) peak RSS", "MiB", figures["peak_rss_mib"]!, threads)
+    }
+}
+if let path = option("--json") {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(rows).write(to: URL(fileURLWithPath: path))
 }

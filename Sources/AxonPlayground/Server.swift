@@ -248,7 +248,11 @@ public enum PlaygroundServer {
     /// Runs the server until the process ends; `onStart` receives the bound port.
     public static func run(host: String, port: Int, maxSessions: Int = 32, idleTimeout: TimeInterval = 600,
                            onStart: @escaping @Sendable (Int) -> Void) async throws {
-        let store = PlaygroundStore(maxSessions: maxSessions, idleTimeout: idleTimeout)
+        try await run(host: host, port: port, store: PlaygroundStore(maxSessions: maxSessions, idleTimeout: idleTimeout), onStart: onStart)
+    }
+
+    /// Runs the server over a given store (tests use it to inspect sessions).
+    static func run(host: String, port: Int, store: PlaygroundStore, onStart: @escaping @Sendable (Int) -> Void) async throws {
         let app = Application(router: router(store: store), configuration: .init(address: .hostname(host, port: port)),
                               onServerRunning: { channel in onStart(channel.localAddress?.port ?? port) })
         let loop = Task { await store.trainingLoop() }

@@ -1,0 +1,98 @@
+"""The PyTorch (and numpy) side of Axon's benchmark: the same workloads as `axon-bench`, printed as JSON rows.
+Usage: python torch_bench.py --threads N [--quick] [--workload NAME]  (run by compare.py)."""
+import argparse, gzip, json, os, resource, subprocess, sys, time
+import numpy as np
+import torch, torch.nn as nn, torch.nn.functional as F
+
+p = argparse.ArgumentParser()
+p.add_argument("--threads", type=int, required=True)
+p.add_argument("--quick", action="store_true")
+p.add_argument("--workload")
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(0)
+D = "/usr/share/datasets/fashion-mnist/"
+
+def median_time(fn, reps, rounds=5):
+    fn()
+    ts = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(reps): fn()
+        ts.append((time.perf_counter() - t) / reps)
+    return sorted(ts)[rounds // 2]
+
+def idx(name):
+    b = gzip.open(D + name).read()
+    dims = [int.from_bytes(b[4 + 4 * i: 8 + 4 * i], "big") for i in range(b[3])]
+    return np.frombuffer(b, np.uint8, offset=4 + 4 * b[3]).reshape(dims)
+
+if a.workload:  # one training workload in its own process, for its own peak RSS
+    out = {}
+    if a.workload == "playground":
+        x = torch.rand(10, 2) * 12 - 6; y = torch.rand(10, 1) * 2 - 1
+        net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+        opt = torch.optim.SGD(net.parameters(), lr=0.03)
+        def step():
+            opt.zero_grad(); F.mse_loss(net(x), y).backward(); opt.step()
+        out["steps_per_second"] = 1 / median_time(step, 200 if a.quick else 2000)
+    else:
+        xtr = torch.tensor(idx("train-images-idx3-ubyte.gz"), dtype=torch.float32).div_(255).unsqueeze(1)
+        ytr = torch.tensor(idx("train-labels-idx1-ubyte.gz"), dtype=torch.long)
+        xte = torch.tensor(idx("t10k-images-idx3-ubyte.gz"), dtype=torch.float32).div_(255).unsqueeze(1)
+        if a.workload == "lenet":
+            net = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
+                                nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        else:
+            net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        limit = 12800 if a.quick else len(xtr)
+        perm = torch.randperm(limit, generator=torch.Generator().manual_seed(0))
+        t = time.perf_counter()
+        for i in range(0, limit, 64):
+            j = perm[i:i + 64]
+            opt.zero_grad()
+            loss = F.cross_entropy(net(xtr[j]), ytr[j])
+            loss.backward()
+            opt.step()
+        out["train_samples_per_second"] = limit / (time.perf_counter() - t)
+        net.eval()
+        t = time.perf_counter()
+        with torch.no_grad():
+            for _ in range(3): net(xte)
+        out["inference_samples_per_second"] = 3 * len(xte) / (time.perf_counter() - t)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+    sys.exit(0)
+
+rows = []
+def report(name, unit, value):
+    rows.append({"name": name, "unit": unit, "value": value, "threads": a.threads})
+
+shapes = [("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),
+          ("gemm 64x784x256", 64, 784, 256), ("gemm 256x64x784 (dW)", 256, 64, 784), ("gemm 64x256x784 (dX)", 64, 256, 784),
+          ("gemm 64x256x128", 64, 256, 128), ("gemm 128x64x256 (dW)", 128, 64, 256), ("gemm 64x128x256 (dX)", 64, 128, 256),
+          ("gemm 64x128x10", 64, 128, 10), ("gemm 10x64x128 (dW)", 10, 64, 128), ("gemm 64x10x128 (dX)", 64, 10, 128)]
+for name, m, k, n in shapes:
+    if a.quick and m * n * k > 1 << 28: continue
+    A, B = torch.randn(m, k), torch.randn(k, n)
+    flops = 2.0 * m * n * k
+    s = median_time(lambda: A @ B, max(1, min(500, int(3e8 / flops))))
+    report(name, "GFLOP/s", flops / s / 1e9)
+for name, shape, wshape in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", (64, 1, 28, 28), (6, 1, 3, 3)),
+                            ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", (64, 6, 13, 13), (16, 6, 3, 3))]:
+    x = torch.randn(*shape, requires_grad=True); w = torch.randn(*wshape, requires_grad=True); b = torch.randn(wshape[0], requires_grad=True)
+    def conv():
+        y = F.conv2d(x, w, b); y.backward(torch.ones_like(y)); x.grad = w.grad = b.grad = None
+    report(name, "calls/s", 1 / median_time(conv, 20))
+for workload in ["mlp", "lenet", "playground"]:
+    out = subprocess.run([sys.executable, __file__, "--threads", str(a.threads), "--workload", workload] + (["--quick"] if a.quick else []),
+                         capture_output=True, text=True, check=True)
+    f = json.loads(out.stdout)
+    if workload == "playground":
+        report("playground 2-8-8-1 tanh, batch 10", "steps/s", f["steps_per_second"])
+    else:
+        report(f"{workload} train (batch 64, SGD momentum)", "samples/s", f["train_samples_per_second"])
+        report(f"{workload} inference", "samples/s", f["inference_samples_per_second"])
+    report(f"{workload} peak RSS", "MiB", f["peak_rss_mib"])
+print(json.dumps(rows))
