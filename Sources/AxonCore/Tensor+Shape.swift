@@ -168,9 +168,13 @@ extension Tensor {
             axonFail("indexSelect", "index \(i) is out of bounds for axis \(axis) of size \(n) (shape \(shape))")
         }
         let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
+        var outShape = shape; outShape[a] = ids.count
+        if outer == 1 && !requiresGrad {
+            // Selecting whole rows (a batch from a dataset): copy them, no index map needed.
+            return Tensor(shape: outShape, storage: storage.gatheredRows(ids, rowSize: inner))
+        }
         var idx = [Int](); idx.reserveCapacity(outer * ids.count * inner)
         for o in 0..<outer { for i in ids { for k in 0..<inner { idx.append((o * n + i) * inner + k) } } }
-        var outShape = shape; outShape[a] = ids.count
         let out = Tensor(shape: outShape, storage: storage.gathered(idx))
         return Tensor.record("indexSelect", [self], out) { [shape, dtype] g in
             [Tensor.scatterAdd(g, indices: idx, shape: shape, dtype: dtype)]

@@ -37,7 +37,8 @@ public final class SGD: Optimizer {
         if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
         let mu = o["momentum"]
         if mu != 0 {
-            let buffer = state.tensors["momentum_buffer"].map { $0 * mu + g * (1 - o["dampening"]) } ?? g
+            let dampening = o["dampening"]
+            let buffer = state.tensors["momentum_buffer"].map { $0 * mu + (dampening == 0 ? g : g * (1 - dampening)) } ?? g
             state.tensors["momentum_buffer"] = buffer
             g = o["nesterov"] == 1 ? g + buffer * mu : buffer
         }

@@ -53,15 +53,18 @@ final class KernelTests: XCTestCase {
     func testGEMMIsBitwiseIndependentOfThreadCount() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
-        let a = Tensor.randn([130, 300], generator: g), b = Tensor.randn([300, 257], generator: g)
-        Threading.threadCount = 1
-        let one = matmul(a, b).scalars
-        Threading.threadCount = 2
-        let two = matmul(a, b).scalars
-        Threading.threadCount = 3  // more threads than cores still gives the same bits
-        let three = matmul(a, b).scalars
-        XCTAssertEqual(one, two)
-        XCTAssertEqual(one, three)
+        // 130 rows split by rows across threads; 64 rows (one block) split by columns.
+        for rows in [130, 64] {
+            let a = Tensor.randn([rows, 600], generator: g), b = Tensor.randn([600, 257], generator: g)
+            Threading.threadCount = 1
+            let one = matmul(a, b).scalars
+            Threading.threadCount = 2
+            let two = matmul(a, b).scalars
+            Threading.threadCount = 3  // more threads than cores still gives the same bits
+            let three = matmul(a, b).scalars
+            XCTAssertEqual(one, two, "\(rows) rows")
+            XCTAssertEqual(one, three, "\(rows) rows")
+        }
     }
 
     func testWorkerPoolRunsEveryTaskOnce() {

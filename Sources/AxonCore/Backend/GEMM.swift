@@ -56,7 +56,9 @@ enum GEMM {
         let kernel = variant.kernel!
         let threads = m * n * k < parallelWork ? 1 : Threading.threadCount
         // Rows per task: at most MC, and few enough that every thread gets a block.
-        let rowsPerThread = (m + threads - 1) / threads
+        // Rows per task: at most MC; when M fits in one block it stays whole and the columns are split
+        // instead; otherwise few enough rows that every thread gets a block.
+        let rowsPerThread = m <= mc ? m : (m + threads - 1) / threads
         let mcEff = min(mc, max(mr, (rowsPerThread + mr - 1) / mr * mr))
         let mBlocks = (m + mcEff - 1) / mcEff
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
@@ -72,8 +74,39 @@ enum GEMM {
             while pc < k {
                 let kcCur = min(kc, k - pc)
                 let accumulateHere = accumulate || pc > 0
-                // Pack B[pc..<pc+kcCur, jc..<jc+ncCur] into NR-wide slivers, zero-padded.
                 let bDst = SendablePointer(pointer: packedB)
+                // Few rows (M within one block) and several threads: split the columns. Each task packs its
+                // own B slivers (which stay in its core's cache) and the small A block, in one round.
+                if mBlocks == 1 && threads > 1 && nSlivers > 1 {
+                    let groups = min(threads, nSlivers)
+                    let perGroup = (nSlivers + groups - 1) / groups
+                    runTasks(groups) { g in
+                        let s0 = g * perGroup, s1 = min(nSlivers, s0 + perGroup)
+                        if s0 >= s1 { return }
+                        for s in s0..<s1 {
+                            packB(b, row0: pc, col0: jc + s * nr, rows: kcCur, cols: min(nr, ncCur - s * nr),
+                                  nr: nr, into: bDst.pointer + s * kcCur * nr)
+                        }
+                        let mSlivers = (m + mr - 1) / mr
+                        let packedA = allocateAligned(mSlivers * mr * kcCur)
+                        defer { packedA.deallocate() }
+                        for r in 0..<mSlivers {
+                            packA(a, row0: r * mr, col0: pc, rows: min(mr, m - r * mr), cols: kcCur, mr: mr,
+                                  into: packedA + r * mr * kcCur)
+                        }
+                        for s in s0..<s1 {
+                            let nCur = min(nr, ncCur - s * nr)
+                            let bSliver = UnsafePointer(bDst.pointer + s * kcCur * nr)
+                            for r in 0..<mSlivers {
+                                kernel(kcCur, packedA + r * mr * kcCur, bSliver, cOut.pointer + r * mr * ldc + jc + s * nr, ldc,
+                                       min(mr, m - r * mr), nCur, accumulateHere ? 1 : 0)
+                            }
+                        }
+                    }
+                    pc += kcCur
+                    continue
+                }
+                // Pack B[pc..<pc+kcCur, jc..<jc+ncCur] into NR-wide slivers, zero-padded.
                 let packTasks = threads == 1 ? 1 : min(nSlivers, threads * 2)
                 let perTask = (nSlivers + packTasks - 1) / packTasks
                 runTasks(packTasks) { t in

@@ -20,6 +20,25 @@ extension Storage {
         }
     }
 
+    /// Rows `rows` of a row-major buffer with `rowSize` elements per row, copied whole.
+    func gatheredRows(_ rows: [Int], rowSize: Int) -> Storage {
+        func pick<T>(_ a: [T]) -> [T] {
+            a.withUnsafeBufferPointer { src in
+                [T](unsafeUninitializedCapacity: rows.count * rowSize) { out, initialized in
+                    for (i, r) in rows.enumerated() {
+                        (out.baseAddress! + i * rowSize).initialize(from: src.baseAddress! + r * rowSize, count: rowSize)
+                    }
+                    initialized = rows.count * rowSize
+                }
+            }
+        }
+        switch self {
+        case .float32(let a): return .float32(pick(a))
+        case .float64(let a): return .float64(pick(a))
+        case .int64(let a): return .int64(pick(a))
+        }
+    }
+
     /// Concatenation of storages of one dtype, in order.
     static func joined(_ parts: [Storage], dtype: DType) -> Storage {
         switch dtype {
