@@ -19,19 +19,13 @@ do {
     } else {
         try command.run()
     }
-} catch let error as UserError {
-    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
-    exit(1)
-} catch let error as TrainingError {
-    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
-    exit(1)
-} catch let error as CheckpointError {
-    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
-    exit(1)
-} catch let error as DataError {
-    FileHandle.standardError.write(Data("axon: error: \(error.description)\n".utf8))
-    exit(1)
 } catch {
+    // Problems with the user's input and data: one line, status 1.
+    if error is UserError || error is TrainingError || error is CheckpointError || error is DataError {
+        FileHandle.standardError.write(Data("axon: error: \(error)\n".utf8))
+        exit(1)
+    }
+    // argument-parser's errors: help and version print as usual; usage errors become one line.
     let code = AxonCommand.exitCode(for: error)
     if code == .success || error is CleanExit { AxonCommand.exit(withError: error) }
     let message = AxonCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"

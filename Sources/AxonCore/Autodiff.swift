@@ -1,3 +1,4 @@
+import Foundation
 import _AxonKernels
 
 // The reverse-mode engine, in one place (micrograd's shape): every recorded operation keeps its inputs
@@ -34,7 +35,18 @@ public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
     return try body()
 }
 
+/// Numbers backward passes (visit marks on tensors compare against it).
+private let passLock = NSLock()
+nonisolated(unsafe) private var passCounter = 0
+
 extension Tensor {
+    /// A new backward-pass number.
+    static func nextPass() -> Int {
+        passLock.lock(); defer { passLock.unlock() }
+        passCounter += 1
+        return passCounter
+    }
+
     /// Records `output` as the result of `name` applied to `inputs` when any input requires gradients
     /// and recording is on. Returns `output`.
     @discardableResult
@@ -74,22 +86,25 @@ extension Tensor {
         }
 
         // Topological order by iterative depth-first search (deep graphs must not overflow the stack).
+        let pass = Tensor.nextPass()
         var order: [Tensor] = []
-        var visited = Set<ObjectIdentifier>()
         var stack: [(Tensor, Bool)] = [(self, false)]
         while let (node, expanded) = stack.popLast() {
             if expanded { order.append(node); continue }
-            if !visited.insert(ObjectIdentifier(node)).inserted { continue }
+            if node.visitedInPass == pass { continue }
+            node.visitedInPass = pass
+            node.pendingGrad = nil
             stack.append((node, true))
-            for input in node.gradFn?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+            for input in node.gradFn?.inputs ?? [] where input.requiresGrad && input.visitedInPass != pass {
                 stack.append((input, false))
             }
         }
 
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
+        pendingGrad = seed
         withNoGrad {
             for node in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+                guard let g = node.pendingGrad else { continue }
+                node.pendingGrad = nil
                 guard let fn = node.gradFn else {
                     node.grad = node.grad.map { $0 + g } ?? g
                     continue
@@ -100,8 +115,7 @@ extension Tensor {
                     if ig.shape != input.shape {
                         axonFail("backward", "\(fn.name) produced gradient of shape \(ig.shape) for input of shape \(input.shape)")
                     }
-                    let key = ObjectIdentifier(input)
-                    grads[key] = grads[key].map { $0 + ig } ?? ig
+                    input.pendingGrad = input.pendingGrad.map { $0 + ig } ?? ig
                 }
             }
         }

@@ -61,6 +61,10 @@ public final class Tensor {
     public var grad: Tensor?
     /// The operation that produced this tensor (nil for leaves and for tensors made without gradients).
     var gradFn: GradFn?
+    /// Backward-pass scratch: the pass that last visited this tensor, and the gradient gathered for it in
+    /// that pass (kept on the tensor so the pass needs no hash tables).
+    var visitedInPass = 0
+    var pendingGrad: Tensor?
 
     init(shape: [Int], storage: Storage, requiresGrad: Bool = false) {
         precondition(shape.reduce(1, *) == storage.count, "internal: storage count does not match shape")
