@@ -23,6 +23,7 @@ public final class SGD: Optimizer {
                                               "weightDecay": weightDecay, "nesterov": nesterov ? 1 : 0])
     }
 
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
     public override class func check(_ o: [String: Double]) -> String? {
         if let p = super.check(o) { return p }
         if let m = o["momentum"], !(m >= 0) { return "invalid momentum: \(m) (must be >= 0)" }
@@ -32,6 +33,7 @@ public final class SGD: Optimizer {
         return nil
     }
 
+    /// This optimizer's per-parameter rule (see the type's documentation).
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
         var g = gradient
         if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
@@ -63,6 +65,7 @@ public final class Adagrad: Optimizer {
                                               "initialAccumulatorValue": initialAccumulatorValue, "eps": eps])
     }
 
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
     public override class func check(_ o: [String: Double]) -> String? {
         if let p = super.check(o) { return p }
         if let d = o["lrDecay"], !(d >= 0) { return "invalid lrDecay: \(d) (must be >= 0)" }
@@ -70,6 +73,7 @@ public final class Adagrad: Optimizer {
         return nil
     }
 
+    /// This optimizer's per-parameter rule (see the type's documentation).
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
         var g = gradient
         if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
@@ -97,6 +101,7 @@ public final class RMSprop: Optimizer {
                                               "momentum": momentum, "centered": centered ? 1 : 0])
     }
 
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
     public override class func check(_ o: [String: Double]) -> String? {
         if let p = super.check(o) { return p }
         if let a = o["alpha"], !(a >= 0 && a <= 1) { return "invalid alpha: \(a) (must be in [0, 1])" }
@@ -104,6 +109,7 @@ public final class RMSprop: Optimizer {
         return nil
     }
 
+    /// This optimizer's per-parameter rule (see the type's documentation).
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
         var g = gradient
         if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
@@ -169,8 +175,10 @@ public final class Adam: Optimizer {
                                               "weightDecay": weightDecay, "amsgrad": amsgrad ? 1 : 0])
     }
 
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
     public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
+    /// This optimizer's per-parameter rule (see the type's documentation).
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
         var g = gradient
         if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
@@ -193,8 +201,10 @@ public final class AdamW: Optimizer {
                                               "weightDecay": weightDecay, "amsgrad": amsgrad ? 1 : 0])
     }
 
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
     public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
+    /// This optimizer's per-parameter rule (see the type's documentation).
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
         let decayed = p * (1 - o.learningRate * o["weightDecay"])
         return decayed - adamDirection(gradient, state: &state, options: o, amsgrad: o["amsgrad"] == 1) * o.learningRate
@@ -222,8 +232,10 @@ public final class LAMB: Optimizer {
                                               "weightDecay": weightDecay])
     }
 
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
     public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
+    /// This optimizer's per-parameter rule (see the type's documentation).
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
         var r = adamDirection(gradient, state: &state, options: o, amsgrad: false)
         if o["weightDecay"] != 0 { r = r + p * o["weightDecay"] }

@@ -54,6 +54,7 @@ public final class StepLR: LRScheduler {
         self.gamma = gamma
         super.init(optimizer: optimizer)
     }
+    /// This schedule's rate at `epoch` (closed form; see the type's documentation).
     public override func learningRate(base: Double, epoch: Int) -> Double {
         base * Foundation.pow(gamma, Double(epoch / stepSize))
     }
@@ -67,6 +68,7 @@ public final class ExponentialLR: LRScheduler {
         self.gamma = gamma
         super.init(optimizer: optimizer)
     }
+    /// This schedule's rate at `epoch` (closed form; see the type's documentation).
     public override func learningRate(base: Double, epoch: Int) -> Double { base * Foundation.pow(gamma, Double(epoch)) }
 }
 
@@ -80,6 +82,7 @@ public final class CosineAnnealingLR: LRScheduler {
         self.etaMin = etaMin
         super.init(optimizer: optimizer)
     }
+    /// This schedule's rate at `epoch` (closed form; see the type's documentation).
     public override func learningRate(base: Double, epoch: Int) -> Double {
         etaMin + (base - etaMin) * (1 + Foundation.cos(Double.pi * Double(epoch) / Double(tMax))) / 2
     }
@@ -98,6 +101,7 @@ public final class LinearLR: LRScheduler {
         self.totalIters = totalIters
         super.init(optimizer: optimizer)
     }
+    /// This schedule's rate at `epoch` (closed form; see the type's documentation).
     public override func learningRate(base: Double, epoch: Int) -> Double {
         base * (startFactor + (endFactor - startFactor) * Double(min(epoch, totalIters)) / Double(totalIters))
     }
@@ -117,6 +121,7 @@ public final class WarmupCosineLR: LRScheduler {
         self.etaMin = etaMin
         super.init(optimizer: optimizer)
     }
+    /// This schedule's rate at `epoch` (closed form; see the type's documentation).
     public override func learningRate(base: Double, epoch: Int) -> Double {
         if epoch < warmupEpochs {
             return base * (startFactor + (1 - startFactor) * Double(epoch) / Double(warmupEpochs))

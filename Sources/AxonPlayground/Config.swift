@@ -35,8 +35,10 @@ public struct PlaygroundConfig: Codable, Sendable, Equatable {
     /// Seed of the data and the initial weights.
     public var seed: UInt64 = 1
 
+    /// The defaults of TensorFlow Playground's first screen: circle, two hidden layers, tanh.
     public init() {}
 
+    /// The input features the page offers, in its order.
     public static let allFeatures = ["x1", "x2", "x1Squared", "x2Squared", "x1x2", "sinX1", "sinX2"]
     static let datasets = ["circle", "xor", "gaussian", "spiral", "plane", "multi-gaussian", "upload"]
 
@@ -89,33 +91,46 @@ public struct PlaygroundError: Error, CustomStringConvertible, Sendable {
 
 /// What the page draws after each update.
 public struct Snapshot: Codable, Sendable {
+    /// Epochs trained.
     public var epoch: Int
+    /// Loss on the training points.
     public var trainLoss: Double
+    /// Loss on the test points.
     public var testLoss: Double
+    /// Whether the session is training continuously.
     public var playing: Bool
+    /// Changes whenever the points change (the page then fetches them).
     public var dataVersion: Int
     /// Loss per epoch, train and test (at most the last 1000 epochs).
     public var trainHistory: [Double]
+    /// Test loss per epoch.
     public var testHistory: [Double]
     /// Network output over a `gridSize` x `gridSize` grid of [-6, 6]², rows from top (x2 = 6) to bottom.
     public var gridSize: Int
+    /// Output values, row by row.
     public var output: [Float]
     /// Per layer (inputs first), per neuron: its activation over a `neuronGridSize`² grid.
     public var neuronGridSize: Int
+    /// Activations by layer, neuron and grid point.
     public var neurons: [[[Float]]]
     /// Per layer: weights [out][in] and biases [out].
     public var weights: [[[Float]]]
+    /// Biases by layer.
     public var biases: [[Float]]
     /// Per layer: the L2 norm of the weight gradient in the last step, and its history (one per epoch).
     public var gradientNorms: [Double]
+    /// Gradient norm per layer and epoch.
     public var gradientHistory: [[Double]]
+    /// The configuration that produced this state.
     public var config: PlaygroundConfig
 }
 
 /// The points, sent when the data changes.
 public struct PointsPayload: Codable, Sendable {
+    /// Changes whenever the points change (the page then fetches them).
     public var dataVersion: Int
     /// [x1, x2, label] per point.
     public var train: [[Float]]
+    /// Test points, [x1, x2, label] each.
     public var test: [[Float]]
 }

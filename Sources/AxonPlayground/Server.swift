@@ -10,6 +10,7 @@ public actor PlaygroundStore {
     /// Seconds without a request or an open event stream before a session is reclaimed.
     public let idleTimeout: TimeInterval
 
+    /// A store of at most `maxSessions` sessions, each reclaimed after `idleTimeout` seconds idle.
     public init(maxSessions: Int = 32, idleTimeout: TimeInterval = 600) {
         self.maxSessions = maxSessions
         self.idleTimeout = idleTimeout
@@ -58,7 +59,9 @@ public actor PlaygroundStore {
 let maxBodyBytes = 256 * 1024
 
 extension PlaygroundError: HTTPResponseError {
+    /// The HTTP status of the error response.
     public var status: HTTPResponse.Status { .init(code: code) }
+    /// The error as a JSON response: `{"error": "..."}`.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = (try? JSONEncoder().encode(["error": description])) ?? Data()
         return Response(status: .init(code: code), headers: [.contentType: "application/json"],

@@ -4,6 +4,7 @@ import Foundation
 /// One browser tab's playground: its data, network and optimizer, trained in Swift on Axon.
 /// An actor, so each session's tensors are only touched by one task at a time.
 public actor PlaygroundSession {
+    /// The session's identifier (in its URLs).
     public let id: String
     private(set) var config: PlaygroundConfig
     private var model = Sequential(layers: [])
@@ -26,6 +27,7 @@ public actor PlaygroundSession {
 
     static let historyLimit = 1000
 
+    /// A session with data and a fresh network for `config` (validated).
     public init(id: String, config: PlaygroundConfig) async throws {
         self.id = id
         self.config = try config.validated()

@@ -88,6 +88,7 @@ public final class EpochCallback: TrainingCallback {
     let body: (EpochRecord, Trainer) throws -> Bool
     /// Wraps `body`.
     public init(_ body: @escaping (EpochRecord, Trainer) throws -> Bool) { self.body = body }
+    /// Calls the closure.
     public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool { try body(record, trainer) }
 }
 
@@ -116,6 +117,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     /// The loss became NaN or infinite.
     case nonFiniteLoss(epoch: Int, batch: Int, value: Double)
 
+    /// A one-line explanation of the error.
     public var description: String {
         switch self {
         case .nonFiniteLoss(let e, let b, let v):

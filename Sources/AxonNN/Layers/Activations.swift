@@ -16,6 +16,7 @@ public final class LeakyReLU: Module, Layer {
     public init(negativeSlope: Double = 0.01) { self.negativeSlope = negativeSlope }
     /// Applies leaky ReLU.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(leakyRelu(input, negativeSlope: negativeSlope)) }
+    /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "LeakyReLU(negativeSlope: \(negativeSlope))" }
 }
 

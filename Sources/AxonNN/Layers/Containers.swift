@@ -11,6 +11,7 @@ public final class Sequential: Module, Layer {
     /// A sequence of layers from an array.
     public init(layers: [any Layer]) { self.layers = layers }
 
+    /// Children named as in PyTorch (by index for a sequence).
     public override func namedChildren() -> [(String, Module)] {
         layers.enumerated().map { ("\($0.offset)", $0.element) }
     }
@@ -43,6 +44,7 @@ public final class Residual: Module, Layer {
         self.shortcut = shortcut
     }
 
+    /// Children named as in PyTorch (by index for a sequence).
     public override func namedChildren() -> [(String, Module)] {
         [("block", block)] + (shortcut.map { [("shortcut", $0)] } ?? [])
     }

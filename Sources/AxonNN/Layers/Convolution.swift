@@ -43,6 +43,7 @@ public final class Conv2d: Module, Layer {
         traced(conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation))
     }
 
+    /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String {
         "Conv2d(\(weight.shape[1]), \(weight.shape[0]), kernelSize: (\(weight.shape[2]), \(weight.shape[3])), stride: \(stride), padding: \(padding))"
     }
@@ -61,6 +62,7 @@ public final class MaxPool2d: Module, Layer {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         traced(maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding))
     }
+    /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "MaxPool2d(kernelSize: \(kernelSize), stride: \(stride))" }
 }
 
@@ -77,6 +79,7 @@ public final class AvgPool2d: Module, Layer {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         traced(avgPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding))
     }
+    /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "AvgPool2d(kernelSize: \(kernelSize), stride: \(stride))" }
 }
 

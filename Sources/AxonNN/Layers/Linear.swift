@@ -33,5 +33,6 @@ public final class Linear: Module, Layer {
         return traced(linear(input, weight: weight, bias: bias))
     }
 
+    /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "Linear(in: \(inFeatures), out: \(outFeatures), bias: \(bias != nil))" }
 }

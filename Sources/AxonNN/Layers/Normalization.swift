@@ -44,6 +44,7 @@ public class BatchNorm: Module, Layer {
                                 training: isTraining, momentum: momentum, eps: eps))
     }
 
+    /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String {
         "\(type(of: self))(\(runningMean.shape[0]), eps: \(eps), momentum: \(momentum), affine: \(weight != nil))"
     }
@@ -81,5 +82,6 @@ public final class Dropout: Module, Layer {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         traced(dropout(input, p: p, training: isTraining, generator: generator))
     }
+    /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "Dropout(p: \(p))" }
 }
