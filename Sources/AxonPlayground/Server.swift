@@ -69,8 +69,16 @@ extension PlaygroundError: HTTPResponseError {
     }
 }
 
+/// JSON with NaN and infinities as the strings "NaN", "Infinity" and "-Infinity" (a diverged network
+/// must still be drawable, and plain JSON has no such numbers).
+func encoder() -> JSONEncoder {
+    let e = JSONEncoder()
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    return e
+}
+
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-    let data = try JSONEncoder().encode(value)
+    let data = try encoder().encode(value)
     return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                     body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
@@ -228,7 +236,7 @@ public enum PlaygroundServer {
                                     if current != seen {
                                         seen = current
                                         quiet = 0
-                                        let data = try JSONEncoder().encode(await session.snapshot())
+                                        let data = try encoder().encode(await session.snapshot())
                                         var buffer = ByteBuffer(string: "data: ")
                                         buffer.writeBytes(data)
                                         buffer.writeString("\n\n")

@@ -171,6 +171,15 @@ final class PlaygroundAPITests: XCTestCase, @unchecked Sendable {
         }
     }
 
+    func testADivergedNetworkIsStillServed() async throws {
+        try await withApp { client in
+            let (id, _) = try await self.created(client, #"{"problem": "regression", "dataset": "plane", "learningRate": 10, "activation": "relu", "hiddenLayers": [8, 8]}"#)
+            let r = try await self.call(client, "POST", "/api/sessions/\(id)/step", #"{"epochs": 50}"#)
+            XCTAssertEqual(r.status, .ok, r.text)
+            XCTAssertTrue(r.text.contains("\"NaN\"") || r.text.contains("Infinity"), "non-finite values travel as strings")
+        }
+    }
+
     func testCheckpointExportLoadsIntoAxon() async throws {
         try await withApp { client in
             let (id, _) = try await self.created(client, #"{"hiddenLayers": [3]}"#)

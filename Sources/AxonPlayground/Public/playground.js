@@ -15,7 +15,7 @@ const $ = (id) => document.getElementById(id);
 
 // ---- colours: orange (-1), grey (0), blue (+1), as the original ----
 function color(v) {
-  const t = Math.max(-1, Math.min(1, v));
+  const n = Number(v), t = Number.isFinite(n) ? Math.max(-1, Math.min(1, n)) : 0;
   const a = t < 0 ? [245, 147, 34] : [8, 119, 189], z = [232, 234, 235], u = Math.abs(t);
   return [z[0] + (a[0] - z[0]) * u, z[1] + (a[1] - z[1]) * u, z[2] + (a[2] - z[2]) * u];
 }
@@ -242,6 +242,7 @@ function drawLines(canvas, series, log) {
   const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
   ctx.clearRect(0, 0, w, h);
   const tf = (v) => (log ? Math.log10(Math.max(v, 1e-12)) : v);
+  series = series.map((s) => ({ ...s, values: s.values.map(Number) }));
   const all = series.flatMap((s) => s.values.filter(Number.isFinite).map(tf));
   if (!all.length) return;
   let lo = log ? Math.min(...all) : 0, hi = Math.max(...all);
@@ -278,10 +279,12 @@ async function render(snap) {
   state.config = snap.config;
   $("epoch").textContent = String(snap.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   $("play").innerHTML = snap.playing ? "&#x275a;&#x275a;" : "&#x25b6;";
-  $("test-loss").textContent = snap.testLoss.toFixed(3);
-  $("test-loss").dataset.value = snap.testLoss;
-  $("train-loss").textContent = snap.trainLoss.toFixed(3);
-  $("train-loss").dataset.value = snap.trainLoss;
+  const testLoss = Number(snap.testLoss), trainLoss = Number(snap.trainLoss);
+  $("test-loss").textContent = testLoss.toFixed(3);
+  $("test-loss").dataset.value = testLoss;
+  $("train-loss").textContent = trainLoss.toFixed(3);
+  $("train-loss").dataset.value = trainLoss;
+  if (!Number.isFinite(trainLoss)) $("message").textContent = "training diverged (the loss is not a number): lower the learning rate and reset";
   syncControls();
   writeHash();
   const structure = JSON.stringify([snap.config.features, snap.config.hiddenLayers]);
@@ -295,7 +298,7 @@ async function render(snap) {
   drawLines($("loss-chart"), [{ values: snap.trainHistory, color: "#777" }, { values: snap.testHistory, color: "#111" }], false);
   drawLines($("grad-chart"), snap.gradientHistory.map((values, i) => ({ values, color: COLORS[i % COLORS.length] })), true);
   $("grad-legend").innerHTML = snap.gradientNorms.map((v, i) =>
-    `<span style="color:${COLORS[i % COLORS.length]}">${i < snap.gradientNorms.length - 1 ? "layer " + (i + 1) : "output"}: ${v.toExponential(1)}</span>`).join(" &nbsp;");
+    `<span style="color:${COLORS[i % COLORS.length]}">${i < snap.gradientNorms.length - 1 ? "layer " + (i + 1) : "output"}: ${Number(v).toExponential(1)}</span>`).join(" &nbsp;");
 }
 
 async function main() {
