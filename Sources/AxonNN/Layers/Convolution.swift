@@ -49,38 +49,35 @@ public final class Conv2d: Module, Layer {
     }
 }
 
-/// 2-D max pooling, as `torch.nn.MaxPool2d`.
-public final class MaxPool2d: Module, Layer {
+/// The window of a 2-D pooling layer (shared by ``MaxPool2d`` and ``AvgPool2d``).
+public class Pool2d: Module {
     let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+
     /// Pooling with a square window; `stride` defaults to the window size.
     public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
         self.kernelSize = (kernelSize, kernelSize)
         self.stride = (stride ?? kernelSize, stride ?? kernelSize)
         self.padding = (padding, padding)
     }
+
+    /// The layer and its window, as printed in a model description.
+    public override var layerDescription: String { "\(type(of: self))(kernelSize: \(kernelSize), stride: \(stride))" }
+}
+
+/// 2-D max pooling, as `torch.nn.MaxPool2d`.
+public final class MaxPool2d: Pool2d, Layer {
     /// Applies the pooling.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         traced(maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding))
     }
-    /// The layer and its configuration, as printed in a model description.
-    public override var layerDescription: String { "MaxPool2d(kernelSize: \(kernelSize), stride: \(stride))" }
 }
 
 /// 2-D average pooling, as `torch.nn.AvgPool2d`.
-public final class AvgPool2d: Module, Layer {
-    let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
-    /// Pooling with a square window; `stride` defaults to the window size.
-    public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        self.kernelSize = (kernelSize, kernelSize)
-        self.stride = (stride ?? kernelSize, stride ?? kernelSize)
-        self.padding = (padding, padding)
-    }
+public final class AvgPool2d: Pool2d, Layer {
     /// Applies the pooling.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         traced(avgPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding))
     }
-    /// The layer and its configuration, as printed in a model description.
-    public override var layerDescription: String { "AvgPool2d(kernelSize: \(kernelSize), stride: \(stride))" }
 }
 
 /// Flattens dimensions `startDim...endDim`, as `torch.nn.Flatten` (default: all but the batch axis).
