@@ -20,24 +20,27 @@ extension Tensor {
         return (keep, drop)
     }
 
-    func reduce(_ op: ReduceOp, _ name: String, axes: [Int]?, keepDims: Bool) -> Tensor {
+    /// The reduction's result, with the normalised axes and the kept-dimensions shape (which the
+    /// derivative rules need).
+    func reduce(_ op: ReduceOp, _ name: String, axes: [Int]?, keepDims: Bool) -> (out: Tensor, axes: [Int], keep: [Int]) {
         let ax = reductionAxes(axes, op: name)
         let (keep, drop) = reducedShapes(ax)
         let outShape = keepDims ? keep : drop
         if op != .sum && count == 0 { axonFail(name, "cannot reduce an empty tensor of shape \(shape)") }
+        let out: Tensor
         switch storage {
-        case .float32(let a): return Tensor(shape: outShape, storage: .float32(reduceKernel(op, a, shape, keep)))
-        case .float64(let a): return Tensor(shape: outShape, storage: .float64(reduceKernel(op, a, shape, keep)))
+        case .float32(let a): out = Tensor(shape: outShape, storage: .float32(reduceKernel(op, a, shape, keep)))
+        case .float64(let a): out = Tensor(shape: outShape, storage: .float64(reduceKernel(op, a, shape, keep)))
         case .int64(let a):
             let r = reduceKernel(op, a.map { Double($0) }, shape, keep)
-            return Tensor(shape: outShape, storage: .int64(r.map { Int($0) }))
+            out = Tensor(shape: outShape, storage: .int64(r.map { Int($0) }))
         }
+        return (out, ax, keep)
     }
 
     /// Sum over `axes` (all when nil); `keepDims` keeps reduced axes with size 1.
     public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
-        let out = reduce(.sum, "sum", axes: axes, keepDims: keepDims)
-        let ax = reductionAxes(axes, op: "sum"), keep = reducedShapes(ax).keep
+        let (out, _, keep) = reduce(.sum, "sum", axes: axes, keepDims: keepDims)
         return Tensor.record("sum", [self], out) { [shape] g in [g.reshaped(keep).broadcasted(to: shape)] }
     }
     /// Sum over one axis.
@@ -63,8 +66,7 @@ extension Tensor {
     public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
 
     private func extremum(_ op: ReduceOp, _ name: String, _ axes: [Int]?, _ keepDims: Bool) -> Tensor {
-        let out = reduce(op, name, axes: axes, keepDims: keepDims)
-        let ax = reductionAxes(axes, op: name), keep = reducedShapes(ax).keep
+        let (out, ax, keep) = reduce(op, name, axes: axes, keepDims: keepDims)
         return Tensor.record(name, [self], out) { [unowned out] g in
             let mask = self.detached() .== out.reshaped(keep)
             let share = mask / mask.sum(axes: ax, keepDims: true)

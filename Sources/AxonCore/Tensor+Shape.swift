@@ -108,10 +108,8 @@ extension Tensor {
         let idx = stridedIndices(shape: outShape, strides: strides, base: range.lowerBound * strides[a])
         let out = Tensor(shape: outShape, storage: storage.gathered(idx))
         return Tensor.record("slice", [self], out) { [shape, dtype] g in
-            // Scatter the gradient back into zeros of the input's shape.
-            var full = [Double](repeating: 0, count: shapeCount(shape))
-            for (v, i) in zip(g.doubleScalars, idx) { full[i] = v }
-            return [Tensor(shape: shape, doubles: full, dtype: dtype)]
+            // The gradient goes back into zeros of the input's shape (the indices are distinct).
+            [Tensor.scatterAdd(g, indices: idx, shape: shape, dtype: dtype)]
         }
     }
 
@@ -244,11 +242,8 @@ public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
     let outer = first.shape[..<a].reduce(1, *), inner = first.shape[(a + 1)...].reduce(1, *)
     let sizes = parts.map { $0.shape[a] }
     // Interleave rows: for each outer index, each part's (size * inner) block in turn.
-    var pieces: [Storage] = []
-    var offsets = [0]
-    for s in sizes { offsets.append(offsets.last! + s * inner) }
     let joined = Storage.joined(parts.map(\.storage), dtype: dtype)
-    let total = offsets.last!
+    let total = sizes.reduce(0, +) * inner
     var starts = [0]
     for p in parts { starts.append(starts.last! + p.count) }
     var idx = [Int](); idx.reserveCapacity(outer * total)
@@ -258,10 +253,9 @@ public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
             for j in 0..<(s * inner) { idx.append(base + j) }
         }
     }
-    pieces.append(joined.gathered(idx))
     var outShape = first.shape
     outShape[a] = sizes.reduce(0, +)
-    let out = Tensor(shape: outShape, storage: pieces[0])
+    let out = Tensor(shape: outShape, storage: joined.gathered(idx))
     guard dtype.isFloatingPoint else { return out }
     return Tensor.record("concat", parts, out) { g in
         var start = 0

@@ -64,11 +64,8 @@ public enum Init {
     public static func kaimingUniform(_ t: Tensor, a: Double = 0, mode: FanMode = .fanIn,
                                       nonlinearity: Nonlinearity = .leakyRelu(negativeSlope: 0),
                                       generator: Generator = .global) {
-        let (fi, fo) = fans(t.shape)
-        let fan = Double(mode == .fanIn ? fi : fo)
-        let g: Double
-        if case .leakyRelu = nonlinearity { g = gain(.leakyRelu(negativeSlope: a)) } else { g = gain(nonlinearity) }
-        let bound = g * (3.0 / fan).squareRoot()
+        // U(-b, b) has standard deviation b / sqrt(3).
+        let bound = kaimingStd(t.shape, a: a, mode: mode, nonlinearity: nonlinearity) * 3.0.squareRoot()
         uniform(t, low: -bound, high: bound, generator: generator)
     }
 
@@ -76,11 +73,16 @@ public enum Init {
     public static func kaimingNormal(_ t: Tensor, a: Double = 0, mode: FanMode = .fanIn,
                                      nonlinearity: Nonlinearity = .leakyRelu(negativeSlope: 0),
                                      generator: Generator = .global) {
-        let (fi, fo) = fans(t.shape)
+        normal(t, std: kaimingStd(t.shape, a: a, mode: mode, nonlinearity: nonlinearity), generator: generator)
+    }
+
+    /// He/Kaiming's standard deviation gain / sqrt(fan); for leaky ReLU the slope is `a`.
+    static func kaimingStd(_ shape: [Int], a: Double, mode: FanMode, nonlinearity: Nonlinearity) -> Double {
+        let (fi, fo) = fans(shape)
         let fan = Double(mode == .fanIn ? fi : fo)
         let g: Double
         if case .leakyRelu = nonlinearity { g = gain(.leakyRelu(negativeSlope: a)) } else { g = gain(nonlinearity) }
-        normal(t, std: g / fan.squareRoot(), generator: generator)
+        return g / fan.squareRoot()
     }
 
     /// PyTorch's default for Linear and Conv2d weights: kaiming_uniform with a = sqrt(5), which is
