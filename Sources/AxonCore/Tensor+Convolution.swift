@@ -80,11 +80,13 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     }
     let outShape = [g.batch, g.channels, g.outH, g.outW]
     let out: Tensor, indices: [Int]
+    // The argmax indices are kept only for a backward pass (evaluation saves their memory).
+    let needIndices = GradMode.isEnabled && input.requiresGrad
     switch input.storage {
     case .float32(let a):
-        let (v, i) = maxPool2dForward(a, g); out = Tensor(shape: outShape, storage: .float32(v)); indices = i
+        let (v, i) = maxPool2dForward(a, g, indices: needIndices); out = Tensor(shape: outShape, storage: .float32(v)); indices = i
     case .float64(let a):
-        let (v, i) = maxPool2dForward(a, g); out = Tensor(shape: outShape, storage: .float64(v)); indices = i
+        let (v, i) = maxPool2dForward(a, g, indices: needIndices); out = Tensor(shape: outShape, storage: .float64(v)); indices = i
     case .int64: axonFail("maxPool2d", "needs a floating-point tensor, got int64 with shape \(input.shape)")
     }
     return Tensor.record("maxPool2d", [input], out) { [shape = input.shape, dtype = input.dtype] grad in

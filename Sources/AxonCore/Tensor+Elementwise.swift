@@ -74,7 +74,7 @@ public func + (lhs: Tensor, rhs: Tensor) -> Tensor {
 }
 /// Elementwise difference with broadcasting.
 public func - (lhs: Tensor, rhs: Tensor) -> Tensor {
-    Tensor.binary(.sub, "sub", lhs, rhs) { g, _, _, _ in (g, -g) }
+    Tensor.binary(.sub, "sub", lhs, rhs) { g, _, b, _ in (g, b.requiresGrad ? -g : nil) }
 }
 /// Elementwise product with broadcasting.
 public func * (lhs: Tensor, rhs: Tensor) -> Tensor {
@@ -138,11 +138,15 @@ public func sin(_ x: Tensor) -> Tensor { x.unary(.sin, "sin") { g, x, _ in g * c
 /// Elementwise cosine.
 public func cos(_ x: Tensor) -> Tensor { x.unary(.cos, "cos") { g, x, _ in -g * sin(x) } }
 /// Elementwise hyperbolic tangent (a primitive for speed: one pass instead of four).
-public func tanh(_ x: Tensor) -> Tensor { x.unary(.tanh, "tanh") { g, _, y in g * (1 - y * y) } }
+public func tanh(_ x: Tensor) -> Tensor { x.unary(.tanh, "tanh") { g, _, y in Tensor.binary(.tanhBackward, "tanh_backward", g, y, nil) } }
 /// Logistic sigmoid 1 / (1 + e^-x) (a primitive for speed and so that neither tail overflows).
-public func sigmoid(_ x: Tensor) -> Tensor { x.unary(.sigmoid, "sigmoid") { g, _, y in g * y * (1 - y) } }
+public func sigmoid(_ x: Tensor) -> Tensor {
+    x.unary(.sigmoid, "sigmoid") { g, _, y in Tensor.binary(.sigmoidBackward, "sigmoid_backward", g, y, nil) }
+}
 /// Rectified linear unit max(x, 0) (a primitive for speed; derivative 0 at 0 as PyTorch).
-public func relu(_ x: Tensor) -> Tensor { x.unary(.relu, "relu") { g, x, _ in g * step(x) } }
+public func relu(_ x: Tensor) -> Tensor {
+    x.unary(.relu, "relu") { g, _, y in Tensor.binary(.reluBackward, "relu_backward", g, y, nil) }
+}
 /// The Gauss error function.
 public func erf(_ x: Tensor) -> Tensor {
     x.unary(.erf, "erf") { g, x, _ in g * (2 / Double.pi.squareRoot()) * exp(-(x * x)) }

@@ -7,11 +7,18 @@ extension Tensor {
         let batch = a.shape[0]
         let m = transA ? a.shape[2] : a.shape[1], k = transA ? a.shape[1] : a.shape[2]
         let n = transB ? b.shape[1] : b.shape[2]
+        return productRaw(a, b, batch: batch, m: m, n: n, k: k, transA: transA, transB: transB, shape: [batch, m, n])
+    }
+
+    /// Non-recording product of the operands' elements read as `batch` matrices of the given sizes
+    /// (their shapes are not consulted), into a tensor of `shape`.
+    static func productRaw(_ a: Tensor, _ b: Tensor, batch: Int = 1, m: Int, n: Int, k: Int,
+                           transA: Bool = false, transB: Bool = false, shape: [Int]) -> Tensor {
         switch (a.storage, b.storage) {
         case (.float32(let x), .float32(let y)):
-            return Tensor(shape: [batch, m, n], storage: .float32(batchedMatmul(x, y, batch: batch, m: m, n: n, k: k, transA: transA, transB: transB)))
+            return Tensor(shape: shape, storage: .float32(batchedMatmul(x, y, batch: batch, m: m, n: n, k: k, transA: transA, transB: transB)))
         case (.float64(let x), .float64(let y)):
-            return Tensor(shape: [batch, m, n], storage: .float64(batchedMatmul(x, y, batch: batch, m: m, n: n, k: k, transA: transA, transB: transB)))
+            return Tensor(shape: shape, storage: .float64(batchedMatmul(x, y, batch: batch, m: m, n: n, k: k, transA: transA, transB: transB)))
         default:
             axonFail("matmul", "needs floating-point tensors of one dtype, got \(a.dtype) and \(b.dtype)")
         }
@@ -70,11 +77,13 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     return Tensor.bmm(ea, eb).reshaped(batch + [m, n])
 }
 
-/// `a · bᵀ` for `a` of shape [..., M, K] and a matrix `b` of shape [N, K], reading `b` transposed in
-/// place (no copy): the product behind a linear layer, `x · Wᵀ`.
+/// `a · bᵀ + bias` for `a` of shape [..., M, K], a matrix `b` of shape [N, K] read transposed in place
+/// (no copy) and an optional `bias` of shape [N] added to every row: the product behind a linear layer,
+/// `x · Wᵀ + b`, as one operation (`torch.addmm`): the bias seeds the product's accumulators, and the
+/// backward pass computes the three gradients directly.
 ///
-/// Shapes: `[..., M, K] x [N, K] -> [..., M, N]`.
-public func matmul(_ a: Tensor, transposed b: Tensor) -> Tensor {
+/// Shapes: `[..., M, K] x [N, K] (+ [N]) -> [..., M, N]`.
+public func matmul(_ a: Tensor, transposed b: Tensor, bias: Tensor? = nil) -> Tensor {
     guard a.rank >= 1, b.rank == 2 else {
         axonFail("matmul", "transposed operand must be a matrix and the other at least 1-D, got shapes \(a.shape) and \(b.shape)")
     }
@@ -85,7 +94,48 @@ public func matmul(_ a: Tensor, transposed b: Tensor) -> Tensor {
     }
     let lead = Array(a.shape.dropLast())
     let rows = lead.reduce(1, *)
-    return Tensor.bmm(a.reshaped([1, rows, k]), b.reshaped([1, n, k]), transB: true).reshaped(lead + [n])
+    guard let bias else {
+        return Tensor.bmm(a.reshaped([1, rows, k]), b.reshaped([1, n, k]), transB: true).reshaped(lead + [n])
+    }
+    guard bias.shape == [n] else {
+        axonFail("matmul", "bias of shape \(bias.shape) does not match the product's \(n) columns (shapes \(a.shape) and \(b.shape))")
+    }
+    return Tensor.addmm(a.reshaped([rows, k]), b, bias.converted(to: a.dtype)).reshaped(lead + [n])
+}
+
+extension Tensor {
+    /// The fused linear primitive: x [R, K] · wᵀ ([N, K]) + bias [N] -> [R, N].
+    static func addmm(_ x: Tensor, _ w: Tensor, _ bias: Tensor) -> Tensor {
+        let rows = x.shape[0], k = x.shape[1], n = w.shape[0]
+        func forward<T: AxonFloat>(_ xs: [T], _ ws: [T], _ bs: [T]) -> [T] {
+            [T](unsafeUninitializedCapacity: rows * n) { buffer, initialized in
+                let c = buffer.baseAddress!
+                bs.withUnsafeBufferPointer { pb in
+                    for r in 0..<rows { (c + r * n).initialize(from: pb.baseAddress!, count: n) }
+                }
+                if rows * n > 0 {
+                    xs.withUnsafeBufferPointer { px in
+                        ws.withUnsafeBufferPointer { pw in
+                            T.gemm(m: rows, n: n, k: k, a: MatrixView(base: px.baseAddress!, rowStride: k, columnStride: 1),
+                                   b: MatrixView(base: pw.baseAddress!, rowStride: 1, columnStride: k), c: c, ldc: n, accumulate: true)
+                        }
+                    }
+                }
+                initialized = rows * n
+            }
+        }
+        let out: Tensor
+        switch (x.storage, w.storage, bias.storage) {
+        case (.float32(let a), .float32(let b), .float32(let c)): out = Tensor(shape: [rows, n], storage: .float32(forward(a, b, c)))
+        case (.float64(let a), .float64(let b), .float64(let c)): out = Tensor(shape: [rows, n], storage: .float64(forward(a, b, c)))
+        default: axonFail("matmul", "needs floating-point tensors of one dtype, got \(x.dtype), \(w.dtype) and \(bias.dtype)")
+        }
+        return record("addmm", [x, w, bias], out) { g in
+            [x.requiresGrad ? productRaw(g, w, m: rows, n: k, k: n, shape: [rows, k]) : nil,  // dX = G·W
+             w.requiresGrad ? productRaw(g, x, m: n, n: k, k: rows, transA: true, shape: [n, k]) : nil,  // dW = Gᵀ·X
+                    bias.requiresGrad ? g.sum(axes: [0]) : nil]
+        }
+    }
 }
 
 extension Tensor {

@@ -145,6 +145,65 @@ public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
 /// Log-softmax along `axis`: (x - m) - log(sum(e^(x - m))), as PyTorch computes it: the maximum is
 /// never added back, so no precision is lost to its magnitude (inputs of 1e4 in float32).
 public func logSoftmax(_ x: Tensor, axis: Int = -1) -> Tensor {
+    if x.rank >= 1, normalizeAxis(axis, rank: x.rank, op: "logSoftmax") == x.rank - 1, x.dtype.isFloatingPoint {
+        return x.logSoftmaxLastAxis()
+    }
     let shifted = x.shiftedByMax(axis: axis)
     return shifted - log(exp(shifted).sum(axis: axis, keepDims: true))
+}
+
+extension Tensor {
+    /// logSoftmax over the last axis as one primitive (the same arithmetic as the composed form, in one
+    /// pass per row); its derivative is g - softmax · Σg, also one pass.
+    func logSoftmaxLastAxis() -> Tensor {
+        let n = shape[rank - 1], rows = n == 0 ? 0 : count / n
+        func forward<T: AxonFloat>(_ x: [T]) -> [T] {
+            x.withUnsafeBufferPointer { px in
+                let src = px.baseAddress
+                return [T](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+                    let dst = buffer.baseAddress
+                    for r in 0..<rows {
+                        let xr = src! + r * n, yr = dst! + r * n
+                        var m = -T.infinity
+                        for j in 0..<n where xr[j] > m || xr[j].isNaN { m = xr[j] }
+                        if Swift.abs(m) == .infinity { m = 0 }
+                        var s: T = 0
+                        for j in 0..<n { s += T.exp(xr[j] - m) }
+                        let l = T.log(s)
+                        for j in 0..<n { yr[j] = (xr[j] - m) - l }
+                    }
+                    initialized = x.count
+                }
+            }
+        }
+        func backward<T: AxonFloat>(_ g: [T], _ y: [T]) -> [T] {
+            g.withUnsafeBufferPointer { pg in
+                y.withUnsafeBufferPointer { py in
+                    [T](unsafeUninitializedCapacity: g.count) { buffer, initialized in
+                        for r in 0..<rows {
+                            let gr = pg.baseAddress! + r * n, yr = py.baseAddress! + r * n, out = buffer.baseAddress! + r * n
+                            var s: T = 0
+                            for j in 0..<n { s += gr[j] }
+                            for j in 0..<n { out[j] = gr[j] - T.exp(yr[j]) * s }
+                        }
+                        initialized = g.count
+                    }
+                }
+            }
+        }
+        let out: Tensor
+        switch storage {
+        case .float32(let a): out = Tensor(shape: shape, storage: .float32(forward(a)))
+        case .float64(let a): out = Tensor(shape: shape, storage: .float64(forward(a)))
+        case .int64: axonFail("logSoftmax", "needs a floating-point tensor, got int64 with shape \(shape)")
+        }
+        return Tensor.record("logSoftmax", [self], out) { [unowned out] g in
+            let gc = g.converted(to: out.dtype)
+            switch (gc.storage, out.storage) {
+            case (.float32(let a), .float32(let b)): return [Tensor(shape: out.shape, storage: .float32(backward(a, b)))]
+            case (.float64(let a), .float64(let b)): return [Tensor(shape: out.shape, storage: .float64(backward(a, b)))]
+            default: axonFail("logSoftmax", "internal: gradient dtype \(g.dtype)")
+            }
+        }
+    }
 }

@@ -48,7 +48,7 @@ public final class Tensor {
     /// The size of each dimension; `[]` for a scalar.
     public let shape: [Int]
     /// The elements, contiguous and row-major.
-    private(set) var storage: Storage
+    var storage: Storage
     /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs to check).
     public var requiresGrad: Bool {
         didSet {

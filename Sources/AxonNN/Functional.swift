@@ -6,8 +6,11 @@ import AxonCore
 ///
 /// Shapes: input `[..., in]`, weight `[out, in]`, bias `[out]` -> `[..., out]`.
 public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-    let y = matmul(input, transposed: weight)
-    return bias.map { y + $0 } ?? y
+    guard let bias, bias.shape == [weight.shape[0]] else {
+        let y = matmul(input, transposed: weight)
+        return bias.map { y + $0 } ?? y
+    }
+    return matmul(input, transposed: weight, bias: bias)
 }
 
 /// Batch normalisation, as `torch.nn.functional.batch_norm`. In training mode normalises with the batch

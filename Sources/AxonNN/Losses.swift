@@ -29,6 +29,9 @@ private func checkSameShape(_ op: String, _ input: Tensor, _ target: Tensor) {
 /// Mean squared error, (input - target)², reduced.
 public func mseLoss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
     checkSameShape("mseLoss", input, target)
+    if reduction != .none && input.dtype.isFloatingPoint && target.dtype.isFloatingPoint {
+        return Tensor.squaredErrorLoss(input, target, mean: reduction == .mean)
+    }
     let d = input - target
     return (d * d).reduced(reduction)
 }
@@ -79,6 +82,7 @@ public func binaryCrossEntropyWithLogits(_ input: Tensor, _ target: Tensor, posW
 public func nllLoss(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100,
                     reduction: Reduction = .mean) -> Tensor {
     let (picked, w) = pickedLogProbabilities("nllLoss", input, target, weight: weight, ignoreIndex: ignoreIndex)
+    guard let w else { return (-picked).reduced(reduction) }
     let losses = -picked * w
     switch reduction {
     case .mean: return losses.sum() / w.sum()
@@ -87,9 +91,10 @@ public func nllLoss(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ig
     }
 }
 
-/// log p[n, target[n]] for each sample, and each sample's weight (0 where ignored).
+/// log p[n, target[n]] for each sample, and each sample's weight (0 where ignored); nil weights when
+/// there is no class weight and no sample is ignored (every weight 1: fewer operations to record).
 private func pickedLogProbabilities(_ op: String, _ input: Tensor, _ target: Tensor, weight: Tensor?,
-                                    ignoreIndex: Int) -> (Tensor, Tensor) {
+                                    ignoreIndex: Int) -> (Tensor, Tensor?) {
     guard input.rank == 2, target.rank == 1, target.shape[0] == input.shape[0], target.dtype == .int64 else {
         fatalError("Axon.\(op): expects input [N, C] and int64 target [N], got \(input.shape) and \(target.dtype) \(target.shape)")
     }
@@ -100,6 +105,7 @@ private func pickedLogProbabilities(_ op: String, _ input: Tensor, _ target: Ten
     }
     let safe = Tensor(shape: [labels.count, 1], scalars: labels.map { $0 == ignoreIndex ? 0 : $0 })
     let picked = input.gathered(axis: 1, indices: safe).reshaped([labels.count])
+    if weight == nil && !labels.contains(ignoreIndex) { return (picked, nil) }
     let keep = Tensor(shape: [labels.count], doubles: labels.map { $0 == ignoreIndex ? 0 : 1 }, dtype: input.dtype)
     let w = weight.map { keep * $0.indexSelected(axis: 0, indices: safe.reshaped([labels.count])) } ?? keep
     return (picked, w)
@@ -129,7 +135,9 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
         case .none: return losses
         }
     }
-    let (picked, w) = pickedLogProbabilities("crossEntropy", logp, target, weight: weight, ignoreIndex: ignoreIndex)
+    let (picked, pickedWeights) = pickedLogProbabilities("crossEntropy", logp, target, weight: weight, ignoreIndex: ignoreIndex)
+    if pickedWeights == nil && labelSmoothing == 0 { return (-picked).reduced(reduction) }
+    let w = pickedWeights ?? Tensor.ones(like: picked)
     var losses = -picked * w
     if labelSmoothing > 0 {
         // (1 - eps) * nll + eps * mean over classes of -log p (weighted per class when given).

@@ -73,7 +73,8 @@ open class Optimizer {
     }
 
     /// The per-parameter update rule: returns the new value of `parameter` given its gradient, its
-    /// state (to update) and its group's options. Runs with recording off.
+    /// state (to update) and its group's options. Runs with recording off. A rule may instead update
+    /// `parameter` in place (``Tensor/addInPlace(_:alpha:scalingSelfBy:)``) and return it.
     open func update(_ parameter: Tensor, gradient: Tensor, state: inout ParameterState, options: ParameterGroup) -> Tensor {
         fatalError("Axon.Optimizer: \(Self.self) must override update(_:gradient:state:options:)")
     }
@@ -87,7 +88,8 @@ open class Optimizer {
                     let key = ObjectIdentifier(p)
                     var s = state[key] ?? ParameterState()
                     s.step += 1
-                    p.assign(update(p, gradient: g, state: &s, options: group))
+                    let updated = update(p, gradient: g, state: &s, options: group)
+                    if updated !== p { p.assign(updated) }
                     state[key] = s
                 }
             }

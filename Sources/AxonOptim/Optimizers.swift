@@ -39,12 +39,18 @@ public final class SGD: Optimizer {
         if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
         let mu = o["momentum"]
         if mu != 0 {
-            let dampening = o["dampening"]
-            let buffer = state.tensors["momentum_buffer"].map { $0 * mu + (dampening == 0 ? g : g * (1 - dampening)) } ?? g
-            state.tensors["momentum_buffer"] = buffer
+            let buffer: Tensor
+            if let b = state.tensors["momentum_buffer"] {
+                b.addInPlace(g, alpha: 1 - o["dampening"], scalingSelfBy: mu)
+                buffer = b
+            } else {
+                buffer = g.detached()  // shares g's elements until the first in-place update copies them
+                state.tensors["momentum_buffer"] = buffer
+            }
             g = o["nesterov"] == 1 ? g + buffer * mu : buffer
         }
-        return p - g * o.learningRate
+        p.addInPlace(g, alpha: -o.learningRate)
+        return p
     }
 }
 
@@ -145,8 +151,10 @@ private func checkBetas(_ o: [String: Double]) -> String? {
 /// The Adam moments with bias correction; returns the step direction m̂ / (√v̂ + ε).
 private func adamDirection(_ g: Tensor, state: inout ParameterState, options o: ParameterGroup, amsgrad: Bool) -> Tensor {
     let b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
-    let m = (state.tensors["exp_avg"] ?? Tensor.zeros(like: g)) * b1 + g * (1 - b1)
-    let v = (state.tensors["exp_avg_sq"] ?? Tensor.zeros(like: g)) * b2 + g * g * (1 - b2)
+    let m = state.tensors["exp_avg"] ?? Tensor.zeros(like: g)
+    let v = state.tensors["exp_avg_sq"] ?? Tensor.zeros(like: g)
+    m.addInPlace(g, alpha: 1 - b1, scalingSelfBy: b1)
+    v.addProductInPlace(g, g, alpha: 1 - b2, scalingSelfBy: b2)
     state.tensors["exp_avg"] = m
     state.tensors["exp_avg_sq"] = v
     let correction1 = 1 - Foundation.pow(b1, t), correction2 = 1 - Foundation.pow(b2, t)

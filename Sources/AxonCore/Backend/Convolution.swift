@@ -14,196 +14,284 @@ struct Conv2dGeometry {
     var patch: Int { channels * kernelH * kernelW }
 }
 
-/// Unfolds NCHW input into columns: row r = (c, kh, kw) of the kernel, column n·P + p for output
-/// position p of image n, zero where the window falls into the padding. Shape [C·KH·KW, N·P] (Caffe's
-/// layout), so that the long N·P axis is the GEMM's N axis, which the micro-kernel tiles widest.
-func im2col<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry) -> [T] {
-    let rows = g.patch, columns = g.batch * g.positions
-    return [T](unsafeUninitializedCapacity: rows * columns) { buffer, initialized in
-        let out = SendablePointer(pointer: buffer.baseAddress!)
-        x.withUnsafeBufferPointer { px in
-            let src = px.baseAddress!
-            // One task unit per (kernel row, image): P contiguous outputs.
-            parallelFor(rows * g.batch, grain: max(1, 4096 / max(g.positions, 1))) { range in
-                for unit in range {
-                    let r = unit / g.batch, n = unit % g.batch
-                    let c = r / (g.kernelH * g.kernelW), kh = (r / g.kernelW) % g.kernelH, kw = r % g.kernelW
-                    let plane = src + (n * g.channels + c) * g.height * g.width
-                    var dst = out.pointer + r * columns + n * g.positions
+/// Images per chunk of a convolution: enough that a chunk's unfolded columns fill about 128 KiB (they
+/// stay in L2 while the chunk's products run). It depends on the geometry only, never on the thread
+/// count, so results are bitwise the same for any number of threads; and it bounds the scratch memory
+/// of a large batch (10 000 images at inference) to a few chunks.
+func convChunkImages(_ g: Conv2dGeometry) -> Int {
+    max(1, min(g.batch, (1 << 15) / max(1, g.patch * g.positions)))
+}
+
+/// Unfolds images `n0..<n0+nb` of NCHW input into columns: row r = (c, kh, kw) of the kernel, column
+/// i·P + p for output position p of the chunk's image i, zero where the window falls into the padding.
+/// Shape [C·KH·KW, nb·P] (Caffe's layout), so that the long nb·P axis is the GEMM's N axis.
+func im2col<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, images n0: Int, _ nb: Int,
+                          into out: UnsafeMutablePointer<T>) {
+    let columns = nb * g.positions
+    for r in 0..<g.patch {
+        let c = r / (g.kernelH * g.kernelW), kh = (r / g.kernelW) % g.kernelH, kw = r % g.kernelW
+        for i in 0..<nb {
+            let plane = src + ((n0 + i) * g.channels + c) * g.height * g.width
+            var dst = out + r * columns + i * g.positions
+            for oh in 0..<g.outH {
+                let ih = oh * g.strideH - g.padH + kh * g.dilationH
+                if ih < 0 || ih >= g.height {
+                    dst.initialize(repeating: 0, count: g.outW)
+                    dst += g.outW
+                    continue
+                }
+                let row = plane + ih * g.width
+                let iw0 = kw * g.dilationW - g.padW
+                if g.strideW == 1 {
+                    // Columns [lo, hi) read row[iw0 + ow] inside the image; the rest is padding.
+                    let lo = min(g.outW, max(0, -iw0)), hi = max(lo, min(g.outW, g.width - iw0))
+                    dst.initialize(repeating: 0, count: lo)
+                    (dst + lo).initialize(from: row + iw0 + lo, count: hi - lo)
+                    (dst + hi).initialize(repeating: 0, count: g.outW - hi)
+                    dst += g.outW
+                    continue
+                }
+                for ow in 0..<g.outW {
+                    let iw = ow * g.strideW + iw0
+                    dst.initialize(to: iw >= 0 && iw < g.width ? row[iw] : 0)
+                    dst += 1
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of im2col for one chunk: adds column gradients [C·KH·KW, nb·P] into the NCHW gradient
+/// planes of images `n0..<n0+nb`, in a fixed order.
+func col2im<T: AxonFloat>(_ cols: UnsafePointer<T>, _ g: Conv2dGeometry, images n0: Int, _ nb: Int,
+                          into dx: UnsafeMutablePointer<T>) {
+    let planeSize = g.height * g.width, columns = nb * g.positions
+    for i in 0..<nb {
+        for c in 0..<g.channels {
+            let plane = dx + ((n0 + i) * g.channels + c) * planeSize
+            for kh in 0..<g.kernelH {
+                for kw in 0..<g.kernelW {
+                    let r = (c * g.kernelH + kh) * g.kernelW + kw
+                    var s = cols + r * columns + i * g.positions
                     for oh in 0..<g.outH {
                         let ih = oh * g.strideH - g.padH + kh * g.dilationH
-                        if ih < 0 || ih >= g.height {
-                            dst.initialize(repeating: 0, count: g.outW)
-                            dst += g.outW
-                            continue
-                        }
+                        if ih < 0 || ih >= g.height { s += g.outW; continue }
                         let row = plane + ih * g.width
                         let iw0 = kw * g.dilationW - g.padW
                         if g.strideW == 1 {
-                            // Columns [lo, hi) read row[iw0 + ow] inside the image; the rest is padding.
                             let lo = min(g.outW, max(0, -iw0)), hi = max(lo, min(g.outW, g.width - iw0))
-                            dst.initialize(repeating: 0, count: lo)
-                            (dst + lo).initialize(from: row + iw0 + lo, count: hi - lo)
-                            (dst + hi).initialize(repeating: 0, count: g.outW - hi)
-                            dst += g.outW
-                            continue
-                        }
-                        for ow in 0..<g.outW {
-                            let iw = ow * g.strideW + iw0
-                            dst.initialize(to: iw >= 0 && iw < g.width ? row[iw] : 0)
-                            dst += 1
-                        }
-                    }
-                }
-            }
-        }
-        initialized = rows * columns
-    }
-}
-
-/// The adjoint of im2col: sums column gradients [C·KH·KW, N·P] back into an NCHW gradient. Each
-/// (image, channel) plane is one task with a fixed order inside, so the result does not depend on the
-/// thread count.
-func col2im<T: AxonFloat>(_ cols: [T], _ g: Conv2dGeometry) -> [T] {
-    let planeSize = g.height * g.width, columns = g.batch * g.positions
-    var dx = [T](repeating: 0, count: g.batch * g.channels * planeSize)
-    cols.withUnsafeBufferPointer { pc in
-        dx.withUnsafeMutableBufferPointer { pd in
-            let src = pc.baseAddress!, dst = SendablePointer(pointer: pd.baseAddress!)
-            parallelFor(g.batch * g.channels, grain: 1) { planes in
-                for unit in planes {
-                    let n = unit / g.channels, c = unit % g.channels
-                    let plane = dst.pointer + unit * planeSize
-                    for kh in 0..<g.kernelH {
-                        for kw in 0..<g.kernelW {
-                            let r = (c * g.kernelH + kh) * g.kernelW + kw
-                            var s = src + r * columns + n * g.positions
-                            for oh in 0..<g.outH {
-                                let ih = oh * g.strideH - g.padH + kh * g.dilationH
-                                if ih < 0 || ih >= g.height { s += g.outW; continue }
-                                let row = plane + ih * g.width
-                                let iw0 = kw * g.dilationW - g.padW
-                                for ow in 0..<g.outW {
-                                    let iw = ow * g.strideW + iw0
-                                    if iw >= 0 && iw < g.width { row[iw] += s[ow] }
-                                }
-                                s += g.outW
+                            let d = row + iw0
+                            for ow in lo..<hi { d[ow] += s[ow] }
+                        } else {
+                            for ow in 0..<g.outW {
+                                let iw = ow * g.strideW + iw0
+                                if iw >= 0 && iw < g.width { row[iw] += s[ow] }
                             }
                         }
+                        s += g.outW
                     }
                 }
             }
         }
     }
-    return dx
 }
 
-/// conv2d forward: im2col, one GEMM W[O, CKK] x cols[CKK, N·P] -> Y[O, N·P], then Y's rows copied into
-/// NCHW with the bias added.
+/// Runs `body(chunk, n0, nb, scratch)` for every chunk of images, in parallel, each with its own scratch
+/// buffer of `scratchCount` elements.
+func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, scratchCount: Int,
+                                    _ body: (_ chunk: Int, _ n0: Int, _ nb: Int, _ scratch: UnsafeMutablePointer<T>) -> Void) {
+    let per = convChunkImages(g)
+    let chunks = (g.batch + per - 1) / per
+    let work = g.batch * g.patch * g.positions
+    // Small convolutions stay on the calling thread (one chunk at a time, the same arithmetic).
+    let tasks = work < (1 << 15) ? 1 : chunks
+    runTasks(tasks) { t in
+        let scratch = UnsafeMutablePointer<T>.allocate(capacity: scratchCount)
+        defer { scratch.deallocate() }
+        for ci in (tasks == 1 ? 0..<chunks : t..<(t + 1)) {
+            let n0 = ci * per
+            body(ci, n0, min(per, g.batch - n0), scratch)
+        }
+    }
+}
+
+/// conv2d forward, chunk by chunk: im2col, one GEMM W[O, CKK] x cols[CKK, nb·P] -> Y[O, nb·P], then Y's
+/// rows copied into NCHW with the bias added.
 func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGeometry, outChannels o: Int) -> [T] {
-    let cols = im2col(x, g)
-    let columns = g.batch * g.positions
-    var y = [T](repeating: 0, count: o * columns)
-    cols.withUnsafeBufferPointer { pc in
-        w.withUnsafeBufferPointer { pw in
-            y.withUnsafeMutableBufferPointer { py in
-                T.gemm(m: o, n: columns, k: g.patch,
-                       a: MatrixView(base: pw.baseAddress!, rowStride: g.patch, columnStride: 1),
-                       b: MatrixView(base: pc.baseAddress!, rowStride: columns, columnStride: 1),
-                       c: py.baseAddress!, ldc: columns, accumulate: false)
+    let per = convChunkImages(g)
+    let colCount = g.patch * per * g.positions, yCount = o * per * g.positions
+    return [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in
+        let out = SendablePointer(pointer: buffer.baseAddress!)
+        x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                let src = px.baseAddress!, wp = pw.baseAddress!
+                forEachConvChunk(g, scratchCount: colCount + yCount) { (_, n0, nb, scratch: UnsafeMutablePointer<T>) in
+                    let columns = nb * g.positions
+                    let cols = scratch, y = scratch + colCount
+                    im2col(src, g, images: n0, nb, into: cols)
+                    T.gemm(m: o, n: columns, k: g.patch,
+                           a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
+                           b: MatrixView(base: UnsafePointer(cols), rowStride: columns, columnStride: 1),
+                           c: y, ldc: columns, accumulate: false)
+                    // out[n, c, p] = y[c, i·P + p] + bias[c].
+                    for i in 0..<nb {
+                        for c in 0..<o {
+                            let s = y + c * columns + i * g.positions
+                            let d = out.pointer + ((n0 + i) * o + c) * g.positions
+                            let b = bias?[c] ?? 0
+                            for p in 0..<g.positions { d[p] = s[p] + b }
+                        }
+                    }
+                }
             }
         }
-    }
-    return y.withUnsafeBufferPointer { py in
-        let src = py.baseAddress!
-        return makeArray(g.batch * o * g.positions, grain: 1 << 14) { out, range in
-            // out[n, c, p] = y[c, n·P + p] + bias[c], row by row.
-            var i = range.lowerBound
-            while i < range.upperBound {
-                let row = i / g.positions, p0 = i % g.positions
-                let n = row / o, c = row % o
-                let count = min(g.positions - p0, range.upperBound - i)
-                let s = src + c * columns + n * g.positions + p0
-                let b = bias?[c] ?? 0
-                for j in 0..<count { out[i + j] = s[j] + b }
-                i += count
-            }
-        }
+        initialized = g.batch * o * g.positions
     }
 }
 
-/// conv2d backward: with G[O, N·P] the output gradient's rows, dW = G·colsᵀ (cols recomputed),
-/// dcols = Wᵀ·G then col2im, and the bias gradient sums G's rows.
+/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW += G·colsᵀ (cols
+/// recomputed; one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's
+/// images, and the bias gradient sums G's rows (per chunk, then in chunk order).
 func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2dGeometry, outChannels o: Int,
                                   needInput: Bool, needWeight: Bool, needBias: Bool) -> (dx: [T]?, dw: [T]?, db: [T]?) {
-    let columns = g.batch * g.positions
-    // G[c, n·P + p] = gradOut[n, c, p]: contiguous rows of P.
-    let g2 = gradOut.withUnsafeBufferPointer { pg in
-        let src = pg.baseAddress!
-        return makeArray(o * columns, grain: 1 << 14) { out, range in
-            var i = range.lowerBound
-            while i < range.upperBound {
-                let c = i / columns, rem = i % columns, n = rem / g.positions, p0 = rem % g.positions
-                let count = min(g.positions - p0, range.upperBound - i)
-                let s = src + (n * o + c) * g.positions + p0
-                for j in 0..<count { out[i + j] = s[j] }
-                i += count
-            }
-        }
-    }
-    var dx: [T]? = nil, dw: [T]? = nil, db: [T]? = nil
-    g2.withUnsafeBufferPointer { pg in
-        let gp = pg.baseAddress!
-        if needWeight {
-            let cols = im2col(x, g)
-            var out = [T](repeating: 0, count: o * g.patch)
-            cols.withUnsafeBufferPointer { pc in
-                out.withUnsafeMutableBufferPointer { po in
-                    T.gemm(m: o, n: g.patch, k: columns,
-                           a: MatrixView(base: gp, rowStride: columns, columnStride: 1),
-                           b: MatrixView(base: pc.baseAddress!, rowStride: 1, columnStride: columns),
-                           c: po.baseAddress!, ldc: g.patch, accumulate: false)
-                }
-            }
-            dw = out
-        }
-        if needInput {
-            var dcols = [T](repeating: 0, count: g.patch * columns)
+    let per = convChunkImages(g)
+    let chunks = (g.batch + per - 1) / per
+    let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
+    let dxBuffer = UnsafeMutablePointer<T>.allocate(capacity: needInput ? x.count : 1)
+    defer { dxBuffer.deallocate() }
+    if needInput { dxBuffer.initialize(repeating: 0, count: x.count) }
+    // Per-chunk partial sums of dW (O x CKK) and db (O).
+    var partialW = [T](repeating: 0, count: needWeight ? chunks * o * g.patch : 0)
+    var partialB = [T](repeating: 0, count: needBias ? chunks * o : 0)
+    gradOut.withUnsafeBufferPointer { pg in
+        x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
-                dcols.withUnsafeMutableBufferPointer { pd in
-                    T.gemm(m: g.patch, n: columns, k: o,
-                           a: MatrixView(base: pw.baseAddress!, rowStride: 1, columnStride: g.patch),
-                           b: MatrixView(base: gp, rowStride: columns, columnStride: 1),
-                           c: pd.baseAddress!, ldc: columns, accumulate: false)
+                partialW.withUnsafeMutableBufferPointer { ppw in
+                    partialB.withUnsafeMutableBufferPointer { ppb in
+                        let dxp = SendablePointer(pointer: dxBuffer)
+                        let pwOut = SendablePointer(pointer: ppw.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 1))
+                        let pbOut = SendablePointer(pointer: ppb.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 1))
+                        let gradp = pg.baseAddress!, xp = px.baseAddress!, wp = pw.baseAddress!
+                        forEachConvChunk(g, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+                            let columns = nb * g.positions
+                            let cols = scratch, gm = scratch + colCount
+                            // G[c, i·P + p] = gradOut[n0 + i, c, p].
+                            for c in 0..<o {
+                                for i in 0..<nb {
+                                    (gm + c * columns + i * g.positions)
+                                        .update(from: gradp + ((n0 + i) * o + c) * g.positions, count: g.positions)
+                                }
+                            }
+                            if needBias {
+                                for c in 0..<o {
+                                    var s: T = 0
+                                    let row = gm + c * columns
+                                    for j in 0..<columns { s += row[j] }
+                                    pbOut.pointer[ci * o + c] = s
+                                }
+                            }
+                            if needWeight {
+                                // dW[c, r] = Σ_j G[c, j]·cols[r, j]: rows of equal length, both contiguous.
+                                im2col(xp, g, images: n0, nb, into: cols)
+                                let dwp = pwOut.pointer + ci * o * g.patch
+                                for c in 0..<o {
+                                    for r in 0..<g.patch {
+                                        dwp[c * g.patch + r] = dot(gm + c * columns, cols + r * columns, columns)
+                                    }
+                                }
+                            }
+                            if needInput {
+                                T.gemm(m: g.patch, n: columns, k: o,
+                                       a: MatrixView(base: wp, rowStride: 1, columnStride: g.patch),
+                                       b: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
+                                       c: cols, ldc: columns, accumulate: false)
+                                col2im(cols, g, images: n0, nb, into: dxp.pointer)
+                            }
+                        }
+                        if ppw.baseAddress == nil { pwOut.pointer.deallocate() }
+                        if ppb.baseAddress == nil { pbOut.pointer.deallocate() }
+                    }
                 }
-            }
-            dx = col2im(dcols, g)
-        }
-        if needBias {
-            db = (0..<o).map { c in
-                var s: T = 0
-                let row = gp + c * columns
-                for j in 0..<columns { s += row[j] }
-                return s
             }
         }
     }
-    return (dx, dw, db)
+    func sumChunks(_ partial: [T], _ size: Int) -> [T] {
+        var total = [T](repeating: 0, count: size)
+        for ci in 0..<chunks { for j in 0..<size { total[j] += partial[ci * size + j] } }
+        return total
+    }
+    let dx = needInput ? Array(UnsafeBufferPointer(start: dxBuffer, count: x.count)) : nil
+    return (dx, needWeight ? sumChunks(partialW, o * g.patch) : nil, needBias ? sumChunks(partialB, o) : nil)
 }
 
-/// Max pooling forward: values and the flat input index of each maximum (for backward).
-func maxPool2dForward<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry) -> ([T], [Int]) {
+/// Σ a[j]·b[j] over `n` elements, eight running sums then combined (a fixed order).
+@inline(__always)
+func dot<T: AxonFloat>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
+    var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0, s4: T = 0, s5: T = 0, s6: T = 0, s7: T = 0
+    var j = 0
+    while j + 8 <= n {
+        s0 += a[j] * b[j]; s1 += a[j + 1] * b[j + 1]; s2 += a[j + 2] * b[j + 2]; s3 += a[j + 3] * b[j + 3]
+        s4 += a[j + 4] * b[j + 4]; s5 += a[j + 5] * b[j + 5]; s6 += a[j + 6] * b[j + 6]; s7 += a[j + 7] * b[j + 7]
+        j += 8
+    }
+    while j < n { s0 += a[j] * b[j]; j += 1 }
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+/// Max pooling forward: values and, when `indices`, the flat input index of each maximum (for backward).
+func maxPool2dForward<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry, indices keepIndices: Bool = true) -> ([T], [Int]) {
     let planes = g.batch * g.channels, oh = g.outH, ow = g.outW
     var values = [T](repeating: 0, count: planes * oh * ow)
-    var indices = [Int](repeating: 0, count: planes * oh * ow)
+    var indices = [Int](repeating: 0, count: keepIndices ? planes * oh * ow : 1)
     x.withUnsafeBufferPointer { px in
         values.withUnsafeMutableBufferPointer { pv in
             indices.withUnsafeMutableBufferPointer { pi in
                 let src = px.baseAddress!
                 let v = SendablePointer(pointer: pv.baseAddress!), ix = SendablePointer(pointer: pi.baseAddress!)
+                let inside = g.padH == 0 && g.padW == 0
                 parallelFor(planes, grain: 4) { range in
                     for plane in range {
                         let base = plane * g.height * g.width
+                        if inside && g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2
+                            && g.dilationH == 1 && g.dilationW == 1 {
+                            // 2x2 windows, stride 2 (LeNet's, VGG's): four loads and three comparisons per output.
+                            for i in 0..<oh {
+                                let r0 = base + 2 * i * g.width, r1 = r0 + g.width
+                                let o0 = (plane * oh + i) * ow
+                                for j in 0..<ow {
+                                    let a0 = r0 + 2 * j, a1 = a0 + 1, a2 = r1 + 2 * j, a3 = a2 + 1
+                                    var best = src[a0], bestIndex = a0
+                                    let v1 = src[a1], v2 = src[a2], v3 = src[a3]
+                                    if !(v1 <= best) && !best.isNaN { best = v1; bestIndex = a1 }
+                                    if !(v2 <= best) && !best.isNaN { best = v2; bestIndex = a2 }
+                                    if !(v3 <= best) && !best.isNaN { best = v3; bestIndex = a3 }
+                                    v.pointer[o0 + j] = best
+                                    if keepIndices { ix.pointer[o0 + j] = bestIndex }
+                                }
+                            }
+                            continue
+                        }
+                        if inside {
+                            // Every window lies inside the image: no bounds tests (the usual, unpadded case).
+                            for i in 0..<oh {
+                                for j in 0..<ow {
+                                    let start = base + i * g.strideH * g.width + j * g.strideW
+                                    var best = src[start], bestIndex = start
+                                    for kh in 0..<g.kernelH {
+                                        let rowStart = start + kh * g.dilationH * g.width
+                                        for kw in 0..<g.kernelW {
+                                            let at = rowStart + kw * g.dilationW
+                                            let val = src[at]
+                                            if !(val <= best) && !best.isNaN { best = val; bestIndex = at }
+                                        }
+                                    }
+                                    let o = (plane * oh + i) * ow + j
+                                    v.pointer[o] = best
+                                    if keepIndices { ix.pointer[o] = bestIndex }
+                                }
+                            }
+                            continue
+                        }
                         for i in 0..<oh {
                             for j in 0..<ow {
                                 // Window bounds clipped to the image (padding counts as -inf, so it never wins).
@@ -223,7 +311,7 @@ func maxPool2dForward<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry) -> ([T], [Int
                                 }
                                 let o = (plane * oh + i) * ow + j
                                 v.pointer[o] = best
-                                ix.pointer[o] = bestIndex
+                                if keepIndices { ix.pointer[o] = bestIndex }
                             }
                         }
                     }

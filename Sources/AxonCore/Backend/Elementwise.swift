@@ -14,6 +14,9 @@ enum UnaryOp {
 enum BinaryOp {
     case add, sub, mul, div, maximum, minimum, pow
     case eq, ne, lt, le, gt, ge
+    /// Derivative rules fused into one pass, as `(g, y)` with y the activation's output (same shapes):
+    /// g where y > 0 (ReLU), g(1 - y²) (tanh), g(1 - y)y (sigmoid, PyTorch's order).
+    case reluBackward, tanhBackward, sigmoidBackward
 }
 
 /// Elements per task below which an elementwise loop stays on one thread.
@@ -73,6 +76,9 @@ func applyBinary<T: AxonFloat>(_ op: BinaryOp, _ a: T, _ b: T) -> T {
     case .le: return a <= b ? 1 : 0
     case .gt: return a > b ? 1 : 0
     case .ge: return a >= b ? 1 : 0
+    case .reluBackward: return b > 0 ? a : 0
+    case .tanhBackward: return a * (1 - b * b)
+    case .sigmoidBackward: return a * (1 - b) * b
     }
 }
 
@@ -155,6 +161,8 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: [T], _ aShape: [Int], _ b: 
                     case .sub: for i in range { o[i] = x[i] - y[i] }
                     case .mul: for i in range { o[i] = x[i] * y[i] }
                     case .div: for i in range { o[i] = x[i] / y[i] }
+                    case .reluBackward: for i in range { o[i] = y[i] > 0 ? x[i] : 0 }
+                    case .tanhBackward: for i in range { o[i] = x[i] * (1 - y[i] * y[i]) }
                     default: for i in range { o[i] = applyBinary(op, x[i], y[i]) }
                     }
                 }
