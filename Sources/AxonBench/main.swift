@@ -57,7 +57,7 @@ if let workload = option("--workload") {
             : Sequential(Flatten(), Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10))
         let opt = SGD(net.parameters(), lr: 0.05, momentum: 0.9)
         let limit = quick ? 12800 : train.count
-        let loader = DataLoader(train.subset(Array(0..<limit)), batchSize: 64, shuffle: true, seed: 0)
+        let loader = DataLoader(quick ? train.subset(Array(0..<limit)) : train, batchSize: 64, shuffle: true, seed: 0)
         // The loader alone (gathering and copying batches), to show it is not the bottleneck.
         let tl = now()
         for _ in loader {}

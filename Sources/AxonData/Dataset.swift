@@ -9,9 +9,46 @@ public protocol Dataset {
 }
 
 /// A dataset held in two tensors whose first axis indexes examples, as `torch.utils.data.TensorDataset`.
+///
+/// Images read from bytes (``MNIST``) stay bytes in memory, with their scale, and become float32 a batch
+/// at a time: a quarter of the memory of float32 images, with the same values.
 public struct TensorDataset: Dataset {
-    /// All inputs, `[N, ...]`.
-    public let inputs: Tensor
+    /// Byte elements `[N, ...]` standing for float32 values `Float(byte) * scale`.
+    struct ByteImages {
+        let bytes: [UInt8]
+        let shape: [Int]
+        let scale: Float
+        var rowSize: Int { shape.dropFirst().reduce(1, *) }
+
+        /// float32 rows at `rows` (all when nil), stacked.
+        func decoded(_ rows: [Int]?) -> Tensor {
+            let n = rows?.count ?? shape[0], row = rowSize
+            let values = [Float](unsafeUninitializedCapacity: n * row) { out, initialized in
+                bytes.withUnsafeBufferPointer { src in
+                    for i in 0..<n {
+                        let from = src.baseAddress! + (rows?[i] ?? i) * row, to = out.baseAddress! + i * row
+                        for j in 0..<row { to[j] = Float(from[j]) * scale }
+                    }
+                }
+                initialized = n * row
+            }
+            return Tensor(shape: [n] + shape.dropFirst(), scalars: values)
+        }
+
+        func subset(_ rows: [Int]) -> ByteImages {
+            let row = rowSize
+            var out = [UInt8]()
+            out.reserveCapacity(rows.count * row)
+            for r in rows { out.append(contentsOf: bytes[(r * row)..<((r + 1) * row)]) }
+            return ByteImages(bytes: out, shape: [rows.count] + shape.dropFirst(), scale: scale)
+        }
+    }
+
+    private let inputTensor: Tensor?
+    private let inputBytes: ByteImages?
+
+    /// All inputs, `[N, ...]` (decoded to float32 on each access when the dataset holds bytes).
+    public var inputs: Tensor { inputTensor ?? inputBytes!.decoded(nil) }
     /// All targets, `[N]` (class indices) or `[N, ...]`.
     public let targets: Tensor
 
@@ -20,23 +57,41 @@ public struct TensorDataset: Dataset {
         guard inputs.rank >= 1, targets.rank >= 1, inputs.shape[0] == targets.shape[0] else {
             fatalError("Axon.TensorDataset: inputs \(inputs.shape) and targets \(targets.shape) need the same first dimension")
         }
-        self.inputs = inputs
+        inputTensor = inputs
+        inputBytes = nil
+        self.targets = targets
+    }
+
+    /// Pairs byte inputs `[N, ...]` (read as `Float(byte) * scale`) with targets.
+    init(bytes: ByteImages, targets: Tensor) {
+        precondition(bytes.shape.first == targets.shape.first, "internal: byte images and targets differ in length")
+        inputTensor = nil
+        inputBytes = bytes
         self.targets = targets
     }
 
     /// Number of examples.
-    public var count: Int { inputs.shape[0] }
+    public var count: Int { targets.shape[0] }
 
     /// Rows at `indices`.
     public func batch(_ indices: [Int]) -> (input: Tensor, target: Tensor) {
         let idx = Tensor(shape: [indices.count], scalars: indices)
-        return (inputs.indexSelected(axis: 0, indices: idx), targets.indexSelected(axis: 0, indices: idx))
+        let y = targets.indexSelected(axis: 0, indices: idx)  // checks the indices before the bytes are read
+        let x = inputBytes.map { $0.decoded(indices) } ?? inputTensor!.indexSelected(axis: 0, indices: idx)
+        return (x, y)
     }
 
     /// The examples at `indices` as a new dataset.
     public func subset(_ indices: [Int]) -> TensorDataset {
-        let (x, y) = batch(indices)
-        return TensorDataset(inputs: x, targets: y)
+        let idx = Tensor(shape: [indices.count], scalars: indices)
+        let y = targets.indexSelected(axis: 0, indices: idx)
+        if let inputBytes {
+            for i in indices where i < 0 || i >= count {
+                fatalError("Axon.TensorDataset.subset: index \(i) is out of range for \(count) examples")
+            }
+            return TensorDataset(bytes: inputBytes.subset(indices), targets: y)
+        }
+        return TensorDataset(inputs: inputTensor!.indexSelected(axis: 0, indices: idx), targets: y)
     }
 
     /// Splits into (first, second) with `fraction` of the examples (rounded down) in the second,

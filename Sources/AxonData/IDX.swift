@@ -10,17 +10,36 @@ public enum IDX {
     /// Reads an IDX file into a tensor: unsigned and signed bytes, shorts and ints become int64 unless
     /// `asFloat`, floats and doubles become float32. Shape is the file's dimensions.
     public static func load(path: String, asFloat: Bool = false, scale: Float = 1) throws -> Tensor {
+        try parse(bytes: try contents(path), source: path, asFloat: asFloat, scale: scale)
+    }
+
+    /// Reads an IDX file of unsigned bytes (type 0x08: images) as its raw elements and its dimensions,
+    /// without widening them: a quarter of float32's memory. Other element types are refused.
+    public static func loadBytes(path: String) throws -> (bytes: [UInt8], shape: [Int]) {
+        var b = try contents(path)
+        let (type, shape, start) = try header(b, source: path)
+        guard type == 0x08 else {
+            throw DataError("\(path): expected unsigned bytes (IDX type 0x08), found type 0x\(String(type, radix: 16))")
+        }
+        let count = shape.reduce(1, *)
+        b.removeSubrange(0..<start)  // in place: no second copy of the data
+        b.removeSubrange(count...)
+        return (b, shape)
+    }
+
+    /// The file's bytes, decompressed when gzip.
+    static func contents(_ path: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(FileManager.default.fileExists(atPath: path) ? "\(path): cannot be read" : "\(path): no such file")
         }
-        let bytes = data.count >= 2 && data[data.startIndex] == 0x1f && data[data.startIndex + 1] == 0x8b
-            ? try gunzip(data, source: path) : data
-        return try parse(bytes, source: path, asFloat: asFloat, scale: scale)
+        if data.count >= 2 && data[data.startIndex] == 0x1f && data[data.startIndex + 1] == 0x8b {
+            return try gunzipBytes(data, source: path)
+        }
+        return [UInt8](data)
     }
 
-    /// Parses IDX bytes (see ``load(path:asFloat:scale:)``); `source` names the data in errors.
-    public static func parse(_ data: Data, source: String, asFloat: Bool = false, scale: Float = 1) throws -> Tensor {
-        let b = [UInt8](data)
+    /// Element type, dimensions and data offset of IDX bytes; checks that the data is all there.
+    static func header(_ b: [UInt8], source: String) throws -> (type: UInt8, shape: [Int], start: Int) {
         guard b.count >= 4, b[0] == 0, b[1] == 0 else { throw DataError("\(source): not an IDX file (bad magic number)") }
         let type = b[2], rank = Int(b[3])
         let size: Int
@@ -47,6 +66,18 @@ public enum IDX {
         guard b.count - start >= needed else {
             throw DataError("\(source): truncated: dimensions \(shape) need \(needed) bytes of data, found \(b.count - start)")
         }
+        return (type, shape, start)
+    }
+
+    /// Parses IDX bytes (see ``load(path:asFloat:scale:)``); `source` names the data in errors.
+    public static func parse(_ data: Data, source: String, asFloat: Bool = false, scale: Float = 1) throws -> Tensor {
+        try parse(bytes: [UInt8](data), source: source, asFloat: asFloat, scale: scale)
+    }
+
+    static func parse(bytes b: [UInt8], source: String, asFloat: Bool, scale: Float) throws -> Tensor {
+        let (type, shape, start) = try header(b, source: source)
+        let count = shape.reduce(1, *)
+        let size = type == 0x08 || type == 0x09 ? 1 : type == 0x0B ? 2 : type == 0x0E ? 8 : 4
         func value(_ i: Int) -> Double {
             let o = start + i * size
             switch type {
@@ -71,25 +102,32 @@ public enum IDX {
     }
 
     /// Decompresses gzip data with zlib, refusing output beyond ``maxBytes``.
-    static func gunzip(_ data: Data, source: String) throws -> Data {
+    static func gunzip(_ data: Data, source: String) throws -> Data { Data(try gunzipBytes(data, source: source)) }
+
+    /// Decompresses gzip data into a byte array sized from the gzip trailer (so it is not regrown).
+    static func gunzipBytes(_ data: Data, source: String) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DataError("\(source): zlib could not start")
         }
         defer { inflateEnd(&stream) }
-        var out = Data()
+        var out: [UInt8] = []
+        if data.count >= 18 {  // ISIZE: the uncompressed size modulo 2^32, a hint only
+            let e = data.endIndex
+            let hint = Int(data[e - 4]) | Int(data[e - 3]) << 8 | Int(data[e - 2]) << 16 | Int(data[e - 1]) << 24
+            out.reserveCapacity(min(hint, maxBytes) + 1)
+        }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        let input = [UInt8](data)
         var status: Int32 = Z_OK
-        input.withUnsafeBufferPointer { src in
-            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
+        data.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
+            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress!.assumingMemoryBound(to: Bytef.self))
             stream.avail_in = uInt(src.count)
             repeat {
                 chunk.withUnsafeMutableBufferPointer { dst in
                     stream.next_out = dst.baseAddress
                     stream.avail_out = uInt(dst.count)
                     status = inflate(&stream, Z_NO_FLUSH)
-                    out.append(dst.baseAddress!, count: dst.count - Int(stream.avail_out))
+                    out.append(contentsOf: dst[0..<(dst.count - Int(stream.avail_out))])
                 }
             } while status == Z_OK && out.count <= maxBytes
         }
@@ -123,11 +161,13 @@ public enum MNIST {
             }
             throw DataError("\(folder): no \(stem)[.gz] (expected MNIST-format IDX files; Fashion-MNIST: apt-get install dataset-fashion-mnist)")
         }
-        let images = try IDX.load(path: try find("\(prefix)-images-idx3-ubyte"), asFloat: true, scale: 1 / 255)
+        let images = try IDX.loadBytes(path: try find("\(prefix)-images-idx3-ubyte"))
         let labels = try IDX.load(path: try find("\(prefix)-labels-idx1-ubyte"))
-        guard images.rank == 3, labels.rank == 1, images.shape[0] == labels.shape[0] else {
+        guard images.shape.count == 3, labels.rank == 1, images.shape[0] == labels.shape[0] else {
             throw DataError("\(folder): images \(images.shape) and labels \(labels.shape) do not match")
         }
-        return TensorDataset(inputs: images.unsqueezed(axis: 1), targets: labels)
+        // Kept as bytes (decoded per batch): the values are Float(byte) / 255 as before, in a quarter of the memory.
+        let shape = [images.shape[0], 1, images.shape[1], images.shape[2]]
+        return TensorDataset(bytes: .init(bytes: images.bytes, shape: shape, scale: 1 / 255), targets: labels)
     }
 }

@@ -121,6 +121,21 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(test.inputs.max().item, 1, accuracy: 1e-6)
         XCTAssertGreaterThanOrEqual(test.inputs.min().item, 0)
         print(String(format: "read Fashion-MNIST test split (10000 images, gzip) in %.2f s", seconds))
+        // Images are kept as bytes and decoded per batch: the same values as the whole tensor's rows.
+        let rows = [9999, 0, 17]
+        let (x, y) = test.batch(rows)
+        let all = test.inputs
+        XCTAssertEqual(x.shape, [3, 1, 28, 28])
+        for (i, row) in rows.enumerated() {
+            XCTAssertEqual(x[i].scalars, all[row].scalars)
+            XCTAssertEqual(x[i].scalars, try IDX.load(path: MNIST.fashionMNISTFolder + "/t10k-images-idx3-ubyte.gz", asFloat: true,
+                                                       scale: 1 / 255)[row].scalars)
+            XCTAssertEqual(y.intScalars[i], test.targets.intScalars[row])
+        }
+        let sub = test.subset([17, 0])
+        XCTAssertEqual(sub.count, 2)
+        XCTAssertEqual(sub.inputs.scalars, x[2].scalars + x[1].scalars)
+        XCTAssertEqual(sub.targets.intScalars, [y.intScalars[2], y.intScalars[1]])
     }
 
     func testTransforms() {

@@ -170,6 +170,30 @@ final class ModuleTests: XCTestCase {
         XCTAssertEqual(d(x).scalars, x.scalars)
     }
 
+    /// Evaluating without gradients lets activations overwrite the previous layer's fresh output; never the
+    /// caller's input nor a tensor someone else holds; the values equal those computed with recording on.
+    func testSequentialEvaluationOverwritesOnlyItsOwnIntermediates() {
+        let net = Sequential(Linear(3, 4), ReLU(), Linear(4, 4), Tanh(), Linear(4, 2), Sigmoid())
+        let x = Tensor.randn([5, 3])
+        let before = x.scalars
+        let recorded = net(x).scalars
+        XCTAssertEqual(withNoGrad { net(x) }.scalars, recorded)
+        // An activation first, or after a layer that returns its input: the caller's tensor is left alone.
+        let y = Tensor([[-1.0, 2], [3, -4]])
+        XCTAssertEqual(withNoGrad { Sequential(ReLU(), Tanh())(y) }.scalars, tanh(relu(y)).scalars)
+        XCTAssertEqual(withNoGrad { Sequential(Identity(), ReLU())(y) }.scalars, relu(y).scalars)
+        XCTAssertEqual(y.scalars, [-1, 2, 3, -4])
+        XCTAssertEqual(x.scalars, before)
+        // A layer's output kept elsewhere is not overwritten.
+        final class Keeper: Module, Layer {
+            var kept: Tensor?
+            func callAsFunction(_ input: Tensor) -> Tensor { let out = input * 2; kept = out; return out }
+        }
+        let keeper = Keeper()
+        _ = withNoGrad { Sequential(keeper, ReLU())(y) }
+        XCTAssertEqual(keeper.kept!.scalars, [-2, 4, 6, -8])
+    }
+
     func testActivationLayers() {
         let x = Tensor([-2, 0.5])
         XCTAssertEqual(ReLU()(x).scalars, [0, 0.5])

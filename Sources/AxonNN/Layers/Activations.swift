@@ -1,11 +1,17 @@
 import AxonCore
 
+/// An activation that can overwrite its input (Sequential uses it when evaluating without gradients).
+protocol InPlaceActivation {
+    func activateInPlace(_ x: Tensor)
+}
+
 /// ReLU layer, max(x, 0).
-public final class ReLU: Module, Layer {
+public final class ReLU: Module, Layer, InPlaceActivation {
     /// A ReLU layer.
     public override init() {}
     /// Applies ReLU.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(relu(input)) }
+    func activateInPlace(_ x: Tensor) { x.reluInPlace() }
 }
 
 /// Leaky ReLU layer: x for x > 0, else `negativeSlope` · x.
@@ -21,19 +27,21 @@ public final class LeakyReLU: Module, Layer {
 }
 
 /// Logistic sigmoid layer.
-public final class Sigmoid: Module, Layer {
+public final class Sigmoid: Module, Layer, InPlaceActivation {
     /// A sigmoid layer.
     public override init() {}
     /// Applies the sigmoid.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(sigmoid(input)) }
+    func activateInPlace(_ x: Tensor) { x.sigmoidInPlace() }
 }
 
 /// Hyperbolic tangent layer.
-public final class Tanh: Module, Layer {
+public final class Tanh: Module, Layer, InPlaceActivation {
     /// A tanh layer.
     public override init() {}
     /// Applies tanh.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(tanh(input)) }
+    func activateInPlace(_ x: Tensor) { x.tanhInPlace() }
 }
 
 /// GELU layer (exact erf form unless `approximate`).

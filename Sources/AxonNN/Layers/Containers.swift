@@ -16,9 +16,20 @@ public final class Sequential: Module, Layer {
         layers.enumerated().map { ("\($0.offset)", $0.element) }
     }
 
-    /// Applies every layer in turn.
+    /// Applies every layer in turn. Without recording (evaluation, `withNoGrad`), a ReLU, tanh or sigmoid
+    /// overwrites the tensor that the layer before it has just made when nothing else holds that tensor,
+    /// as PyTorch's `inplace=True` but chosen automatically: one buffer instead of two, the same values.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        layers.reduce(input) { x, layer in layer(x) }
+        let mayOverwrite = !GradMode.isEnabled && SummaryTrace.current == nil
+        var x = input
+        for layer in layers {
+            if mayOverwrite, x !== input, let activation = layer as? InPlaceActivation, isKnownUniquelyReferenced(&x) {
+                activation.activateInPlace(x)
+            } else {
+                x = layer(x)
+            }
+        }
+        return x
     }
 }
 
