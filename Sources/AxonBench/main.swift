@@ -73,10 +73,12 @@ if let workload = option("--workload") {
         }
         out["train_samples_per_second"] = Double(limit) / (now() - t)
         out["last_loss"] = last
-        net.eval()
-        let ti = now()
-        for _ in 0..<3 { _ = withNoGrad { net(test.inputs) } }
-        out["inference_samples_per_second"] = 3 * Double(test.count) / (now() - ti)
+        if !args.contains("--train-only") {  // --train-only: for profiling the training loop alone
+            net.eval()
+            let ti = now()
+            for _ in 0..<3 { _ = withNoGrad { net(test.inputs) } }
+            out["inference_samples_per_second"] = 3 * Double(test.count) / (now() - ti)
+        }
     }
     out["peak_rss_mib"] = peakRSSMiB()
     let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])

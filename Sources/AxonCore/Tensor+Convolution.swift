@@ -39,9 +39,17 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     let x = input.converted(to: dtype), w = weight.converted(to: dtype), b = bias?.converted(to: dtype)
     let outShape = [g.batch, o, g.outH, g.outW]
     let out: Tensor
+    // The unfolded input is kept for the weight gradient when one will be taken (it costs C·KH·KW values
+    // per output position; evaluation keeps nothing).
+    let keep = GradMode.isEnabled && w.requiresGrad
+    var saved32: [Float]? = nil, saved64: [Double]? = nil
     switch dtype {
-    case .float64: out = Tensor(shape: outShape, storage: .float64(conv2dForward(x.f64, w.f64, b?.f64, g, outChannels: o)))
-    default: out = Tensor(shape: outShape, storage: .float32(conv2dForward(x.f32, w.f32, b?.f32, g, outChannels: o)))
+    case .float64:
+        let r = conv2dForward(x.f64, w.f64, b?.f64, g, outChannels: o, keepColumns: keep)
+        out = Tensor(shape: outShape, storage: .float64(r.out)); saved64 = r.columns
+    default:
+        let r = conv2dForward(x.f32, w.f32, b?.f32, g, outChannels: o, keepColumns: keep)
+        out = Tensor(shape: outShape, storage: .float32(r.out)); saved32 = r.columns
     }
     let inputs = [x, w] + (b.map { [$0] } ?? [])
     return Tensor.record("conv2d", inputs, out) { grad in
@@ -54,10 +62,10 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
         switch dtype {
         case .float64:
             return wrap(conv2dBackward(grad.f64, x.f64, w.f64, g, outChannels: o, needInput: x.requiresGrad,
-                                       needWeight: w.requiresGrad, needBias: needB)) { Tensor(shape: $1, storage: .float64($0)) }
+                                       needWeight: w.requiresGrad, needBias: needB, savedColumns: saved64)) { Tensor(shape: $1, storage: .float64($0)) }
         default:
             return wrap(conv2dBackward(grad.f32, x.f32, w.f32, g, outChannels: o, needInput: x.requiresGrad,
-                                       needWeight: w.requiresGrad, needBias: needB)) { Tensor(shape: $1, storage: .float32($0)) }
+                                       needWeight: w.requiresGrad, needBias: needB, savedColumns: saved32)) { Tensor(shape: $1, storage: .float32($0)) }
         }
     }
 }

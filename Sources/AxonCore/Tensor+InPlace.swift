@@ -1,3 +1,5 @@
+import _AxonKernels
+
 // In-place updates outside autodiff, as PyTorch's `add_`, `mul_` and `addcmul_` under `torch.no_grad()`:
 // what optimizers use so that a step allocates nothing. The storage is a Swift array, so a buffer shared
 // with another tensor (a `detached()` copy, a saved state) is copied on first write and never changes
@@ -112,7 +114,9 @@ private func unaryInPlace<T: AxonFloat>(_ op: UnaryOp, _ x: UnsafeMutablePointer
     let p = SendablePointer(pointer: x)
     parallelFor(n, grain: op == .relu ? elementwiseGrain : elementwiseGrain / 8) { range in
         let x = p.pointer
-        if op == .relu {
+        if op == .relu && T.self == Float.self {
+            axon_relu_f32(floats(x + range.lowerBound), mutableFloats(x + range.lowerBound), range.count)
+        } else if op == .relu {
             for i in range { x[i] = x[i] > 0 ? x[i] : 0 }
         } else {
             for i in range { x[i] = applyUnary(op, x[i]) }

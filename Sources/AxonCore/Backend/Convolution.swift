@@ -1,3 +1,5 @@
+import _AxonKernels
+
 /// Geometry of a 2-D convolution or pooling window over NCHW input.
 struct Conv2dGeometry {
     let batch: Int, channels: Int, height: Int, width: Int
@@ -44,10 +46,12 @@ func im2col<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, images n
                 let iw0 = kw * g.dilationW - g.padW
                 if g.strideW == 1 {
                     // Columns [lo, hi) read row[iw0 + ow] inside the image; the rest is padding.
+                    // Short rows: plain loops (a library call per row of 11-26 values costs more than the copy).
                     let lo = min(g.outW, max(0, -iw0)), hi = max(lo, min(g.outW, g.width - iw0))
-                    dst.initialize(repeating: 0, count: lo)
-                    (dst + lo).initialize(from: row + iw0 + lo, count: hi - lo)
-                    (dst + hi).initialize(repeating: 0, count: g.outW - hi)
+                    let from = row + iw0
+                    for ow in 0..<lo { dst[ow] = 0 }
+                    for ow in lo..<hi { dst[ow] = from[ow] }
+                    for ow in hi..<g.outW { dst[ow] = 0 }
                     dst += g.outW
                     continue
                 }
@@ -117,17 +121,25 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, scratchCount: Int,
 
 /// conv2d forward, chunk by chunk: im2col, one GEMM W[O, CKK] x cols[CKK, nb·P] -> Y[O, nb·P], then Y's
 /// rows copied into NCHW with the bias added.
-func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGeometry, outChannels o: Int) -> [T] {
+///
+/// With `keepColumns`, also returns every chunk's columns (chunk c at offset c·C·KH·KW·chunk·P), which the
+/// weight gradient reads instead of unfolding again.
+func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGeometry, outChannels o: Int,
+                                 keepColumns: Bool = false) -> (out: [T], columns: [T]?) {
     let per = convChunkImages(g)
+    let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, yCount = o * per * g.positions
-    return [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in
+    var kept = [T](repeating: 0, count: keepColumns ? chunks * colCount : 0)
+    let out = kept.withUnsafeMutableBufferPointer { pk in
+        let keptBase = SendablePointer(pointer: pk.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 0))
+        return [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in
         let out = SendablePointer(pointer: buffer.baseAddress!)
         x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
                 let src = px.baseAddress!, wp = pw.baseAddress!
-                forEachConvChunk(g, scratchCount: colCount + yCount) { (_, n0, nb, scratch: UnsafeMutablePointer<T>) in
+                forEachConvChunk(g, scratchCount: colCount + yCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
                     let columns = nb * g.positions
-                    let cols = scratch, y = scratch + colCount
+                    let cols = keepColumns ? keptBase.pointer + ci * colCount : scratch, y = scratch + colCount
                     im2col(src, g, images: n0, nb, into: cols)
                     T.gemm(m: o, n: columns, k: g.patch,
                            a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
@@ -146,14 +158,28 @@ func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGe
             }
         }
         initialized = g.batch * o * g.positions
+        }
     }
+    return (out, keepColumns ? kept : nil)
 }
 
 /// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW += G·colsᵀ (cols
 /// recomputed; one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's
 /// images, and the bias gradient sums G's rows (per chunk, then in chunk order).
 func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2dGeometry, outChannels o: Int,
-                                  needInput: Bool, needWeight: Bool, needBias: Bool) -> (dx: [T]?, dw: [T]?, db: [T]?) {
+                                  needInput: Bool, needWeight: Bool, needBias: Bool,
+                                  savedColumns: [T]? = nil) -> (dx: [T]?, dw: [T]?, db: [T]?) {
+    let saved = savedColumns ?? []
+    return saved.withUnsafeBufferPointer { ps in
+        conv2dBackward(gradOut, x, w, g, outChannels: o, needInput: needInput, needWeight: needWeight, needBias: needBias,
+                       saved: savedColumns == nil ? nil : ps.baseAddress)
+    }
+}
+
+func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2dGeometry, outChannels o: Int,
+                                  needInput: Bool, needWeight: Bool, needBias: Bool,
+                                  saved: UnsafePointer<T>?) -> (dx: [T]?, dw: [T]?, db: [T]?) {
+    let savedColumns = saved.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
     let per = convChunkImages(g)
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
@@ -191,14 +217,16 @@ func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2
                                 }
                             }
                             if needWeight {
-                                // dW[c, r] = Σ_j G[c, j]·cols[r, j]: rows of equal length, both contiguous.
-                                im2col(xp, g, images: n0, nb, into: cols)
-                                let dwp = pwOut.pointer + ci * o * g.patch
-                                for c in 0..<o {
-                                    for r in 0..<g.patch {
-                                        dwp[c * g.patch + r] = dot(gm + c * columns, cols + r * columns, columns)
-                                    }
+                                // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; every row pair dotted.
+                                let chunkColumns: UnsafeMutablePointer<T>
+                                if let savedColumns {
+                                    chunkColumns = savedColumns.pointer + ci * colCount
+                                } else {
+                                    im2col(xp, g, images: n0, nb, into: cols)
+                                    chunkColumns = cols
                                 }
+                                rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
+                                        into: pwOut.pointer + ci * o * g.patch)
                             }
                             if needInput {
                                 T.gemm(m: g.patch, n: columns, k: o,
@@ -224,18 +252,22 @@ func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2
     return (dx, needWeight ? sumChunks(partialW, o * g.patch) : nil, needBias ? sumChunks(partialB, o) : nil)
 }
 
-/// Σ a[j]·b[j] over `n` elements, eight running sums then combined (a fixed order).
-@inline(__always)
-func dot<T: AxonFloat>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
-    var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0, s4: T = 0, s5: T = 0, s6: T = 0, s7: T = 0
-    var j = 0
-    while j + 8 <= n {
-        s0 += a[j] * b[j]; s1 += a[j + 1] * b[j + 1]; s2 += a[j + 2] * b[j + 2]; s3 += a[j + 3] * b[j + 3]
-        s4 += a[j + 4] * b[j + 4]; s5 += a[j + 5] * b[j + 5]; s6 += a[j + 6] * b[j + 6]; s7 += a[j + 7] * b[j + 7]
-        j += 8
+/// out[i·rowsB + j] = Σ_k a[i, k]·b[j, k]: the C kernel for float32, a plain loop for float64.
+func rowDots<T: AxonFloat>(_ a: UnsafePointer<T>, _ rowsA: Int, _ b: UnsafePointer<T>, _ rowsB: Int, _ n: Int,
+                           into out: UnsafeMutablePointer<T>) {
+    if T.self == Float.self {
+        axon_sdot_rows(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rowsA,
+                       UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rowsB, n,
+                       UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
+        return
     }
-    while j < n { s0 += a[j] * b[j]; j += 1 }
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in 0..<rowsA {
+        for j in 0..<rowsB {
+            var s: T = 0
+            for k in 0..<n { s += a[i * n + k] * b[j * n + k] }
+            out[i * rowsB + j] = s
+        }
+    }
 }
 
 /// Max pooling forward: values and, when `indices`, the flat input index of each maximum (for backward).
@@ -249,11 +281,17 @@ func maxPool2dForward<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry, indices keepI
                 let src = px.baseAddress!
                 let v = SendablePointer(pointer: pv.baseAddress!), ix = SendablePointer(pointer: pi.baseAddress!)
                 let inside = g.padH == 0 && g.padW == 0
+                let twoByTwo = inside && g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2
+                    && g.dilationH == 1 && g.dilationW == 1
                 parallelFor(planes, grain: 4) { range in
+                    if twoByTwo && T.self == Float.self {  // branch-free C loop
+                        axon_maxpool2x2_f32(floats(src), range.lowerBound, range.upperBound, g.height, g.width, oh, ow,
+                                            mutableFloats(v.pointer), keepIndices ? ix.pointer : nil)
+                        return
+                    }
                     for plane in range {
                         let base = plane * g.height * g.width
-                        if inside && g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2
-                            && g.dilationH == 1 && g.dilationW == 1 {
+                        if twoByTwo {
                             // 2x2 windows, stride 2 (LeNet's, VGG's): four loads and three comparisons per output.
                             for i in 0..<oh {
                                 let r0 = base + 2 * i * g.width, r1 = r0 + g.width

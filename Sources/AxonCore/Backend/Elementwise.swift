@@ -1,3 +1,4 @@
+import _AxonKernels
 import RealModule
 
 /// Float element types the kernels are written for (Float and Double).
@@ -17,6 +18,17 @@ enum BinaryOp {
     /// Derivative rules fused into one pass, as `(g, y)` with y the activation's output (same shapes):
     /// g where y > 0 (ReLU), g(1 - y²) (tanh), g(1 - y)y (sigmoid, PyTorch's order).
     case reluBackward, tanhBackward, sigmoidBackward
+}
+
+/// A float buffer seen as `Float` (callers check `T.self == Float.self`), for the C kernels.
+@inline(__always) func floats<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
+    UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
+}
+@inline(__always) func floats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafePointer<Float> {
+    UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
+}
+@inline(__always) func mutableFloats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
 }
 
 /// Elements per task below which an elementwise loop stays on one thread.
@@ -88,7 +100,12 @@ func unaryKernel<T: AxonFloat>(_ op: UnaryOp, _ x: [T]) -> [T] {
         return makeArray(x.count, grain: op == .neg || op == .relu || op == .abs ? elementwiseGrain : elementwiseGrain / 8) { out, range in
             switch op {  // one loop per op so each inner loop is a single specialised body
             case .neg: for i in range { out[i] = -s[i] }
-            case .relu: for i in range { out[i] = s[i] > 0 ? s[i] : 0 }
+            case .relu:
+                if T.self == Float.self {  // branch-free C loop
+                    axon_relu_f32(floats(s + range.lowerBound), mutableFloats(out + range.lowerBound), range.count)
+                } else {
+                    for i in range { out[i] = s[i] > 0 ? s[i] : 0 }
+                }
             case .abs: for i in range { out[i] = Swift.abs(s[i]) }
             default: for i in range { out[i] = applyUnary(op, s[i]) }
             }
@@ -161,7 +178,13 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: [T], _ aShape: [Int], _ b: 
                     case .sub: for i in range { o[i] = x[i] - y[i] }
                     case .mul: for i in range { o[i] = x[i] * y[i] }
                     case .div: for i in range { o[i] = x[i] / y[i] }
-                    case .reluBackward: for i in range { o[i] = y[i] > 0 ? x[i] : 0 }
+                    case .reluBackward:
+                        if T.self == Float.self {  // branch-free C loop
+                            axon_relu_backward_f32(floats(x + range.lowerBound), floats(y + range.lowerBound),
+                                                   mutableFloats(o + range.lowerBound), range.count)
+                        } else {
+                            for i in range { o[i] = y[i] > 0 ? x[i] : 0 }
+                        }
                     case .tanhBackward: for i in range { o[i] = x[i] * (1 - y[i] * y[i]) }
                     default: for i in range { o[i] = applyBinary(op, x[i], y[i]) }
                     }

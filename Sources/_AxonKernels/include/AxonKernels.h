@@ -30,6 +30,21 @@ int axon_sgemm_variant_count(void);
 // The i-th runnable variant, fastest first.
 axon_sgemm_variant axon_sgemm_variant_at(int i);
 
+// ---- Row-pair dot products (a convolution's weight gradient) ----------------------------------
+// out[i * rows_b + j] = sum_k a[i * n + k] * b[j * n + k]. Levels: 1 portable, 2 AVX-512 (when the CPU
+// has it); axon_sdot_rows uses the highest level this CPU runs.
+int axon_sdot_rows_levels(void);
+void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b, long rows_b, long n, float *out);
+void axon_sdot_rows(const float *a, long rows_a, const float *b, long rows_b, long n, float *out);
+
+// ---- Branch-free elementwise loops (float32) ------------------------------------------------------
+void axon_relu_f32(const float *x, float *out, long n);  // out may equal x
+void axon_relu_backward_f32(const float *g, const float *y, float *out, long n);
+// 2x2, stride-2 max pooling of planes [first_plane, end_plane) of height x width; out, indices (flat input
+// positions, may be NULL) are the whole outputs.
+void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
+                         float *out, long *indices);
+
 // ---- Worker pool --------------------------------------------------------------------------
 // Runs fn(ctx, t) for every t in [0, ntasks) on the persistent pool, the calling thread included,
 // and returns when all have finished. Tasks are handed out dynamically; nested calls run inline.

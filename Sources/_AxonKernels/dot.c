@@ -1,0 +1,87 @@
+// Row-pair dot products, out[i * rows_b + j] = sum_k a[i, k] * b[j, k], for row-major a [rows_a, n] and
+// b [rows_b, n]: the weight gradient of a convolution (few rows, very long rows). Blocks of 4 rows of a
+// by 2 rows of b keep eight vector sums, so each loaded vector feeds several FMAs. The order of every
+// sum is fixed by n alone (not by threads).
+#include "AxonKernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define AXON_X86 1
+#endif
+
+static void sdot_generic(const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
+    for (long i = 0; i < rows_a; i++) {
+        for (long j = 0; j < rows_b; j++) {
+            const float *x = a + i * n, *y = b + j * n;
+            float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            long k = 0;
+            for (; k + 8 <= n; k += 8)
+                for (int l = 0; l < 8; l++) s[l] += x[k + l] * y[k + l];
+            float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+            for (; k < n; k++) t += x[k] * y[k];
+            out[i * rows_b + j] = t;
+        }
+    }
+}
+
+#if AXON_X86
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+
+__attribute__((target("avx512f")))
+static inline float hsum16(v16 v) {
+    float t = 0;
+    for (int l = 0; l < 16; l++) t += v[l];
+    return t;
+}
+
+__attribute__((target("avx512f")))
+static void sdot_avx512(const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
+    long vec_end = n / 16 * 16;
+    for (long i = 0; i < rows_a; i += 4) {
+        long ia = rows_a - i < 4 ? rows_a - i : 4;
+        for (long j = 0; j < rows_b; j += 2) {
+            long jb = rows_b - j < 2 ? rows_b - j : 2;
+            // Rows past the edge repeat the last valid row (computed, never stored).
+            const float *a0 = a + i * n, *a1 = a + (i + (ia > 1 ? 1 : 0)) * n;
+            const float *a2 = a + (i + (ia > 2 ? 2 : ia - 1)) * n, *a3 = a + (i + (ia > 3 ? 3 : ia - 1)) * n;
+            const float *b0 = b + j * n, *b1 = b + (j + (jb > 1 ? 1 : 0)) * n;
+            v16 s[8] = {0};
+            for (long k = 0; k < vec_end; k += 16) {
+                v16 x0 = *(const v16 *)(b0 + k), x1 = *(const v16 *)(b1 + k);
+                v16 y0 = *(const v16 *)(a0 + k), y1 = *(const v16 *)(a1 + k);
+                v16 y2 = *(const v16 *)(a2 + k), y3 = *(const v16 *)(a3 + k);
+                s[0] += y0 * x0; s[1] += y0 * x1; s[2] += y1 * x0; s[3] += y1 * x1;
+                s[4] += y2 * x0; s[5] += y2 * x1; s[6] += y3 * x0; s[7] += y3 * x1;
+            }
+            for (long di = 0; di < ia; di++) {
+                for (long dj = 0; dj < jb; dj++) {
+                    const float *x = a + (i + di) * n, *y = b + (j + dj) * n;
+                    float t = hsum16(s[di * 2 + dj]);
+                    for (long k = vec_end; k < n; k++) t += x[k] * y[k];
+                    out[(i + di) * rows_b + j + dj] = t;
+                }
+            }
+        }
+    }
+}
+#endif
+
+int axon_sdot_rows_levels(void) {
+#if AXON_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+#endif
+    return 1;
+}
+
+void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
+#if AXON_X86
+    if (level >= 2) { sdot_avx512(a, rows_a, b, rows_b, n, out); return; }
+#endif
+    sdot_generic(a, rows_a, b, rows_b, n, out);
+}
+
+void axon_sdot_rows(const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
+    static int level = 0;
+    if (level == 0) level = axon_sdot_rows_levels();  // idempotent: a race writes the same value
+    axon_sdot_rows_with(level, a, rows_a, b, rows_b, n, out);
+}
