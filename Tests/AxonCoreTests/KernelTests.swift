@@ -86,6 +86,20 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Packing a transposed operand (x·Wᵀ's right side) at every level this CPU runs, edge sizes included.
+    func testTransposedPackingMatchesTheDefinition() {
+        for level in 1...Int(axon_pack_transposed_levels()) {
+            for (rows, cols, nr, ld) in [(512, 64, 64, 784), (13, 5, 16, 20), (8, 8, 8, 8), (17, 63, 64, 70), (1, 1, 4, 1)] {
+                let src = randomFloats(cols * ld)
+                var dst = [Float](repeating: .nan, count: rows * nr)
+                axon_pack_transposed_with(Int32(level), src, ld, rows, cols, nr, &dst)
+                var expected = [Float](repeating: 0, count: rows * nr)
+                for p in 0..<rows { for j in 0..<cols { expected[p * nr + j] = src[j * ld + p] } }
+                XCTAssertEqual(dst, expected, "level \(level) rows \(rows) cols \(cols) nr \(nr) ld \(ld)")
+            }
+        }
+    }
+
     func testWorkerPoolRunsEveryTaskOnce() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }

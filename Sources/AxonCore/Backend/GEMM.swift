@@ -161,6 +161,17 @@ enum GEMM {
     @inline(__always)
     static func packA(_ a: MatrixView<Float>, row0: Int, col0: Int, rows: Int, cols: Int, mr: Int,
                       into dst: UnsafeMutablePointer<Float>) {
+        if a.rowStride == 1 && a.columnStride != 1 {
+            // A is a transpose (Gᵀ·X): for each k its mr values are contiguous; copy them as runs.
+            let cs = a.columnStride
+            for p in 0..<cols {
+                let src = a.base + row0 + (col0 + p) * cs
+                let d = dst + p * mr
+                for i in 0..<rows { d[i] = src[i] }
+                for i in rows..<mr { d[i] = 0 }
+            }
+            return
+        }
         if rows < mr { dst.update(repeating: 0, count: mr * cols) }
         for i in 0..<rows {
             let src = a.base + (row0 + i) * a.rowStride + col0 * a.columnStride
@@ -186,6 +197,9 @@ enum GEMM {
                 d.update(from: src, count: cols)
                 if cols < nr { (d + cols).update(repeating: 0, count: nr - cols) }
             }
+        } else if b.rowStride == 1 {
+            // B is a transpose (x·Wᵀ): column j of B is a contiguous row of W; tiles move through registers.
+            axon_pack_transposed(b.base + row0 + col0 * cs, cs, rows, cols, nr, dst)
         } else {
             if cols < nr { dst.update(repeating: 0, count: nr * rows) }
             for j in 0..<cols {

@@ -45,6 +45,13 @@ void axon_relu_backward_f32(const float *g, const float *y, float *out, long n);
 void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
                          float *out, long *indices);
 
+// ---- GEMM packing of a transposed operand -------------------------------------------------------
+// dst[p * nr + j] = src[j * ld + p] (p < rows, j < cols), zero-padded to nr columns. Levels: 1 portable,
+// 2 AVX2 8x8 tiles; axon_pack_transposed uses the highest this CPU runs.
+int axon_pack_transposed_levels(void);
+void axon_pack_transposed_with(int level, const float *src, long ld, long rows, long cols, long nr, float *dst);
+void axon_pack_transposed(const float *src, long ld, long rows, long cols, long nr, float *dst);
+
 // ---- Worker pool --------------------------------------------------------------------------
 // Runs fn(ctx, t) for every t in [0, ntasks) on the persistent pool, the calling thread included,
 // and returns when all have finished. Tasks are handed out dynamically; nested calls run inline.
