@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import _AxonKernels
 @testable import AxonCore
@@ -98,6 +99,23 @@ final class KernelTests: XCTestCase {
                 XCTAssertEqual(dst, expected, "level \(level) rows \(rows) cols \(cols) nr \(nr) ld \(ld)")
             }
         }
+    }
+
+    /// float32 tanh (one exp, a polynomial near 0) stays within 3 float32 ulps of the exact value.
+    func testFloat32TanhIsWithinThreeUlps() {
+        var x: Float = -12
+        var worst = 0.0
+        while x < 12 {
+            let exact = Foundation.tanh(Double(x))
+            let ulp = Double(Float(exact).ulp)
+            worst = max(worst, Swift.abs(Double(fastTanh(x)) - exact) / ulp)
+            x += 0.000731
+        }
+        XCTAssertLessThanOrEqual(worst, 3)
+        XCTAssertEqual(fastTanh(Float.infinity), 1)
+        XCTAssertEqual(fastTanh(-Float.infinity), -1)
+        XCTAssertTrue(fastTanh(Float.nan).isNaN)
+        XCTAssertEqual(fastTanh(Float(0)), 0)
     }
 
     func testWorkerPoolRunsEveryTaskOnce() {

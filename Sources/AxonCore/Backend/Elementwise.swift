@@ -56,7 +56,7 @@ func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     case .abs: return Swift.abs(x)
     case .sin: return T.sin(x)
     case .cos: return T.cos(x)
-    case .tanh: return T.tanh(x)
+    case .tanh: return T.self == Float.self ? fastTanh(x) : T.tanh(x)
     case .sigmoid:
         // Written so that neither branch overflows: exp of a non-positive number only.
         if x >= 0 { return 1 / (1 + T.exp(-x)) }
@@ -67,6 +67,29 @@ func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     case .sign: return x > 0 ? 1 : (x < 0 ? -1 : 0)
     case .step: return x > 0 ? 1 : 0
     }
+}
+
+/// float32 tanh from one exp: the odd Taylor polynomial to x¹³ below 0.3, ±1 beyond 9 (tanh rounds to 1
+/// in float32 there), else 1 − 2/(e^{2|x|} + 1) with the sign put back. At most 2.5 float32 ulps from the
+/// exact value (checked over [-12, 12] against float64), and cheaper than the C library's tanhf, which
+/// was 13% of a Playground-size training step.
+@inline(__always)
+func fastTanh<T: AxonFloat>(_ x: T) -> T {
+    let a = Swift.abs(x)
+    if a < 0.3 {
+        let x2 = x * x
+        let c13: T = 21844 / 6081075, c11: T = -1382 / 155925, c9: T = 62 / 2835, c7: T = -17 / 315
+        let c5: T = 2 / 15, c3: T = -1 / 3
+        var p = c11 + x2 * c13
+        p = c9 + x2 * p
+        p = c7 + x2 * p
+        p = c5 + x2 * p
+        p = c3 + x2 * p
+        return x + x * (x2 * p)
+    }
+    if a > 9 { return x > 0 ? 1 : -1 }
+    let t = 1 - 2 / (T.exp(2 * a) + 1)  // NaN passes through
+    return x < 0 ? -t : t
 }
 
 @inline(__always)
