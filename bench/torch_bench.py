@@ -69,6 +69,17 @@ rows = []
 def report(name, unit, value):
     rows.append({"name": name, "unit": unit, "value": value, "threads": a.threads})
 
+# Training runs first, each in its own process: Linux carries a parent's peak RSS into a child it starts.
+for workload in ["mlp", "lenet", "playground"]:
+    out = subprocess.run([sys.executable, __file__, "--threads", str(a.threads), "--workload", workload] + (["--quick"] if a.quick else []),
+                         capture_output=True, text=True, check=True)
+    f = json.loads(out.stdout)
+    if workload == "playground":
+        report("playground 2-8-8-1 tanh, batch 10", "steps/s", f["steps_per_second"])
+    else:
+        report(f"{workload} train (batch 64, SGD momentum)", "samples/s", f["train_samples_per_second"])
+        report(f"{workload} inference", "samples/s", f["inference_samples_per_second"])
+    report(f"{workload} peak RSS", "MiB", f["peak_rss_mib"])
 shapes = [("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),
           ("gemm 64x784x256", 64, 784, 256), ("gemm 256x64x784 (dW)", 256, 64, 784), ("gemm 64x256x784 (dX)", 64, 256, 784),
           ("gemm 64x256x128", 64, 256, 128), ("gemm 128x64x256 (dW)", 128, 64, 256), ("gemm 64x128x256 (dX)", 64, 128, 256),
@@ -85,14 +96,4 @@ for name, shape, wshape in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", (64, 1, 28, 28
     def conv():
         y = F.conv2d(x, w, b); y.backward(torch.ones_like(y)); x.grad = w.grad = b.grad = None
     report(name, "calls/s", 1 / median_time(conv, 20))
-for workload in ["mlp", "lenet", "playground"]:
-    out = subprocess.run([sys.executable, __file__, "--threads", str(a.threads), "--workload", workload] + (["--quick"] if a.quick else []),
-                         capture_output=True, text=True, check=True)
-    f = json.loads(out.stdout)
-    if workload == "playground":
-        report("playground 2-8-8-1 tanh, batch 10", "steps/s", f["steps_per_second"])
-    else:
-        report(f"{workload} train (batch 64, SGD momentum)", "samples/s", f["train_samples_per_second"])
-        report(f"{workload} inference", "samples/s", f["inference_samples_per_second"])
-    report(f"{workload} peak RSS", "MiB", f["peak_rss_mib"])
 print(json.dumps(rows))

@@ -35,6 +35,8 @@ struct Row: Codable { var name: String; var unit: String; var value: Double; var
 let args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? { args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
 let quick = args.contains("--quick")
+/// `--only gemm|conv|train`: one group of rows (for profiling).
+let only = option("--only")
 
 // Child mode: one training workload, printing its figures as JSON on stdout.
 if let workload = option("--workload") {
@@ -96,32 +98,9 @@ let threadCounts = option("--threads").map { [Int($0)!] } ?? [1, Threading.cpuCo
 print(String(format: "%-34@ %3@  %12@  %@", "workload" as NSString, "thr" as NSString, "value" as NSString, "unit" as NSString))
 for threads in threadCounts {
     Threading.threadCount = threads
-    // GEMM: square sizes and the MLP's training shapes (forward, and the two products backward uses).
-    let gemmShapes: [(String, Int, Int, Int)] = [
-        ("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),
-        ("gemm 64x784x256", 64, 784, 256), ("gemm 256x64x784 (dW)", 256, 64, 784), ("gemm 64x256x784 (dX)", 64, 256, 784),
-        ("gemm 64x256x128", 64, 256, 128), ("gemm 128x64x256 (dW)", 128, 64, 256), ("gemm 64x128x256 (dX)", 64, 128, 256),
-        ("gemm 64x128x10", 64, 128, 10), ("gemm 10x64x128 (dW)", 10, 64, 128), ("gemm 64x10x128 (dX)", 64, 10, 128),
-    ]
-    for (name, m, k, n) in gemmShapes where !(quick && m * n * k > 1 << 28) {
-        let a = Tensor.randn([m, k]), b = Tensor.randn([k, n])
-        let flops = 2.0 * Double(m * n * k)
-        let s = timeIt(reps: max(1, min(500, Int(3e8 / flops)))) { _ = matmul(a, b) }
-        report(name, "GFLOP/s", flops / s / 1e9, threads)
-    }
-    // conv2d forward + backward for the LeNet layers, batch 64.
-    for (name, shape, wshape) in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", [64, 1, 28, 28], [6, 1, 3, 3]),
-                                  ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", [64, 6, 13, 13], [16, 6, 3, 3])] {
-        let x = Tensor.randn(shape).requiringGrad(), w = Tensor.randn(wshape).requiringGrad(), b = Tensor.randn([wshape[0]]).requiringGrad()
-        let s = timeIt(reps: 20) {
-            let y = conv2d(x, weight: w, bias: b)
-            y.backward(Tensor.ones(y.shape))
-            x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
-        }
-        report(name, "calls/s", 1 / s, threads)
-    }
-    // Training runs, each in its own process (for its own peak RSS).
-    for workload in ["mlp", "lenet", "playground"] {
+    // Training runs first, each in its own process (for its own peak RSS: Linux carries a parent's peak
+    // resident memory into a child it starts, so they run before the products below allocate anything).
+    for workload in ["mlp", "lenet", "playground"] where only == nil || only == "train" {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         p.arguments = ["--workload", workload, "--threads", "\(threads)"] + (quick ? ["--quick"] : [])
@@ -142,6 +121,30 @@ for threads in threadCounts {
             report("\(workload) data loader alone", "samples/s", figures["loader_samples_per_second"]!, threads)
         }
         report("\(workload) peak RSS", "MiB", figures["peak_rss_mib"]!, threads)
+    }
+    // GEMM: square sizes and the MLP's training shapes (forward, and the two products backward uses).
+    let gemmShapes: [(String, Int, Int, Int)] = [
+        ("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),
+        ("gemm 64x784x256", 64, 784, 256), ("gemm 256x64x784 (dW)", 256, 64, 784), ("gemm 64x256x784 (dX)", 64, 256, 784),
+        ("gemm 64x256x128", 64, 256, 128), ("gemm 128x64x256 (dW)", 128, 64, 256), ("gemm 64x128x256 (dX)", 64, 128, 256),
+        ("gemm 64x128x10", 64, 128, 10), ("gemm 10x64x128 (dW)", 10, 64, 128), ("gemm 64x10x128 (dX)", 64, 10, 128),
+    ]
+    for (name, m, k, n) in gemmShapes where !(quick && m * n * k > 1 << 28) && (only == nil || only == "gemm") {
+        let a = Tensor.randn([m, k]), b = Tensor.randn([k, n])
+        let flops = 2.0 * Double(m * n * k)
+        let s = timeIt(reps: max(1, min(500, Int(3e8 / flops)))) { _ = matmul(a, b) }
+        report(name, "GFLOP/s", flops / s / 1e9, threads)
+    }
+    // conv2d forward + backward for the LeNet layers, batch 64.
+    for (name, shape, wshape) in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", [64, 1, 28, 28], [6, 1, 3, 3]),
+                                  ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", [64, 6, 13, 13], [16, 6, 3, 3])] where only == nil || only == "conv" {
+        let x = Tensor.randn(shape).requiringGrad(), w = Tensor.randn(wshape).requiringGrad(), b = Tensor.randn([wshape[0]]).requiringGrad()
+        let s = timeIt(reps: 20) {
+            let y = conv2d(x, weight: w, bias: b)
+            y.backward(Tensor.ones(y.shape))
+            x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
+        }
+        report(name, "calls/s", 1 / s, threads)
     }
 }
 if let path = option("--json") {

@@ -3,6 +3,11 @@
 // that the compiler turns the selects into vector blends or conditional moves.
 #include "AxonKernels.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AXON_X86 1
+#endif
+
 void axon_relu_f32(const float *x, float *out, long n) {
     for (long i = 0; i < n; i++) {
         const float v = x[i];
@@ -20,15 +25,60 @@ void axon_relu_backward_f32(const float *g, const float *y, float *out, long n) 
 
 // 2x2 windows with stride 2 over planes [first_plane, end_plane) of height x width (outputs oh x ow per plane). Ties
 // and NaN as the general path: the first maximum wins, and a NaN wins wherever it appears (first NaN).
+#if AXON_X86
+// Eight windows at a time: even and odd columns of two input rows, compared with the same rule as the
+// scalar loop (take v when !(v <= best) and best is not NaN), winners' positions blended alongside.
+__attribute__((target("avx2")))
+static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix) {
+    long j = 0;
+    const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    for (; j + 8 <= ow && 2 * j + 16 <= width; j += 8) {
+        __m256 a0 = _mm256_loadu_ps(r0 + 2 * j), a1 = _mm256_loadu_ps(r0 + 2 * j + 8);
+        __m256 b0 = _mm256_loadu_ps(r1 + 2 * j), b1 = _mm256_loadu_ps(r1 + 2 * j + 8);
+        // shuffle gives [0 2 8 10 | 4 6 12 14]; permute puts the 64-bit pairs back in order.
+        __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+        __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+        __m256 v2 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xD8));
+        __m256 v3 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0xDD)), 0xD8));
+        __m256 best = v0;
+        __m256i at = _mm256_setzero_si256();  // 0, 1, 2, 3: which of the four won
+        __m256 take = _mm256_and_ps(_mm256_cmp_ps(v1, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+        best = _mm256_blendv_ps(best, v1, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(1), _mm256_castps_si256(take));
+        take = _mm256_and_ps(_mm256_cmp_ps(v2, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+        best = _mm256_blendv_ps(best, v2, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(2), _mm256_castps_si256(take));
+        take = _mm256_and_ps(_mm256_cmp_ps(v3, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+        best = _mm256_blendv_ps(best, v3, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(3), _mm256_castps_si256(take));
+        _mm256_storeu_ps(o + j, best);
+        if (ix) {
+            // position = row0 + 2j + lane*2 + (at & 1) + (at >> 1) * width
+            __m256i off = _mm256_add_epi32(_mm256_add_epi32(lanes, _mm256_and_si256(at, _mm256_set1_epi32(1))),
+                                           _mm256_mullo_epi32(_mm256_srli_epi32(at, 1), _mm256_set1_epi32((int)width)));
+            __m256i base = _mm256_set1_epi64x(row0 + 2 * j);
+            _mm256_storeu_si256((__m256i *)(ix + j), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off))));
+            _mm256_storeu_si256((__m256i *)(ix + j + 4), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1))));
+        }
+    }
+    return j;
+}
+#endif
+
 void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
                          float *out, long *indices) {
+#if AXON_X86
+    static int avx2 = -1;
+    if (avx2 < 0) { __builtin_cpu_init(); avx2 = __builtin_cpu_supports("avx2") ? 1 : 0; }
+#endif
     for (long p = first_plane; p < end_plane; p++) {
         const long base = p * height * width;
         for (long i = 0; i < oh; i++) {
             const long r0 = base + 2 * i * width, r1 = r0 + width;
             float *o = out + (p * oh + i) * ow;
             long *ix = indices ? indices + (p * oh + i) * ow : 0;
-            for (long j = 0; j < ow; j++) {
+            long j0 = 0;
+#if AXON_X86
+            if (avx2) j0 = maxpool2x2_avx2_row(x + r0, x + r1, r0, width, ow, o, ix);
+#endif
+            for (long j = j0; j < ow; j++) {
                 const long a0 = r0 + 2 * j, a1 = a0 + 1, a2 = r1 + 2 * j, a3 = a2 + 1;
                 float best = x[a0];
                 long at = a0;

@@ -129,7 +129,11 @@ func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGe
     let per = convChunkImages(g)
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, yCount = o * per * g.positions
-    var kept = [T](repeating: 0, count: keepColumns ? chunks * colCount : 0)
+    // Every column of every chunk is written by im2col before it is read; the tail of the last chunk's
+    // region (fewer images) is never read.
+    var kept = [T](unsafeUninitializedCapacity: keepColumns ? chunks * colCount : 0) { _, initialized in
+        initialized = keepColumns ? chunks * colCount : 0
+    }
     let out = kept.withUnsafeMutableBufferPointer { pk in
         let keptBase = SendablePointer(pointer: pk.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 0))
         return [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in

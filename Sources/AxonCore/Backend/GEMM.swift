@@ -45,8 +45,19 @@ enum GEMM {
             reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
-        packed(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, variant: bestVariant)
+        packed(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate,
+               variant: n <= narrowColumns ? narrowVariant : bestVariant)
     }
+
+    /// For products with at most this many columns, the narrowest fast micro-kernel wastes less of each
+    /// tile than the widest (a 64-wide tile computing 10 columns of logits wastes 84%). The choice depends
+    /// on the shape only, so results stay independent of the thread count.
+    static let narrowColumns = 32
+    /// The fast micro-kernel with the narrowest tile (AVX2's 6x16 on an AVX-512 CPU).
+    static let narrowVariant: axon_sgemm_variant = {
+        let fast = variants.dropLast()  // the generic one is last
+        return fast.min { $0.nr < $1.nr } ?? bestVariant
+    }()
 
     /// The packed, blocked, threaded path with a given micro-kernel variant.
     static func packed(m: Int, n: Int, k: Int, a: MatrixView<Float>, b: MatrixView<Float>,
