@@ -118,6 +118,35 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(fastTanh(Float(0)), 0)
     }
 
+    /// The unpacked small-product kernel at every level this CPU runs: strided A (plain and transposed),
+    /// B rows inside a wider matrix, bias or none, column counts off the 16- and 32-wide blocks.
+    func testSmallProductKernelMatchesTheReference() {
+        for level in 1...Int(axon_sgemm_small_levels()) {
+            for (m, n, k) in [(6, 676, 9), (16, 121, 54), (54, 605, 16), (1, 1, 1), (9, 17, 6), (8, 33, 3), (13, 47, 5)] {
+                for transposedA in [false, true] {
+                    let a = randomFloats(m * k), ldb = n + 7, ldc = n + 3
+                    let b = randomFloats(k * ldb), bias = randomFloats(m)
+                    let (rsa, csa) = transposedA ? (1, m) : (k, 1)
+                    for useBias in [false, true] {
+                        var c = [Float](repeating: .nan, count: m * ldc)
+                        bias.withUnsafeBufferPointer { pb in
+                            axon_sgemm_small_with(Int32(level), a, rsa, csa, b, ldb, &c, ldc, m, n, k, useBias ? pb.baseAddress : nil)
+                        }
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var exact = useBias ? Double(bias[i]) : 0
+                                for r in 0..<k { exact += Double(a[i * rsa + r * csa]) * Double(b[r * ldb + j]) }
+                                XCTAssertEqual(Double(c[i * ldc + j]), exact, accuracy: 1e-4,
+                                               "level \(level) \(m)x\(n)x\(k) tA=\(transposedA) bias=\(useBias) at (\(i), \(j))")
+                            }
+                            XCTAssertTrue(c[i * ldc + n].isNaN, "wrote past the row")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testWorkerPoolRunsEveryTaskOnce() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }

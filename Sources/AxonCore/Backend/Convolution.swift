@@ -100,6 +100,12 @@ func col2im<T: AxonFloat>(_ cols: UnsafePointer<T>, _ g: Conv2dGeometry, images 
     }
 }
 
+/// Whether a convolution's products go through the unpacked small-product kernel: few output channels and
+/// short patches (LeNet's layers), where packing would cost about as much as the arithmetic.
+func usesSmallProducts(_ g: Conv2dGeometry, outChannels o: Int) -> Bool {
+    o <= 32 && g.patch <= 256
+}
+
 /// Runs `body(chunk, n0, nb, scratch)` for every chunk of images, in parallel, each with its own scratch
 /// buffer of `scratchCount` elements.
 func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, scratchCount: Int,
@@ -129,6 +135,7 @@ func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGe
     let per = convChunkImages(g)
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, yCount = o * per * g.positions
+    let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
     // Every column of every chunk is written by im2col before it is read; the tail of the last chunk's
     // region (fewer images) is never read.
     var kept = [T](unsafeUninitializedCapacity: keepColumns ? chunks * colCount : 0) { _, initialized in
@@ -138,13 +145,25 @@ func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGe
         let keptBase = SendablePointer(pointer: pk.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 0))
         return [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in
         let out = SendablePointer(pointer: buffer.baseAddress!)
+        let biasArray = bias ?? []
         x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
+              biasArray.withUnsafeBufferPointer { pb in
                 let src = px.baseAddress!, wp = pw.baseAddress!
+                let biasp = bias == nil ? nil : SendablePointer(pointer: UnsafeMutablePointer(mutating: pb.baseAddress!))
                 forEachConvChunk(g, scratchCount: colCount + yCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
                     let columns = nb * g.positions
                     let cols = keepColumns ? keptBase.pointer + ci * colCount : scratch, y = scratch + colCount
                     im2col(src, g, images: n0, nb, into: cols)
+                    if smallProduct {
+                        // Straight into each image's NCHW output, bias first: no packing, no copy.
+                        for i in 0..<nb {
+                            axon_sgemm_small(floats(wp), g.patch, 1, floats(cols + i * g.positions), columns,
+                                             mutableFloats(out.pointer + (n0 + i) * o * g.positions), g.positions,
+                                             o, g.positions, g.patch, biasp.map { floats($0.pointer) })
+                        }
+                        return
+                    }
                     T.gemm(m: o, n: columns, k: g.patch,
                            a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
                            b: MatrixView(base: UnsafePointer(cols), rowStride: columns, columnStride: 1),
@@ -159,6 +178,7 @@ func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGe
                         }
                     }
                 }
+              }
             }
         }
         initialized = g.batch * o * g.positions
@@ -232,7 +252,11 @@ func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2
                                 rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
                                         into: pwOut.pointer + ci * o * g.patch)
                             }
-                            if needInput {
+                            if needInput && T.self == Float.self && usesSmallProducts(g, outChannels: o) {
+                                axon_sgemm_small(floats(wp), 1, g.patch, floats(gm), columns, mutableFloats(cols), columns,
+                                                 g.patch, columns, o, nil)
+                                col2im(cols, g, images: n0, nb, into: dxp.pointer)
+                            } else if needInput {
                                 T.gemm(m: g.patch, n: columns, k: o,
                                        a: MatrixView(base: wp, rowStride: 1, columnStride: g.patch),
                                        b: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),

@@ -52,6 +52,15 @@ int axon_pack_transposed_levels(void);
 void axon_pack_transposed_with(int level, const float *src, long ld, long rows, long cols, long nr, float *dst);
 void axon_pack_transposed(const float *src, long ld, long rows, long cols, long nr, float *dst);
 
+// ---- Small products without packing -------------------------------------------------------------
+// c[i * ldc + j] = bias[i] (0 when bias is NULL) + sum_r a[i * rsa + r * csa] * b[r * ldb + j], for
+// i < m, j < n, r < k. Levels: 1 portable, 2 AVX-512; axon_sgemm_small uses the highest this CPU runs.
+int axon_sgemm_small_levels(void);
+void axon_sgemm_small_with(int level, const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
+                           long m, long n, long k, const float *bias);
+void axon_sgemm_small(const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
+                      long m, long n, long k, const float *bias);
+
 // ---- Worker pool --------------------------------------------------------------------------
 // Runs fn(ctx, t) for every t in [0, ntasks) on the persistent pool, the calling thread included,
 // and returns when all have finished. Tasks are handed out dynamically; nested calls run inline.
