@@ -104,6 +104,28 @@ public func matmul(_ a: Tensor, transposed b: Tensor, bias: Tensor? = nil) -> Te
 }
 
 extension Tensor {
+    /// Σ over rows of a [rows, columns] gradient, row by row (the order `sum(axes: [0])` uses), without the
+    /// general reduction's bookkeeping: the bias gradient of every linear layer, every step.
+    static func columnSums(_ g: Tensor, rows: Int, columns: Int) -> Tensor {
+        func sums<T: AxonFloat>(_ v: [T]) -> [T] {
+            var out = [T](repeating: 0, count: columns)
+            v.withUnsafeBufferPointer { pv in
+                out.withUnsafeMutableBufferPointer { po in
+                    for r in 0..<rows {
+                        let row = pv.baseAddress! + r * columns
+                        for j in 0..<columns { po[j] += row[j] }
+                    }
+                }
+            }
+            return out
+        }
+        switch g.storage {
+        case .float32(let v): return Tensor(shape: [columns], storage: .float32(sums(v)))
+        case .float64(let v): return Tensor(shape: [columns], storage: .float64(sums(v)))
+        case .int64: axonFail("matmul", "internal: integer gradient")
+        }
+    }
+
     /// The fused linear primitive: x [R, K] · wᵀ ([N, K]) + bias [N] -> [R, N].
     static func addmm(_ x: Tensor, _ w: Tensor, _ bias: Tensor) -> Tensor {
         let rows = x.shape[0], k = x.shape[1], n = w.shape[0]
@@ -133,7 +155,7 @@ extension Tensor {
         return record("addmm", [x, w, bias], out) { g in
             [x.requiresGrad ? productRaw(g, w, m: rows, n: k, k: n, shape: [rows, k]) : nil,  // dX = G·W
              w.requiresGrad ? productRaw(g, x, m: n, n: k, k: rows, transA: true, shape: [n, k]) : nil,  // dW = Gᵀ·X
-                    bias.requiresGrad ? g.sum(axes: [0]) : nil]
+                    bias.requiresGrad ? columnSums(g, rows: rows, columns: n) : nil]
         }
     }
 }

@@ -97,3 +97,43 @@ void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long 
         }
     }
 }
+
+// ---- im2col for stride 1, no padding, dilation 1 (the common convolution) ------------------------------
+// Row r = (c, kh, kw), columns i*P + p: image i's plane c read at (oh + kh, ow + kw). Each output row of ow
+// values is one or two masked 16-float copies.
+#if AXON_X86
+__attribute__((target("avx512f")))
+static void im2col_s1_avx512(const float *x, long channels, long height, long width, long kh_n, long kw_n,
+                             long oh, long ow, long n0, long nb, float *out) {
+    const long P = oh * ow, columns = nb * P, plane = height * width;
+    const __mmask16 m0 = ow >= 16 ? 0xFFFF : (__mmask16)((1u << ow) - 1);
+    const __mmask16 m1 = ow >= 32 ? 0xFFFF : ow <= 16 ? 0 : (__mmask16)((1u << (ow - 16)) - 1);
+    for (long c = 0; c < channels; c++)
+        for (long kh = 0; kh < kh_n; kh++)
+            for (long kw = 0; kw < kw_n; kw++) {
+                const long r = (c * kh_n + kh) * kw_n + kw;
+                for (long i = 0; i < nb; i++) {
+                    const float *src = x + ((n0 + i) * channels + c) * plane + kh * width + kw;
+                    float *dst = out + r * columns + i * P;
+                    for (long y = 0; y < oh; y++, src += width, dst += ow) {
+                        _mm512_mask_storeu_ps(dst, m0, _mm512_maskz_loadu_ps(m0, src));
+                        if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_maskz_loadu_ps(m1, src + 16));
+                    }
+                }
+            }
+}
+#endif
+
+int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
+                       long n0, long nb, float *out) {
+#if AXON_X86
+    static int avx512 = -1;
+    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    if (avx512 && ow <= 32) {
+        im2col_s1_avx512(x, channels, height, width, kh, kw, oh, ow, n0, nb, out);
+        return 1;
+    }
+#endif
+    (void)x; (void)channels; (void)height; (void)width; (void)kh; (void)kw; (void)oh; (void)ow; (void)n0; (void)nb; (void)out;
+    return 0;
+}

@@ -29,6 +29,12 @@ func convChunkImages(_ g: Conv2dGeometry) -> Int {
 /// Shape [C·KH·KW, nb·P] (Caffe's layout), so that the long nb·P axis is the GEMM's N axis.
 func im2col<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, images n0: Int, _ nb: Int,
                           into out: UnsafeMutablePointer<T>) {
+    if T.self == Float.self && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
+        && g.dilationH == 1 && g.dilationW == 1
+        && axon_im2col_s1_f32(floats(src), g.channels, g.height, g.width, g.kernelH, g.kernelW, g.outH, g.outW,
+                              n0, nb, mutableFloats(out)) != 0 {
+        return  // the common case, with masked vector row copies (same values)
+    }
     let columns = nb * g.positions
     for r in 0..<g.patch {
         let c = r / (g.kernelH * g.kernelW), kh = (r / g.kernelW) % g.kernelH, kw = r % g.kernelW

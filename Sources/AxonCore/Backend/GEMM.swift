@@ -66,11 +66,14 @@ enum GEMM {
         let mr = Int(variant.mr), nr = Int(variant.nr)
         let kernel = variant.kernel!
         let threads = m * n * k < parallelWork ? 1 : Threading.threadCount
-        // Rows per task: at most MC, and few enough that every thread gets a block.
-        // Rows per task: at most MC; when M fits in one block it stays whole and the columns are split
-        // instead; otherwise few enough rows that every thread gets a block.
-        let rowsPerThread = m <= mc ? m : (m + threads - 1) / threads
-        let mcEff = min(mc, max(mr, (rowsPerThread + mr - 1) / mr * mr))
+        // When M fits in one block it stays whole and the columns are split instead (below).
+        // Row blocks of at most MC rows, as many as a multiple of the thread count, so that every thread
+        // gets the same number (256 rows on 2 threads: 4 blocks of 66, not 96 + 96 + 64).
+        var mcEff = m
+        if m > mc {
+            let blocks = ((m + mc - 1) / mc + threads - 1) / threads * threads
+            mcEff = min(mc, max(mr, ((m + blocks - 1) / blocks + mr - 1) / mr * mr))
+        }
         let mBlocks = (m + mcEff - 1) / mcEff
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
         let packedB = allocateAligned(kc * ncMax)

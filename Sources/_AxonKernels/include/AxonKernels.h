@@ -61,6 +61,11 @@ void axon_sgemm_small_with(int level, const float *a, long rsa, long csa, const 
 void axon_sgemm_small(const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                       long m, long n, long k, const float *bias);
 
+// im2col of images [n0, n0 + nb) for stride 1, no padding, dilation 1, with AVX-512 masked row copies
+// (rows of at most 32 outputs); returns 0, having done nothing, when this CPU or shape is not covered.
+int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
+                       long n0, long nb, float *out);
+
 // ---- Worker pool --------------------------------------------------------------------------
 // Runs fn(ctx, t) for every t in [0, ntasks) on the persistent pool, the calling thread included,
 // and returns when all have finished. Tasks are handed out dynamically; nested calls run inline.
