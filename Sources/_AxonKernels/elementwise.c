@@ -137,3 +137,70 @@ int axon_im2col_s1_f32(const float *x, long channels, long height, long width, l
     (void)x; (void)channels; (void)height; (void)width; (void)kh; (void)kw; (void)oh; (void)ow; (void)n0; (void)nb; (void)out;
     return 0;
 }
+
+// The adjoint for the same case: image i's plane c gains the row block of column row r = (c, kh, kw),
+// shifted by (kh, kw); rows of at most 32 values as masked load-add-stores. Same order of additions as the
+// scalar loop (r ascending within each image and channel, then rows, then columns).
+#if AXON_X86
+__attribute__((target("avx512f")))
+static void col2im_s1_avx512(const float *cols, long channels, long height, long width, long kh_n, long kw_n,
+                             long oh, long ow, long n0, long nb, float *dx) {
+    const long P = oh * ow, columns = nb * P, plane = height * width;
+    const __mmask16 m0 = ow >= 16 ? 0xFFFF : (__mmask16)((1u << ow) - 1);
+    const __mmask16 m1 = ow >= 32 ? 0xFFFF : ow <= 16 ? 0 : (__mmask16)((1u << (ow - 16)) - 1);
+    for (long i = 0; i < nb; i++)
+        for (long c = 0; c < channels; c++)
+            for (long kh = 0; kh < kh_n; kh++)
+                for (long kw = 0; kw < kw_n; kw++) {
+                    const long r = (c * kh_n + kh) * kw_n + kw;
+                    const float *src = cols + r * columns + i * P;
+                    float *dst = dx + ((n0 + i) * channels + c) * plane + kh * width + kw;
+                    for (long y = 0; y < oh; y++, src += ow, dst += width) {
+                        _mm512_mask_storeu_ps(dst, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), _mm512_maskz_loadu_ps(m0, src)));
+                        if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16),
+                                                                                  _mm512_maskz_loadu_ps(m1, src + 16)));
+                    }
+                }
+}
+#endif
+
+int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
+                       long n0, long nb, float *dx) {
+#if AXON_X86
+    static int avx512 = -1;
+    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    if (avx512 && ow <= 32) {
+        col2im_s1_avx512(cols, channels, height, width, kh, kw, oh, ow, n0, nb, dx);
+        return 1;
+    }
+#endif
+    (void)cols; (void)channels; (void)height; (void)width; (void)kh; (void)kw; (void)oh; (void)ow; (void)n0; (void)nb; (void)dx;
+    return 0;
+}
+
+// Sum of n floats: 16 running sums, then a fixed tree (the bias gradient of a convolution).
+#if AXON_X86
+__attribute__((target("avx512f")))
+static float sum_avx512(const float *x, long n) {
+    __m512 s = _mm512_setzero_ps();
+    long k = 0;
+    for (; k + 16 <= n; k += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(x + k));
+    if (k < n) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - k)) - 1), x + k));
+    return _mm512_reduce_add_ps(s);
+}
+#endif
+
+float axon_sum_f32(const float *x, long n) {
+#if AXON_X86
+    static int avx512 = -1;
+    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    if (avx512) return sum_avx512(x, n);
+#endif
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    long k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int l = 0; l < 8; l++) s[l] += x[k + l];
+    float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; k < n; k++) t += x[k];
+    return t;
+}

@@ -129,6 +129,27 @@ final class FusedAndInPlaceTests: XCTestCase {
         XCTAssertEqual(run(1), run(2))
     }
 
+    /// float32 convolution gradients (the vector unfolding, its adjoint, the small-product and row-dot
+    /// kernels) against the float64 path, for unpadded stride-1 layers of LeNet's kinds and a wide one
+    /// (rows over 32 values, which take the scalar unfolding).
+    func testFloat32ConvolutionGradientsMatchFloat64() {
+        for (shape, wshape) in [([5, 3, 12, 12], [4, 3, 3, 3]), ([7, 1, 28, 28], [6, 1, 3, 3]), ([3, 6, 13, 13], [16, 6, 3, 3]),
+                                ([2, 2, 9, 40], [3, 2, 3, 3])] {
+            let x64 = r(shape), w64 = r(wshape), b64 = r([wshape[0]]), seed = r([shape[0], wshape[0], shape[2] - 2, shape[3] - 2])
+            func grads(_ dtype: DType) -> [Tensor] {
+                let x = x64.converted(to: dtype).requiringGrad(), w = w64.converted(to: dtype).requiringGrad()
+                let b = b64.converted(to: dtype).requiringGrad()
+                let y = conv2d(x, weight: w, bias: b)
+                y.backward(seed.converted(to: dtype))
+                return [y, x.grad!, w.grad!, b.grad!]
+            }
+            for (a, b) in zip(grads(.float32), grads(.float64)) {
+                let scale = max(1, b.doubleScalars.map(Swift.abs).max()!)
+                XCTAssertLessThan(maxDifference(a, b) / scale, 1e-5, "conv \(shape) \(wshape)")
+            }
+        }
+    }
+
     /// Max pooling's fast paths (2x2 stride 2; unpadded windows) against the general bounds-checked path.
     func testMaxPoolFastPathsMatchTheGeneralPath() {
         let x = r([3, 2, 9, 8]).requiringGrad()

@@ -75,6 +75,12 @@ func im2col<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, images n
 /// planes of images `n0..<n0+nb`, in a fixed order.
 func col2im<T: AxonFloat>(_ cols: UnsafePointer<T>, _ g: Conv2dGeometry, images n0: Int, _ nb: Int,
                           into dx: UnsafeMutablePointer<T>) {
+    if T.self == Float.self && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
+        && g.dilationH == 1 && g.dilationW == 1
+        && axon_col2im_s1_f32(floats(cols), g.channels, g.height, g.width, g.kernelH, g.kernelW, g.outH, g.outW,
+                              n0, nb, mutableFloats(dx)) != 0 {
+        return  // the common case, with masked vector row additions (same order of additions)
+    }
     let planeSize = g.height * g.width, columns = nb * g.positions
     for i in 0..<nb {
         for c in 0..<g.channels {
@@ -240,10 +246,14 @@ func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2
                             }
                             if needBias {
                                 for c in 0..<o {
-                                    var s: T = 0
                                     let row = gm + c * columns
-                                    for j in 0..<columns { s += row[j] }
-                                    pbOut.pointer[ci * o + c] = s
+                                    if T.self == Float.self {
+                                        pbOut.pointer[ci * o + c] = T(axon_sum_f32(floats(row), columns))
+                                    } else {
+                                        var s: T = 0
+                                        for j in 0..<columns { s += row[j] }
+                                        pbOut.pointer[ci * o + c] = s
+                                    }
                                 }
                             }
                             if needWeight {

@@ -66,6 +66,12 @@ void axon_sgemm_small(const float *a, long rsa, long csa, const float *b, long l
 int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long n0, long nb, float *out);
 
+// Its adjoint, added into dx; returns 0, having done nothing, when not covered.
+int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
+                       long n0, long nb, float *dx);
+// Sum of n floats in a fixed order (vector running sums, then a tree).
+float axon_sum_f32(const float *x, long n);
+
 // ---- Worker pool --------------------------------------------------------------------------
 // Runs fn(ctx, t) for every t in [0, ntasks) on the persistent pool, the calling thread included,
 // and returns when all have finished. Tasks are handed out dynamically; nested calls run inline.
