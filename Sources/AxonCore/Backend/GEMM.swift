@@ -69,8 +69,10 @@ enum GEMM {
         // When M fits in one block it stays whole and the columns are split instead (below).
         // Row blocks of at most MC rows, as many as a multiple of the thread count, so that every thread
         // gets the same number (256 rows on 2 threads: 4 blocks of 66, not 96 + 96 + 64).
+        // A small A (within one MC x KC block's worth) stays one row block even past MC rows: the columns
+        // are then split, and packing and multiplying take one round of the pool instead of two per K block.
         var mcEff = m
-        if m > mc {
+        if m > mc && m * min(k, kc) > mc * kc {
             let blocks = ((m + mc - 1) / mc + threads - 1) / threads * threads
             mcEff = min(mc, max(mr, ((m + blocks - 1) / blocks + mr - 1) / mr * mr))
         }
