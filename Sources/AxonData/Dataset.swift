@@ -25,9 +25,14 @@ public struct TensorDataset: Dataset {
             let n = rows?.count ?? shape[0], row = rowSize
             let values = [Float](unsafeUninitializedCapacity: n * row) { out, initialized in
                 bytes.withUnsafeBufferPointer { src in
-                    for i in 0..<n {
-                        let from = src.baseAddress! + (rows?[i] ?? i) * row, to = out.baseAddress! + i * row
-                        for j in 0..<row { to[j] = Float(from[j]) * scale }
+                    let from = SendablePointer(pointer: UnsafeMutablePointer(mutating: src.baseAddress!))
+                    let to = SendablePointer(pointer: out.baseAddress!)
+                    // Rows in parallel (each row is written by one task; the values do not depend on the split).
+                    parallelFor(n, grain: max(1, 16_384 / max(row, 1))) { range in
+                        for i in range {
+                            let f = from.pointer + (rows?[i] ?? i) * row, t = to.pointer + i * row
+                            for j in 0..<row { t[j] = Float(f[j]) * scale }
+                        }
                     }
                 }
                 initialized = n * row

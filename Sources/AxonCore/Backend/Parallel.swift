@@ -34,7 +34,7 @@ func runTasks(_ tasks: Int, _ body: (Int) -> Void) {
 /// Splits `0..<count` into contiguous ranges and runs `body` on each, in parallel when `count`
 /// holds at least two grains of `grain` elements; below that the work stays on the calling thread.
 /// The split only changes which thread runs a range, never what a range computes.
-func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+package func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let threads = Threading.threadCount
     if threads <= 1 || count < 2 * grain {
         if count > 0 { body(0..<count) }
@@ -50,6 +50,7 @@ func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 }
 
 /// A raw pointer that may cross into pool tasks (each task writes a disjoint part).
-struct SendablePointer<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>
+package struct SendablePointer<T>: @unchecked Sendable {
+    package let pointer: UnsafeMutablePointer<T>
+    package init(pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }
