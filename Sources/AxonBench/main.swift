@@ -49,7 +49,8 @@ if let workload = option("--workload") {
         let net = Sequential(Linear(2, 8), Tanh(), Linear(8, 8), Tanh(), Linear(8, 1))
         let opt = SGD(net.parameters(), lr: 0.03)
         func step() { opt.zeroGrad(); mseLoss(net(x), y).backward(); opt.step() }
-        let perStep = timeIt(reps: quick ? 200 : 2000) { step() }
+        // Many short rounds, median: a burst of noise on the shared machine spoils a round, not the figure.
+        let perStep = timeIt(reps: quick ? 100 : 500, rounds: 15) { step() }
         out["steps_per_second"] = 1 / perStep
     } else {
         let train = try MNIST.load(split: .train), test = try MNIST.load(split: .test)
