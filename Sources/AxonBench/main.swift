@@ -134,7 +134,9 @@ for threads in threadCounts {
     for (name, m, k, n) in gemmShapes where !(quick && m * n * k > 1 << 28) && (only == nil || only == "gemm") {
         let a = Tensor.randn([m, k]), b = Tensor.randn([k, n])
         let flops = 2.0 * Double(m * n * k)
-        let s = timeIt(reps: max(1, min(500, Int(3e8 / flops)))) { _ = matmul(a, b) }
+        // Rounds of about 1 GFLOP (at least a few milliseconds), median of 9: short rounds on a shared
+        // machine measure its noise more than the product.
+        let s = timeIt(reps: max(1, min(2000, Int(1e9 / flops))), rounds: 9) { _ = matmul(a, b) }
         report(name, "GFLOP/s", flops / s / 1e9, threads)
     }
     // conv2d forward + backward for the LeNet layers, batch 64.
