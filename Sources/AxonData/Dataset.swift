@@ -89,11 +89,8 @@ public struct TensorDataset: Dataset {
     /// The examples at `indices` as a new dataset.
     public func subset(_ indices: [Int]) -> TensorDataset {
         let idx = Tensor(shape: [indices.count], scalars: indices)
-        let y = targets.indexSelected(axis: 0, indices: idx)
+        let y = targets.indexSelected(axis: 0, indices: idx)  // checks the indices before the bytes are read
         if let inputBytes {
-            for i in indices where i < 0 || i >= count {
-                fatalError("Axon.TensorDataset.subset: index \(i) is out of range for \(count) examples")
-            }
             return TensorDataset(bytes: inputBytes.subset(indices), targets: y)
         }
         return TensorDataset(inputs: inputTensor!.indexSelected(axis: 0, indices: idx), targets: y)

@@ -4,10 +4,7 @@
 // sum is fixed by n alone (not by threads).
 #include "AxonKernels.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define AXON_X86 1
-#include <immintrin.h>
-#endif
+#include "cpu.h"
 
 static void sdot_generic(const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
     for (long i = 0; i < rows_a; i++) {
@@ -64,13 +61,7 @@ static void sdot_avx512(const float *a, long rows_a, const float *b, long rows_b
 }
 #endif
 
-int axon_sdot_rows_levels(void) {
-#if AXON_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
-#endif
-    return 1;
-}
+int axon_sdot_rows_levels(void) { return axon_cpu_avx512() ? 2 : 1; }
 
 void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
 #if AXON_X86
@@ -80,7 +71,5 @@ void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b,
 }
 
 void axon_sdot_rows(const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
-    static int level = 0;
-    if (level == 0) level = axon_sdot_rows_levels();  // idempotent: a race writes the same value
-    axon_sdot_rows_with(level, a, rows_a, b, rows_b, n, out);
+    axon_sdot_rows_with(axon_sdot_rows_levels(), a, rows_a, b, rows_b, n, out);
 }

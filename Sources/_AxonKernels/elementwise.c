@@ -3,10 +3,7 @@
 // that the compiler turns the selects into vector blends or conditional moves.
 #include "AxonKernels.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define AXON_X86 1
-#endif
+#include "cpu.h"
 
 void axon_relu_f32(const float *x, float *out, long n) {
     for (long i = 0; i < n; i++) {
@@ -65,8 +62,7 @@ static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, lon
 void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
                          float *out, long *indices) {
 #if AXON_X86
-    static int avx2 = -1;
-    if (avx2 < 0) { __builtin_cpu_init(); avx2 = __builtin_cpu_supports("avx2") ? 1 : 0; }
+    const int avx2 = axon_cpu_avx2();
 #endif
     for (long p = first_plane; p < end_plane; p++) {
         const long base = p * height * width;
@@ -106,8 +102,8 @@ __attribute__((target("avx512f")))
 static void im2col_s1_avx512(const float *x, long channels, long height, long width, long kh_n, long kw_n,
                              long oh, long ow, long n0, long nb, float *out) {
     const long P = oh * ow, columns = nb * P, plane = height * width;
-    const __mmask16 m0 = ow >= 16 ? 0xFFFF : (__mmask16)((1u << ow) - 1);
-    const __mmask16 m1 = ow >= 32 ? 0xFFFF : ow <= 16 ? 0 : (__mmask16)((1u << (ow - 16)) - 1);
+    __mmask16 m0, m1;
+    axon_row_masks(ow, &m0, &m1);
     for (long c = 0; c < channels; c++)
         for (long kh = 0; kh < kh_n; kh++)
             for (long kw = 0; kw < kw_n; kw++) {
@@ -127,14 +123,11 @@ static void im2col_s1_avx512(const float *x, long channels, long height, long wi
 int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long n0, long nb, float *out) {
 #if AXON_X86
-    static int avx512 = -1;
-    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
-    if (avx512 && ow <= 32) {
+    if (axon_cpu_avx512() && ow <= 32) {
         im2col_s1_avx512(x, channels, height, width, kh, kw, oh, ow, n0, nb, out);
         return 1;
     }
 #endif
-    (void)x; (void)channels; (void)height; (void)width; (void)kh; (void)kw; (void)oh; (void)ow; (void)n0; (void)nb; (void)out;
     return 0;
 }
 
@@ -146,8 +139,8 @@ __attribute__((target("avx512f")))
 static void col2im_s1_avx512(const float *cols, long channels, long height, long width, long kh_n, long kw_n,
                              long oh, long ow, long n0, long nb, float *dx) {
     const long P = oh * ow, columns = nb * P, plane = height * width;
-    const __mmask16 m0 = ow >= 16 ? 0xFFFF : (__mmask16)((1u << ow) - 1);
-    const __mmask16 m1 = ow >= 32 ? 0xFFFF : ow <= 16 ? 0 : (__mmask16)((1u << (ow - 16)) - 1);
+    __mmask16 m0, m1;
+    axon_row_masks(ow, &m0, &m1);
     for (long i = 0; i < nb; i++)
         for (long c = 0; c < channels; c++)
             for (long kh = 0; kh < kh_n; kh++)
@@ -167,14 +160,11 @@ static void col2im_s1_avx512(const float *cols, long channels, long height, long
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long n0, long nb, float *dx) {
 #if AXON_X86
-    static int avx512 = -1;
-    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
-    if (avx512 && ow <= 32) {
+    if (axon_cpu_avx512() && ow <= 32) {
         col2im_s1_avx512(cols, channels, height, width, kh, kw, oh, ow, n0, nb, dx);
         return 1;
     }
 #endif
-    (void)cols; (void)channels; (void)height; (void)width; (void)kh; (void)kw; (void)oh; (void)ow; (void)n0; (void)nb; (void)dx;
     return 0;
 }
 
@@ -192,9 +182,7 @@ static float sum_avx512(const float *x, long n) {
 
 float axon_sum_f32(const float *x, long n) {
 #if AXON_X86
-    static int avx512 = -1;
-    if (avx512 < 0) { __builtin_cpu_init(); avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
-    if (avx512) return sum_avx512(x, n);
+    if (axon_cpu_avx512()) return sum_avx512(x, n);
 #endif
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     long k = 0;

@@ -4,10 +4,7 @@
 #include "AxonKernels.h"
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define AXON_X86 1
-#endif
+#include "cpu.h"
 
 // Writes the m x n corner of a full MR x NR tile held in `tile` (row stride nr) into C.
 static inline void axon_store_edge(const float *tile, int nr, float *c, long ldc, long m, long n, int accumulate) {
@@ -127,11 +124,10 @@ static pthread_once_t variants_once = PTHREAD_ONCE_INIT;
 static void init_variants(void) {
     int k = 0;
 #if AXON_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    if (axon_cpu_avx512()) {
         variants[k++] = (axon_sgemm_variant){"avx512", 6, 64, sgemm_avx512_6x64};
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (axon_cpu_avx2_fma()) {
         variants[k++] = (axon_sgemm_variant){"avx2", 6, 16, sgemm_avx2_6x16};
     }
 #endif
@@ -149,3 +145,25 @@ axon_sgemm_variant axon_sgemm_variant_at(int i) {
     if (i < 0 || i >= n) i = n - 1;
     return variants[i];
 }
+
+// The CPU checks (cpu.h): asked once; threads racing on the first call store the same value.
+enum { CPU_AVX512F = 1, CPU_AVX2 = 2, CPU_FMA = 4 };
+static int cpu_features(void) {
+    static int features = -1;
+    int f = __atomic_load_n(&features, __ATOMIC_RELAXED);
+    if (f < 0) {
+        f = 0;
+#if AXON_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) f |= CPU_AVX512F;
+        if (__builtin_cpu_supports("avx2")) f |= CPU_AVX2;
+        if (__builtin_cpu_supports("fma")) f |= CPU_FMA;
+#endif
+        __atomic_store_n(&features, f, __ATOMIC_RELAXED);
+    }
+    return f;
+}
+
+int axon_cpu_avx512(void) { return (cpu_features() & CPU_AVX512F) != 0; }
+int axon_cpu_avx2(void) { return (cpu_features() & CPU_AVX2) != 0; }
+int axon_cpu_avx2_fma(void) { return (cpu_features() & (CPU_AVX2 | CPU_FMA)) == (CPU_AVX2 | CPU_FMA); }

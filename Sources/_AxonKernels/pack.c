@@ -5,10 +5,7 @@
 #include "AxonKernels.h"
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define AXON_X86 1
-#endif
+#include "cpu.h"
 
 static void pack_t_generic(const float *src, long ld, long rows, long cols, long nr, float *dst) {
     for (long p = 0; p < rows; p++) {
@@ -63,16 +60,8 @@ void axon_pack_transposed_with(int level, const float *src, long ld, long rows, 
     pack_t_generic(src, ld, rows, cols, nr, dst);
 }
 
-int axon_pack_transposed_levels(void) {
-#if AXON_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) return 2;
-#endif
-    return 1;
-}
+int axon_pack_transposed_levels(void) { return axon_cpu_avx2() ? 2 : 1; }
 
 void axon_pack_transposed(const float *src, long ld, long rows, long cols, long nr, float *dst) {
-    static int level = 0;
-    if (level == 0) level = axon_pack_transposed_levels();  // idempotent: a race writes the same value
-    axon_pack_transposed_with(level, src, ld, rows, cols, nr, dst);
+    axon_pack_transposed_with(axon_pack_transposed_levels(), src, ld, rows, cols, nr, dst);
 }

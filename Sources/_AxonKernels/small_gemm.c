@@ -5,10 +5,7 @@
 // its K products in order 0..K-1, so results do not depend on threads.
 #include "AxonKernels.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define AXON_X86 1
-#endif
+#include "cpu.h"
 
 static void small_generic(const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                           long m, long n, long k, const float *bias) {
@@ -39,9 +36,8 @@ static void small_avx512(const float *a, long rsa, long csa, const float *b, lon
             init[t] = bias ? bias[i] : 0;
         }
         for (long j = 0; j < n; j += 32) {
-            const long left = n - j;
-            const __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-            const __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+            __mmask16 m0, m1;
+            axon_row_masks(n - j, &m0, &m1);
             __m512 s0[8], s1[8];
             for (int t = 0; t < 8; t++) { s0[t] = _mm512_set1_ps(init[t]); s1[t] = s0[t]; }
             for (long r = 0; r < k; r++) {
@@ -63,13 +59,7 @@ static void small_avx512(const float *a, long rsa, long csa, const float *b, lon
 }
 #endif
 
-int axon_sgemm_small_levels(void) {
-#if AXON_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
-#endif
-    return 1;
-}
+int axon_sgemm_small_levels(void) { return axon_cpu_avx512() ? 2 : 1; }
 
 void axon_sgemm_small_with(int level, const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                            long m, long n, long k, const float *bias) {
@@ -81,7 +71,5 @@ void axon_sgemm_small_with(int level, const float *a, long rsa, long csa, const 
 
 void axon_sgemm_small(const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                       long m, long n, long k, const float *bias) {
-    static int level = 0;
-    if (level == 0) level = axon_sgemm_small_levels();  // idempotent: a race writes the same value
-    axon_sgemm_small_with(level, a, rsa, csa, b, ldb, c, ldc, m, n, k, bias);
+    axon_sgemm_small_with(axon_sgemm_small_levels(), a, rsa, csa, b, ldb, c, ldc, m, n, k, bias);
 }

@@ -150,6 +150,20 @@ final class FusedAndInPlaceTests: XCTestCase {
         }
     }
 
+    /// An empty batch goes through the chunked convolution (no chunks) with empty results and gradients.
+    func testConvolutionOfAnEmptyBatch() {
+        for dtype in [DType.float32, .float64] {
+            let x = Tensor.zeros([0, 2, 5, 5], dtype: dtype).requiringGrad()
+            let w = r([3, 2, 3, 3], dtype: dtype).requiringGrad(), b = r([3], dtype: dtype).requiringGrad()
+            let y = conv2d(x, weight: w, bias: b)
+            XCTAssertEqual(y.shape, [0, 3, 3, 3])
+            y.sum().backward()
+            XCTAssertEqual(x.grad!.shape, [0, 2, 5, 5])
+            XCTAssertEqual(w.grad!.scalars, [Float](repeating: 0, count: 54))
+            XCTAssertEqual(b.grad!.scalars, [0, 0, 0])
+        }
+    }
+
     /// Max pooling's fast paths (2x2 stride 2; unpadded windows) against the general bounds-checked path.
     func testMaxPoolFastPathsMatchTheGeneralPath() {
         let x = r([3, 2, 9, 8]).requiringGrad()

@@ -137,8 +137,9 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, scratchCount: Int,
     }
 }
 
-/// conv2d forward, chunk by chunk: im2col, one GEMM W[O, CKK] x cols[CKK, nb·P] -> Y[O, nb·P], then Y's
-/// rows copied into NCHW with the bias added.
+/// conv2d forward, chunk by chunk: im2col, then either the small-product kernel, which writes each image's
+/// NCHW output with its bias in place (few channels, float32), or one GEMM W[O, CKK] x cols[CKK, nb·P] ->
+/// Y[O, nb·P] whose rows are copied into NCHW with the bias added.
 ///
 /// With `keepColumns`, also returns every chunk's columns (chunk c at offset c·C·KH·KW·chunk·P), which the
 /// weight gradient reads instead of unfolding again.
@@ -146,154 +147,153 @@ func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGe
                                  keepColumns: Bool = false) -> (out: [T], columns: [T]?) {
     let per = convChunkImages(g)
     let chunks = (g.batch + per - 1) / per
-    let colCount = g.patch * per * g.positions, yCount = o * per * g.positions
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
+    let colCount = g.patch * per * g.positions
+    // Per-task scratch: the columns unless they are kept, and Y for the packed path only.
+    let scratchCount = (keepColumns ? 0 : colCount) + (smallProduct ? 0 : o * per * g.positions)
     // Every column of every chunk is written by im2col before it is read; the tail of the last chunk's
     // region (fewer images) is never read.
     var kept = [T](unsafeUninitializedCapacity: keepColumns ? chunks * colCount : 0) { _, initialized in
         initialized = keepColumns ? chunks * colCount : 0
     }
-    let out = kept.withUnsafeMutableBufferPointer { pk in
-        let keptBase = SendablePointer(pointer: pk.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 0))
-        return [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in
+    let biasArray = bias ?? []
+    let out = [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in
         let out = SendablePointer(pointer: buffer.baseAddress!)
-        let biasArray = bias ?? []
-        x.withUnsafeBufferPointer { px in
-            w.withUnsafeBufferPointer { pw in
-              biasArray.withUnsafeBufferPointer { pb in
-                let src = px.baseAddress!, wp = pw.baseAddress!
-                let biasp = bias == nil ? nil : SendablePointer(pointer: UnsafeMutablePointer(mutating: pb.baseAddress!))
-                forEachConvChunk(g, scratchCount: colCount + yCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
-                    let columns = nb * g.positions
-                    let cols = keepColumns ? keptBase.pointer + ci * colCount : scratch, y = scratch + colCount
-                    im2col(src, g, images: n0, nb, into: cols)
-                    if smallProduct {
-                        // Straight into each image's NCHW output, bias first: no packing, no copy.
-                        for i in 0..<nb {
-                            axon_sgemm_small(floats(wp), g.patch, 1, floats(cols + i * g.positions), columns,
-                                             mutableFloats(out.pointer + (n0 + i) * o * g.positions), g.positions,
-                                             o, g.positions, g.patch, biasp.map { floats($0.pointer) })
+        kept.withUnsafeMutableBufferPointer { pk in
+            x.withUnsafeBufferPointer { px in
+                w.withUnsafeBufferPointer { pw in
+                    biasArray.withUnsafeBufferPointer { pb in
+                        let keptBase = keepColumns ? pk.baseAddress.map { SendablePointer(pointer: $0) } : nil
+                        let src = px.baseAddress!, wp = pw.baseAddress!
+                        let biasp = bias == nil ? nil : SendablePointer(pointer: UnsafeMutablePointer(mutating: pb.baseAddress!))
+                        forEachConvChunk(g, scratchCount: scratchCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+                            let columns = nb * g.positions
+                            let cols = keptBase.map { $0.pointer + ci * colCount } ?? scratch
+                            im2col(src, g, images: n0, nb, into: cols)
+                            if smallProduct {
+                                // Straight into each image's NCHW output, bias first: no packing, no copy.
+                                for i in 0..<nb {
+                                    axon_sgemm_small(floats(wp), g.patch, 1, floats(cols + i * g.positions), columns,
+                                                     mutableFloats(out.pointer + (n0 + i) * o * g.positions), g.positions,
+                                                     o, g.positions, g.patch, biasp.map { floats($0.pointer) })
+                                }
+                                return
+                            }
+                            let y = scratch + (keepColumns ? 0 : colCount)
+                            T.gemm(m: o, n: columns, k: g.patch,
+                                   a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
+                                   b: MatrixView(base: UnsafePointer(cols), rowStride: columns, columnStride: 1),
+                                   c: y, ldc: columns, accumulate: false)
+                            // out[n, c, p] = y[c, i·P + p] + bias[c].
+                            for i in 0..<nb {
+                                for c in 0..<o {
+                                    let s = y + c * columns + i * g.positions
+                                    let d = out.pointer + ((n0 + i) * o + c) * g.positions
+                                    let b = biasp?.pointer[c] ?? 0
+                                    for p in 0..<g.positions { d[p] = s[p] + b }
+                                }
+                            }
                         }
-                        return
                     }
-                    T.gemm(m: o, n: columns, k: g.patch,
-                           a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
-                           b: MatrixView(base: UnsafePointer(cols), rowStride: columns, columnStride: 1),
-                           c: y, ldc: columns, accumulate: false)
-                    // out[n, c, p] = y[c, i·P + p] + bias[c].
-                    for i in 0..<nb {
+                }
+            }
+        }
+        initialized = g.batch * o * g.positions
+    }
+    return (out, keepColumns ? kept : nil)
+}
+
+/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW += G·colsᵀ (the
+/// columns kept by the forward pass, or unfolded again; one partial per chunk, summed in chunk order),
+/// dcols = Wᵀ·G then col2im into the chunk's images, and the bias gradient sums G's rows (per chunk, then
+/// in chunk order).
+func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2dGeometry, outChannels o: Int,
+                                  needInput: Bool, needWeight: Bool, needBias: Bool,
+                                  savedColumns: [T]? = nil) -> (dx: [T]?, dw: [T]?, db: [T]?) {
+    let per = convChunkImages(g)
+    let chunks = (g.batch + per - 1) / per
+    let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
+    let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
+    var dx = [T](repeating: 0, count: needInput ? x.count : 0)
+    // Per-chunk partial sums of dW (O x CKK) and db (O).
+    var partialW = [T](repeating: 0, count: needWeight ? chunks * o * g.patch : 0)
+    var partialB = [T](repeating: 0, count: needBias ? chunks * o : 0)
+    let saved = savedColumns ?? []
+    gradOut.withUnsafeBufferPointer { pg in
+      x.withUnsafeBufferPointer { px in
+        w.withUnsafeBufferPointer { pw in
+          saved.withUnsafeBufferPointer { ps in
+            dx.withUnsafeMutableBufferPointer { pdx in
+              partialW.withUnsafeMutableBufferPointer { ppw in
+                partialB.withUnsafeMutableBufferPointer { ppb in
+                    // Each present only when needed: an empty array's base address is not a flag (it may be non-nil).
+                    let dxp = needInput ? pdx.baseAddress.map { SendablePointer(pointer: $0) } : nil
+                    let pwOut = needWeight ? ppw.baseAddress.map { SendablePointer(pointer: $0) } : nil
+                    let pbOut = needBias ? ppb.baseAddress.map { SendablePointer(pointer: $0) } : nil
+                    let keptColumns = savedColumns == nil ? nil : ps.baseAddress.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
+                    let gradp = pg.baseAddress!, xp = px.baseAddress!, wp = pw.baseAddress!
+                    forEachConvChunk(g, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+                        let columns = nb * g.positions
+                        let cols = scratch, gm = scratch + colCount
+                        // G[c, i·P + p] = gradOut[n0 + i, c, p].
                         for c in 0..<o {
-                            let s = y + c * columns + i * g.positions
-                            let d = out.pointer + ((n0 + i) * o + c) * g.positions
-                            let b = bias?[c] ?? 0
-                            for p in 0..<g.positions { d[p] = s[p] + b }
+                            for i in 0..<nb {
+                                (gm + c * columns + i * g.positions)
+                                    .update(from: gradp + ((n0 + i) * o + c) * g.positions, count: g.positions)
+                            }
+                        }
+                        if let pbOut {
+                            for c in 0..<o {
+                                let row = gm + c * columns
+                                if T.self == Float.self {
+                                    pbOut.pointer[ci * o + c] = T(axon_sum_f32(floats(row), columns))
+                                } else {
+                                    var s: T = 0
+                                    for j in 0..<columns { s += row[j] }
+                                    pbOut.pointer[ci * o + c] = s
+                                }
+                            }
+                        }
+                        if let pwOut {
+                            // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; every row pair dotted.
+                            let chunkColumns: UnsafeMutablePointer<T>
+                            if let keptColumns {
+                                chunkColumns = keptColumns.pointer + ci * colCount
+                            } else {
+                                im2col(xp, g, images: n0, nb, into: cols)
+                                chunkColumns = cols
+                            }
+                            rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
+                                    into: pwOut.pointer + ci * o * g.patch)
+                        }
+                        if let dxp {
+                            // dcols = Wᵀ·G (into the columns' scratch), then added back into the images.
+                            if smallProduct {
+                                axon_sgemm_small(floats(wp), 1, g.patch, floats(gm), columns, mutableFloats(cols), columns,
+                                                 g.patch, columns, o, nil)
+                            } else {
+                                T.gemm(m: g.patch, n: columns, k: o,
+                                       a: MatrixView(base: wp, rowStride: 1, columnStride: g.patch),
+                                       b: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
+                                       c: cols, ldc: columns, accumulate: false)
+                            }
+                            col2im(cols, g, images: n0, nb, into: dxp.pointer)
                         }
                     }
                 }
               }
             }
+          }
         }
-        initialized = g.batch * o * g.positions
-        }
-    }
-    return (out, keepColumns ? kept : nil)
-}
-
-/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW += G·colsᵀ (cols
-/// recomputed; one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's
-/// images, and the bias gradient sums G's rows (per chunk, then in chunk order).
-func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2dGeometry, outChannels o: Int,
-                                  needInput: Bool, needWeight: Bool, needBias: Bool,
-                                  savedColumns: [T]? = nil) -> (dx: [T]?, dw: [T]?, db: [T]?) {
-    let saved = savedColumns ?? []
-    return saved.withUnsafeBufferPointer { ps in
-        conv2dBackward(gradOut, x, w, g, outChannels: o, needInput: needInput, needWeight: needWeight, needBias: needBias,
-                       saved: savedColumns == nil ? nil : ps.baseAddress)
-    }
-}
-
-func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2dGeometry, outChannels o: Int,
-                                  needInput: Bool, needWeight: Bool, needBias: Bool,
-                                  saved: UnsafePointer<T>?) -> (dx: [T]?, dw: [T]?, db: [T]?) {
-    let savedColumns = saved.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
-    let per = convChunkImages(g)
-    let chunks = (g.batch + per - 1) / per
-    let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
-    let dxBuffer = UnsafeMutablePointer<T>.allocate(capacity: needInput ? x.count : 1)
-    defer { dxBuffer.deallocate() }
-    if needInput { dxBuffer.initialize(repeating: 0, count: x.count) }
-    // Per-chunk partial sums of dW (O x CKK) and db (O).
-    var partialW = [T](repeating: 0, count: needWeight ? chunks * o * g.patch : 0)
-    var partialB = [T](repeating: 0, count: needBias ? chunks * o : 0)
-    gradOut.withUnsafeBufferPointer { pg in
-        x.withUnsafeBufferPointer { px in
-            w.withUnsafeBufferPointer { pw in
-                partialW.withUnsafeMutableBufferPointer { ppw in
-                    partialB.withUnsafeMutableBufferPointer { ppb in
-                        let dxp = SendablePointer(pointer: dxBuffer)
-                        let pwOut = SendablePointer(pointer: ppw.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 1))
-                        let pbOut = SendablePointer(pointer: ppb.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 1))
-                        let gradp = pg.baseAddress!, xp = px.baseAddress!, wp = pw.baseAddress!
-                        forEachConvChunk(g, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
-                            let columns = nb * g.positions
-                            let cols = scratch, gm = scratch + colCount
-                            // G[c, i·P + p] = gradOut[n0 + i, c, p].
-                            for c in 0..<o {
-                                for i in 0..<nb {
-                                    (gm + c * columns + i * g.positions)
-                                        .update(from: gradp + ((n0 + i) * o + c) * g.positions, count: g.positions)
-                                }
-                            }
-                            if needBias {
-                                for c in 0..<o {
-                                    let row = gm + c * columns
-                                    if T.self == Float.self {
-                                        pbOut.pointer[ci * o + c] = T(axon_sum_f32(floats(row), columns))
-                                    } else {
-                                        var s: T = 0
-                                        for j in 0..<columns { s += row[j] }
-                                        pbOut.pointer[ci * o + c] = s
-                                    }
-                                }
-                            }
-                            if needWeight {
-                                // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; every row pair dotted.
-                                let chunkColumns: UnsafeMutablePointer<T>
-                                if let savedColumns {
-                                    chunkColumns = savedColumns.pointer + ci * colCount
-                                } else {
-                                    im2col(xp, g, images: n0, nb, into: cols)
-                                    chunkColumns = cols
-                                }
-                                rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
-                                        into: pwOut.pointer + ci * o * g.patch)
-                            }
-                            if needInput && T.self == Float.self && usesSmallProducts(g, outChannels: o) {
-                                axon_sgemm_small(floats(wp), 1, g.patch, floats(gm), columns, mutableFloats(cols), columns,
-                                                 g.patch, columns, o, nil)
-                                col2im(cols, g, images: n0, nb, into: dxp.pointer)
-                            } else if needInput {
-                                T.gemm(m: g.patch, n: columns, k: o,
-                                       a: MatrixView(base: wp, rowStride: 1, columnStride: g.patch),
-                                       b: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
-                                       c: cols, ldc: columns, accumulate: false)
-                                col2im(cols, g, images: n0, nb, into: dxp.pointer)
-                            }
-                        }
-                        if ppw.baseAddress == nil { pwOut.pointer.deallocate() }
-                        if ppb.baseAddress == nil { pbOut.pointer.deallocate() }
-                    }
-                }
-            }
-        }
+      }
     }
     func sumChunks(_ partial: [T], _ size: Int) -> [T] {
         var total = [T](repeating: 0, count: size)
         for ci in 0..<chunks { for j in 0..<size { total[j] += partial[ci * size + j] } }
         return total
     }
-    let dx = needInput ? Array(UnsafeBufferPointer(start: dxBuffer, count: x.count)) : nil
-    return (dx, needWeight ? sumChunks(partialW, o * g.patch) : nil, needBias ? sumChunks(partialB, o) : nil)
+    return (needInput ? dx : nil, needWeight ? sumChunks(partialW, o * g.patch) : nil,
+            needBias ? sumChunks(partialB, o) : nil)
 }
 
 /// out[i·rowsB + j] = Σ_k a[i, k]·b[j, k]: the C kernel for float32, a plain loop for float64.
