@@ -2,23 +2,46 @@ import Foundation
 import _AxonKernels
 
 // The reverse-mode engine, in one place (micrograd's shape): every recorded operation keeps its inputs
-// and a closure that maps the gradient of its output to the gradients of its inputs; `backward()` sorts
-// the graph topologically and runs the closures in reverse, accumulating into leaves' `.grad`.
+// and a closure that maps the gradient of its output to the gradients of its inputs; the backward pass
+// sorts the graph topologically and runs the closures in reverse, accumulating into leaves' `.grad`.
 // Derivative rules live beside each primitive's forward code (Tensor+*.swift) and are written with
-// tensor operations, which run with recording off.
+// tensor operations. They run with recording off, unless the caller asks for the gradient's own graph
+// (`createGraph`), which is how second and higher derivatives are taken.
 
-/// A recorded operation: its name, its inputs, and its derivative rule.
+/// A recorded operation: its name, its inputs, its derivative rule, and the versions of the tensors the
+/// rule reads (PyTorch's saved tensors).
 final class GradFn {
     let name: String
     let inputs: [Tensor]
     /// Maps the output's gradient to one gradient per input (nil where the input needs none).
     let backward: (Tensor) -> [Tensor?]
+    /// The buffers the rule reads, with their versions when the operation ran.
+    let saved: [SavedVersion]
 
-    init(name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+    init(name: String, inputs: [Tensor], saved: [SavedVersion], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
+        self.saved = saved
         self.backward = backward
     }
+
+    /// Stops, naming this operation and the in-place one, when a tensor the rule reads has changed.
+    func checkSavedVersions() {
+        for s in saved where s.buffer.version != s.version {
+            axonFail("backward", "\(name) needs its \(s.role) (shape \(s.shape)) as it was when \(name) ran, but the "
+                     + "in-place operation \(s.buffer.lastWriter) modified it afterwards (version \(s.version) -> "
+                     + "\(s.buffer.version)); change a clone() instead, or run backward before the in-place change")
+        }
+    }
+}
+
+/// A tensor a derivative rule reads, and its buffer's version at record time.
+struct SavedVersion {
+    let buffer: TensorBuffer
+    let version: Int
+    let shape: [Int]
+    /// "input" or "output", for the error message.
+    let role: String
 }
 
 /// Whether operations are being recorded on this thread.
@@ -35,6 +58,14 @@ public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
     return try body()
 }
 
+/// Runs `body` with recording on (inside ``withNoGrad(_:)`` too), as `torch.enable_grad()`.
+public func withGrad<R>(_ body: () throws -> R) rethrows -> R {
+    var popped = 0
+    while axon_grad_disabled_depth() > 0 { axon_grad_disabled_pop(); popped += 1 }
+    defer { for _ in 0..<popped { axon_grad_disabled_push() } }
+    return try body()
+}
+
 /// Numbers backward passes (visit marks on tensors compare against it).
 private let passLock = NSLock()
 nonisolated(unsafe) private var passCounter = 0
@@ -48,17 +79,25 @@ extension Tensor {
     }
 
     /// Records `output` as the result of `name` applied to `inputs` when any input requires gradients
-    /// and recording is on. Returns `output`.
+    /// and recording is on. `saving` lists the tensors the derivative reads (all inputs when nil) and
+    /// `savingOutput` whether it reads the output: their versions are checked by the backward pass.
+    /// Returns `output`.
     @discardableResult
-    static func record(_ name: String, _ inputs: [Tensor], _ output: Tensor,
-                       backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    static func record(_ name: String, _ inputs: [Tensor], _ output: Tensor, saving: [Tensor]? = nil,
+                       savingOutput: Bool = false, backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return output }
+        var saved = (saving ?? inputs).map {
+            SavedVersion(buffer: $0.buffer, version: $0.buffer.version, shape: $0.shape, role: "input")
+        }
+        if savingOutput {
+            saved.append(SavedVersion(buffer: output.buffer, version: output.buffer.version, shape: output.shape, role: "output"))
+        }
         output.requiresGrad = true
-        output.gradFn = GradFn(name: name, inputs: inputs, backward: backward)
+        output.gradFn = GradFn(name: name, inputs: inputs, saved: saved, backward: backward)
         return output
     }
 
-    /// Creates a leaf tensor for parameters and checked inputs.
+    /// Creates a leaf tensor for parameters and checked inputs (sharing this tensor's buffer).
     public func requiringGrad(_ flag: Bool = true) -> Tensor {
         let t = detached()
         t.requiresGrad = flag
@@ -67,28 +106,39 @@ extension Tensor {
 
     /// Backpropagates from this tensor: accumulates d(self)/d(leaf) · `gradient` into `.grad` of every
     /// leaf that requires gradients. `gradient` defaults to 1 and may be omitted only for one-element
-    /// tensors. The graph is released afterwards unless `retainGraph` is true.
-    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
-        guard requiresGrad else {
+    /// tensors. With `createGraph`, the gradients are themselves recorded (so they can be differentiated
+    /// again); the graph is released afterwards unless `retainGraph` is true (its default is `createGraph`,
+    /// as PyTorch's).
+    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool? = nil, createGraph: Bool = false) {
+        _ = Tensor.runBackward(from: self, seed: gradient, targets: nil, createGraph: createGraph,
+                               retainGraph: retainGraph ?? createGraph)
+    }
+
+    /// The engine: the reverse topological walk from `root`. Accumulates into leaves' `.grad` when
+    /// `targets` is nil; otherwise returns the gradient of each target (zeros where none flows) and
+    /// leaves every `.grad` untouched.
+    static func runBackward(from root: Tensor, seed gradient: Tensor?, targets: [Tensor]?, createGraph: Bool,
+                            retainGraph: Bool) -> [Tensor]? {
+        guard root.requiresGrad else {
             axonFail("backward", "tensor does not require gradients and has no recorded history")
         }
         let seed: Tensor
         if let gradient {
-            guard gradient.shape == shape else {
-                axonFail("backward", "gradient shape \(gradient.shape) does not match tensor shape \(shape)")
+            guard gradient.shape == root.shape else {
+                axonFail("backward", "gradient shape \(gradient.shape) does not match tensor shape \(root.shape)")
             }
-            seed = gradient.converted(to: dtype)
+            seed = gradient.converted(to: root.dtype)
         } else {
-            guard count == 1 else {
-                axonFail("backward", "implicit gradient needs a one-element tensor, got shape \(shape); pass a gradient")
+            guard root.count == 1 else {
+                axonFail("backward", "implicit gradient needs a one-element tensor, got shape \(root.shape); pass a gradient")
             }
-            seed = Tensor.ones(shape, dtype: dtype)
+            seed = Tensor.ones(root.shape, dtype: root.dtype)
         }
 
         // Topological order by iterative depth-first search (deep graphs must not overflow the stack).
         let pass = Tensor.nextPass()
         var order: [Tensor] = []
-        var stack: [(Tensor, Bool)] = [(self, false)]
+        var stack: [(Tensor, Bool)] = [(root, false)]
         while let (node, expanded) = stack.popLast() {
             if expanded { order.append(node); continue }
             if node.visitedInPass == pass { continue }
@@ -100,27 +150,91 @@ extension Tensor {
             }
         }
 
-        pendingGrad = seed
-        withNoGrad {
-            for node in order.reversed() {
-                guard let g = node.pendingGrad else { continue }
-                node.pendingGrad = nil
-                guard let fn = node.gradFn else {
-                    node.grad = node.grad.map { $0 + g } ?? g
-                    continue
-                }
-                let inputGrads = fn.backward(g)
-                for (input, ig) in zip(fn.inputs, inputGrads) where input.requiresGrad {
-                    guard let ig else { continue }
-                    if ig.shape != input.shape {
-                        axonFail("backward", "\(fn.name) produced gradient of shape \(ig.shape) for input of shape \(input.shape)")
-                    }
-                    input.pendingGrad = input.pendingGrad.map { $0 + ig } ?? ig
-                }
-            }
-        }
+        root.pendingGrad = seed
+        let found = createGraph ? withGrad { walk(order, targets: targets) } : withNoGrad { walk(order, targets: targets) }
         if !retainGraph {
             for node in order where node.gradFn != nil { node.gradFn = nil }
         }
+        guard let targets else { return nil }
+        return targets.enumerated().map { i, t in found[i] ?? Tensor.zeros(like: t) }
+    }
+
+    /// Runs the derivative rules of `order` in reverse. Accumulates into leaves' `.grad` when `targets` is
+    /// nil; otherwise returns each target's gradient, taken when the walk reaches it (every consumer has run).
+    private static func walk(_ order: [Tensor], targets: [Tensor]?) -> [Tensor?] {
+        var found = [Tensor?](repeating: nil, count: targets?.count ?? 0)
+        for node in order.reversed() {
+            guard let g = node.pendingGrad else { continue }
+            node.pendingGrad = nil
+            if let targets {
+                for (i, t) in targets.enumerated() where t === node { found[i] = g }
+            } else if node.gradFn == nil {
+                node.grad = node.grad.map { $0 + g } ?? g
+                continue
+            }
+            guard let fn = node.gradFn else { continue }
+            fn.checkSavedVersions()
+            let inputGrads = fn.backward(g)
+            guard inputGrads.count == fn.inputs.count else {
+                axonFail("backward", "\(fn.name) returned \(inputGrads.count) gradients for \(fn.inputs.count) inputs")
+            }
+            for (input, ig) in zip(fn.inputs, inputGrads) where input.requiresGrad {
+                guard let ig else { continue }
+                if ig.shape != input.shape {
+                    axonFail("backward", "\(fn.name) produced gradient of shape \(ig.shape) for input of shape \(input.shape)")
+                }
+                let typed = ig.dtype == input.dtype ? ig : ig.converted(to: input.dtype)
+                input.pendingGrad = input.pendingGrad.map { $0 + typed } ?? typed
+            }
+        }
+        return found
+    }
+}
+
+/// The gradients of `output` with respect to each of `inputs`, as `torch.autograd.grad`, without touching
+/// any `.grad`. `gradOutputs` weights the output (it may be omitted for a one-element output). With
+/// `createGraph`, the gradients are recorded and can be differentiated again (Hessian-vector products,
+/// gradient penalties); the graph is kept unless `retainGraph` is false (its default is `createGraph`).
+/// An input that the output does not depend on gets zeros.
+public func gradients(of output: Tensor, withRespectTo inputs: [Tensor], gradOutputs: Tensor? = nil,
+                      createGraph: Bool = false, retainGraph: Bool? = nil) -> [Tensor] {
+    Tensor.runBackward(from: output, seed: gradOutputs, targets: inputs, createGraph: createGraph,
+                       retainGraph: retainGraph ?? createGraph)!
+}
+
+/// A differentiable operation defined outside the core, as `torch.autograd.Function`: `forward` computes
+/// the output from `inputs` (with recording off), and `backward(gradOutput, inputs, output)` returns one
+/// gradient per input (nil where none flows). Write `backward` with tensor operations and it can be
+/// differentiated again (`createGraph`). The version counter guards the inputs and the output: changing
+/// one in place before the backward pass stops with an error naming `name`.
+public func customOp(_ name: String, inputs: [Tensor], forward: ([Tensor]) -> Tensor,
+                     backward: @escaping (_ gradOutput: Tensor, _ inputs: [Tensor], _ output: Tensor) -> [Tensor?]) -> Tensor {
+    let computed = withNoGrad { forward(inputs) }
+    // A forward that hands back one of its inputs (or any recorded tensor) gets a fresh view to record on.
+    let output = computed.gradFn == nil && !inputs.contains(where: { $0 === computed }) ? computed : computed.detached()
+    return Tensor.record(name, inputs, output, saving: inputs, savingOutput: true) { [unowned output] g in
+        let grads = backward(g, inputs, output)
+        guard grads.count == inputs.count else {
+            axonFail(name, "backward returned \(grads.count) gradients for \(inputs.count) inputs")
+        }
+        return grads
+    }
+}
+
+/// The protocol form of ``customOp(_:inputs:forward:backward:)``: a type with a forward and a backward,
+/// applied with `apply(_:)`.
+public protocol DifferentiableFunction {
+    /// The name used in graph printouts and errors.
+    static var name: String { get }
+    /// The output for `inputs` (runs with recording off).
+    static func forward(_ inputs: [Tensor]) -> Tensor
+    /// One gradient per input from the output's gradient.
+    static func backward(_ gradOutput: Tensor, _ inputs: [Tensor], _ output: Tensor) -> [Tensor?]
+}
+
+extension DifferentiableFunction {
+    /// Runs the function on `inputs`, recording it for autodiff.
+    public static func apply(_ inputs: Tensor...) -> Tensor {
+        customOp(name, inputs: inputs, forward: forward, backward: backward)
     }
 }

@@ -36,37 +36,61 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
         axonFail("conv2d", "bias shape \(bias.shape) does not match \(o) output channels (weight \(weight.shape))")
     }
     let dtype: DType = [input, weight].contains { $0.dtype == .float64 } ? .float64 : .float32
-    let x = input.converted(to: dtype), w = weight.converted(to: dtype), b = bias?.converted(to: dtype)
-    let outShape = [g.batch, o, g.outH, g.outW]
-    let out: Tensor
-    // The unfolded input is kept for the weight gradient when one will be taken (it costs C·KH·KW values
-    // per output position; evaluation keeps nothing).
-    let keep = GradMode.isEnabled && w.requiresGrad
-    var saved32: [Float]? = nil, saved64: [Double]? = nil
-    switch dtype {
-    case .float64:
-        let r = conv2dForward(x.f64, w.f64, b?.f64, g, outChannels: o, keepColumns: keep)
-        out = Tensor(shape: outShape, storage: .float64(r.out)); saved64 = r.columns
-    default:
-        let r = conv2dForward(x.f32, w.f32, b?.f32, g, outChannels: o, keepColumns: keep)
-        out = Tensor(shape: outShape, storage: .float32(r.out)); saved32 = r.columns
-    }
+    let x = input.converted(to: dtype).contiguous(), w = weight.converted(to: dtype).contiguous()
+    let b = bias?.converted(to: dtype).contiguous()
+    let out = Tensor.empty([g.batch, o, g.outH, g.outW], dtype: dtype)
+    // The backend may keep what the weight gradient reuses (the CPU backend keeps the unfolded input, C·KH·KW
+    // values per output position) when one will be taken; evaluation keeps nothing.
+    let saved = Backends.current.conv2d(x.strided, w.strided, b?.strided, g, into: out.strided,
+                                        keepColumns: GradMode.isEnabled && w.requiresGrad)
     let inputs = [x, w] + (b.map { [$0] } ?? [])
     return Tensor.record("conv2d", inputs, out) { grad in
-        func wrap<T: AxonFloat>(_ r: (dx: [T]?, dw: [T]?, db: [T]?), _ make: ([T], [Int]) -> Tensor) -> [Tensor?] {
-            var result: [Tensor?] = [r.dx.map { make($0, x.shape) }, r.dw.map { make($0, w.shape) }]
-            if let b { result.append(r.db.map { make($0, b.shape) }) }
-            return result
+        if GradMode.isEnabled && (grad.requiresGrad || x.requiresGrad || w.requiresGrad) {
+            // Recorded backward (second derivatives): both gradients are bilinear in (grad, w) and
+            // (x, grad), written as differentiable ops of their own.
+            var r: [Tensor?] = [x.requiresGrad ? conv2dInputGradient(grad, w, g) : nil,
+                                w.requiresGrad ? conv2dWeightGradient(grad, x, g, weightShape: w.shape) : nil]
+            if let b { r.append(b.requiresGrad ? grad.sum(axes: [0, 2, 3]) : nil) }
+            return r
         }
-        let needB = b?.requiresGrad ?? false
-        switch dtype {
-        case .float64:
-            return wrap(conv2dBackward(grad.f64, x.f64, w.f64, g, outChannels: o, needInput: x.requiresGrad,
-                                       needWeight: w.requiresGrad, needBias: needB, savedColumns: saved64)) { Tensor(shape: $1, storage: .float64($0)) }
-        default:
-            return wrap(conv2dBackward(grad.f32, x.f32, w.f32, g, outChannels: o, needInput: x.requiresGrad,
-                                       needWeight: w.requiresGrad, needBias: needB, savedColumns: saved32)) { Tensor(shape: $1, storage: .float32($0)) }
-        }
+        let gc = grad.converted(to: dtype).contiguous()
+        let dx = x.requiresGrad ? Tensor.empty(x.shape, dtype: dtype) : nil
+        let dw = w.requiresGrad ? Tensor.empty(w.shape, dtype: dtype) : nil
+        let db = (b?.requiresGrad ?? false) ? Tensor.empty([o], dtype: dtype) : nil
+        Backends.current.conv2dBackward(gc.strided, x.strided, w.strided, g, saved: saved, input: dx?.strided,
+                                        weightGradient: dw?.strided, biasGradient: db?.strided)
+        var result: [Tensor?] = [dx, dw]
+        if b != nil { result.append(db) }
+        return result
+    }
+}
+
+/// The input gradient of a convolution, `grad` [N, O, OH, OW] through `weight`, as a recorded op: it is
+/// linear in each argument, so its derivatives are a convolution (for `grad`) and a weight gradient (for
+/// `weight`).
+func conv2dInputGradient(_ grad: Tensor, _ weight: Tensor, _ g: Conv2dGeometry) -> Tensor {
+    let gc = grad.contiguous(), w = weight.contiguous()
+    let out = Tensor.empty([g.batch, g.channels, g.height, g.width], dtype: w.dtype)
+    Backends.current.conv2dBackward(gc.strided, out.strided, w.strided, g, saved: nil, input: out.strided,
+                                    weightGradient: nil, biasGradient: nil)
+    return Tensor.record("conv2d_input_backward", [gc, w], out) { u in
+        [gc.requiresGrad ? conv2d(u, weight: w, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW),
+                                  dilation: (g.dilationH, g.dilationW)) : nil,
+         w.requiresGrad ? conv2dWeightGradient(gc, u, g, weightShape: w.shape) : nil]
+    }
+}
+
+/// The weight gradient of a convolution, from `grad` [N, O, OH, OW] and the input `x`, as a recorded op
+/// (linear in each argument: its derivatives are an input gradient and a convolution).
+func conv2dWeightGradient(_ grad: Tensor, _ x: Tensor, _ g: Conv2dGeometry, weightShape: [Int]) -> Tensor {
+    let gc = grad.contiguous(), xc = x.contiguous()
+    let out = Tensor.empty(weightShape, dtype: xc.dtype)
+    Backends.current.conv2dBackward(gc.strided, xc.strided, out.strided, g, saved: nil, input: nil,
+                                    weightGradient: out.strided, biasGradient: nil)
+    return Tensor.record("conv2d_weight_backward", [gc, xc], out) { v in
+        [gc.requiresGrad ? conv2d(xc, weight: v, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW),
+                                  dilation: (g.dilationH, g.dilationW)) : nil,
+         xc.requiresGrad ? conv2dInputGradient(gc, v, g) : nil]
     }
 }
 
@@ -86,19 +110,14 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     guard padding.0 * 2 <= kernelSize.0, padding.1 * 2 <= kernelSize.1 else {
         axonFail("maxPool2d", "padding \(padding) must be at most half the kernel size \(kernelSize)")
     }
-    let outShape = [g.batch, g.channels, g.outH, g.outW]
-    let out: Tensor, indices: [Int]
+    let x = input.contiguous()
+    let out = Tensor.empty([g.batch, g.channels, g.outH, g.outW], dtype: x.dtype)
     // The argmax indices are kept only for a backward pass (evaluation saves their memory).
-    let needIndices = GradMode.isEnabled && input.requiresGrad
-    switch input.storage {
-    case .float32(let a):
-        let (v, i) = maxPool2dForward(a, g, indices: needIndices); out = Tensor(shape: outShape, storage: .float32(v)); indices = i
-    case .float64(let a):
-        let (v, i) = maxPool2dForward(a, g, indices: needIndices); out = Tensor(shape: outShape, storage: .float64(v)); indices = i
-    case .int64: axonFail("maxPool2d", "needs a floating-point tensor, got int64 with shape \(input.shape)")
-    }
-    return Tensor.record("maxPool2d", [input], out) { [shape = input.shape, dtype = input.dtype] grad in
-        [Tensor.scatterAdd(grad, indices: indices, shape: shape, dtype: dtype)]
+    let indices = GradMode.isEnabled && input.requiresGrad ? Tensor.empty(out.shape, dtype: .int64) : nil
+    Backends.current.maxPool2d(x.strided, g, into: out.strided, indices: indices?.strided)
+    guard let indices else { return out }
+    return Tensor.record("maxPool2d", [x], out, saving: []) { [shape = x.shape] grad in
+        [grad.scatteredFlat(indices, shape: shape)]
     }
 }
 
@@ -116,18 +135,19 @@ public func avgPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     guard padding.0 * 2 <= kernelSize.0, padding.1 * 2 <= kernelSize.1 else {
         axonFail("avgPool2d", "padding \(padding) must be at most half the kernel size \(kernelSize)")
     }
-    let outShape = [g.batch, g.channels, g.outH, g.outW]
-    let out: Tensor
-    switch input.storage {
-    case .float32(let a): out = Tensor(shape: outShape, storage: .float32(avgPool2d(a, g)))
-    case .float64(let a): out = Tensor(shape: outShape, storage: .float64(avgPool2d(a, g)))
-    case .int64: axonFail("avgPool2d", "needs a floating-point tensor, got int64 with shape \(input.shape)")
-    }
-    return Tensor.record("avgPool2d", [input], out) { [shape = input.shape] grad in
-        switch grad.storage {
-        case .float64(let gv): return [Tensor(shape: shape, storage: .float64(avgPool2d([], g, backwardFrom: gv)))]
-        default: return [Tensor(shape: shape, storage: .float32(avgPool2d([], g, backwardFrom: grad.f32)))]
-        }
+    let x = input.contiguous()
+    let out = Tensor.empty([g.batch, g.channels, g.outH, g.outW], dtype: x.dtype)
+    Backends.current.avgPool2d(x.strided, g, into: out.strided)
+    return Tensor.record("avgPool2d", [x], out, saving: []) { grad in [avgPool2dBackward(grad, g)] }
+}
+
+/// The adjoint of average pooling, as a recorded op (its own derivative is average pooling).
+func avgPool2dBackward(_ grad: Tensor, _ g: Conv2dGeometry) -> Tensor {
+    let gc = grad.contiguous()
+    let out = Tensor.empty([g.batch, g.channels, g.height, g.width], dtype: gc.dtype)
+    Backends.current.avgPool2dBackward(gc.strided, g, into: out.strided)
+    return Tensor.record("avgPool2d_backward", [gc], out, saving: []) { u in
+        [avgPool2d(u, kernelSize: (g.kernelH, g.kernelW), stride: (g.strideH, g.strideW), padding: (g.padH, g.padW))]
     }
 }
 

@@ -28,35 +28,60 @@ extension Tensor {
         guard inner.allSatisfy({ $0.shape == shape1 }) else {
             axonFail("Tensor.init", "ragged nested array: shapes \(inner.map(\.shape))")
         }
-        self.init(shape: [values.count] + shape1, doubles: inner.flatMap { $0.f64 }, dtype: dtype)
+        self.init(shape: [values.count] + shape1, doubles: inner.flatMap { $0.doubleScalars }, dtype: dtype)
         self.requiresGrad = requiresGrad
+    }
+
+    /// A tensor of `shape` holding a copy of `values` as `dtype`.
+    private convenience init<T>(shape: [Int], copying values: [T], dtype: DType) {
+        Tensor.checkCount(shape, values.count)
+        let buffer = Backends.current.makeBuffer(dtype: dtype, count: values.count)
+        values.withUnsafeBufferPointer { p in
+            if let base = p.baseAddress { buffer.pointer(T.self).update(from: base, count: values.count) }
+        }
+        self.init(buffer: buffer, shape: shape)
     }
 
     /// A tensor of the given shape from row-major float32 values.
     public convenience init(shape: [Int], scalars: [Float], requiresGrad: Bool = false) {
-        Tensor.checkCount(shape, scalars.count)
-        self.init(shape: shape, storage: .float32(scalars), requiresGrad: requiresGrad)
+        self.init(shape: shape, copying: scalars, dtype: .float32)
+        self.requiresGrad = requiresGrad
+    }
+
+    /// A float32 tensor of the given shape whose row-major elements `initializer` writes, straight into
+    /// the tensor's buffer (no intermediate array; like `Array(unsafeUninitializedCapacity:)`). It must
+    /// write every element.
+    public convenience init(shape: [Int], unsafeUninitializedScalars initializer: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        Tensor.checkCount(shape, shapeCount(shape))
+        let buffer = Backends.current.makeBuffer(dtype: .float32, count: shapeCount(shape))
+        try initializer(UnsafeMutableBufferPointer(start: buffer.pointer(Float.self), count: shapeCount(shape)))
+        self.init(buffer: buffer, shape: shape)
     }
 
     /// A float64 tensor of the given shape from row-major values.
     public convenience init(shape: [Int], scalars: [Double], requiresGrad: Bool = false) {
-        Tensor.checkCount(shape, scalars.count)
-        self.init(shape: shape, storage: .float64(scalars), requiresGrad: requiresGrad)
+        self.init(shape: shape, copying: scalars, dtype: .float64)
+        self.requiresGrad = requiresGrad
     }
 
     /// An int64 tensor (class indices, index tensors) of the given shape from row-major values.
     public convenience init(shape: [Int], scalars: [Int]) {
-        Tensor.checkCount(shape, scalars.count)
-        self.init(shape: shape, storage: .int64(scalars))
+        self.init(shape: shape, copying: scalars, dtype: .int64)
     }
 
-    /// A tensor of the given shape and dtype from row-major `Double` values.
+    /// A bool tensor (a mask) of the given shape from row-major values.
+    public convenience init(shape: [Int], scalars: [Bool]) {
+        self.init(shape: shape, copying: scalars, dtype: .bool)
+    }
+
+    /// A tensor of the given shape and dtype from row-major `Double` values (truncated toward zero for
+    /// int64; non-zero is true for bool).
     public convenience init(shape: [Int], doubles: [Double], dtype: DType) {
-        Tensor.checkCount(shape, doubles.count)
         switch dtype {
-        case .float32: self.init(shape: shape, storage: .float32(doubles.map { Float($0) }))
-        case .float64: self.init(shape: shape, storage: .float64(doubles))
-        case .int64: self.init(shape: shape, storage: .int64(doubles.map { Int($0) }))
+        case .float32: self.init(shape: shape, copying: doubles.map { Float($0) }, dtype: dtype)
+        case .float64: self.init(shape: shape, copying: doubles, dtype: dtype)
+        case .int64: self.init(shape: shape, copying: doubles.map { Int(converting: $0) }, dtype: dtype)
+        case .bool: self.init(shape: shape, copying: doubles.map { $0 != 0 }, dtype: dtype)
         }
     }
 
@@ -70,12 +95,17 @@ extension Tensor {
     /// A tensor filled with `value`.
     public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32) -> Tensor {
         checkCount(shape, shapeCount(shape))
-        let n = shapeCount(shape)
-        switch dtype {
-        case .float32: return Tensor(shape: shape, storage: .float32([Float](repeating: Float(value), count: n)))
-        case .float64: return Tensor(shape: shape, storage: .float64([Double](repeating: value, count: n)))
-        case .int64: return Tensor(shape: shape, storage: .int64([Int](repeating: Int(value), count: n)))
-        }
+        let out = Tensor.empty(shape, dtype: dtype)
+        Backends.current.fill(out.strided, with: value)
+        return out
+    }
+
+    /// A tensor of draws from `distribution`, in row-major order.
+    private static func random(_ shape: [Int], _ distribution: RandomDistribution, dtype: DType, generator: Generator) -> Tensor {
+        checkCount(shape, shapeCount(shape))
+        let out = Tensor.empty(shape, dtype: dtype)
+        Backends.current.fillRandom(out.strided, distribution, generator: generator)
+        return out
     }
 
     /// A tensor of zeros.
@@ -111,23 +141,19 @@ extension Tensor {
 
     /// Standard normal samples (mean 0, std 1) from `generator` (the global one by default).
     public static func randn(_ shape: [Int], dtype: DType = .float32, generator: Generator = .global) -> Tensor {
-        let n = shapeCount(shape)
-        return Tensor(shape: shape, doubles: (0..<n).map { _ in generator.nextNormal() }, dtype: dtype)
+        random(shape, .normal(mean: 0, std: 1), dtype: dtype, generator: generator)
     }
 
     /// Normal samples with the given mean and standard deviation.
     public static func normal(_ shape: [Int], mean: Double = 0, std: Double = 1, dtype: DType = .float32,
                               generator: Generator = .global) -> Tensor {
-        let n = shapeCount(shape)
-        return Tensor(shape: shape, doubles: (0..<n).map { _ in mean + std * generator.nextNormal() }, dtype: dtype)
+        random(shape, .normal(mean: mean, std: std), dtype: dtype, generator: generator)
     }
 
     /// Uniform samples in `[low, high)` from `generator` (the global one by default).
     public static func uniform(_ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32,
                                generator: Generator = .global) -> Tensor {
-        let n = shapeCount(shape)
-        return Tensor(shape: shape, doubles: (0..<n).map { _ in low + (high - low) * generator.nextUniform() },
-                      dtype: dtype)
+        random(shape, .uniform(low: low, high: high), dtype: dtype, generator: generator)
     }
 
     /// Uniform samples in `[0, 1)`, as `torch.rand`.
@@ -138,21 +164,17 @@ extension Tensor {
     /// Uniform integers in `low..<high` (int64), as `torch.randint`.
     public static func randint(_ low: Int, _ high: Int, _ shape: [Int], generator: Generator = .global) -> Tensor {
         guard high > low else { axonFail("randint", "high \(high) must exceed low \(low)") }
-        return Tensor(shape: shape, scalars: (0..<shapeCount(shape)).map { _ in low + generator.nextInt(below: high - low) })
+        return random(shape, .integers(low: low, high: high), dtype: .int64, generator: generator)
     }
 
     /// This tensor with elements converted to `dtype` (itself when already of that dtype). Differentiable
-    /// between float types.
+    /// between float types. To bool: non-zero is true; from bool: 0 or 1 (the mask as a multiplier).
     public func converted(to dtype: DType) -> Tensor {
         if dtype == self.dtype { return self }
-        let out: Tensor
-        switch dtype {
-        case .float32: out = Tensor(shape: shape, storage: .float32(scalars))
-        case .float64: out = Tensor(shape: shape, storage: .float64(doubleScalars))
-        case .int64: out = Tensor(shape: shape, storage: .int64(intScalars))
-        }
+        let out = Tensor.empty(shape, dtype: dtype)
+        Backends.current.copy(strided, into: out.strided)
         guard dtype.isFloatingPoint && self.dtype.isFloatingPoint else { return out }
         let from = self.dtype
-        return Tensor.record("to(\(dtype))", [self], out) { g in [g.converted(to: from)] }
+        return Tensor.record("to(\(dtype))", [self], out, saving: []) { g in [g.converted(to: from)] }
     }
 }

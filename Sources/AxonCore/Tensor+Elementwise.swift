@@ -3,57 +3,62 @@ import RealModule
 // Elementwise operations with NumPy/PyTorch broadcasting. Primitives (unary(), binary(), where())
 // carry a derivative rule; everything else here is composed from them.
 
+/// Which of a primitive's tensors its derivative rule reads (and so must not change in place before the
+/// backward pass: the version counter checks them).
+enum SavedTensors {
+    case none, input, output, inputAndOutput
+}
+
 extension Tensor {
     /// Applies a primitive unary op; `derivative(g, x, y)` gives the input gradient.
-    func unary(_ op: UnaryOp, _ name: String, _ derivative: ((Tensor, Tensor, Tensor) -> Tensor)?) -> Tensor {
-        let out: Tensor
-        switch storage {
-        case .float32(let a): out = Tensor(shape: shape, storage: .float32(unaryKernel(op, a)))
-        case .float64(let a): out = Tensor(shape: shape, storage: .float64(unaryKernel(op, a)))
-        case .int64: axonFail(name, "needs a floating-point tensor, got int64 with shape \(shape)")
-        }
+    func unary(_ op: UnaryOp, _ name: String, saving: SavedTensors = .input,
+               _ derivative: ((Tensor, Tensor, Tensor) -> Tensor)?) -> Tensor {
+        guard dtype.isFloatingPoint else { axonFail(name, "needs a floating-point tensor, got \(dtype) with shape \(shape)") }
+        let out = Tensor.empty(shape, dtype: dtype)
+        Backends.current.unary(op, strided, into: out.strided)
         guard let derivative else { return out }
-        return Tensor.record(name, [self], out) { [unowned out] g in [derivative(g, self, out)] }
+        let saved: [Tensor] = saving == .input || saving == .inputAndOutput ? [self] : []
+        return Tensor.record(name, [self], out, saving: saved, savingOutput: saving == .output || saving == .inputAndOutput) {
+            [unowned out] g in [derivative(g, self, out)]
+        }
     }
 
-    /// Brings two operands to one dtype: float64 wins over float32, floats over int64.
+    /// The dtype two operands compute in: float64 over float32 over int64 over bool, as PyTorch's promotion.
+    static func promotedType(_ a: DType, _ b: DType) -> DType {
+        let order: [DType] = [.bool, .int64, .float32, .float64]
+        return order[Swift.max(order.firstIndex(of: a)!, order.firstIndex(of: b)!)]
+    }
+
+    /// Brings two operands to one dtype (see ``promotedType(_:_:)``).
     static func promoted(_ a: Tensor, _ b: Tensor) -> (Tensor, Tensor) {
         if a.dtype == b.dtype { return (a, b) }
-        let target: DType = (a.dtype == .float64 || b.dtype == .float64) ? .float64 : .float32
+        let target = promotedType(a.dtype, b.dtype)
         return (a.converted(to: target), b.converted(to: target))
     }
 
     /// Applies a primitive binary op with broadcasting; `derivative(g, a, b, y)` gives both input
-    /// gradients at the output shape (they are summed down to each input's shape here).
-    static func binary(_ op: BinaryOp, _ name: String, _ lhs: Tensor, _ rhs: Tensor,
+    /// gradients at the output shape (they are summed down to each input's shape here). Comparisons give
+    /// `bool`; arithmetic on two `bool` operands gives int64.
+    static func binary(_ op: BinaryOp, _ name: String, _ lhs: Tensor, _ rhs: Tensor, saving: SavedTensors = .input,
                        _ derivative: ((Tensor, Tensor, Tensor, Tensor) -> (Tensor?, Tensor?))?) -> Tensor {
         let (a, b) = promoted(lhs, rhs)
         let shape = broadcastShapes(a.shape, b.shape, op: name)
-        let out: Tensor
-        if shapeCount(shape) == 0 {
-            out = Tensor.zeros(shape, dtype: a.dtype)
-        } else {
-            switch (a.storage, b.storage) {
-            case (.float32(let x), .float32(let y)):
-                out = Tensor(shape: shape, storage: .float32(binaryKernel(op, x, a.shape, y, b.shape, shape)))
-            case (.float64(let x), .float64(let y)):
-                out = Tensor(shape: shape, storage: .float64(binaryKernel(op, x, a.shape, y, b.shape, shape)))
-            default:
-                let x = a.converted(to: .float64), y = b.converted(to: .float64)
-                let r = binaryKernel(op, x.f64, x.shape, y.f64, y.shape, shape)
-                out = Tensor(shape: shape, storage: .int64(r.map { Int($0) }))
-            }
+        let out = Tensor.empty(shape, dtype: op.isComparison ? .bool : (a.dtype == .bool ? .int64 : a.dtype))
+        if shapeCount(shape) > 0 {
+            Backends.current.binary(op, a.strided.broadcast(to: shape), b.strided.broadcast(to: shape), into: out.strided)
         }
         guard let derivative, out.dtype.isFloatingPoint else { return out }
-        return record(name, [a, b], out) { [unowned out] g in
+        let saved: [Tensor] = saving == .input || saving == .inputAndOutput ? [a, b] : []
+        return record(name, [a, b], out, saving: saved, savingOutput: saving == .output || saving == .inputAndOutput) {
+            [unowned out] g in
             let (ga, gb) = derivative(g, a, b, out)
             return [ga.map { $0.summed(toShape: a.shape) }, gb.map { $0.summed(toShape: b.shape) }]
         }
     }
 
-    /// A scalar of this tensor's dtype (float32 for int64 tensors).
+    /// A scalar of this tensor's dtype (float32 for int64 and bool tensors).
     func scalarLike(_ value: Double) -> Tensor {
-        Tensor(shape: [], doubles: [value], dtype: dtype == .int64 ? .float32 : dtype)
+        Tensor(shape: [], doubles: [value], dtype: dtype.isFloatingPoint ? dtype : .float32)
     }
 
     /// Sums a broadcast gradient back down to `target` (the inverse of broadcasting).
@@ -69,12 +74,17 @@ extension Tensor {
 // MARK: - Arithmetic
 
 /// Elementwise sum with broadcasting.
-public func + (lhs: Tensor, rhs: Tensor) -> Tensor {
-    Tensor.binary(.add, "add", lhs, rhs) { g, _, _, _ in (g, g) }
-}
-/// Elementwise difference with broadcasting.
-public func - (lhs: Tensor, rhs: Tensor) -> Tensor {
-    Tensor.binary(.sub, "sub", lhs, rhs) { g, _, b, _ in (g, b.requiresGrad ? -g : nil) }
+public func + (lhs: Tensor, rhs: Tensor) -> Tensor { add(lhs, rhs) }
+/// Elementwise difference with broadcasting: `add(lhs, rhs, alpha: -1)`, as PyTorch's `sub` is.
+public func - (lhs: Tensor, rhs: Tensor) -> Tensor { add(lhs, rhs, alpha: -1) }
+
+/// `a + alpha·b` with broadcasting, as `torch.add(a, b, alpha=)`: the one additive primitive. Its
+/// derivative is (g, alpha·g); alpha = 1 and -1 run as one pass (add and subtract), others as `a + b·alpha`.
+public func add(_ a: Tensor, _ b: Tensor, alpha: Double = 1) -> Tensor {
+    if alpha != 1 && alpha != -1 { return add(a, b * alpha) }
+    return Tensor.binary(alpha == 1 ? .add : .sub, alpha == 1 ? "add" : "sub", a, b, saving: .none) { g, _, b, _ in
+        (g, b.requiresGrad ? (alpha == 1 ? g : -g) : nil)
+    }
 }
 /// Elementwise product with broadcasting.
 public func * (lhs: Tensor, rhs: Tensor) -> Tensor {
@@ -88,8 +98,8 @@ public func / (lhs: Tensor, rhs: Tensor) -> Tensor {
         (a.requiresGrad ? g / b : nil, b.requiresGrad ? -g * a / (b * b) : nil)
     }
 }
-/// Negation.
-public prefix func - (x: Tensor) -> Tensor { x.unary(.neg, "neg") { g, _, _ in -g } }
+/// Negation: `x · (-1)`, a composite.
+public prefix func - (x: Tensor) -> Tensor { x * x.scalarLike(-1) }
 
 /// Adds a scalar.
 public func + (lhs: Tensor, rhs: Double) -> Tensor { lhs + lhs.scalarLike(rhs) }
@@ -116,7 +126,7 @@ public func pow(_ x: Tensor, _ exponent: Double) -> Tensor {
 }
 /// `x` raised to the elementwise power `exponent` (broadcast).
 public func pow(_ x: Tensor, _ exponent: Tensor) -> Tensor {
-    Tensor.binary(.pow, "pow", x, exponent) { g, a, b, y in
+    Tensor.binary(.pow, "pow", x, exponent, saving: .inputAndOutput) { g, a, b, y in
         (a.requiresGrad ? g * b * pow(a, b - 1) : nil, b.requiresGrad ? g * y * log(a) : nil)
     }
 }
@@ -124,37 +134,59 @@ public func pow(_ x: Tensor, _ exponent: Tensor) -> Tensor {
 // MARK: - Unary functions
 
 /// Elementwise e^x.
-public func exp(_ x: Tensor) -> Tensor { x.unary(.exp, "exp") { g, _, y in g * y } }
+public func exp(_ x: Tensor) -> Tensor { x.unary(.exp, "exp", saving: .output) { g, _, y in g * y } }
 /// Elementwise natural logarithm.
 public func log(_ x: Tensor) -> Tensor { x.unary(.log, "log") { g, x, _ in g / x } }
 /// Elementwise log(1 + x), accurate for small x.
 public func log1p(_ x: Tensor) -> Tensor { x.unary(.log1p, "log1p") { g, x, _ in g / (x + 1) } }
 /// Elementwise square root.
-public func sqrt(_ x: Tensor) -> Tensor { x.unary(.sqrt, "sqrt") { g, _, y in g / (y * 2) } }
-/// Elementwise absolute value (its derivative at 0 is taken as 0, as PyTorch).
-public func abs(_ x: Tensor) -> Tensor { x.unary(.abs, "abs") { g, x, _ in g * sign(x) } }
+public func sqrt(_ x: Tensor) -> Tensor { x.unary(.sqrt, "sqrt", saving: .output) { g, _, y in g / (y * 2) } }
+/// Elementwise absolute value, `maximum(x, -x)`: a composite whose derivative at 0 is 0, as PyTorch's
+/// (the tie splits the gradient between x and -x).
+public func abs(_ x: Tensor) -> Tensor { maximum(x, -x) }
 /// Elementwise sine.
 public func sin(_ x: Tensor) -> Tensor { x.unary(.sin, "sin") { g, x, _ in g * cos(x) } }
-/// Elementwise cosine.
-public func cos(_ x: Tensor) -> Tensor { x.unary(.cos, "cos") { g, x, _ in -g * sin(x) } }
-/// Elementwise hyperbolic tangent (a primitive for speed: one pass instead of four).
-public func tanh(_ x: Tensor) -> Tensor { x.unary(.tanh, "tanh") { g, _, y in Tensor.binary(.tanhBackward, "tanh_backward", g, y, nil) } }
-/// Logistic sigmoid 1 / (1 + e^-x) (a primitive for speed and so that neither tail overflows).
-public func sigmoid(_ x: Tensor) -> Tensor {
-    x.unary(.sigmoid, "sigmoid") { g, _, y in Tensor.binary(.sigmoidBackward, "sigmoid_backward", g, y, nil) }
+/// Elementwise cosine, `sin(x + π/2)`: a composite.
+public func cos(_ x: Tensor) -> Tensor { sin(x + Double.pi / 2) }
+/// Elementwise hyperbolic tangent. A primitive for speed: its derivative g(1 - y²) is one fused pass
+/// instead of four (tanh was 13% of a Playground-size step), or the composite form when the backward pass
+/// is itself recorded.
+public func tanh(_ x: Tensor) -> Tensor {
+    x.unary(.tanh, "tanh", saving: .output) { g, _, y in
+        Tensor.fusedDerivative(.tanhBackward, "tanh_backward", g, y) { g * (1 - y * y) }
+    }
 }
-/// Rectified linear unit max(x, 0) (a primitive for speed; derivative 0 at 0 as PyTorch).
+/// Logistic sigmoid 1 / (1 + e^-x). A primitive so that neither tail overflows, with a fused one-pass
+/// derivative g(1 - y)y (composite when the backward pass is recorded).
+public func sigmoid(_ x: Tensor) -> Tensor {
+    x.unary(.sigmoid, "sigmoid", saving: .output) { g, _, y in
+        Tensor.fusedDerivative(.sigmoidBackward, "sigmoid_backward", g, y) { g * (1 - y) * y }
+    }
+}
+/// Rectified linear unit max(x, 0). A primitive for speed (the branch-free C loop; every CNN and MLP step
+/// runs it) with a fused one-pass derivative, g where y > 0 (0 at 0, as PyTorch).
 public func relu(_ x: Tensor) -> Tensor {
-    x.unary(.relu, "relu") { g, _, y in Tensor.binary(.reluBackward, "relu_backward", g, y, nil) }
+    x.unary(.relu, "relu", saving: .output) { g, _, y in
+        Tensor.fusedDerivative(.reluBackward, "relu_backward", g, y) { `where`(y .> 0, g, g.scalarLike(0)) }
+    }
+}
+
+extension Tensor {
+    /// A fused derivative kernel `op(g, y)`, or, when the backward pass records (second derivatives),
+    /// the same rule as a composite of differentiable ops.
+    static func fusedDerivative(_ op: BinaryOp, _ name: String, _ g: Tensor, _ y: Tensor, composite: () -> Tensor) -> Tensor {
+        if GradMode.isEnabled && (g.requiresGrad || y.requiresGrad) { return composite() }
+        return binary(op, name, g, y, nil)
+    }
 }
 /// The Gauss error function.
 public func erf(_ x: Tensor) -> Tensor {
     x.unary(.erf, "erf") { g, x, _ in g * (2 / Double.pi.squareRoot()) * exp(-(x * x)) }
 }
 /// Elementwise sign: -1, 0 or 1 (no gradient).
-public func sign(_ x: Tensor) -> Tensor { x.unary(.sign, "sign", nil) }
+public func sign(_ x: Tensor) -> Tensor { x.unary(.sign, "sign", saving: .none, nil) }
 /// Heaviside step: 1 where x > 0, else 0 — the perceptron's activation (no gradient).
-public func step(_ x: Tensor) -> Tensor { x.unary(.step, "step", nil) }
+public func step(_ x: Tensor) -> Tensor { x.unary(.step, "step", saving: .none, nil) }
 
 /// Leaky ReLU: x where x > 0, else `negativeSlope * x`.
 public func leakyRelu(_ x: Tensor, negativeSlope: Double = 0.01) -> Tensor {
@@ -179,13 +211,9 @@ public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
         return (g * wa, g * (1 - wa))
     }
 }
-/// Elementwise minimum with broadcasting (ties share the gradient, as PyTorch).
-public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
-    Tensor.binary(.minimum, "minimum", a, b) { g, a, b, _ in
-        let wa = (a .< b) + 0.5 * (a .== b)
-        return (g * wa, g * (1 - wa))
-    }
-}
+/// Elementwise minimum with broadcasting, `-maximum(-a, -b)`: a composite (ties share the gradient and
+/// NaN propagates, as PyTorch).
+public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { -maximum(-a, -b) }
 /// Clamps to `[min, max]` (either bound optional); the gradient passes where min <= x <= max, as PyTorch.
 public func clamp(_ x: Tensor, min lower: Double? = nil, max upper: Double? = nil) -> Tensor {
     var inside = Tensor.ones(like: x)
@@ -201,40 +229,29 @@ public func clamp(_ x: Tensor, min lower: Double? = nil, max upper: Double? = ni
     return `where`(inside, x, clamped)
 }
 
-/// Selects `a` where `condition` is non-zero and `b` elsewhere, all three broadcast together.
+/// Selects `a` where `condition` is true (non-zero, for a numeric condition) and `b` elsewhere, all three
+/// broadcast together.
 public func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
     let (a, b) = Tensor.promoted(a, b)
     let shape = broadcastShapes(broadcastShapes(condition.shape, a.shape, op: "where"), b.shape, op: "where")
-    let mask = condition.converted(to: a.dtype == .int64 ? .float64 : a.dtype).broadcasted(to: shape).detached()
-    let ae = a.broadcasted(to: shape), be = b.broadcasted(to: shape)
-    let out: Tensor
-    switch (mask.storage, ae.storage, be.storage) {
-    case (.float32(let m), .float32(let x), .float32(let y)):
-        out = Tensor(shape: shape, storage: .float32(zip3(m, x, y)))
-    case (.float64(let m), .float64(let x), .float64(let y)):
-        out = Tensor(shape: shape, storage: .float64(zip3(m, x, y)))
-    default:
-        let r = zip3(mask.doubleScalars, ae.doubleScalars, be.doubleScalars)
-        out = Tensor(shape: shape, doubles: r, dtype: a.dtype)
-    }
+    let mask = condition.converted(to: .bool).detached()
+    let out = Tensor.empty(shape, dtype: a.dtype)
+    Backends.current.select(mask.strided.broadcast(to: shape), a.strided.broadcast(to: shape), b.strided.broadcast(to: shape),
+                            into: out.strided)
     guard out.dtype.isFloatingPoint else { return out }
-    return Tensor.record("where", [ae, be], out) { g in
-        [ae.requiresGrad ? g * mask : nil, be.requiresGrad ? g * (1 - mask) : nil]
+    return Tensor.record("where", [a, b], out, saving: [mask]) { g in
+        let zero = g.scalarLike(0)
+        return [a.requiresGrad ? `where`(mask, g, zero).summed(toShape: a.shape) : nil,
+                b.requiresGrad ? `where`(mask, zero, g).summed(toShape: b.shape) : nil]
     }
 }
 
 extension Tensor {
-    /// Selects `a` where `condition` is non-zero and `b` elsewhere (`Tensor.where(c, a, b)`, no backticks).
+    /// Selects `a` where `condition` is true and `b` elsewhere (`Tensor.where(c, a, b)`, no backticks).
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor { AxonCore.`where`(condition, a, b) }
 }
 
-private func zip3<T: BinaryFloatingPoint>(_ m: [T], _ x: [T], _ y: [T]) -> [T] {
-    makeArray(m.count) { o, range in
-        for i in range { o[i] = m[i] != 0 ? x[i] : y[i] }
-    }
-}
-
-// MARK: - Comparisons (results are 0/1 tensors of the operands' dtype; Axon has no bool dtype)
+// MARK: - Comparisons (results are bool tensors, as PyTorch's)
 
 infix operator .== : ComparisonPrecedence
 infix operator .!= : ComparisonPrecedence
@@ -243,7 +260,7 @@ infix operator .<= : ComparisonPrecedence
 infix operator .> : ComparisonPrecedence
 infix operator .>= : ComparisonPrecedence
 
-/// Elementwise equality (1 where equal, else 0).
+/// Elementwise equality (true where equal).
 public func .== (a: Tensor, b: Tensor) -> Tensor { Tensor.binary(.eq, "eq", a, b, nil) }
 /// Elementwise inequality.
 public func .!= (a: Tensor, b: Tensor) -> Tensor { Tensor.binary(.ne, "ne", a, b, nil) }

@@ -5,6 +5,7 @@ extension Tensor {
     /// Normalised, sorted, duplicate-free reduction axes (`nil` means all).
     func reductionAxes(_ axes: [Int]?, op: String) -> [Int] {
         guard let axes else { return Array(0..<rank) }
+        if axes.count == 1 { return [normalizeAxis(axes[0], rank: rank, op: op)] }
         let normalized = axes.map { normalizeAxis($0, rank: rank, op: op) }
         guard Set(normalized).count == normalized.count else {
             axonFail(op, "repeated axis in \(axes) for shape \(shape)")
@@ -21,27 +22,21 @@ extension Tensor {
     }
 
     /// The reduction's result, with the normalised axes and the kept-dimensions shape (which the
-    /// derivative rules need).
+    /// derivative rules need). int64 and bool sums give int64, as PyTorch's.
     func reduce(_ op: ReduceOp, _ name: String, axes: [Int]?, keepDims: Bool) -> (out: Tensor, axes: [Int], keep: [Int]) {
         let ax = reductionAxes(axes, op: name)
         let (keep, drop) = reducedShapes(ax)
-        let outShape = keepDims ? keep : drop
         if op != .sum && count == 0 { axonFail(name, "cannot reduce an empty tensor of shape \(shape)") }
-        let out: Tensor
-        switch storage {
-        case .float32(let a): out = Tensor(shape: outShape, storage: .float32(reduceKernel(op, a, shape, keep)))
-        case .float64(let a): out = Tensor(shape: outShape, storage: .float64(reduceKernel(op, a, shape, keep)))
-        case .int64(let a):
-            let r = reduceKernel(op, a.map { Double($0) }, shape, keep)
-            out = Tensor(shape: outShape, storage: .int64(r.map { Int($0) }))
-        }
+        let out = Tensor.empty(keepDims ? keep : drop, dtype: dtype == .bool ? .int64 : dtype)
+        Backends.current.reduce(op, strided, into: StridedBuffer(contiguous: out.buffer, shape: keep))
         return (out, ax, keep)
     }
 
     /// Sum over `axes` (all when nil); `keepDims` keeps reduced axes with size 1.
     public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let (out, _, keep) = reduce(.sum, "sum", axes: axes, keepDims: keepDims)
-        return Tensor.record("sum", [self], out) { [shape] g in [g.reshaped(keep).broadcasted(to: shape)] }
+        guard out.dtype.isFloatingPoint else { return out }
+        return Tensor.record("sum", [self], out, saving: []) { [shape] g in [g.reshaped(keep).broadcasted(to: shape)] }
     }
     /// Sum over one axis.
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
@@ -60,15 +55,19 @@ extension Tensor {
     public func max(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(.max, "max", axes, keepDims) }
     /// Maximum over one axis (values; see ``argmax(axis:keepDims:)`` for the indices).
     public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
-    /// Minimum over `axes` (all when nil); gradient as ``max(axes:keepDims:)``.
-    public func min(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(.min, "min", axes, keepDims) }
+    /// Minimum over `axes` (all when nil), `-max(-x)`: a composite (gradient as ``max(axes:keepDims:)``).
+    public func min(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        if !dtype.isFloatingPoint { return extremum(.min, "min", axes, keepDims) }
+        return -(-self).max(axes: axes, keepDims: keepDims)
+    }
     /// Minimum over one axis.
     public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
 
     private func extremum(_ op: ReduceOp, _ name: String, _ axes: [Int]?, _ keepDims: Bool) -> Tensor {
         let (out, ax, keep) = reduce(op, name, axes: axes, keepDims: keepDims)
-        return Tensor.record(name, [self], out) { [unowned out] g in
-            let mask = self.detached() .== out.reshaped(keep)
+        guard out.dtype.isFloatingPoint else { return out }
+        return Tensor.record(name, [self], out, savingOutput: true) { [unowned out] g in
+            let mask = (self.detached() .== out.detached().reshaped(keep)).converted(to: out.dtype)
             let share = mask / mask.sum(axes: ax, keepDims: true)
             return [g.reshaped(keep) * share]
         }
@@ -86,22 +85,11 @@ extension Tensor {
         }
         let a = normalizeAxis(axis, rank: rank, op: name)
         guard shape[a] > 0 else { axonFail(name, "axis \(axis) of shape \(shape) is empty") }
-        let outer = shape[..<a].reduce(1, *), n = shape[a], inner = shape[(a + 1)...].reduce(1, *)
-        let v = doubleScalars
-        var idx = [Int](repeating: 0, count: outer * inner)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                var best = v[o * n * inner + i], bi = 0
-                for j in 1..<Swift.max(n, 1) {
-                    let x = v[(o * n + j) * inner + i]
-                    if (greater ? x > best : x < best) || (x.isNaN && !best.isNaN) { best = x; bi = j }
-                }
-                idx[o * inner + i] = bi
-            }
-        }
-        var outShape = shape
-        if keepDims { outShape[a] = 1 } else { outShape.remove(at: a) }
-        return Tensor(shape: outShape, scalars: idx)
+        var keep = shape
+        keep[a] = 1
+        let out = Tensor.empty(keep, dtype: .int64)
+        Backends.current.argReduce(strided, axis: a, largest: greater, into: out.strided)
+        return keepDims ? out : out.squeezed(axis: a)
     }
 
     /// Variance over `axes` (all when nil); `unbiased` divides by n - 1 (PyTorch's default), else by n.
@@ -156,54 +144,18 @@ extension Tensor {
     /// logSoftmax over the last axis as one primitive (the same arithmetic as the composed form, in one
     /// pass per row); its derivative is g - softmax · Σg, also one pass.
     func logSoftmaxLastAxis() -> Tensor {
-        let n = shape[rank - 1], rows = n == 0 ? 0 : count / n
-        func forward<T: AxonFloat>(_ x: [T]) -> [T] {
-            x.withUnsafeBufferPointer { px in
-                let src = px.baseAddress
-                return [T](unsafeUninitializedCapacity: x.count) { buffer, initialized in
-                    let dst = buffer.baseAddress
-                    for r in 0..<rows {
-                        let xr = src! + r * n, yr = dst! + r * n
-                        var m = -T.infinity
-                        for j in 0..<n where xr[j] > m || xr[j].isNaN { m = xr[j] }
-                        if Swift.abs(m) == .infinity { m = 0 }
-                        var s: T = 0
-                        for j in 0..<n { s += T.exp(xr[j] - m) }
-                        let l = T.log(s)
-                        for j in 0..<n { yr[j] = (xr[j] - m) - l }
-                    }
-                    initialized = x.count
-                }
+        let x = contiguous()
+        let out = Tensor.empty(shape, dtype: dtype)
+        Backends.current.logSoftmax(x.strided, into: out.strided)
+        return Tensor.record("logSoftmax", [x], out, saving: [], savingOutput: true) { [unowned out] g in
+            if GradMode.isEnabled && (g.requiresGrad || out.requiresGrad) {
+                // Recorded backward (second derivatives): the same rule as differentiable ops.
+                return [g - Axon_exp(out) * g.sum(axis: -1, keepDims: true)]
             }
-        }
-        func backward<T: AxonFloat>(_ g: [T], _ y: [T]) -> [T] {
-            g.withUnsafeBufferPointer { pg in
-                y.withUnsafeBufferPointer { py in
-                    [T](unsafeUninitializedCapacity: g.count) { buffer, initialized in
-                        for r in 0..<rows {
-                            let gr = pg.baseAddress! + r * n, yr = py.baseAddress! + r * n, out = buffer.baseAddress! + r * n
-                            var s: T = 0
-                            for j in 0..<n { s += gr[j] }
-                            for j in 0..<n { out[j] = gr[j] - T.exp(yr[j]) * s }
-                        }
-                        initialized = g.count
-                    }
-                }
-            }
-        }
-        let out: Tensor
-        switch storage {
-        case .float32(let a): out = Tensor(shape: shape, storage: .float32(forward(a)))
-        case .float64(let a): out = Tensor(shape: shape, storage: .float64(forward(a)))
-        case .int64: axonFail("logSoftmax", "needs a floating-point tensor, got int64 with shape \(shape)")
-        }
-        return Tensor.record("logSoftmax", [self], out) { [unowned out] g in
-            let gc = g.converted(to: out.dtype)
-            switch (gc.storage, out.storage) {
-            case (.float32(let a), .float32(let b)): return [Tensor(shape: out.shape, storage: .float32(backward(a, b)))]
-            case (.float64(let a), .float64(let b)): return [Tensor(shape: out.shape, storage: .float64(backward(a, b)))]
-            default: axonFail("logSoftmax", "internal: gradient dtype \(g.dtype)")
-            }
+            let gc = g.converted(to: out.dtype).contiguous()
+            let dx = Tensor.empty(out.shape, dtype: out.dtype)
+            Backends.current.logSoftmaxBackward(gc.strided, out.strided, into: dx.strided)
+            return [dx]
         }
     }
 }

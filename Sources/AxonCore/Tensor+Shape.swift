@@ -1,8 +1,60 @@
-// Shape and indexing operations. Primitives: reshaped, permuted, broadcasted, sliced, concatenated,
-// indexSelected, gathered; the others (transpose, squeeze, stack, split, ...) are compositions.
+// Shape and indexing operations. Views (they share the buffer, as in PyTorch): `reshaped` when the
+// strides allow it, `permuted`, `broadcasted`, `sliced`, `unfolded`, and what is composed from them
+// (transpose, squeeze, unsqueeze, narrow, split, chunk, indexing). Copies: `indexSelected`, `gathered`,
+// `concat`. Each is a primitive with a derivative rule that sends the gradient back to its base.
 
 extension Tensor {
-    /// Same elements with a new shape; one dimension may be -1 and is inferred.
+    /// A view of the same buffer with another layout, recorded with `backward` (nil: not differentiable).
+    func view(_ name: String, shape: [Int], strides: [Int], offset: Int, backward: ((Tensor) -> Tensor)?) -> Tensor {
+        let out = Tensor(buffer: buffer, shape: shape, strides: strides, offset: offset)
+        guard let backward else { return out }
+        return Tensor.record(name, [self], out, saving: []) { g in [backward(g)] }
+    }
+
+    /// The strides of a view of this tensor with `target`'s shape over the same elements in row-major
+    /// order, or nil when no such view exists (the reshape must then copy). Works group by group: each
+    /// run of input axes that are contiguous with each other can be split or merged freely.
+    func viewStrides(for target: [Int]) -> [Int]? {
+        if isContiguous || count == 0 { return contiguousStrides(target) }
+        // Drop size-1 axes; they constrain nothing.
+        let dims = shape.indices.filter { shape[$0] != 1 }
+        var out = [Int](repeating: 0, count: target.count)
+        var ti = 0
+        var di = 0
+        while di < dims.count || ti < target.count {
+            // Skip target axes of size 1 (any stride).
+            if ti < target.count && target[ti] == 1 { out[ti] = 1; ti += 1; continue }
+            guard di < dims.count, ti < target.count else { return nil }
+            // Take the longest run of input axes that are contiguous with each other.
+            var chunkSize = shape[dims[di]]
+            var end = di
+            while end + 1 < dims.count && strides[dims[end]] == strides[dims[end + 1]] * shape[dims[end + 1]] {
+                end += 1
+                chunkSize *= shape[dims[end]]
+            }
+            // Fill target axes until they cover the run exactly.
+            var covered = 1
+            let innermost = strides[dims[end]]
+            var group: [Int] = []
+            while covered < chunkSize && ti < target.count {
+                group.append(ti)
+                covered *= target[ti]
+                ti += 1
+            }
+            while ti < target.count && target[ti] == 1 { group.append(ti); ti += 1 }
+            guard covered == chunkSize else { return nil }
+            var s = innermost
+            for t in group.reversed() {
+                out[t] = s
+                s *= target[t]
+            }
+            di = end + 1
+        }
+        return out
+    }
+
+    /// Same elements with a new shape; one dimension may be -1 and is inferred. A view when the strides
+    /// allow it (always for a contiguous tensor), else a copy, as `torch.reshape`.
     public func reshaped(_ newShape: [Int]) -> Tensor {
         var target = newShape
         let unknown = newShape.indices.filter { newShape[$0] == -1 }
@@ -20,8 +72,10 @@ extension Tensor {
             axonFail("reshape", "cannot reshape tensor of shape \(shape) (\(count) elements) into \(newShape)")
         }
         if target == shape { return self }
-        let out = Tensor(shape: target, storage: storage)
-        return Tensor.record("reshape", [self], out) { [shape] g in [g.reshaped(shape)] }
+        let source = viewStrides(for: target) == nil ? contiguous() : self
+        return source.view("reshape", shape: target, strides: source.viewStrides(for: target)!, offset: source.storageOffset) {
+            [shape] g in g.reshaped(shape)
+        }
     }
 
     /// Flattens dimensions `start...end` into one, as `torch.flatten(x, start, end)`.
@@ -33,22 +87,21 @@ extension Tensor {
         return reshaped(Array(shape[..<s]) + [merged] + Array(shape[(e + 1)...]))
     }
 
-    /// Reorders dimensions: output dimension i is input dimension `dims[i]`.
+    /// Reorders dimensions (a view): output dimension i is input dimension `dims[i]`.
     public func permuted(_ dims: [Int]) -> Tensor {
         let d = dims.map { normalizeAxis($0, rank: rank, op: "permute") }
         guard d.count == rank, Set(d).count == rank else {
             axonFail("permute", "dims \(dims) are not a permutation of the \(rank) axes of shape \(shape)")
         }
         if d == Array(0..<rank) { return self }
-        let strides = contiguousStrides(shape)
-        let outShape = d.map { shape[$0] }
-        let out = Tensor(shape: outShape, storage: storage.gathered(stridedIndices(shape: outShape, strides: d.map { strides[$0] })))
         var inverse = [Int](repeating: 0, count: rank)
         for (i, a) in d.enumerated() { inverse[a] = i }
-        return Tensor.record("permute", [self], out) { g in [g.permuted(inverse)] }
+        return view("permute", shape: d.map { shape[$0] }, strides: d.map { strides[$0] }, offset: storageOffset) {
+            g in g.permuted(inverse)
+        }
     }
 
-    /// Swaps two dimensions.
+    /// Swaps two dimensions (a view).
     public func transposed(_ a: Int = -2, _ b: Int = -1) -> Tensor {
         if rank < 2 { return self }
         var d = Array(0..<rank)
@@ -56,10 +109,15 @@ extension Tensor {
         return permuted(d)
     }
 
-    /// The transpose of a matrix (last two dimensions swapped).
-    public var T: Tensor { transposed() }
+    /// The transpose of a matrix, or all axes reversed for other ranks (PyTorch's `.T`), a view.
+    public var T: Tensor { rank < 2 ? self : permuted(Array((0..<rank).reversed())) }
+    /// The last two axes swapped (PyTorch's `.mT`), a view.
+    public var mT: Tensor {
+        guard rank >= 2 else { axonFail("mT", "needs at least two dimensions, got shape \(shape)") }
+        return transposed(-2, -1)
+    }
 
-    /// Removes size-1 dimensions (only `axis` when given).
+    /// Removes size-1 dimensions (only `axis` when given), a view.
     public func squeezed(axis: Int? = nil) -> Tensor {
         if let axis {
             let a = normalizeAxis(axis, rank: rank, op: "squeeze")
@@ -70,7 +128,7 @@ extension Tensor {
         return reshaped(shape.filter { $0 != 1 })
     }
 
-    /// Inserts a size-1 dimension at `axis` (which may equal the rank, or be negative as in PyTorch).
+    /// Inserts a size-1 dimension at `axis` (which may equal the rank, or be negative as in PyTorch), a view.
     public func unsqueezed(axis: Int) -> Tensor {
         let a = axis < 0 ? axis + rank + 1 : axis
         guard a >= 0 && a <= rank else { axonFail("unsqueeze", "axis \(axis) is out of range for shape \(shape)") }
@@ -78,24 +136,20 @@ extension Tensor {
         return reshaped(s)
     }
 
-    /// Broadcasts to `target` (NumPy rules), materialising the copies; as `torch.expand`.
+    /// Broadcasts to `target` (NumPy rules) as a view with stride 0 along the new and expanded axes, as
+    /// `torch.expand`. Write to it only through a copy: its elements alias each other.
     public func broadcasted(to target: [Int]) -> Tensor {
         if target == shape { return self }
         guard broadcastShapes(shape, target, op: "expand") == target else {
             axonFail("expand", "shape \(shape) cannot be broadcast to \(target)")
         }
-        let out: Tensor
-        switch storage {
-        case .float32(let a): out = Tensor(shape: target, storage: .float32(broadcastCopy(a, shape, to: target)))
-        case .float64(let a): out = Tensor(shape: target, storage: .float64(broadcastCopy(a, shape, to: target)))
-        case .int64(let a): out = Tensor(shape: target, storage: .int64(broadcastCopy(a, shape, to: target)))
-        }
-        return Tensor.record("expand", [self], out) { [shape] g in [g.summed(toShape: shape)] }
+        let v = strided.broadcast(to: target)
+        return view("expand", shape: target, strides: v.strides, offset: storageOffset) { [shape] g in g.summed(toShape: shape) }
     }
     /// Same as ``broadcasted(to:)``, PyTorch's name.
     public func expanded(to target: [Int]) -> Tensor { broadcasted(to: target) }
 
-    /// Elements `range` along `axis` (a view in PyTorch; a copy here).
+    /// Elements `range` along `axis`, a view (`x[:, a:b]`).
     public func sliced(axis: Int = 0, _ range: Range<Int>) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "slice")
         guard range.lowerBound >= 0, range.upperBound <= shape[a] else {
@@ -104,26 +158,84 @@ extension Tensor {
         if range.count == shape[a] { return self }
         var outShape = shape
         outShape[a] = range.count
-        let strides = contiguousStrides(shape)
-        let idx = stridedIndices(shape: outShape, strides: strides, base: range.lowerBound * strides[a])
-        let out = Tensor(shape: outShape, storage: storage.gathered(idx))
-        return Tensor.record("slice", [self], out) { [shape, dtype] g in
-            // The gradient goes back into zeros of the input's shape (the indices are distinct).
-            [Tensor.scatterAdd(g, indices: idx, shape: shape, dtype: dtype)]
+        return view("slice", shape: outShape, strides: strides, offset: storageOffset + range.lowerBound * strides[a]) {
+            [shape, dtype] g in
+            // The gradient goes into zeros of the base's shape, through the same slice.
+            let full = Tensor.zeros(shape, dtype: dtype)
+            if GradMode.isEnabled && g.requiresGrad {
+                return Tensor.padded(g, axis: a, before: range.lowerBound, after: shape[a] - range.upperBound)
+            }
+            full.sliced(axis: a, range).assign(g)
+            return full
         }
     }
 
-    /// Rows `range` along the first axis, `x[a..<b]`.
+    /// `length` elements from `start` along `axis`, a view (`torch.narrow`).
+    public func narrowed(axis: Int, start: Int, length: Int) -> Tensor {
+        let a = normalizeAxis(axis, rank: rank, op: "narrow")
+        let s = start < 0 ? start + shape[a] : start
+        guard length >= 0, s >= 0, s + length <= shape[a] else {
+            axonFail("narrow", "start \(start) and length \(length) are out of bounds for axis \(axis) of size \(shape[a]) (shape \(shape))")
+        }
+        return sliced(axis: a, s..<(s + length))
+    }
+
+    /// Every window of `size` elements along `axis`, `step` apart, as a new last dimension: a view
+    /// (`torch.Tensor.unfold`). Shape: `axis` becomes (n - size) / step + 1, and `size` is appended.
+    public func unfolded(axis: Int, size: Int, step: Int) -> Tensor {
+        let a = normalizeAxis(axis, rank: Swift.max(rank, 1), op: "unfold")
+        let n = rank == 0 ? 1 : shape[a]
+        guard size >= 0, step > 0, size <= n else {
+            axonFail("unfold", "size \(size) and step \(step) do not fit axis \(axis) of size \(n) (shape \(shape))")
+        }
+        if rank == 0 { return reshaped([1]).unfolded(axis: 0, size: size, step: step) }
+        var outShape = shape, outStrides = strides
+        outShape[a] = (n - size) / step + 1
+        outStrides[a] = strides[a] * step
+        outShape.append(size)
+        outStrides.append(strides[a])
+        let windows = outShape[a]
+        return view("unfold", shape: outShape, strides: outStrides, offset: storageOffset) { [shape] g in
+            // Windows may overlap: add each window's gradient back into its span, in order.
+            var parts: [Tensor] = []
+            for w in 0..<windows {
+                let piece = g.sliced(axis: a, w..<(w + 1)).squeezed(axis: a).movedAxis(from: -1, to: a)
+                parts.append(Tensor.padded(piece, axis: a, before: w * step, after: shape[a] - w * step - size))
+            }
+            return parts.dropFirst().reduce(parts.first ?? Tensor.zeros(shape, dtype: g.dtype), +)
+        }
+    }
+
+    /// Moves one axis to another position (the others keep their order), a view.
+    func movedAxis(from source: Int, to destination: Int) -> Tensor {
+        let s = normalizeAxis(source, rank: rank, op: "movedim"), d = normalizeAxis(destination, rank: rank, op: "movedim")
+        var order = Array(0..<rank).filter { $0 != s }
+        order.insert(s, at: d)
+        return permuted(order)
+    }
+
+    /// Zeros of `before` and `after` elements around `x` along `axis` (the adjoint of a slice).
+    static func padded(_ x: Tensor, axis: Int, before: Int, after: Int) -> Tensor {
+        if before == 0 && after == 0 { return x }
+        var parts: [Tensor] = []
+        var s = x.shape
+        if before > 0 { s[axis] = before; parts.append(Tensor.zeros(s, dtype: x.dtype)) }
+        parts.append(x)
+        if after > 0 { s[axis] = after; parts.append(Tensor.zeros(s, dtype: x.dtype)) }
+        return concat(parts, axis: axis)
+    }
+
+    /// Rows `range` along the first axis, `x[a..<b]` (a view).
     public subscript(_ range: Range<Int>) -> Tensor { sliced(axis: 0, range) }
 
-    /// Ranges on the leading axes, `x[0..<2, 1..<3]`.
+    /// Ranges on the leading axes, `x[0..<2, 1..<3]` (a view).
     public subscript(_ first: Range<Int>, _ rest: Range<Int>...) -> Tensor {
         var t = sliced(axis: 0, first)
         for (i, r) in rest.enumerated() { t = t.sliced(axis: i + 1, r) }
         return t
     }
 
-    /// Element `index` along the first axis, with that axis removed (`x[i]`).
+    /// Element `index` along the first axis, with that axis removed (`x[i]`, a view).
     public subscript(_ index: Int) -> Tensor {
         guard rank > 0 else { axonFail("index", "cannot index a scalar tensor") }
         let i = index < 0 ? index + shape[0] : index
@@ -131,7 +243,7 @@ extension Tensor {
         return sliced(axis: 0, i..<(i + 1)).squeezed(axis: 0)
     }
 
-    /// Splits into pieces of the given sizes along `axis`.
+    /// Splits into pieces of the given sizes along `axis` (views).
     public func split(sizes: [Int], axis: Int = 0) -> [Tensor] {
         let a = normalizeAxis(axis, rank: rank, op: "split")
         guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[a] else {
@@ -141,42 +253,50 @@ extension Tensor {
         return sizes.map { s in defer { start += s }; return sliced(axis: a, start..<(start + s)) }
     }
 
-    /// Splits into pieces of `size` along `axis` (the last may be smaller), as `torch.split(x, size)`.
+    /// Splits into pieces of `size` along `axis` (the last may be smaller), as `torch.split(x, size)` (views).
     public func split(size: Int, axis: Int = 0) -> [Tensor] {
         guard size > 0 else { axonFail("split", "size must be positive, got \(size)") }
         let n = shape[normalizeAxis(axis, rank: rank, op: "split")]
         return split(sizes: stride(from: 0, to: n, by: size).map { Swift.min(size, n - $0) }, axis: axis)
     }
 
-    /// Splits into `chunks` nearly equal pieces along `axis`, as `torch.chunk`.
+    /// Splits into `chunks` nearly equal pieces along `axis`, as `torch.chunk` (views).
     public func chunked(_ chunks: Int, axis: Int = 0) -> [Tensor] {
         guard chunks > 0 else { axonFail("chunk", "chunks must be positive, got \(chunks)") }
         let n = shape[normalizeAxis(axis, rank: rank, op: "chunk")]
         return split(size: Swift.max(1, (n + chunks - 1) / chunks), axis: axis)
     }
 
-    /// Selects entries along `axis` by an int64 index tensor (1-D), as `torch.index_select`.
+    /// Selects entries along `axis` by an int64 index tensor (1-D), as `torch.index_select` (a copy).
     public func indexSelected(axis: Int, indices: Tensor) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "indexSelect")
         guard indices.dtype == .int64, indices.rank <= 1 else {
             axonFail("indexSelect", "indices must be a 1-D int64 tensor, got \(indices.dtype) with shape \(indices.shape)")
         }
-        let ids = indices.i64, n = shape[a]
+        let ids = indices.intScalars, n = shape[a]
         for i in ids where i < 0 || i >= n {
             axonFail("indexSelect", "index \(i) is out of bounds for axis \(axis) of size \(n) (shape \(shape))")
         }
         let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
         var outShape = shape; outShape[a] = ids.count
-        if outer == 1 && !requiresGrad {
-            // Selecting whole rows (a batch from a dataset): copy them, no index map needed.
-            return Tensor(shape: outShape, storage: storage.gatheredRows(ids, rowSize: inner))
+        if outer == 1 && inner >= 64 && !(requiresGrad && GradMode.isEnabled) {
+            // Whole rows (a batch from a dataset): one strided copy per row, no index map.
+            let out = Tensor.empty(outShape, dtype: dtype)
+            let rowShape = Array(shape[(a + 1)...]), rowStrides = Array(strides[(a + 1)...])
+            let outStrides = contiguousStrides(rowShape)
+            let backend = Backends.current
+            for (i, r) in ids.enumerated() {
+                backend.copy(StridedBuffer(buffer: buffer, shape: rowShape, strides: rowStrides, offset: storageOffset + r * strides[a]),
+                             into: StridedBuffer(buffer: out.buffer, shape: rowShape, strides: outStrides, offset: i * inner))
+            }
+            return out
+        }
+        if outer * inner == 1 {
+            return gatheredFlat(indices.reshaped([ids.count]).contiguous(), shape: outShape, name: "indexSelect")
         }
         var idx = [Int](); idx.reserveCapacity(outer * ids.count * inner)
         for o in 0..<outer { for i in ids { for k in 0..<inner { idx.append((o * n + i) * inner + k) } } }
-        let out = Tensor(shape: outShape, storage: storage.gathered(idx))
-        return Tensor.record("indexSelect", [self], out) { [shape, dtype] g in
-            [Tensor.scatterAdd(g, indices: idx, shape: shape, dtype: dtype)]
-        }
+        return gatheredFlat(Tensor(shape: [idx.count], scalars: idx), shape: outShape, name: "indexSelect")
     }
 
     /// Gathers along `axis` with an int64 index tensor of the same rank, as `torch.gather`:
@@ -189,9 +309,8 @@ extension Tensor {
         for d in 0..<rank where d != a && indices.shape[d] > shape[d] {
             axonFail("gather", "index shape \(indices.shape) exceeds input shape \(shape) at dimension \(d)")
         }
-        let ids = indices.i64, strides = contiguousStrides(shape), outShape = indices.shape
-        let base = stridedIndices(shape: outShape, strides: strides.enumerated().map { $0.offset == a ? 0 : $0.element })
-        var idx = base
+        let ids = indices.intScalars, strides = contiguousStrides(shape), outShape = indices.shape
+        var idx = stridedIndices(shape: outShape, strides: strides.enumerated().map { $0.offset == a ? 0 : $0.element })
         for k in 0..<ids.count {
             let i = ids[k]
             guard i >= 0 && i < shape[a] else {
@@ -199,30 +318,27 @@ extension Tensor {
             }
             idx[k] += i * strides[a]
         }
-        let out = Tensor(shape: outShape, storage: storage.gathered(idx))
-        return Tensor.record("gather", [self], out) { [shape, dtype] g in
-            [Tensor.scatterAdd(g, indices: idx, shape: shape, dtype: dtype)]
-        }
+        return gatheredFlat(Tensor(shape: [idx.count], scalars: idx), shape: outShape, name: "gather")
     }
 
-    /// Zeros of `shape` with `source[k]` added at flat position `indices[k]` (the adjoint of a gather),
-    /// in order, on one thread (so repeated indices always sum the same way).
-    static func scatterAdd(_ source: Tensor, indices: [Int], shape: [Int], dtype: DType) -> Tensor {
-        func scatter<T: AxonFloat>(_ values: [T]) -> [T] {
-            var full = [T](repeating: 0, count: shapeCount(shape))
-            full.withUnsafeMutableBufferPointer { out in
-                values.withUnsafeBufferPointer { v in
-                    indices.withUnsafeBufferPointer { idx in
-                        for k in 0..<idx.count { out[idx[k]] += v[k] }
-                    }
-                }
-            }
-            return full
-        }
-        switch source.converted(to: dtype).storage {
-        case .float32(let v): return Tensor(shape: shape, storage: .float32(scatter(v)))
-        case .float64(let v): return Tensor(shape: shape, storage: .float64(scatter(v)))
-        case .int64: axonFail("scatterAdd", "gradients are floating point, got int64")
+    /// The elements at the flat row-major positions in `index` (int64), with `shape`: the movement primitive behind
+    /// indexSelect and gather. Its derivative is ``scatteredFlat(_:shape:)``.
+    func gatheredFlat(_ index: Tensor, shape outShape: [Int], name: String) -> Tensor {
+        let source = contiguous()
+        let out = Tensor.empty(outShape, dtype: dtype)
+        Backends.current.gather(source.strided, indices: index.strided, into: out.strided)
+        return Tensor.record(name, [source], out, saving: []) { [shape] g in [g.scatteredFlat(index, shape: shape)] }
+    }
+
+    /// Zeros of `shape` with this tensor's element k added at flat position `indices[k]`, in order, on one
+    /// thread (so repeated indices always sum the same way): the adjoint of a gather, differentiable (its
+    /// own derivative is the gather).
+    func scatteredFlat(_ indices: Tensor, shape outShape: [Int]) -> Tensor {
+        let source = contiguous()
+        let out = Tensor.empty(outShape, dtype: dtype)
+        Backends.current.scatterAdd(source.strided, indices: indices.strided, into: out.strided)
+        return Tensor.record("scatterAdd", [source], out, saving: []) { g in
+            [g.gatheredFlat(indices, shape: source.shape, name: "gather")]
         }
     }
 }
@@ -231,7 +347,7 @@ extension Tensor {
 public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
     guard let first = tensors.first else { axonFail("concat", "needs at least one tensor") }
     let a = normalizeAxis(axis, rank: first.rank, op: "concat")
-    let dtype = tensors.contains { $0.dtype == .float64 } ? DType.float64 : first.dtype
+    let dtype = tensors.map(\.dtype).reduce(first.dtype, Tensor.promotedType)
     let parts = tensors.map { $0.converted(to: dtype) }
     for t in parts {
         guard t.rank == first.rank, (0..<first.rank).allSatisfy({ $0 == a || t.shape[$0] == first.shape[$0] }) else {
@@ -239,25 +355,20 @@ public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
         }
     }
     if parts.count == 1 { return parts[0] }
-    let outer = first.shape[..<a].reduce(1, *), inner = first.shape[(a + 1)...].reduce(1, *)
     let sizes = parts.map { $0.shape[a] }
-    // Interleave rows: for each outer index, each part's (size * inner) block in turn.
-    let joined = Storage.joined(parts.map(\.storage), dtype: dtype)
-    let total = sizes.reduce(0, +) * inner
-    var starts = [0]
-    for p in parts { starts.append(starts.last! + p.count) }
-    var idx = [Int](); idx.reserveCapacity(outer * total)
-    for o in 0..<outer {
-        for (k, s) in sizes.enumerated() {
-            let base = starts[k] + o * s * inner
-            for j in 0..<(s * inner) { idx.append(base + j) }
-        }
-    }
     var outShape = first.shape
     outShape[a] = sizes.reduce(0, +)
-    let out = Tensor(shape: outShape, storage: joined.gathered(idx))
+    let out = Tensor.empty(outShape, dtype: dtype)
+    // Each part is copied into its slice of the output (a strided copy, no index map).
+    var start = 0
+    for (p, s) in zip(parts, sizes) {
+        let slot = Tensor(buffer: out.buffer, shape: p.shape, strides: out.strides,
+                          offset: start * out.strides[a])
+        Backends.current.copy(p.strided, into: slot.strided)
+        start += s
+    }
     guard dtype.isFloatingPoint else { return out }
-    return Tensor.record("concat", parts, out) { g in
+    return Tensor.record("concat", parts, out, saving: []) { g in
         var start = 0
         return sizes.map { s in defer { start += s }; return g.sliced(axis: a, start..<(start + s)) }
     }

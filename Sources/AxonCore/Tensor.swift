@@ -8,47 +8,79 @@ public enum DType: String, Sendable, CustomStringConvertible {
     case float64
     /// 64-bit signed integer: class indices and index tensors.
     case int64
+    /// Boolean: the result of comparisons, and masks. Converted to a float dtype it is the 0/1 multiplier.
+    case bool
 
     /// Whether the type is a floating-point type (and so can carry gradients).
-    public var isFloatingPoint: Bool { self != .int64 }
+    public var isFloatingPoint: Bool { self == .float32 || self == .float64 }
     /// PyTorch's spelling, e.g. `torch.float32`.
     public var description: String { rawValue }
 }
 
-/// Contiguous row-major element buffer of one of the three dtypes.
-enum Storage {
-    case float32([Float])
-    case float64([Double])
-    case int64([Int])
+/// The elements of a tensor as a backend sees them: a buffer read through a shape, strides (in elements,
+/// 0 along a broadcast axis) and an offset.
+public struct StridedBuffer {
+    /// The memory.
+    public let buffer: TensorBuffer
+    /// The size of each dimension.
+    public let shape: [Int]
+    /// The step in elements between neighbours along each dimension.
+    public let strides: [Int]
+    /// The position of element [0, 0, ...] in the buffer.
+    public let offset: Int
 
-    var dtype: DType {
-        switch self {
-        case .float32: return .float32
-        case .float64: return .float64
-        case .int64: return .int64
-        }
+    /// A view with explicit layout.
+    public init(buffer: TensorBuffer, shape: [Int], strides: [Int], offset: Int) {
+        self.buffer = buffer
+        self.shape = shape
+        self.strides = strides
+        self.offset = offset
     }
 
-    var count: Int {
-        switch self {
-        case .float32(let a): return a.count
-        case .float64(let a): return a.count
-        case .int64(let a): return a.count
+    /// The whole of `buffer`, row-major with `shape`.
+    public init(contiguous buffer: TensorBuffer, shape: [Int]) {
+        self.init(buffer: buffer, shape: shape, strides: contiguousStrides(shape), offset: 0)
+    }
+
+    /// The element type.
+    public var dtype: DType { buffer.dtype }
+    /// The number of elements seen.
+    public var count: Int { shapeCount(shape) }
+    /// Whether the elements are the row-major run `offset..<offset + count` of the buffer.
+    public var isContiguous: Bool { isRowMajor(shape, strides) }
+    /// The first element, typed.
+    @inline(__always) public func pointer<T>(_: T.Type) -> UnsafeMutablePointer<T> { buffer.pointer(T.self) + offset }
+    /// The same elements seen with `shape` through broadcast strides (0 where this view has size 1 or
+    /// is missing a leading axis).
+    public func broadcast(to target: [Int]) -> StridedBuffer {
+        if target == shape { return self }
+        let lead = target.count - shape.count
+        let s = (0..<target.count).map { i -> Int in
+            let j = i - lead
+            return j < 0 || (shape[j] == 1 && target[i] != 1) ? 0 : strides[j]
         }
+        return StridedBuffer(buffer: buffer, shape: target, strides: s, offset: offset)
     }
 }
 
-/// An n-dimensional array in row-major order that can record the operations applied to it for
-/// reverse-mode automatic differentiation.
+/// An n-dimensional array that can record the operations applied to it for reverse-mode automatic
+/// differentiation.
 ///
-/// `Tensor` has reference semantics, as `torch.Tensor`: `.grad` accumulates into the same object that
-/// the model holds. Values are immutable once created, except through ``assign(_:)`` (used by optimizers,
-/// outside the graph).
+/// A tensor is a view of a reference-counted ``TensorBuffer``: a shape, strides and an offset. Reshaping
+/// (when the strides allow), transposing, slicing, expanding, squeezing and splitting give views that share
+/// the buffer, as in PyTorch; ``contiguous()`` copies only when the view is not row-major. `Tensor` has
+/// reference semantics, as `torch.Tensor`: `.grad` accumulates into the same object that the model holds.
+/// Values change only through in-place operations (``assign(_:)``, ``addInPlace(_:alpha:scalingSelfBy:)``,
+/// ...), which write through views and bump the buffer's version counter.
 public final class Tensor {
     /// The size of each dimension; `[]` for a scalar.
     public let shape: [Int]
-    /// The elements, contiguous and row-major.
-    var storage: Storage
+    /// The step in elements between neighbours along each dimension (PyTorch's `stride()`).
+    public let strides: [Int]
+    /// The position of this view's first element in its buffer (PyTorch's `storage_offset()`).
+    public let storageOffset: Int
+    /// The memory this tensor views.
+    public let buffer: TensorBuffer
     /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs to check).
     public var requiresGrad: Bool {
         didSet {
@@ -57,7 +89,7 @@ public final class Tensor {
             }
         }
     }
-    /// The gradient accumulated by ``backward(_:retainGraph:)``; `nil` until a backward pass reaches it.
+    /// The gradient accumulated by ``backward(_:retainGraph:createGraph:)``; `nil` until a backward pass reaches it.
     public var grad: Tensor?
     /// The operation that produced this tensor (nil for leaves and for tensors made without gradients).
     var gradFn: GradFn?
@@ -66,12 +98,24 @@ public final class Tensor {
     var visitedInPass = 0
     var pendingGrad: Tensor?
 
-    init(shape: [Int], storage: Storage, requiresGrad: Bool = false) {
-        precondition(shape.reduce(1, *) == storage.count, "internal: storage count does not match shape")
+    /// A view of `buffer`.
+    init(buffer: TensorBuffer, shape: [Int], strides: [Int], offset: Int, requiresGrad: Bool = false) {
         self.shape = shape
-        self.storage = storage
+        self.strides = strides
+        self.storageOffset = offset
+        self.buffer = buffer
         self.requiresGrad = requiresGrad
         axon_counter_add(0, 1)
+    }
+
+    /// The whole of `buffer`, row-major with `shape`.
+    convenience init(buffer: TensorBuffer, shape: [Int]) {
+        self.init(buffer: buffer, shape: shape, strides: contiguousStrides(shape), offset: 0)
+    }
+
+    /// An uninitialised contiguous tensor from the current backend (every element is written before use).
+    static func empty(_ shape: [Int], dtype: DType) -> Tensor {
+        Tensor(buffer: Backends.current.makeBuffer(dtype: dtype, count: shapeCount(shape)), shape: shape)
     }
 
     deinit { axon_counter_add(0, -1) }
@@ -80,39 +124,37 @@ public final class Tensor {
     static var liveCount: Int { axon_counter_get(0) }
 
     /// The element type.
-    public var dtype: DType { storage.dtype }
+    public var dtype: DType { buffer.dtype }
+    /// Where the elements live.
+    public var device: Device { buffer.device }
     /// Number of dimensions.
     public var rank: Int { shape.count }
     /// Number of elements.
-    public var count: Int { storage.count }
+    public var count: Int { shapeCount(shape) }
     /// Whether this tensor was produced by a recorded operation (as opposed to a leaf).
     public var isLeaf: Bool { gradFn == nil }
+    /// The layout the backend reads.
+    public var strided: StridedBuffer {
+        StridedBuffer(buffer: buffer, shape: shape, strides: strides, offset: storageOffset)
+    }
+    /// Whether the elements are a row-major run of the buffer (PyTorch's `is_contiguous()`).
+    public var isContiguous: Bool { isRowMajor(shape, strides) }
+    /// Whether this tensor and `other` view the same buffer.
+    public func sharesStorage(with other: Tensor) -> Bool { buffer === other.buffer }
 
     /// The elements as `Float`, row-major (converted from the tensor's dtype).
-    public var scalars: [Float] {
-        switch storage {
-        case .float32(let a): return a
-        case .float64(let a): return a.map { Float($0) }
-        case .int64(let a): return a.map { Float($0) }
-        }
-    }
-
+    public var scalars: [Float] { elements(Float.self, .float32) }
     /// The elements as `Double`, row-major (converted from the tensor's dtype).
-    public var doubleScalars: [Double] {
-        switch storage {
-        case .float32(let a): return a.map { Double($0) }
-        case .float64(let a): return a
-        case .int64(let a): return a.map { Double($0) }
-        }
-    }
-
+    public var doubleScalars: [Double] { elements(Double.self, .float64) }
     /// The elements as `Int`, row-major (floats are truncated toward zero).
-    public var intScalars: [Int] {
-        switch storage {
-        case .float32(let a): return a.map { Int($0) }
-        case .float64(let a): return a.map { Int($0) }
-        case .int64(let a): return a
-        }
+    public var intScalars: [Int] { elements(Int.self, .int64) }
+    /// The elements as `Bool`, row-major (non-zero is true).
+    public var boolScalars: [Bool] { elements(Bool.self, .bool) }
+
+    /// Row-major elements of `dtype`, read as `T`.
+    private func elements<T>(_: T.Type, _ type: DType) -> [T] {
+        let t = converted(to: type).contiguous()
+        return Array(UnsafeBufferPointer(start: t.buffer.pointer(T.self) + t.storageOffset, count: t.count))
     }
 
     /// The value of a one-element tensor, as `Double`.
@@ -121,27 +163,46 @@ public final class Tensor {
         return doubleScalars[0]
     }
 
-    /// Replaces the values in place with those of `other` (same shape), outside autodiff.
-    /// Optimizers and `loadStateDict` use it; it keeps `requiresGrad` and drops nothing else.
+    /// Writes the values of `other` (same shape, any dtype) into this tensor in place, outside autodiff
+    /// (PyTorch's `x.data.copy_(other)`, allowed on parameters with recording on): through a view it
+    /// changes the base. Initialisers, optimizers and `loadStateDict` use it.
     public func assign(_ other: Tensor) {
         guard other.shape == shape else {
             axonFail("assign", "shape \(other.shape) does not match \(shape)")
         }
-        storage = other.converted(to: dtype).storage
+        Backends.current.copy(other.strided, into: strided)
+        buffer.bumpVersion("assign")
     }
 
-    /// A tensor with the same values that records no history and does not require gradients.
+    /// A tensor that views the same elements but records no history and does not require gradients
+    /// (PyTorch's `detach()`: the buffer is shared, so an in-place change shows in both).
     public func detached() -> Tensor {
-        Tensor(shape: shape, storage: storage)
+        Tensor(buffer: buffer, shape: shape, strides: strides, offset: storageOffset)
+    }
+
+    /// A contiguous copy in a new buffer (PyTorch's `clone()`), differentiable.
+    public func clone() -> Tensor {
+        let out = Tensor.empty(shape, dtype: dtype)
+        Backends.current.copy(strided, into: out.strided)
+        return Tensor.record("clone", [self], out, saving: []) { g in [g] }
+    }
+
+    /// This tensor when its elements are row-major in its buffer; otherwise a contiguous copy
+    /// (differentiable), as PyTorch's `contiguous()`.
+    public func contiguous() -> Tensor {
+        if isContiguous { return self }
+        return clone()
     }
 
     /// Resets `.grad` to nil.
     public func zeroGrad() { grad = nil }
 
-    // Typed access for kernels.
-    var f32: [Float] { if case .float32(let a) = storage { return a }; fatalError("internal: not float32") }
-    var f64: [Double] { if case .float64(let a) = storage { return a }; fatalError("internal: not float64") }
-    var i64: [Int] { if case .int64(let a) = storage { return a }; fatalError("internal: not int64") }
+    /// Stops when an in-place update would change a tensor that autodiff is recording through.
+    func checkInPlace(_ op: String) {
+        if requiresGrad && GradMode.isEnabled {
+            axonFail(op, "an in-place update of a tensor that requires gradients must run inside withNoGrad (shape \(shape))")
+        }
+    }
 }
 
 /// Stops with a programmer-error message that names the op, in the style of PyTorch's errors.
@@ -154,7 +215,7 @@ func axonFail(_ op: String, _ message: String) -> Never {
 @inline(__always) func shapeCount(_ shape: [Int]) -> Int { shape.reduce(1, *) }
 
 /// Row-major strides of a shape.
-func contiguousStrides(_ shape: [Int]) -> [Int] {
+public func contiguousStrides(_ shape: [Int]) -> [Int] {
     var strides = [Int](repeating: 1, count: shape.count)
     var s = 1
     for i in stride(from: shape.count - 1, through: 0, by: -1) {
@@ -162,6 +223,16 @@ func contiguousStrides(_ shape: [Int]) -> [Int] {
         s *= shape[i]
     }
     return strides
+}
+
+/// Whether `strides` walk `shape` row-major with no gaps (axes of size 1 may have any stride).
+func isRowMajor(_ shape: [Int], _ strides: [Int]) -> Bool {
+    var expected = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) where shape[i] != 1 {
+        if strides[i] != expected { return false }
+        expected *= shape[i]
+    }
+    return true
 }
 
 /// Normalises a possibly negative axis; stops with a message naming the op when out of range.

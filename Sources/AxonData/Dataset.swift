@@ -23,7 +23,8 @@ public struct TensorDataset: Dataset {
         /// float32 rows at `rows` (all when nil), stacked.
         func decoded(_ rows: [Int]?) -> Tensor {
             let n = rows?.count ?? shape[0], row = rowSize
-            let values = [Float](unsafeUninitializedCapacity: n * row) { out, initialized in
+            // Decoded straight into the tensor's buffer (a 10 000-image set is 31 MB: no second copy).
+            return Tensor(shape: [n] + shape.dropFirst(), unsafeUninitializedScalars: { out in
                 bytes.withUnsafeBufferPointer { src in
                     let from = SendablePointer(pointer: UnsafeMutablePointer(mutating: src.baseAddress!))
                     let to = SendablePointer(pointer: out.baseAddress!)
@@ -35,9 +36,7 @@ public struct TensorDataset: Dataset {
                         }
                     }
                 }
-                initialized = n * row
-            }
-            return Tensor(shape: [n] + shape.dropFirst(), scalars: values)
+            })
         }
 
         func subset(_ rows: [Int]) -> ByteImages {

@@ -36,6 +36,7 @@ public enum SafeTensors {
             case .float32: code = "F32"; t.scalars.withUnsafeBytes { body.append(contentsOf: $0) }
             case .float64: code = "F64"; t.doubleScalars.withUnsafeBytes { body.append(contentsOf: $0) }
             case .int64: code = "I64"; t.intScalars.map { Int64($0) }.withUnsafeBytes { body.append(contentsOf: $0) }
+            case .bool: code = "BOOL"; body.append(contentsOf: t.boolScalars.map { $0 ? UInt8(1) : 0 })
             }
             header[name] = ["dtype": code, "shape": t.shape, "data_offsets": [start, body.count]] as [String: Any]
         }
@@ -49,7 +50,7 @@ public enum SafeTensors {
     }
 
     /// Decodes a safetensors buffer, checking every length, offset, dtype and shape; `source` names it in
-    /// errors. Floating types become float32 (float64 stays float64); integer and bool types become int64.
+    /// errors. Floating types become float32 (float64 stays float64); integer types become int64, and bool stays bool.
     public static func decode(_ data: Data, source: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard data.count >= 8 else { throw CheckpointError("\(source): too short to be a safetensors file (\(data.count) bytes)") }
         let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -134,7 +135,8 @@ public enum SafeTensors {
         case "I32": return Tensor(shape: shape, scalars: (0..<count).map { Int(Int32(bitPattern: le($0, UInt32.self))) })
         case "I16": return Tensor(shape: shape, scalars: (0..<count).map { Int(Int16(bitPattern: le($0, UInt16.self))) })
         case "I8": return Tensor(shape: shape, scalars: (0..<count).map { Int(Int8(bitPattern: b[$0])) })
-        default: return Tensor(shape: shape, scalars: (0..<count).map { Int(b[$0]) })  // U8, BOOL
+        case "BOOL": return Tensor(shape: shape, scalars: (0..<count).map { b[$0] != 0 })
+        default: return Tensor(shape: shape, scalars: (0..<count).map { Int(b[$0]) })  // U8
         }
     }
 

@@ -132,11 +132,12 @@ open class Module {
     /// Number of scalar parameters.
     public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
 
-    /// Parameters and buffers by PyTorch state_dict name (values detached from any graph).
+    /// Parameters and buffers by PyTorch state_dict name, detached from any graph. The tensors are copies
+    /// (PyTorch's alias the parameters), so a saved state stays as it was while training goes on.
     public func stateDict() -> [String: Tensor] {
         var out: [String: Tensor] = [:]
-        for (name, t) in namedParameters() { out[name] = t.detached() }
-        for (name, b) in namedBuffers() { out[name] = b.wrappedValue.detached() }
+        for (name, t) in namedParameters() { out[name] = t.detached().clone() }
+        for (name, b) in namedBuffers() { out[name] = b.wrappedValue.detached().clone() }
         return out
     }
 
@@ -175,7 +176,7 @@ open class Module {
         for (name, value) in state {
             guard let (t, b) = targets[name] else { continue }
             if let t { t.assign(value) }
-            if let b { b.wrappedValue = value.converted(to: b.wrappedValue.dtype).detached() }
+            if let b { b.wrappedValue = value.detached().converted(to: b.wrappedValue.dtype).clone() }
         }
     }
 

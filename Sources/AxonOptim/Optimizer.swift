@@ -106,7 +106,8 @@ open class Optimizer {
 
     /// The optimizer's state as flat named tensors: "groups.G.OPTION" (float64 scalars), and
     /// "state.I.step" (int64) and "state.I.NAME" per parameter index I (group order), as torch's
-    /// `state_dict`. The checkpoint code saves this.
+    /// `state_dict`. The checkpoint code saves this. The tensors are copies (PyTorch's alias the live state),
+    /// so a saved state stays as it was while training goes on.
     public func stateDict() -> [String: Tensor] {
         var out: [String: Tensor] = [:]
         for (gi, g) in groups.enumerated() {
@@ -115,7 +116,7 @@ open class Optimizer {
         for (i, p) in parameters.enumerated() {
             guard let s = state[ObjectIdentifier(p)] else { continue }
             out["state.\(i).step"] = Tensor(shape: [], scalars: [s.step])
-            for (k, t) in s.tensors { out["state.\(i).\(k)"] = t.detached() }
+            for (k, t) in s.tensors { out["state.\(i).\(k)"] = t.detached().clone() }
         }
         return out
     }
@@ -147,7 +148,7 @@ open class Optimizer {
                     guard value.shape == params[index].shape else {
                         throw OptimizerStateError("'\(key)' has shape \(value.shape), parameter has \(params[index].shape)")
                     }
-                    s.tensors[parts[2]] = value.converted(to: params[index].dtype).detached()
+                    s.tensors[parts[2]] = value.detached().converted(to: params[index].dtype).clone()
                 }
                 newState[index] = s
             default:

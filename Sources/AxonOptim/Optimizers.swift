@@ -44,7 +44,7 @@ public final class SGD: Optimizer {
                 b.addInPlace(g, alpha: 1 - o["dampening"], scalingSelfBy: mu)
                 buffer = b
             } else {
-                buffer = g.detached()  // shares g's elements until the first in-place update copies them
+                buffer = g.clone()  // its own buffer: later steps update it in place
                 state.tensors["momentum_buffer"] = buffer
             }
             g = o["nesterov"] == 1 ? g + buffer * mu : buffer

@@ -12,6 +12,25 @@ final class ErrorMessageTests: XCTestCase {
         "reshape": { _ = Tensor.ones([2, 3]).reshaped([4, -1]) },
         "axis": { _ = Tensor.ones([2, 3]).sum(axis: 2) },
         "conv2d": { _ = conv2d(Tensor.ones([1, 3, 8, 8]), weight: Tensor.ones([4, 2, 3, 3])) },
+        // The version counter: a tensor a recorded op still needs is changed in place before backward.
+        "versionInput": {
+            let a = Tensor.randn([3]), w = Tensor.randn([3]).requiringGrad()
+            let y = a * w  // mul saves a for w's gradient
+            a.addInPlace(Tensor.ones([3]))
+            y.sum().backward()
+        },
+        "versionOutput": {
+            let x = Tensor.randn([2, 2]).requiringGrad()
+            let y = exp(x)  // exp's derivative reads its output
+            withNoGrad { y.addInPlace(Tensor.ones([2, 2])) }
+            y.sum().backward()
+        },
+        "versionThroughView": {
+            let a = Tensor.randn([4, 4]), w = Tensor.randn([4, 4]).requiringGrad()
+            let y = matmul(a, w)
+            a.T[1..<2].fillInPlace(0)  // a write through a view of a changes a's buffer
+            y.sum().backward()
+        },
     ]
 
     override func setUp() { CrashTest.runIfChild(Self.crashCases) }
@@ -31,4 +50,13 @@ final class ErrorMessageTests: XCTestCase {
     func testReshapeNamesShapes() { expectCrash("reshape", mentions: ["Axon.reshape", "[2, 3]", "[4, -1]"]) }
     func testBadAxisNamesAxisAndRank() { expectCrash("axis", mentions: ["Axon.sum", "axis 2", "rank 2"]) }
     func testConvChannelMismatch() { expectCrash("conv2d", mentions: ["Axon.conv2d", "[1, 3, 8, 8]", "[4, 2, 3, 3]"]) }
+    func testInPlaceChangeOfASavedInputStopsBackward() {
+        expectCrash("versionInput", mentions: ["Axon.backward", "mul", "addInPlace", "version 0 -> 1"])
+    }
+    func testInPlaceChangeOfASavedOutputStopsBackward() {
+        expectCrash("versionOutput", mentions: ["Axon.backward", "exp", "its output", "addInPlace"])
+    }
+    func testInPlaceChangeThroughAViewStopsBackward() {
+        expectCrash("versionThroughView", mentions: ["Axon.backward", "matmul", "fillInPlace", "[4, 4]"])
+    }
 }

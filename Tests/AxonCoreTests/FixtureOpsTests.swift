@@ -1,3 +1,4 @@
+import Axon
 import AxonTestSupport
 import XCTest
 
@@ -5,9 +6,11 @@ import XCTest
 /// matmul, conv2d, pooling), forward and gradients, in float64 and float32, against PyTorch.
 final class FixtureOpsTests: XCTestCase {
     func testEveryCoreCaseMatchesPyTorch() throws {
-        let (count, failures) = try FixtureOps.runAll(FixtureOps.coreOps)
-        XCTAssertGreaterThan(count, 0, "no core cases found in \(Fixtures.folder.path)")
-        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
-        print("checked \(count) core fixture cases in float64 and float32")
+        try onEveryBackend { _ in
+            let (count, failures) = try FixtureOps.runAll(FixtureOps.coreOps)
+            XCTAssertGreaterThan(count, 0, "no core cases found in \(Fixtures.folder.path)")
+            XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+            print("checked \(count) core fixture cases in float64 and float32 on the \(Backends.current.name) backend")
+        }
     }
 }

@@ -1,3 +1,4 @@
+import AxonTestSupport
 import XCTest
 @testable import AxonCore
 
@@ -8,209 +9,221 @@ final class FusedAndInPlaceTests: XCTestCase {
     func r(_ shape: [Int], dtype: DType = .float64) -> Tensor {
         Tensor.uniform(shape, low: -2, high: 2, dtype: dtype, generator: g)
     }
-    func maxDifference(_ a: Tensor, _ b: Tensor) -> Double {
-        XCTAssertEqual(a.shape, b.shape)
-        return zip(a.doubleScalars, b.doubleScalars).map { Swift.abs($0 - $1) }.max() ?? 0
-    }
-
     func testLinearWithBiasMatchesTheCompositionAndItsGradients() {
-        for lead in [[5], [2, 3], []] {
-            let x = r(lead + [4]), w = r([3, 4]), b = r([3])
-            let report = checkGradients({ matmul($0[0], transposed: $0[1], bias: $0[2]) }, at: [x, w, b])
-            XCTAssert(report.passed, "addmm \(lead): \(report)")
-            let fused = matmul(x, transposed: w, bias: b), composed = matmul(x, transposed: w) + b
-            XCTAssertLessThan(maxDifference(fused, composed), 1e-12)
+        onEveryBackend { _ in
+            for lead in [[5], [2, 3], []] {
+                let x = r(lead + [4]), w = r([3, 4]), b = r([3])
+                let report = checkGradients({ matmul($0[0], transposed: $0[1], bias: $0[2]) }, at: [x, w, b])
+                XCTAssert(report.passed, "addmm \(lead): \(report)")
+                let fused = matmul(x, transposed: w, bias: b), composed = matmul(x, transposed: w) + b
+                XCTAssertLessThan(maxDifference(fused, composed), 1e-12)
+            }
+            // float32 through the packed GEMM (large enough to leave the small-product loop).
+            let x = r([64, 100], dtype: .float32).requiringGrad(), w = r([30, 100], dtype: .float32).requiringGrad()
+            let b = r([30], dtype: .float32).requiringGrad()
+            let y = matmul(x, transposed: w, bias: b)
+            XCTAssertLessThan(maxDifference(y, matmul(x, transposed: w) + b), 1e-4)
+            let seed = r([64, 30], dtype: .float32)
+            y.backward(seed)
+            let (gx, gw, gb) = (x.grad!, w.grad!, b.grad!)
+            x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
+            (matmul(x, transposed: w) + b).backward(seed)
+            XCTAssertLessThan(maxDifference(gx, x.grad!), 1e-4)
+            XCTAssertLessThan(maxDifference(gw, w.grad!), 1e-4)
+            XCTAssertLessThan(maxDifference(gb, b.grad!), 1e-4)
         }
-        // float32 through the packed GEMM (large enough to leave the small-product loop).
-        let x = r([64, 100], dtype: .float32).requiringGrad(), w = r([30, 100], dtype: .float32).requiringGrad()
-        let b = r([30], dtype: .float32).requiringGrad()
-        let y = matmul(x, transposed: w, bias: b)
-        XCTAssertLessThan(maxDifference(y, matmul(x, transposed: w) + b), 1e-4)
-        let seed = r([64, 30], dtype: .float32)
-        y.backward(seed)
-        let (gx, gw, gb) = (x.grad!, w.grad!, b.grad!)
-        x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
-        (matmul(x, transposed: w) + b).backward(seed)
-        XCTAssertLessThan(maxDifference(gx, x.grad!), 1e-4)
-        XCTAssertLessThan(maxDifference(gw, w.grad!), 1e-4)
-        XCTAssertLessThan(maxDifference(gb, b.grad!), 1e-4)
     }
 
     func testLogSoftmaxPrimitiveMatchesTheComposedFormAndGradients() {
-        let x = r([4, 7])
-        XCTAssert(checkGradients({ logSoftmax($0[0]) }, at: [x]).passed)
-        XCTAssert(checkGradients({ logSoftmax($0[0], axis: 0) }, at: [x]).passed)  // composed path
-        // Along the last axis it equals the composed form computed on the transposed input.
-        let viaAxis0 = logSoftmax(x.permuted([1, 0]), axis: 0).permuted([1, 0])
-        XCTAssertLessThan(maxDifference(logSoftmax(x), viaAxis0), 1e-12)
-        // Magnitudes of 1e4 and rows of -inf stay finite or exact, as before.
-        let big = Tensor(shape: [2, 3], scalars: [Float(1e4), 0, -1e4, -.infinity, -.infinity, -.infinity])
-        let out = logSoftmax(big).scalars
-        XCTAssertEqual(out[0], 0)
-        XCTAssertEqual(out[1], -1e4)
-        XCTAssertTrue(out[3...].allSatisfy { $0.isNaN })  // PyTorch: NaN for an all -inf row
+        onEveryBackend { _ in
+            let x = r([4, 7])
+            XCTAssert(checkGradients({ logSoftmax($0[0]) }, at: [x]).passed)
+            XCTAssert(checkGradients({ logSoftmax($0[0], axis: 0) }, at: [x]).passed)  // composed path
+            // Along the last axis it equals the composed form computed on the transposed input.
+            let viaAxis0 = logSoftmax(x.permuted([1, 0]), axis: 0).permuted([1, 0])
+            XCTAssertLessThan(maxDifference(logSoftmax(x), viaAxis0), 1e-12)
+            // Magnitudes of 1e4 and rows of -inf stay finite or exact, as before.
+            let big = Tensor(shape: [2, 3], scalars: [Float(1e4), 0, -1e4, -.infinity, -.infinity, -.infinity])
+            let out = logSoftmax(big).scalars
+            XCTAssertEqual(out[0], 0)
+            XCTAssertEqual(out[1], -1e4)
+            XCTAssertTrue(out[3...].allSatisfy { $0.isNaN })  // PyTorch: NaN for an all -inf row
+        }
     }
 
     func testActivationDerivativesUseTheOutput() {
-        let x = Tensor(shape: [6], scalars: [-2.0, -0.5, 0, 1e-3, 0.5, 3]).requiringGrad()
-        for (name, f) in [("relu", relu), ("tanh", tanh), ("sigmoid", sigmoid)] as [(String, (Tensor) -> Tensor)] {
-            XCTAssert(checkGradients({ f($0[0]) }, at: [r([3, 4])]).passed, name)
-            x.zeroGrad()
-            f(x).sum().backward()
-            let y = f(x.detached()).doubleScalars
-            let expected: [Double]
-            switch name {
-            case "relu": expected = x.doubleScalars.map { $0 > 0 ? 1 : 0 }  // 0 at 0, as PyTorch
-            case "tanh": expected = y.map { 1 - $0 * $0 }
-            default: expected = y.map { (1 - $0) * $0 }
+        onEveryBackend { _ in
+            let x = Tensor(shape: [6], scalars: [-2.0, -0.5, 0, 1e-3, 0.5, 3]).requiringGrad()
+            for (name, f) in [("relu", relu), ("tanh", tanh), ("sigmoid", sigmoid)] as [(String, (Tensor) -> Tensor)] {
+                XCTAssert(checkGradients({ f($0[0]) }, at: [r([3, 4])]).passed, name)
+                x.zeroGrad()
+                f(x).sum().backward()
+                let y = f(x.detached()).doubleScalars
+                let expected: [Double]
+                switch name {
+                case "relu": expected = x.doubleScalars.map { $0 > 0 ? 1 : 0 }  // 0 at 0, as PyTorch
+                case "tanh": expected = y.map { 1 - $0 * $0 }
+                default: expected = y.map { (1 - $0) * $0 }
+                }
+                XCTAssertEqual(x.grad!.doubleScalars, expected, name)
             }
-            XCTAssertEqual(x.grad!.doubleScalars, expected, name)
         }
     }
 
     func testInPlaceUpdates() {
-        let p = Tensor(shape: [3], scalars: [Float(1), 2, 3])
-        let shared = p.detached()  // shares the elements until a write
-        p.addInPlace(Tensor(shape: [3], scalars: [Float(10), 20, 30]), alpha: 0.5, scalingSelfBy: 2)
-        XCTAssertEqual(p.scalars, [7, 14, 21])
-        XCTAssertEqual(shared.scalars, [1, 2, 3], "a tensor sharing the old elements keeps them")
-        p.addProductInPlace(p, Tensor(shape: [3], scalars: [Float(1), 0, -1]), alpha: 1)
-        XCTAssertEqual(p.scalars, [14, 14, 0])
-        let d = Tensor(shape: [2], scalars: [-1.5, 2.0])
-        d.addInPlace(Tensor(shape: [2], scalars: [Float(1), 1]))  // float32 operand converted to float64
-        XCTAssertEqual(d.doubleScalars, [-0.5, 3])
-        d.reluInPlace()
-        XCTAssertEqual(d.doubleScalars, [0, 3])
-        let t = Tensor(shape: [2], scalars: [Float(0), 1])
-        t.tanhInPlace()
-        XCTAssertEqual(t.scalars, tanh(Tensor(shape: [2], scalars: [Float(0), 1])).scalars)
-        t.sigmoidInPlace()
-        XCTAssertEqual(t.scalars[0], 0.5)
-        // A parameter may be updated in place only with recording off.
-        let w = Tensor.ones([2]).requiringGrad()
-        withNoGrad { w.addInPlace(Tensor.ones([2]), alpha: -0.5) }
-        XCTAssertEqual(w.scalars, [0.5, 0.5])
-        XCTAssertTrue(w.requiresGrad)
+        onEveryBackend { _ in
+            let p = Tensor(shape: [3], scalars: [Float(1), 2, 3])
+            let shared = p.detached(), copy = p.clone()  // detach shares the buffer, as PyTorch; clone copies
+            p.addInPlace(Tensor(shape: [3], scalars: [Float(10), 20, 30]), alpha: 0.5, scalingSelfBy: 2)
+            XCTAssertEqual(p.scalars, [7, 14, 21])
+            XCTAssertEqual(shared.scalars, [7, 14, 21], "a detached tensor sees the in-place change")
+            XCTAssertEqual(copy.scalars, [1, 2, 3], "a clone keeps the old elements")
+            p.addProductInPlace(p, Tensor(shape: [3], scalars: [Float(1), 0, -1]), alpha: 1)
+            XCTAssertEqual(p.scalars, [14, 14, 0])
+            let d = Tensor(shape: [2], scalars: [-1.5, 2.0])
+            d.addInPlace(Tensor(shape: [2], scalars: [Float(1), 1]))  // float32 operand converted to float64
+            XCTAssertEqual(d.doubleScalars, [-0.5, 3])
+            d.reluInPlace()
+            XCTAssertEqual(d.doubleScalars, [0, 3])
+            let t = Tensor(shape: [2], scalars: [Float(0), 1])
+            t.tanhInPlace()
+            XCTAssertEqual(t.scalars, tanh(Tensor(shape: [2], scalars: [Float(0), 1])).scalars)
+            t.sigmoidInPlace()
+            XCTAssertEqual(t.scalars[0], 0.5)
+            // A parameter may be updated in place only with recording off.
+            let w = Tensor.ones([2]).requiringGrad()
+            withNoGrad { w.addInPlace(Tensor.ones([2]), alpha: -0.5) }
+            XCTAssertEqual(w.scalars, [0.5, 0.5])
+            XCTAssertTrue(w.requiresGrad)
+        }
     }
 
     /// A batch that spans several chunks gives what the images give one at a time (each a single chunk),
     /// forward and backward, and is bitwise the same on 1 and 2 threads.
     func testChunkedConvolutionMatchesPerImageAndThreadCounts() {
-        let x = r([23, 2, 12, 12]).requiringGrad(), w = r([5, 2, 3, 3]).requiringGrad(), b = r([5]).requiringGrad()
-        let geometry = makeGeometry("conv2d", x, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1))
-        XCTAssertGreaterThan((23 + convChunkImages(geometry) - 1) / convChunkImages(geometry), 1, "needs several chunks")
-        let seed = r([23, 5, 12, 12])
-        let y = conv2d(x, weight: w, bias: b, padding: (1, 1))
-        y.backward(seed)
-        var dw = Tensor.zeros([5, 2, 3, 3], dtype: .float64), db = Tensor.zeros([5], dtype: .float64)
-        for n in 0..<23 {
-            let xn = x.detached()[n].unsqueezed(axis: 0).requiringGrad()
-            let wn = w.detached().requiringGrad(), bn = b.detached().requiringGrad()
-            let yn = conv2d(xn, weight: wn, bias: bn, padding: (1, 1))
-            XCTAssertLessThan(maxDifference(yn, y.detached()[n].unsqueezed(axis: 0)), 1e-12)
-            yn.backward(seed[n].unsqueezed(axis: 0))
-            XCTAssertLessThan(maxDifference(xn.grad!, x.grad![n].unsqueezed(axis: 0)), 1e-12)
-            dw = dw + wn.grad!
-            db = db + bn.grad!
-        }
-        XCTAssertLessThan(maxDifference(dw, w.grad!), 1e-10)
-        XCTAssertLessThan(maxDifference(db, b.grad!), 1e-10)
+        onEveryBackend { _ in
+            let x = r([23, 2, 12, 12]).requiringGrad(), w = r([5, 2, 3, 3]).requiringGrad(), b = r([5]).requiringGrad()
+            let geometry = makeGeometry("conv2d", x, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1))
+            XCTAssertGreaterThan((23 + convChunkImages(geometry) - 1) / convChunkImages(geometry), 1, "needs several chunks")
+            let seed = r([23, 5, 12, 12])
+            let y = conv2d(x, weight: w, bias: b, padding: (1, 1))
+            y.backward(seed)
+            var dw = Tensor.zeros([5, 2, 3, 3], dtype: .float64), db = Tensor.zeros([5], dtype: .float64)
+            for n in 0..<23 {
+                let xn = x.detached()[n].unsqueezed(axis: 0).requiringGrad()
+                let wn = w.detached().requiringGrad(), bn = b.detached().requiringGrad()
+                let yn = conv2d(xn, weight: wn, bias: bn, padding: (1, 1))
+                XCTAssertLessThan(maxDifference(yn, y.detached()[n].unsqueezed(axis: 0)), 1e-12)
+                yn.backward(seed[n].unsqueezed(axis: 0))
+                XCTAssertLessThan(maxDifference(xn.grad!, x.grad![n].unsqueezed(axis: 0)), 1e-12)
+                dw = dw + wn.grad!
+                db = db + bn.grad!
+            }
+            XCTAssertLessThan(maxDifference(dw, w.grad!), 1e-10)
+            XCTAssertLessThan(maxDifference(db, b.grad!), 1e-10)
 
-        let x32 = r([70, 6, 13, 13], dtype: .float32).requiringGrad(), w32 = r([16, 6, 3, 3], dtype: .float32).requiringGrad()
-        func run(_ threads: Int) -> [[Float]] {
-            Threading.threadCount = threads
-            x32.zeroGrad(); w32.zeroGrad()
-            let out = conv2d(x32, weight: w32)
-            out.backward(Tensor.ones(out.shape))
-            return [out.scalars, x32.grad!.scalars, w32.grad!.scalars]
+            let x32 = r([70, 6, 13, 13], dtype: .float32).requiringGrad(), w32 = r([16, 6, 3, 3], dtype: .float32).requiringGrad()
+            func run(_ threads: Int) -> [[Float]] {
+                Threading.threadCount = threads
+                x32.zeroGrad(); w32.zeroGrad()
+                let out = conv2d(x32, weight: w32)
+                out.backward(Tensor.ones(out.shape))
+                return [out.scalars, x32.grad!.scalars, w32.grad!.scalars]
+            }
+            let saved = Threading.threadCount
+            defer { Threading.threadCount = saved }
+            XCTAssertEqual(run(1), run(2))
         }
-        let saved = Threading.threadCount
-        defer { Threading.threadCount = saved }
-        XCTAssertEqual(run(1), run(2))
     }
 
     /// float32 convolution gradients (the vector unfolding, its adjoint, the small-product and row-dot
     /// kernels) against the float64 path, for unpadded stride-1 layers of LeNet's kinds and a wide one
     /// (rows over 32 values, which take the scalar unfolding).
     func testFloat32ConvolutionGradientsMatchFloat64() {
-        for (shape, wshape) in [([5, 3, 12, 12], [4, 3, 3, 3]), ([7, 1, 28, 28], [6, 1, 3, 3]), ([3, 6, 13, 13], [16, 6, 3, 3]),
-                                ([2, 2, 9, 40], [3, 2, 3, 3])] {
-            let x64 = r(shape), w64 = r(wshape), b64 = r([wshape[0]]), seed = r([shape[0], wshape[0], shape[2] - 2, shape[3] - 2])
-            func grads(_ dtype: DType) -> [Tensor] {
-                let x = x64.converted(to: dtype).requiringGrad(), w = w64.converted(to: dtype).requiringGrad()
-                let b = b64.converted(to: dtype).requiringGrad()
-                let y = conv2d(x, weight: w, bias: b)
-                y.backward(seed.converted(to: dtype))
-                return [y, x.grad!, w.grad!, b.grad!]
-            }
-            for (a, b) in zip(grads(.float32), grads(.float64)) {
-                let scale = max(1, b.doubleScalars.map(Swift.abs).max()!)
-                XCTAssertLessThan(maxDifference(a, b) / scale, 1e-5, "conv \(shape) \(wshape)")
+        onEveryBackend { _ in
+            for (shape, wshape) in [([5, 3, 12, 12], [4, 3, 3, 3]), ([7, 1, 28, 28], [6, 1, 3, 3]), ([3, 6, 13, 13], [16, 6, 3, 3]),
+                                    ([2, 2, 9, 40], [3, 2, 3, 3])] {
+                let x64 = r(shape), w64 = r(wshape), b64 = r([wshape[0]]), seed = r([shape[0], wshape[0], shape[2] - 2, shape[3] - 2])
+                func grads(_ dtype: DType) -> [Tensor] {
+                    let x = x64.converted(to: dtype).requiringGrad(), w = w64.converted(to: dtype).requiringGrad()
+                    let b = b64.converted(to: dtype).requiringGrad()
+                    let y = conv2d(x, weight: w, bias: b)
+                    y.backward(seed.converted(to: dtype))
+                    return [y, x.grad!, w.grad!, b.grad!]
+                }
+                for (a, b) in zip(grads(.float32), grads(.float64)) {
+                    let scale = max(1, b.doubleScalars.map(Swift.abs).max()!)
+                    XCTAssertLessThan(maxDifference(a, b) / scale, 1e-5, "conv \(shape) \(wshape)")
+                }
             }
         }
     }
 
     /// An empty batch goes through the chunked convolution (no chunks) with empty results and gradients.
     func testConvolutionOfAnEmptyBatch() {
-        for dtype in [DType.float32, .float64] {
-            let x = Tensor.zeros([0, 2, 5, 5], dtype: dtype).requiringGrad()
-            let w = r([3, 2, 3, 3], dtype: dtype).requiringGrad(), b = r([3], dtype: dtype).requiringGrad()
-            let y = conv2d(x, weight: w, bias: b)
-            XCTAssertEqual(y.shape, [0, 3, 3, 3])
-            y.sum().backward()
-            XCTAssertEqual(x.grad!.shape, [0, 2, 5, 5])
-            XCTAssertEqual(w.grad!.scalars, [Float](repeating: 0, count: 54))
-            XCTAssertEqual(b.grad!.scalars, [0, 0, 0])
+        onEveryBackend { _ in
+            for dtype in [DType.float32, .float64] {
+                let x = Tensor.zeros([0, 2, 5, 5], dtype: dtype).requiringGrad()
+                let w = r([3, 2, 3, 3], dtype: dtype).requiringGrad(), b = r([3], dtype: dtype).requiringGrad()
+                let y = conv2d(x, weight: w, bias: b)
+                XCTAssertEqual(y.shape, [0, 3, 3, 3])
+                y.sum().backward()
+                XCTAssertEqual(x.grad!.shape, [0, 2, 5, 5])
+                XCTAssertEqual(w.grad!.scalars, [Float](repeating: 0, count: 54))
+                XCTAssertEqual(b.grad!.scalars, [0, 0, 0])
+            }
         }
     }
 
     /// Max pooling's fast paths (2x2 stride 2; unpadded windows) against the general bounds-checked path.
     func testMaxPoolFastPathsMatchTheGeneralPath() {
-        let x = r([3, 2, 9, 8]).requiringGrad()
-        for (k, s, d) in [(2, 2, 1), (3, 2, 1), (2, 1, 2), (3, 3, 1)] {
-            let fast = maxPool2d(x, kernelSize: (k, k), stride: (s, s), dilation: (d, d))
-            let geometry = makeGeometry("maxPool2d", x, kernel: (k, k), stride: (s, s), padding: (0, 0), dilation: (d, d))
-            // The general path: the same input padded by one -inf border, read with padding 1.
-            var expected: [Double] = []
-            let v = x.doubleScalars
+        onEveryBackend { _ in
+            let x = r([3, 2, 9, 8]).requiringGrad()
+            for (k, s, d) in [(2, 2, 1), (3, 2, 1), (2, 1, 2), (3, 3, 1)] {
+                let fast = maxPool2d(x, kernelSize: (k, k), stride: (s, s), dilation: (d, d))
+                let geometry = makeGeometry("maxPool2d", x, kernel: (k, k), stride: (s, s), padding: (0, 0), dilation: (d, d))
+                // The general path: the same input padded by one -inf border, read with padding 1.
+                var expected: [Double] = []
+                let v = x.doubleScalars
+                for plane in 0..<6 {
+                    for i in 0..<geometry.outH {
+                        for j in 0..<geometry.outW {
+                            var best = -Double.infinity
+                            for p in 0..<k { for q in 0..<k { best = Swift.max(best, v[plane * 72 + (i * s + p * d) * 8 + j * s + q * d]) } }
+                            expected.append(best)
+                        }
+                    }
+                }
+                XCTAssertEqual(fast.doubleScalars, expected, "k\(k) s\(s) d\(d)")
+                XCTAssert(checkGradients({ maxPool2d($0[0], kernelSize: (k, k), stride: (s, s), dilation: (d, d)) }, at: [x.detached()]).passed)
+            }
+            // Rows wide enough for the 8-window vector loop, with ties and NaNs: the values and the winners (the
+            // gradient lands on the first maximum, or the first NaN) of the definition.
+            var v = (0..<(2 * 3 * 26 * 34)).map { _ in Double(Int.random(in: -3...3)) }
+            v[5] = .nan; v[40] = .nan; v[41] = .nan; v[26 * 34 + 7] = .nan
+            let wide = Tensor(shape: [2, 3, 26, 34], scalars: v.map { Float($0) }).requiringGrad()
+            let fastOut = maxPool2d(wide, 2)
+            fastOut.backward(Tensor.ones(fastOut.shape))
+            var expected: [Float] = [], winners = [Float](repeating: 0, count: v.count)
             for plane in 0..<6 {
-                for i in 0..<geometry.outH {
-                    for j in 0..<geometry.outW {
-                        var best = -Double.infinity
-                        for p in 0..<k { for q in 0..<k { best = Swift.max(best, v[plane * 72 + (i * s + p * d) * 8 + j * s + q * d]) } }
+                for i in 0..<13 {
+                    for j in 0..<17 {
+                        var best = Float.nan, at = -1
+                        for (p, q) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                            let k = plane * 26 * 34 + (2 * i + p) * 34 + 2 * j + q
+                            let val = Float(v[k])
+                            if at < 0 || (!(val <= best) && !best.isNaN) { best = val; at = k }
+                        }
                         expected.append(best)
+                        winners[at] += 1
                     }
                 }
             }
-            XCTAssertEqual(fast.doubleScalars, expected, "k\(k) s\(s) d\(d)")
-            XCTAssert(checkGradients({ maxPool2d($0[0], kernelSize: (k, k), stride: (s, s), dilation: (d, d)) }, at: [x.detached()]).passed)
+            XCTAssertEqual(fastOut.scalars.map { $0.isNaN ? 1e9 : $0 }, expected.map { $0.isNaN ? 1e9 : $0 })
+            XCTAssertEqual(wide.grad!.scalars, winners)
+            // Without recording no indices are kept, and the values are the same.
+            let eval = withNoGrad { maxPool2d(x, 2) }
+            XCTAssertEqual(eval.doubleScalars, maxPool2d(x, 2).doubleScalars)
         }
-        // Rows wide enough for the 8-window vector loop, with ties and NaNs: the values and the winners (the
-        // gradient lands on the first maximum, or the first NaN) of the definition.
-        var v = (0..<(2 * 3 * 26 * 34)).map { _ in Double(Int.random(in: -3...3)) }
-        v[5] = .nan; v[40] = .nan; v[41] = .nan; v[26 * 34 + 7] = .nan
-        let wide = Tensor(shape: [2, 3, 26, 34], scalars: v.map { Float($0) }).requiringGrad()
-        let fastOut = maxPool2d(wide, 2)
-        fastOut.backward(Tensor.ones(fastOut.shape))
-        var expected: [Float] = [], winners = [Float](repeating: 0, count: v.count)
-        for plane in 0..<6 {
-            for i in 0..<13 {
-                for j in 0..<17 {
-                    var best = Float.nan, at = -1
-                    for (p, q) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                        let k = plane * 26 * 34 + (2 * i + p) * 34 + 2 * j + q
-                        let val = Float(v[k])
-                        if at < 0 || (!(val <= best) && !best.isNaN) { best = val; at = k }
-                    }
-                    expected.append(best)
-                    winners[at] += 1
-                }
-            }
-        }
-        XCTAssertEqual(fastOut.scalars.map { $0.isNaN ? 1e9 : $0 }, expected.map { $0.isNaN ? 1e9 : $0 })
-        XCTAssertEqual(wide.grad!.scalars, winners)
-        // Without recording no indices are kept, and the values are the same.
-        let eval = withNoGrad { maxPool2d(x, 2) }
-        XCTAssertEqual(eval.doubleScalars, maxPool2d(x, 2).doubleScalars)
     }
 }

@@ -24,59 +24,63 @@ final class Net: Module {
 final class LeNetTests: XCTestCase {
     /// The seed's program runs as written: one zeroGrad / backward / step.
     func testSeedProgramRunsAsWritten() {
-        let input = Tensor.randn([4, 1, 28, 28])
-        let target = Tensor(shape: [4], scalars: [3, 1, 4, 1])
-        let net = Net()
-        let before = net.fc3.weight.scalars
-        let optimizer = SGD(net.parameters(), lr: 0.01, momentum: 0.9)
-        optimizer.zeroGrad()
-        let loss = crossEntropy(net(input), target)
-        loss.backward()
-        optimizer.step()
-        XCTAssertTrue(loss.item.isFinite)
-        XCTAssertNotEqual(net.fc3.weight.scalars, before)
-        XCTAssertEqual(net.namedParameters().map(\.0), ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
-                                                        "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
-                                                        "fc3.weight", "fc3.bias"])
-        XCTAssertEqual(net.parameterCount, 60 + 880 + 48120 + 10164 + 850)
+        onEveryBackend { _ in
+            let input = Tensor.randn([4, 1, 28, 28])
+            let target = Tensor(shape: [4], scalars: [3, 1, 4, 1])
+            let net = Net()
+            let before = net.fc3.weight.scalars
+            let optimizer = SGD(net.parameters(), lr: 0.01, momentum: 0.9)
+            optimizer.zeroGrad()
+            let loss = crossEntropy(net(input), target)
+            loss.backward()
+            optimizer.step()
+            XCTAssertTrue(loss.item.isFinite)
+            XCTAssertNotEqual(net.fc3.weight.scalars, before)
+            XCTAssertEqual(net.namedParameters().map(\.0), ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                                                            "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+                                                            "fc3.weight", "fc3.bias"])
+            XCTAssertEqual(net.parameterCount, 60 + 880 + 48120 + 10164 + 850)
+        }
     }
 
     /// With PyTorch's parameters loaded, logits, loss, every gradient and every parameter after one
     /// SGD(lr 0.01, momentum 0.9) step match lenet_step.json.
     func testOneStepMatchesPyTorch() throws {
-        let json = try Fixtures.json("lenet_step.json")
-        func tensor(_ any: Any?) throws -> FixtureTensor {
-            guard let any else { throw FixtureError.malformed("lenet_step.json: missing tensor") }
-            return try FixtureTensor.parse(any)
-        }
-        func named(_ key: String) throws -> [String: FixtureTensor] {
-            guard let d = json[key] as? [String: Any] else { throw FixtureError.malformed("lenet_step.json: no \(key)") }
-            return try d.mapValues { try FixtureTensor.parse($0) }
-        }
-        let parameters = try named("parameters"), grads = try named("grads"), after = try named("after")
-        let net = Net()
-        try net.loadStateDict(parameters.mapValues { $0.tensor(.float32) })
-        let input = try tensor(json["input"]).tensor(.float32), target = try tensor(json["target"]).tensor()
-        let optimizer = SGD(net.parameters(), lr: 0.01, momentum: 0.9)
-        optimizer.zeroGrad()
-        let logits = net(input)
-        let loss = crossEntropy(logits, target)
-        loss.backward()
+        try onEveryBackend { _ in
+            let json = try Fixtures.json("lenet_step.json")
+            func tensor(_ any: Any?) throws -> FixtureTensor {
+                guard let any else { throw FixtureError.malformed("lenet_step.json: missing tensor") }
+                return try FixtureTensor.parse(any)
+            }
+            func named(_ key: String) throws -> [String: FixtureTensor] {
+                guard let d = json[key] as? [String: Any] else { throw FixtureError.malformed("lenet_step.json: no \(key)") }
+                return try d.mapValues { try FixtureTensor.parse($0) }
+            }
+            let parameters = try named("parameters"), grads = try named("grads"), after = try named("after")
+            let net = Net()
+            try net.loadStateDict(parameters.mapValues { $0.tensor(.float32) })
+            let input = try tensor(json["input"]).tensor(.float32), target = try tensor(json["target"]).tensor()
+            let optimizer = SGD(net.parameters(), lr: 0.01, momentum: 0.9)
+            optimizer.zeroGrad()
+            let logits = net(input)
+            let loss = crossEntropy(logits, target)
+            loss.backward()
 
-        let expectedLogits = try tensor(json["logits"])
-        XCTAssertEqual(logits.shape, expectedLogits.shape)
-        XCTAssertLessThanOrEqual(relativeError(logits.doubleScalars, expectedLogits.data), 1e-4, "logits")
-        let expectedLoss = (json["loss"] as? NSNumber)?.doubleValue ?? ((json["loss"] as? [String: Any]).flatMap { ($0["data"] as? [NSNumber])?.first?.doubleValue } ?? .nan)
-        XCTAssertEqual(loss.item, expectedLoss, accuracy: 1e-4 * abs(expectedLoss))
-        let params = Dictionary(uniqueKeysWithValues: net.namedParameters())
-        XCTAssertEqual(Set(params.keys), Set(grads.keys))
-        for (name, expected) in grads {
-            let g = try XCTUnwrap(params[name]?.grad, "no gradient for \(name)")
-            XCTAssertLessThanOrEqual(relativeError(g.doubleScalars, expected.data), 1e-4, "gradient of \(name)")
-        }
-        optimizer.step()
-        for (name, expected) in after {
-            XCTAssertLessThanOrEqual(relativeError(params[name]!.doubleScalars, expected.data), 1e-4, "\(name) after the step")
+            let expectedLogits = try tensor(json["logits"])
+            XCTAssertEqual(logits.shape, expectedLogits.shape)
+            XCTAssertLessThanOrEqual(relativeError(logits.doubleScalars, expectedLogits.data), 1e-4, "logits")
+            let expectedLoss = (json["loss"] as? NSNumber)?.doubleValue ?? ((json["loss"] as? [String: Any]).flatMap { ($0["data"] as? [NSNumber])?.first?.doubleValue } ?? .nan)
+            XCTAssertEqual(loss.item, expectedLoss, accuracy: 1e-4 * abs(expectedLoss))
+            let params = Dictionary(uniqueKeysWithValues: net.namedParameters())
+            XCTAssertEqual(Set(params.keys), Set(grads.keys))
+            for (name, expected) in grads {
+                let g = try XCTUnwrap(params[name]?.grad, "no gradient for \(name)")
+                XCTAssertLessThanOrEqual(relativeError(g.doubleScalars, expected.data), 1e-4, "gradient of \(name)")
+            }
+            optimizer.step()
+            for (name, expected) in after {
+                XCTAssertLessThanOrEqual(relativeError(params[name]!.doubleScalars, expected.data), 1e-4, "\(name) after the step")
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import AxonTestSupport
 import Axon
 import XCTest
 
@@ -10,53 +11,59 @@ final class LossTests: XCTestCase {
     }
 
     func testGradientChecks() {
-        let labels = Tensor(shape: [4], scalars: [2, 0, 4, 1])
-        let probs = softmax(r([4, 5]), axis: 1).detached()
-        check("linear", [r([3, 5]), r([4, 5]), r([4])]) { linear($0[0], weight: $0[1], bias: $0[2]) }
-        check("batchNorm 1d", [r([6, 4]), r([4]), r([4])]) { batchNorm($0[0], weight: $0[1], bias: $0[2], training: true) }
-        check("batchNorm 2d", [r([3, 2, 4, 5]), r([2]), r([2])]) { batchNorm($0[0], weight: $0[1], bias: $0[2], training: true) }
-        check("mse", [r([4, 3]), r([4, 3])]) { mseLoss($0[0], $0[1]) }
-        check("l1", [r([4, 3]), r([4, 3])]) { l1Loss($0[0], $0[1], reduction: .sum) }
-        check("huber", [r([4, 3]), r([4, 3])]) { huberLoss($0[0], $0[1], delta: 0.5) }
-        check("bce", [r([4, 1], 0.05, 0.95), r([4, 1], 0, 1)]) { binaryCrossEntropy($0[0], $0[1]) }
-        check("bce logits", [r([4, 1], -5, 5), r([4, 1], 0, 1)]) { binaryCrossEntropyWithLogits($0[0], $0[1]) }
-        check("bce logits posWeight", [r([4, 2], -5, 5), r([4, 2], 0, 1)]) {
-            binaryCrossEntropyWithLogits($0[0], $0[1], posWeight: Tensor([2, 0.5], dtype: .float64))
+        onEveryBackend { _ in
+            let labels = Tensor(shape: [4], scalars: [2, 0, 4, 1])
+            let probs = softmax(r([4, 5]), axis: 1).detached()
+            check("linear", [r([3, 5]), r([4, 5]), r([4])]) { linear($0[0], weight: $0[1], bias: $0[2]) }
+            check("batchNorm 1d", [r([6, 4]), r([4]), r([4])]) { batchNorm($0[0], weight: $0[1], bias: $0[2], training: true) }
+            check("batchNorm 2d", [r([3, 2, 4, 5]), r([2]), r([2])]) { batchNorm($0[0], weight: $0[1], bias: $0[2], training: true) }
+            check("mse", [r([4, 3]), r([4, 3])]) { mseLoss($0[0], $0[1]) }
+            check("l1", [r([4, 3]), r([4, 3])]) { l1Loss($0[0], $0[1], reduction: .sum) }
+            check("huber", [r([4, 3]), r([4, 3])]) { huberLoss($0[0], $0[1], delta: 0.5) }
+            check("bce", [r([4, 1], 0.05, 0.95), r([4, 1], 0, 1)]) { binaryCrossEntropy($0[0], $0[1]) }
+            check("bce logits", [r([4, 1], -5, 5), r([4, 1], 0, 1)]) { binaryCrossEntropyWithLogits($0[0], $0[1]) }
+            check("bce logits posWeight", [r([4, 2], -5, 5), r([4, 2], 0, 1)]) {
+                binaryCrossEntropyWithLogits($0[0], $0[1], posWeight: Tensor([2, 0.5], dtype: .float64))
+            }
+            check("cross entropy", [r([4, 5])]) { crossEntropy($0[0], labels) }
+            check("cross entropy smoothing", [r([4, 5])]) { crossEntropy($0[0], labels, labelSmoothing: 0.1, reduction: .sum) }
+            check("cross entropy probabilities", [r([4, 5])]) { crossEntropy($0[0], probs) }
+            check("cross entropy weights", [r([4, 5])]) { crossEntropy($0[0], labels, weight: Tensor([1, 2, 3, 4, 5], dtype: .float64)) }
+            check("nll", [r([4, 5])]) { nllLoss(logSoftmax($0[0], axis: 1), labels, reduction: .none) }
+            check("penalties", [r([3, 2]), r([2])]) { l1Penalty($0, lambda: 0.1) + l2Penalty($0, lambda: 0.2) }
         }
-        check("cross entropy", [r([4, 5])]) { crossEntropy($0[0], labels) }
-        check("cross entropy smoothing", [r([4, 5])]) { crossEntropy($0[0], labels, labelSmoothing: 0.1, reduction: .sum) }
-        check("cross entropy probabilities", [r([4, 5])]) { crossEntropy($0[0], probs) }
-        check("cross entropy weights", [r([4, 5])]) { crossEntropy($0[0], labels, weight: Tensor([1, 2, 3, 4, 5], dtype: .float64)) }
-        check("nll", [r([4, 5])]) { nllLoss(logSoftmax($0[0], axis: 1), labels, reduction: .none) }
-        check("penalties", [r([3, 2]), r([2])]) { l1Penalty($0, lambda: 0.1) + l2Penalty($0, lambda: 0.2) }
     }
 
     func testLossesAreFiniteForLogitsOfMagnitude1e4() {
-        let logits = Tensor([[1e4, -1e4, 0], [-1e4, 1e4, 1e4]], requiresGrad: true)
-        let labels = Tensor(shape: [2], scalars: [1, 0])
-        let ce = crossEntropy(logits, labels, labelSmoothing: 0.1)
-        ce.backward()
-        XCTAssertTrue(ce.item.isFinite)
-        XCTAssertEqual(crossEntropy(logits, labels, reduction: .none).scalars[0], 2e4, accuracy: 1)
-        XCTAssertFalse(logits.grad!.scalars.contains { !$0.isFinite })
-        let z = Tensor([1e4, -1e4, 0], requiresGrad: true), t = Tensor([0, 1, 1])
-        let bce = binaryCrossEntropyWithLogits(z, t, reduction: .none)
-        XCTAssertEqual(bce.scalars[0], 1e4, accuracy: 1)
-        XCTAssertEqual(bce.scalars[2], Float(Foundation.log(2.0)), accuracy: 1e-6)
-        bce.sum().backward()
-        XCTAssertFalse(z.grad!.scalars.contains { !$0.isFinite })
-        XCTAssertEqual(binaryCrossEntropy(Tensor([0, 1]), Tensor([1, 0]), reduction: .none).scalars, [100, 100])
+        onEveryBackend { _ in
+            let logits = Tensor([[1e4, -1e4, 0], [-1e4, 1e4, 1e4]], requiresGrad: true)
+            let labels = Tensor(shape: [2], scalars: [1, 0])
+            let ce = crossEntropy(logits, labels, labelSmoothing: 0.1)
+            ce.backward()
+            XCTAssertTrue(ce.item.isFinite)
+            XCTAssertEqual(crossEntropy(logits, labels, reduction: .none).scalars[0], 2e4, accuracy: 1)
+            XCTAssertFalse(logits.grad!.scalars.contains { !$0.isFinite })
+            let z = Tensor([1e4, -1e4, 0], requiresGrad: true), t = Tensor([0, 1, 1])
+            let bce = binaryCrossEntropyWithLogits(z, t, reduction: .none)
+            XCTAssertEqual(bce.scalars[0], 1e4, accuracy: 1)
+            XCTAssertEqual(bce.scalars[2], Float(Foundation.log(2.0)), accuracy: 1e-6)
+            bce.sum().backward()
+            XCTAssertFalse(z.grad!.scalars.contains { !$0.isFinite })
+            XCTAssertEqual(binaryCrossEntropy(Tensor([0, 1]), Tensor([1, 0]), reduction: .none).scalars, [100, 100])
+        }
     }
 
     func testReductionsAndIgnoreIndex() {
-        let x = Tensor([[1, 2], [3, 4]]), y = Tensor([[1, 1], [1, 1]])
-        XCTAssertEqual(mseLoss(x, y).item, (0 + 1 + 4 + 9) / 4)
-        XCTAssertEqual(mseLoss(x, y, reduction: .sum).item, 14)
-        XCTAssertEqual(mseLoss(x, y, reduction: .none).shape, [2, 2])
-        XCTAssertEqual(huberLoss(Tensor([0.5, 3]), Tensor([0, 0]), reduction: .none).scalars, [0.125, 2.5])
-        let logits = Tensor([[2, 0], [0, 2], [1, 1]])
-        let all = crossEntropy(logits, Tensor(shape: [3], scalars: [0, 0, 1]), reduction: .none).scalars
-        let ignored = crossEntropy(logits, Tensor(shape: [3], scalars: [0, -100, 1]))
-        XCTAssertEqual(ignored.item, Double(all[0] + all[2]) / 2, accuracy: 1e-6)
+        onEveryBackend { _ in
+            let x = Tensor([[1, 2], [3, 4]]), y = Tensor([[1, 1], [1, 1]])
+            XCTAssertEqual(mseLoss(x, y).item, (0 + 1 + 4 + 9) / 4)
+            XCTAssertEqual(mseLoss(x, y, reduction: .sum).item, 14)
+            XCTAssertEqual(mseLoss(x, y, reduction: .none).shape, [2, 2])
+            XCTAssertEqual(huberLoss(Tensor([0.5, 3]), Tensor([0, 0]), reduction: .none).scalars, [0.125, 2.5])
+            let logits = Tensor([[2, 0], [0, 2], [1, 1]])
+            let all = crossEntropy(logits, Tensor(shape: [3], scalars: [0, 0, 1]), reduction: .none).scalars
+            let ignored = crossEntropy(logits, Tensor(shape: [3], scalars: [0, -100, 1]))
+            XCTAssertEqual(ignored.item, Double(all[0] + all[2]) / 2, accuracy: 1e-6)
+        }
     }
 }

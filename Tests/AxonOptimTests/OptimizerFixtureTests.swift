@@ -36,59 +36,63 @@ final class OptimizerFixtureTests: XCTestCase {
     }
 
     func testEveryOptimizerCaseMatchesPyTorch() throws {
-        guard let cases = try Fixtures.json("optimizers.json")["cases"] as? [[String: Any]] else {
-            throw FixtureError.malformed("optimizers.json has no cases")
-        }
-        XCTAssertFalse(cases.isEmpty)
-        for dtype in [DType.float64, .float32] {
-            for c in cases {
-                let name = c["name"] as? String ?? "?"
-                let params = c["params"] as? [String: Any] ?? [:]
-                let parameter = try FixtureTensor.parse(c["initial"] as Any).tensor(dtype).requiringGrad()
-                let optimizer = try Self.makeOptimizer(params, [parameter])
-                let grads = try (c["grads"] as? [Any] ?? []).map { try FixtureTensor.parse($0) }
-                let after = try (c["after"] as? [Any] ?? []).map { try FixtureTensor.parse($0) }
-                XCTAssertEqual(grads.count, after.count, name)
-                for (i, (g, expected)) in zip(grads, after).enumerated() {
-                    optimizer.zeroGrad()
-                    parameter.grad = g.tensor(dtype)
-                    optimizer.step()
-                    let e = relativeError(parameter.doubleScalars, expected.data)
-                    XCTAssertLessThanOrEqual(e, 1e-4, "\(name) [\(dtype)] after step \(i + 1)")
+        try onEveryBackend { _ in
+            guard let cases = try Fixtures.json("optimizers.json")["cases"] as? [[String: Any]] else {
+                throw FixtureError.malformed("optimizers.json has no cases")
+            }
+            XCTAssertFalse(cases.isEmpty)
+            for dtype in [DType.float64, .float32] {
+                for c in cases {
+                    let name = c["name"] as? String ?? "?"
+                    let params = c["params"] as? [String: Any] ?? [:]
+                    let parameter = try FixtureTensor.parse(c["initial"] as Any).tensor(dtype).requiringGrad()
+                    let optimizer = try Self.makeOptimizer(params, [parameter])
+                    let grads = try (c["grads"] as? [Any] ?? []).map { try FixtureTensor.parse($0) }
+                    let after = try (c["after"] as? [Any] ?? []).map { try FixtureTensor.parse($0) }
+                    XCTAssertEqual(grads.count, after.count, name)
+                    for (i, (g, expected)) in zip(grads, after).enumerated() {
+                        optimizer.zeroGrad()
+                        parameter.grad = g.tensor(dtype)
+                        optimizer.step()
+                        let e = relativeError(parameter.doubleScalars, expected.data)
+                        XCTAssertLessThanOrEqual(e, 1e-4, "\(name) [\(dtype)] after step \(i + 1)")
+                    }
                 }
             }
+            print("checked \(cases.count) optimizer cases in float64 and float32")
         }
-        print("checked \(cases.count) optimizer cases in float64 and float32")
     }
 
     func testEveryScheduleCaseMatchesPyTorch() throws {
-        guard let cases = try Fixtures.json("schedules.json")["cases"] as? [[String: Any]] else {
-            throw FixtureError.malformed("schedules.json has no cases")
-        }
-        XCTAssertFalse(cases.isEmpty)
-        for c in cases {
-            let name = c["name"] as? String ?? "?"
-            let p = c["params"] as? [String: Any] ?? [:]
-            let expected = (c["lrs"] as? [NSNumber] ?? []).map(\.doubleValue)
-            let optimizer = SGD([Tensor.zeros([1]).requiringGrad()], lr: Self.number(p, "lr") ?? 0.1)
-            let scheduler: LRScheduler
-            switch p["schedule"] as? String {
-            case "StepLR": scheduler = StepLR(optimizer, stepSize: Int(Self.number(p, "stepSize") ?? 1), gamma: Self.number(p, "gamma") ?? 0.1)
-            case "ExponentialLR": scheduler = ExponentialLR(optimizer, gamma: Self.number(p, "gamma") ?? 0.1)
-            case "CosineAnnealingLR":
-                scheduler = CosineAnnealingLR(optimizer, tMax: Int(Self.number(p, "tMax") ?? 1), etaMin: Self.number(p, "etaMin") ?? 0)
-            case "LinearLR":
-                scheduler = LinearLR(optimizer, startFactor: Self.number(p, "startFactor") ?? 1.0 / 3,
-                                     endFactor: Self.number(p, "endFactor") ?? 1, totalIters: Int(Self.number(p, "totalIters") ?? 5))
-            default: throw FixtureError.malformed("unknown schedule \(String(describing: p["schedule"]))")
+        try onEveryBackend { _ in
+            guard let cases = try Fixtures.json("schedules.json")["cases"] as? [[String: Any]] else {
+                throw FixtureError.malformed("schedules.json has no cases")
             }
-            var actual: [Double] = []
-            for _ in expected {
-                actual.append(optimizer.groups[0].learningRate)
-                // An epoch of training would run here.
-                scheduler.step()
+            XCTAssertFalse(cases.isEmpty)
+            for c in cases {
+                let name = c["name"] as? String ?? "?"
+                let p = c["params"] as? [String: Any] ?? [:]
+                let expected = (c["lrs"] as? [NSNumber] ?? []).map(\.doubleValue)
+                let optimizer = SGD([Tensor.zeros([1]).requiringGrad()], lr: Self.number(p, "lr") ?? 0.1)
+                let scheduler: LRScheduler
+                switch p["schedule"] as? String {
+                case "StepLR": scheduler = StepLR(optimizer, stepSize: Int(Self.number(p, "stepSize") ?? 1), gamma: Self.number(p, "gamma") ?? 0.1)
+                case "ExponentialLR": scheduler = ExponentialLR(optimizer, gamma: Self.number(p, "gamma") ?? 0.1)
+                case "CosineAnnealingLR":
+                    scheduler = CosineAnnealingLR(optimizer, tMax: Int(Self.number(p, "tMax") ?? 1), etaMin: Self.number(p, "etaMin") ?? 0)
+                case "LinearLR":
+                    scheduler = LinearLR(optimizer, startFactor: Self.number(p, "startFactor") ?? 1.0 / 3,
+                                         endFactor: Self.number(p, "endFactor") ?? 1, totalIters: Int(Self.number(p, "totalIters") ?? 5))
+                default: throw FixtureError.malformed("unknown schedule \(String(describing: p["schedule"]))")
+                }
+                var actual: [Double] = []
+                for _ in expected {
+                    actual.append(optimizer.groups[0].learningRate)
+                    // An epoch of training would run here.
+                    scheduler.step()
+                }
+                XCTAssertLessThanOrEqual(relativeError(actual, expected, floor: 1e-12), 1e-9, "\(name): \(actual) vs \(expected)")
             }
-            XCTAssertLessThanOrEqual(relativeError(actual, expected, floor: 1e-12), 1e-9, "\(name): \(actual) vs \(expected)")
         }
     }
 }

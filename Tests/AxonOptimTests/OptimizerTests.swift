@@ -59,7 +59,7 @@ final class OptimizerTests: XCTestCase {
         let p = Tensor([1, 2, 3]).requiringGrad()
         let adam = Adam([p], lr: 0.05, amsgrad: true)
         for g in grads.prefix(3) { p.grad = g; adam.step() }
-        let saved = adam.stateDict(), savedValue = p.detached()
+        let saved = adam.stateDict(), savedValue = p.detached().clone()  // detached() shares the buffer, as PyTorch's detach()
         XCTAssertEqual(saved["state.0.step"]?.intScalars, [3])
         XCTAssertNotNil(saved["state.0.exp_avg"])
         XCTAssertEqual(saved["groups.0.lr"]?.item, 0.05)

@@ -79,17 +79,17 @@ public enum FixtureOps {
         let out = op(inputs, c.params)
         var failures: [String] = []
         if out.shape != c.output.shape {
-            return ["\(c.name) [\(dtype)]: output shape \(out.shape), expected \(c.output.shape)"]
+            return ["\(c.name) [\(dtype), \(Backends.current.name)]: output shape \(out.shape), expected \(c.output.shape)"]
         }
         let e = relativeError(out.doubleScalars, c.output.data)
-        if e > tolerance { failures.append("\(c.name) [\(dtype)]: output rel. error \(e)") }
+        if e > tolerance { failures.append("\(c.name) [\(dtype), \(Backends.current.name)]: output rel. error \(e)") }
         if let go = c.gradOutput, out.requiresGrad {
             out.backward(go.tensor(dtype))
             for (k, expected) in c.grads {
-                guard let g = inputs[k]?.grad else { failures.append("\(c.name) [\(dtype)]: no gradient for \(k)"); continue }
+                guard let g = inputs[k]?.grad else { failures.append("\(c.name) [\(dtype), \(Backends.current.name)]: no gradient for \(k)"); continue }
                 if g.shape != expected.shape { failures.append("\(c.name): grad \(k) shape \(g.shape) vs \(expected.shape)"); continue }
                 let ge = relativeError(g.doubleScalars, expected.data)
-                if ge > tolerance { failures.append("\(c.name) [\(dtype)]: grad \(k) rel. error \(ge)") }
+                if ge > tolerance { failures.append("\(c.name) [\(dtype), \(Backends.current.name)]: grad \(k) rel. error \(ge)") }
             }
         }
         return failures

@@ -1,19 +1,29 @@
 import _AxonKernels
 
 /// Geometry of a 2-D convolution or pooling window over NCHW input.
-struct Conv2dGeometry {
-    let batch: Int, channels: Int, height: Int, width: Int
-    let kernelH: Int, kernelW: Int
-    let strideH: Int, strideW: Int
-    let padH: Int, padW: Int
-    let dilationH: Int, dilationW: Int
+public struct Conv2dGeometry: Sendable {
+    public let batch: Int, channels: Int, height: Int, width: Int
+    public let kernelH: Int, kernelW: Int
+    public let strideH: Int, strideW: Int
+    public let padH: Int, padW: Int
+    public let dilationH: Int, dilationW: Int
 
-    var outH: Int { (height + 2 * padH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
-    var outW: Int { (width + 2 * padW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
+    /// A geometry (checked by the ops that make one).
+    public init(batch: Int, channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int, strideW: Int,
+                padH: Int, padW: Int, dilationH: Int, dilationW: Int) {
+        self.batch = batch; self.channels = channels; self.height = height; self.width = width
+        self.kernelH = kernelH; self.kernelW = kernelW; self.strideH = strideH; self.strideW = strideW
+        self.padH = padH; self.padW = padW; self.dilationH = dilationH; self.dilationW = dilationW
+    }
+
+    /// Output height.
+    public var outH: Int { (height + 2 * padH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
+    /// Output width.
+    public var outW: Int { (width + 2 * padW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
     /// Output positions per image.
-    var positions: Int { outH * outW }
+    public var positions: Int { outH * outW }
     /// Length of one unfolded patch: C * KH * KW.
-    var patch: Int { channels * kernelH * kernelW }
+    public var patch: Int { channels * kernelH * kernelW }
 }
 
 /// Images per chunk of a convolution: enough that a chunk's unfolded columns fill about 128 KiB (they
@@ -137,163 +147,143 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, scratchCount: Int,
     }
 }
 
+/// Scratch elements for a convolution's columns when the forward pass keeps them for the weight gradient.
+func keptColumnCount(_ g: Conv2dGeometry) -> Int {
+    let per = convChunkImages(g)
+    return ((g.batch + per - 1) / per) * g.patch * per * g.positions
+}
+
 /// conv2d forward, chunk by chunk: im2col, then either the small-product kernel, which writes each image's
 /// NCHW output with its bias in place (few channels, float32), or one GEMM W[O, CKK] x cols[CKK, nb·P] ->
 /// Y[O, nb·P] whose rows are copied into NCHW with the bias added.
 ///
-/// With `keepColumns`, also returns every chunk's columns (chunk c at offset c·C·KH·KW·chunk·P), which the
-/// weight gradient reads instead of unfolding again.
-func conv2dForward<T: AxonFloat>(_ x: [T], _ w: [T], _ bias: [T]?, _ g: Conv2dGeometry, outChannels o: Int,
-                                 keepColumns: Bool = false) -> (out: [T], columns: [T]?) {
+/// With `kept` (``keptColumnCount(_:)`` elements), also keeps every chunk's columns (chunk c at offset
+/// c·C·KH·KW·chunk·P), which the weight gradient reads instead of unfolding again.
+func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
+                                 _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<T>,
+                                 keeping kept: UnsafeMutablePointer<T>?) {
     let per = convChunkImages(g)
-    let chunks = (g.batch + per - 1) / per
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
     let colCount = g.patch * per * g.positions
+    let keepColumns = kept != nil
     // Per-task scratch: the columns unless they are kept, and Y for the packed path only.
     let scratchCount = (keepColumns ? 0 : colCount) + (smallProduct ? 0 : o * per * g.positions)
-    // Every column of every chunk is written by im2col before it is read; the tail of the last chunk's
-    // region (fewer images) is never read.
-    var kept = [T](unsafeUninitializedCapacity: keepColumns ? chunks * colCount : 0) { _, initialized in
-        initialized = keepColumns ? chunks * colCount : 0
-    }
-    let biasArray = bias ?? []
-    let out = [T](unsafeUninitializedCapacity: g.batch * o * g.positions) { buffer, initialized in
-        let out = SendablePointer(pointer: buffer.baseAddress!)
-        kept.withUnsafeMutableBufferPointer { pk in
-            x.withUnsafeBufferPointer { px in
-                w.withUnsafeBufferPointer { pw in
-                    biasArray.withUnsafeBufferPointer { pb in
-                        let keptBase = keepColumns ? pk.baseAddress.map { SendablePointer(pointer: $0) } : nil
-                        let src = px.baseAddress!, wp = pw.baseAddress!
-                        let biasp = bias == nil ? nil : SendablePointer(pointer: UnsafeMutablePointer(mutating: pb.baseAddress!))
-                        forEachConvChunk(g, scratchCount: scratchCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
-                            let columns = nb * g.positions
-                            let cols = keptBase.map { $0.pointer + ci * colCount } ?? scratch
-                            im2col(src, g, images: n0, nb, into: cols)
-                            if smallProduct {
-                                // Straight into each image's NCHW output, bias first: no packing, no copy.
-                                for i in 0..<nb {
-                                    axon_sgemm_small(floats(wp), g.patch, 1, floats(cols + i * g.positions), columns,
-                                                     mutableFloats(out.pointer + (n0 + i) * o * g.positions), g.positions,
-                                                     o, g.positions, g.patch, biasp.map { floats($0.pointer) })
-                                }
-                                return
-                            }
-                            let y = scratch + (keepColumns ? 0 : colCount)
-                            T.gemm(m: o, n: columns, k: g.patch,
-                                   a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
-                                   b: MatrixView(base: UnsafePointer(cols), rowStride: columns, columnStride: 1),
-                                   c: y, ldc: columns, accumulate: false)
-                            // out[n, c, p] = y[c, i·P + p] + bias[c].
-                            for i in 0..<nb {
-                                for c in 0..<o {
-                                    let s = y + c * columns + i * g.positions
-                                    let d = out.pointer + ((n0 + i) * o + c) * g.positions
-                                    let b = biasp?.pointer[c] ?? 0
-                                    for p in 0..<g.positions { d[p] = s[p] + b }
-                                }
-                            }
-                        }
-                    }
-                }
+    let out = SendablePointer(pointer: output)
+    let keptBase = kept.map { SendablePointer(pointer: $0) }
+    let biasp = bias.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
+    let x = SendablePointer(pointer: UnsafeMutablePointer(mutating: src)), w = SendablePointer(pointer: UnsafeMutablePointer(mutating: wp))
+    forEachConvChunk(g, scratchCount: scratchCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+        let src = UnsafePointer(x.pointer), wp = UnsafePointer(w.pointer)
+        let columns = nb * g.positions
+        let cols = keptBase.map { $0.pointer + ci * colCount } ?? scratch
+        im2col(src, g, images: n0, nb, into: cols)
+        if smallProduct {
+            // Straight into each image's NCHW output, bias first: no packing, no copy.
+            for i in 0..<nb {
+                axon_sgemm_small(floats(wp), g.patch, 1, floats(cols + i * g.positions), columns,
+                                 mutableFloats(out.pointer + (n0 + i) * o * g.positions), g.positions,
+                                 o, g.positions, g.patch, biasp.map { floats($0.pointer) })
+            }
+            return
+        }
+        let y = scratch + (keepColumns ? 0 : colCount)
+        T.gemm(m: o, n: columns, k: g.patch,
+               a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
+               b: MatrixView(base: UnsafePointer(cols), rowStride: columns, columnStride: 1),
+               c: y, ldc: columns, accumulate: false)
+        // out[n, c, p] = y[c, i·P + p] + bias[c].
+        for i in 0..<nb {
+            for c in 0..<o {
+                let s = y + c * columns + i * g.positions
+                let d = out.pointer + ((n0 + i) * o + c) * g.positions
+                let b = biasp?.pointer[c] ?? 0
+                for p in 0..<g.positions { d[p] = s[p] + b }
             }
         }
-        initialized = g.batch * o * g.positions
     }
-    return (out, keepColumns ? kept : nil)
 }
 
-/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW += G·colsᵀ (the
+/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the
 /// columns kept by the forward pass, or unfolded again; one partial per chunk, summed in chunk order),
 /// dcols = Wᵀ·G then col2im into the chunk's images, and the bias gradient sums G's rows (per chunk, then
-/// in chunk order).
-func conv2dBackward<T: AxonFloat>(_ gradOut: [T], _ x: [T], _ w: [T], _ g: Conv2dGeometry, outChannels o: Int,
-                                  needInput: Bool, needWeight: Bool, needBias: Bool,
-                                  savedColumns: [T]? = nil) -> (dx: [T]?, dw: [T]?, db: [T]?) {
+/// in chunk order). Each gradient is written only where its pointer is given.
+func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer<T>, _ wp: UnsafePointer<T>,
+                                  _ g: Conv2dGeometry, outChannels o: Int, savedColumns: UnsafeMutablePointer<T>?,
+                                  dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?, db: UnsafeMutablePointer<T>?) {
     let per = convChunkImages(g)
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
-    var dx = [T](repeating: 0, count: needInput ? x.count : 0)
+    if let dx { dx.update(repeating: 0, count: g.batch * g.channels * g.height * g.width) }
     // Per-chunk partial sums of dW (O x CKK) and db (O).
-    var partialW = [T](repeating: 0, count: needWeight ? chunks * o * g.patch : 0)
-    var partialB = [T](repeating: 0, count: needBias ? chunks * o : 0)
-    let saved = savedColumns ?? []
-    gradOut.withUnsafeBufferPointer { pg in
-      x.withUnsafeBufferPointer { px in
-        w.withUnsafeBufferPointer { pw in
-          saved.withUnsafeBufferPointer { ps in
-            dx.withUnsafeMutableBufferPointer { pdx in
-              partialW.withUnsafeMutableBufferPointer { ppw in
-                partialB.withUnsafeMutableBufferPointer { ppb in
-                    // Each present only when needed: an empty array's base address is not a flag (it may be non-nil).
-                    let dxp = needInput ? pdx.baseAddress.map { SendablePointer(pointer: $0) } : nil
-                    let pwOut = needWeight ? ppw.baseAddress.map { SendablePointer(pointer: $0) } : nil
-                    let pbOut = needBias ? ppb.baseAddress.map { SendablePointer(pointer: $0) } : nil
-                    let keptColumns = savedColumns == nil ? nil : ps.baseAddress.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
-                    let gradp = pg.baseAddress!, xp = px.baseAddress!, wp = pw.baseAddress!
-                    forEachConvChunk(g, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
-                        let columns = nb * g.positions
-                        let cols = scratch, gm = scratch + colCount
-                        // G[c, i·P + p] = gradOut[n0 + i, c, p].
-                        for c in 0..<o {
-                            for i in 0..<nb {
-                                (gm + c * columns + i * g.positions)
-                                    .update(from: gradp + ((n0 + i) * o + c) * g.positions, count: g.positions)
-                            }
-                        }
-                        if let pbOut {
-                            for c in 0..<o {
-                                let row = gm + c * columns
-                                if T.self == Float.self {
-                                    pbOut.pointer[ci * o + c] = T(axon_sum_f32(floats(row), columns))
-                                } else {
-                                    var s: T = 0
-                                    for j in 0..<columns { s += row[j] }
-                                    pbOut.pointer[ci * o + c] = s
-                                }
-                            }
-                        }
-                        if let pwOut {
-                            // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; every row pair dotted.
-                            let chunkColumns: UnsafeMutablePointer<T>
-                            if let keptColumns {
-                                chunkColumns = keptColumns.pointer + ci * colCount
-                            } else {
-                                im2col(xp, g, images: n0, nb, into: cols)
-                                chunkColumns = cols
-                            }
-                            rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
-                                    into: pwOut.pointer + ci * o * g.patch)
-                        }
-                        if let dxp {
-                            // dcols = Wᵀ·G (into the columns' scratch), then added back into the images.
-                            if smallProduct {
-                                axon_sgemm_small(floats(wp), 1, g.patch, floats(gm), columns, mutableFloats(cols), columns,
-                                                 g.patch, columns, o, nil)
-                            } else {
-                                T.gemm(m: g.patch, n: columns, k: o,
-                                       a: MatrixView(base: wp, rowStride: 1, columnStride: g.patch),
-                                       b: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
-                                       c: cols, ldc: columns, accumulate: false)
-                            }
-                            col2im(cols, g, images: n0, nb, into: dxp.pointer)
-                        }
+    var partialW = [T](repeating: 0, count: dw != nil ? chunks * o * g.patch : 0)
+    var partialB = [T](repeating: 0, count: db != nil ? chunks * o : 0)
+    let gradS = SendablePointer(pointer: UnsafeMutablePointer(mutating: gradp))
+    let xS = SendablePointer(pointer: UnsafeMutablePointer(mutating: xp)), wS = SendablePointer(pointer: UnsafeMutablePointer(mutating: wp))
+    let dxp = dx.map { SendablePointer(pointer: $0) }
+    let keptColumns = savedColumns.map { SendablePointer(pointer: $0) }
+    partialW.withUnsafeMutableBufferPointer { ppw in
+      partialB.withUnsafeMutableBufferPointer { ppb in
+        // Each present only when needed: an empty array's base address is not a flag (it may be non-nil).
+        let pwOut = dw != nil ? ppw.baseAddress.map { SendablePointer(pointer: $0) } : nil
+        let pbOut = db != nil ? ppb.baseAddress.map { SendablePointer(pointer: $0) } : nil
+        forEachConvChunk(g, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+            let gradp = UnsafePointer(gradS.pointer), xp = UnsafePointer(xS.pointer), wp = UnsafePointer(wS.pointer)
+            let columns = nb * g.positions
+            let cols = scratch, gm = scratch + colCount
+            // G[c, i·P + p] = gradOut[n0 + i, c, p].
+            for c in 0..<o {
+                for i in 0..<nb {
+                    (gm + c * columns + i * g.positions)
+                        .update(from: gradp + ((n0 + i) * o + c) * g.positions, count: g.positions)
+                }
+            }
+            if let pbOut {
+                for c in 0..<o {
+                    let row = gm + c * columns
+                    if T.self == Float.self {
+                        pbOut.pointer[ci * o + c] = T(axon_sum_f32(floats(row), columns))
+                    } else {
+                        var s: T = 0
+                        for j in 0..<columns { s += row[j] }
+                        pbOut.pointer[ci * o + c] = s
                     }
                 }
-              }
             }
-          }
+            if let pwOut {
+                // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; every row pair dotted.
+                let chunkColumns: UnsafeMutablePointer<T>
+                if let keptColumns {
+                    chunkColumns = keptColumns.pointer + ci * colCount
+                } else {
+                    im2col(xp, g, images: n0, nb, into: cols)
+                    chunkColumns = cols
+                }
+                rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
+                        into: pwOut.pointer + ci * o * g.patch)
+            }
+            if let dxp {
+                // dcols = Wᵀ·G (into the columns' scratch), then added back into the images.
+                if smallProduct {
+                    axon_sgemm_small(floats(wp), 1, g.patch, floats(gm), columns, mutableFloats(cols), columns,
+                                     g.patch, columns, o, nil)
+                } else {
+                    T.gemm(m: g.patch, n: columns, k: o,
+                           a: MatrixView(base: wp, rowStride: 1, columnStride: g.patch),
+                           b: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
+                           c: cols, ldc: columns, accumulate: false)
+                }
+                col2im(cols, g, images: n0, nb, into: dxp.pointer)
+            }
         }
       }
     }
-    func sumChunks(_ partial: [T], _ size: Int) -> [T] {
-        var total = [T](repeating: 0, count: size)
+    func sumChunks(_ partial: [T], _ size: Int, into total: UnsafeMutablePointer<T>) {
+        total.update(repeating: 0, count: size)
         for ci in 0..<chunks { for j in 0..<size { total[j] += partial[ci * size + j] } }
-        return total
     }
-    return (needInput ? dx : nil, needWeight ? sumChunks(partialW, o * g.patch) : nil,
-            needBias ? sumChunks(partialB, o) : nil)
+    if let dw { sumChunks(partialW, o * g.patch, into: dw) }
+    if let db { sumChunks(partialB, o, into: db) }
 }
 
 /// out[i·rowsB + j] = Σ_k a[i, k]·b[j, k]: the C kernel for float32, a plain loop for float64.
@@ -315,15 +305,13 @@ func rowDots<T: AxonFloat>(_ a: UnsafePointer<T>, _ rowsA: Int, _ b: UnsafePoint
 }
 
 /// Max pooling forward: values and, when `indices`, the flat input index of each maximum (for backward).
-func maxPool2dForward<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry, indices keepIndices: Bool = true) -> ([T], [Int]) {
+func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, into values: UnsafeMutablePointer<T>,
+                                    indices: UnsafeMutablePointer<Int>?) {
     let planes = g.batch * g.channels, oh = g.outH, ow = g.outW
-    var values = [T](repeating: 0, count: planes * oh * ow)
-    var indices = [Int](repeating: 0, count: keepIndices ? planes * oh * ow : 1)
-    x.withUnsafeBufferPointer { px in
-        values.withUnsafeMutableBufferPointer { pv in
-            indices.withUnsafeMutableBufferPointer { pi in
-                let src = px.baseAddress!
-                let v = SendablePointer(pointer: pv.baseAddress!), ix = SendablePointer(pointer: pi.baseAddress!)
+    let keepIndices = indices != nil
+    var dummy = 0
+    withUnsafeMutablePointer(to: &dummy) { dummyPointer in
+                let v = SendablePointer(pointer: values), ix = SendablePointer(pointer: indices ?? dummyPointer)
                 let inside = g.padH == 0 && g.padW == 0
                 let twoByTwo = inside && g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2
                     && g.dilationH == 1 && g.dilationW == 1
@@ -398,43 +386,38 @@ func maxPool2dForward<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry, indices keepI
                         }
                     }
                 }
-            }
-        }
     }
-    return (values, indices)
 }
 
-/// Average pooling forward (PyTorch's divisor rule with count_include_pad = true).
-func avgPool2d<T: AxonFloat>(_ x: [T], _ g: Conv2dGeometry, backwardFrom grad: [T]? = nil) -> [T] {
+/// Average pooling (PyTorch's divisor rule with count_include_pad = true): the forward pass from `x` into
+/// `output`, or, with `grad`, its adjoint, which spreads each output gradient over its window into `output`
+/// (the input's shape).
+func avgPool2d<T: AxonFloat>(_ x: UnsafePointer<T>?, _ g: Conv2dGeometry, backwardFrom grad: UnsafePointer<T>? = nil,
+                             into output: UnsafeMutablePointer<T>) {
     let planes = g.batch * g.channels, oh = g.outH, ow = g.outW
-    var out = [T](repeating: 0, count: grad == nil ? planes * oh * ow : planes * g.height * g.width)
-    out.withUnsafeMutableBufferPointer { po in
-        let dst = SendablePointer(pointer: po.baseAddress!)
-        x.withUnsafeBufferPointer { px in
-            let src = px.baseAddress
-            parallelFor(planes, grain: 4) { range in
-                for plane in range {
-                    let base = plane * g.height * g.width
-                    for i in 0..<oh {
-                        for j in 0..<ow {
-                            let h0 = i * g.strideH - g.padH, w0 = j * g.strideW - g.padW
-                            let h1 = min(h0 + g.kernelH, g.height + g.padH), w1 = min(w0 + g.kernelW, g.width + g.padW)
-                            let divisor = T((h1 - h0) * (w1 - w0))
-                            let hs = max(h0, 0), ws = max(w0, 0), he = min(h1, g.height), we = min(w1, g.width)
-                            let o = (plane * oh + i) * ow + j
-                            if let grad {
-                                let share = grad[o] / divisor
-                                for h in hs..<max(hs, he) { for w in ws..<max(ws, we) { dst.pointer[base + h * g.width + w] += share } }
-                            } else {
-                                var s: T = 0
-                                for h in hs..<max(hs, he) { for w in ws..<max(ws, we) { s += src![base + h * g.width + w] } }
-                                dst.pointer[o] = s / divisor
-                            }
-                        }
+    output.update(repeating: 0, count: grad == nil ? planes * oh * ow : planes * g.height * g.width)
+    let dst = SendablePointer(pointer: output)
+    let src = x
+    parallelFor(planes, grain: 4) { range in
+        for plane in range {
+            let base = plane * g.height * g.width
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    let h0 = i * g.strideH - g.padH, w0 = j * g.strideW - g.padW
+                    let h1 = min(h0 + g.kernelH, g.height + g.padH), w1 = min(w0 + g.kernelW, g.width + g.padW)
+                    let divisor = T((h1 - h0) * (w1 - w0))
+                    let hs = max(h0, 0), ws = max(w0, 0), he = min(h1, g.height), we = min(w1, g.width)
+                    let o = (plane * oh + i) * ow + j
+                    if let grad {
+                        let share = grad[o] / divisor
+                        for h in hs..<max(hs, he) { for w in ws..<max(ws, we) { dst.pointer[base + h * g.width + w] += share } }
+                    } else {
+                        var s: T = 0
+                        for h in hs..<max(hs, he) { for w in ws..<max(ws, we) { s += src![base + h * g.width + w] } }
+                        dst.pointer[o] = s / divisor
                     }
                 }
             }
         }
     }
-    return out
 }

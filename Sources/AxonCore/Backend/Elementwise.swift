@@ -6,20 +6,6 @@ protocol AxonFloat: Real, BinaryFloatingPoint {}
 extension Float: AxonFloat {}
 extension Double: AxonFloat {}
 
-/// Primitive one-input operations; derivative rules are in Tensor+Elementwise.swift.
-enum UnaryOp {
-    case neg, exp, log, log1p, sqrt, abs, sin, cos, tanh, sigmoid, relu, erf, sign, step
-}
-
-/// Primitive two-input operations (with broadcasting).
-enum BinaryOp {
-    case add, sub, mul, div, maximum, minimum, pow
-    case eq, ne, lt, le, gt, ge
-    /// Derivative rules fused into one pass, as `(g, y)` with y the activation's output (same shapes):
-    /// g where y > 0 (ReLU), g(1 - y²) (tanh), g(1 - y)y (sigmoid, PyTorch's order).
-    case reluBackward, tanhBackward, sigmoidBackward
-}
-
 /// A float buffer seen as `Float` (callers check `T.self == Float.self`), for the C kernels.
 @inline(__always) func floats<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
     UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
@@ -48,14 +34,11 @@ func makeArray<T>(_ count: Int, grain: Int = elementwiseGrain,
 @inline(__always)
 func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     switch op {
-    case .neg: return -x
     case .exp: return T.exp(x)
     case .log: return T.log(x)
     case .log1p: return T.log(onePlus: x)
     case .sqrt: return x.squareRoot()
-    case .abs: return Swift.abs(x)
     case .sin: return T.sin(x)
-    case .cos: return T.cos(x)
     case .tanh: return T.self == Float.self ? fastTanh(x) : T.tanh(x)
     case .sigmoid:
         // Written so that neither branch overflows: exp of a non-positive number only.
@@ -100,50 +83,204 @@ func applyBinary<T: AxonFloat>(_ op: BinaryOp, _ a: T, _ b: T) -> T {
     case .mul: return a * b
     case .div: return a / b
     case .maximum: return a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
-    case .minimum: return a.isNaN || b.isNaN ? .nan : Swift.min(a, b)
     case .pow:
         // Integral exponents are defined for negative bases too (as PyTorch's pow).
         if b == b.rounded(), Swift.abs(b) < 1_000_000 { return T.pow(a, Int(b)) }
         return T.pow(a, b)
-    case .eq: return a == b ? 1 : 0
-    case .ne: return a != b ? 1 : 0
-    case .lt: return a < b ? 1 : 0
-    case .le: return a <= b ? 1 : 0
-    case .gt: return a > b ? 1 : 0
-    case .ge: return a >= b ? 1 : 0
+    case .eq, .ne, .lt, .le, .gt, .ge: return applyComparison(op, a, b) ? 1 : 0
     case .reluBackward: return b > 0 ? a : 0
     case .tanhBackward: return a * (1 - b * b)
     case .sigmoidBackward: return a * (1 - b) * b
     }
 }
 
-func unaryKernel<T: AxonFloat>(_ op: UnaryOp, _ x: [T]) -> [T] {
-    x.withUnsafeBufferPointer { src in
-        let s = src.baseAddress!
-        return makeArray(x.count, grain: op == .neg || op == .relu || op == .abs ? elementwiseGrain : elementwiseGrain / 8) { out, range in
+
+/// A comparison's truth (NaN compares false except for `ne`, as IEEE and PyTorch).
+@inline(__always)
+func applyComparison<T: Comparable>(_ op: BinaryOp, _ a: T, _ b: T) -> Bool {
+    switch op {
+    case .eq: return a == b
+    case .ne: return a != b
+    case .lt: return a < b
+    case .le: return a <= b
+    case .gt: return a > b
+    case .ge: return a >= b
+    default: return false
+    }
+}
+
+/// Walks `shape` in rows of its last dimension. For each row it passes the start offset of up to four
+/// operands (each with its own strides over `shape`) and the row length; the strides along the row are
+/// the operands' last strides. Any layout works: contiguous, transposed, sliced, broadcast (stride 0).
+@inline(__always)
+func forEachRow(_ shape: [Int], _ s0: [Int], _ s1: [Int], _ s2: [Int] = [], _ s3: [Int] = [],
+                _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
+    let r = shape.count
+    if r == 0 { body(0, 0, 0, 0, 1); return }
+    let n = shape[r - 1]
+    let rows = shapeCount(shape) / Swift.max(n, 1)
+    if n == 0 || rows == 0 { return }
+    // An absent operand walks with s0's strides; the body ignores its offsets.
+    let t2 = s2.isEmpty ? s0 : s2, t3 = s3.isEmpty ? s0 : s3
+    if rows == 1 { body(0, 0, 0, 0, n); return }
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: r) { index in
+        index.initialize(repeating: 0)
+        var o0 = 0, o1 = 0, o2 = 0, o3 = 0
+        for _ in 0..<rows {
+            body(o0, o1, o2, o3, n)
+            var d = r - 2
+            while d >= 0 {
+                index[d] += 1
+                o0 += s0[d]; o1 += s1[d]; o2 += t2[d]; o3 += t3[d]
+                if index[d] < shape[d] { break }
+                o0 -= s0[d] * shape[d]; o1 -= s1[d] * shape[d]; o2 -= t2[d] * shape[d]; o3 -= t3[d] * shape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+}
+
+/// Whether every stride is 0 (one element seen everywhere).
+@inline(__always) func isScalarBroadcast(_ v: StridedBuffer) -> Bool { v.strides.allSatisfy { $0 == 0 } }
+
+/// output = op(x), elementwise, for float types; the output may be x itself.
+func unaryKernel<T: AxonFloat>(_ op: UnaryOp, _ x: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let s = x.pointer(T.self), o = output.pointer(T.self)
+    if x.isContiguous && output.isContiguous {
+        let src = SendablePointer(pointer: s), dst = SendablePointer(pointer: o)
+        parallelFor(output.count, grain: op == .relu ? elementwiseGrain : elementwiseGrain / 8) { range in
+            let s = src.pointer, out = dst.pointer
             switch op {  // one loop per op so each inner loop is a single specialised body
-            case .neg: for i in range { out[i] = -s[i] }
             case .relu:
                 if T.self == Float.self {  // branch-free C loop
                     axon_relu_f32(floats(s + range.lowerBound), mutableFloats(out + range.lowerBound), range.count)
                 } else {
                     for i in range { out[i] = s[i] > 0 ? s[i] : 0 }
                 }
-            case .abs: for i in range { out[i] = Swift.abs(s[i]) }
             default: for i in range { out[i] = applyUnary(op, s[i]) }
             }
+        }
+        return
+    }
+    let dx = x.strides.last ?? 0, dout = output.strides.last ?? 0
+    forEachRow(output.shape, output.strides, x.strides) { oo, xo, _, _, n in
+        for j in 0..<n { o[oo + j * dout] = applyUnary(op, s[xo + j * dx]) }
+    }
+}
+
+/// output = op(a, b) for float types, a and b broadcast to output's shape through their strides.
+func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: StridedBuffer, _ b: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let x = a.pointer(T.self), y = b.pointer(T.self), o = output.pointer(T.self)
+    let count = output.count
+    if count == 0 { return }
+    let px = SendablePointer(pointer: x), py = SendablePointer(pointer: y), po = SendablePointer(pointer: o)
+    if output.isContiguous && a.isContiguous && b.isContiguous {
+        parallelFor(count, grain: elementwiseGrain) { range in
+            let x = px.pointer, y = py.pointer, o = po.pointer
+            switch op {
+            case .add: for i in range { o[i] = x[i] + y[i] }
+            case .sub: for i in range { o[i] = x[i] - y[i] }
+            case .mul: for i in range { o[i] = x[i] * y[i] }
+            case .div: for i in range { o[i] = x[i] / y[i] }
+            case .reluBackward:
+                if T.self == Float.self {  // branch-free C loop
+                    axon_relu_backward_f32(floats(x + range.lowerBound), floats(y + range.lowerBound),
+                                           mutableFloats(o + range.lowerBound), range.count)
+                } else {
+                    for i in range { o[i] = y[i] > 0 ? x[i] : 0 }
+                }
+            case .tanhBackward: for i in range { o[i] = x[i] * (1 - y[i] * y[i]) }
+            default: for i in range { o[i] = applyBinary(op, x[i], y[i]) }
+            }
+        }
+        return
+    }
+    if output.isContiguous && a.isContiguous && isScalarBroadcast(b) {
+        let s = y[0]
+        parallelFor(count, grain: elementwiseGrain) { range in
+            let x = px.pointer, o = po.pointer
+            switch op {
+            case .add: for i in range { o[i] = x[i] + s }
+            case .mul: for i in range { o[i] = x[i] * s }
+            default: for i in range { o[i] = applyBinary(op, x[i], s) }
+            }
+        }
+        return
+    }
+    if output.isContiguous && isScalarBroadcast(a) && b.isContiguous {
+        let s = x[0]
+        parallelFor(count, grain: elementwiseGrain) { range in
+            let y = py.pointer, o = po.pointer
+            for i in range { o[i] = applyBinary(op, s, y[i]) }
+        }
+        return
+    }
+    let da = a.strides.last ?? 0, db = b.strides.last ?? 0, dout = output.strides.last ?? 0
+    forEachRow(output.shape, output.strides, a.strides, b.strides) { oo, ao, bo, _, n in
+        for j in 0..<n { o[oo + j * dout] = applyBinary(op, x[ao + j * da], y[bo + j * db]) }
+    }
+}
+
+/// output (bool) = a op b, for any comparable element type, broadcast through strides.
+func compareKernel<T: Comparable>(_ op: BinaryOp, _ a: StridedBuffer, _ b: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let x = a.pointer(T.self), y = b.pointer(T.self), o = output.pointer(Bool.self)
+    let da = a.strides.last ?? 0, db = b.strides.last ?? 0, dout = output.strides.last ?? 0
+    forEachRow(output.shape, output.strides, a.strides, b.strides) { oo, ao, bo, _, n in
+        for j in 0..<n { o[oo + j * dout] = applyComparison(op, x[ao + j * da], y[bo + j * db]) }
+    }
+}
+
+/// output = condition ? a : b, for any element type, broadcast through strides.
+func selectKernel<T>(_ condition: StridedBuffer, _ a: StridedBuffer, _ b: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let m = condition.pointer(Bool.self), x = a.pointer(T.self), y = b.pointer(T.self), o = output.pointer(T.self)
+    let dm = condition.strides.last ?? 0, da = a.strides.last ?? 0, db = b.strides.last ?? 0, dout = output.strides.last ?? 0
+    forEachRow(output.shape, output.strides, condition.strides, a.strides, b.strides) { oo, mo, ao, bo, n in
+        for j in 0..<n { (o + oo + j * dout).initialize(to: m[mo + j * dm] ? x[ao + j * da] : y[bo + j * db]) }
+    }
+}
+
+/// y ← beta·y + alpha·x (beta = 1 skips the multiply, so the common `add_` rounds as PyTorch's).
+func axpbyKernel<T: AxonFloat>(_ y: StridedBuffer, _ x: StridedBuffer, _ alpha: T, _ beta: T) {
+    let py = y.pointer(T.self), px = x.pointer(T.self)
+    if y.isContiguous && x.isContiguous {
+        let out = SendablePointer(pointer: py), src = SendablePointer(pointer: px)
+        parallelFor(y.count, grain: elementwiseGrain) { range in
+            let y = out.pointer, x = src.pointer
+            if beta == 1 {
+                for i in range { y[i] += alpha * x[i] }
+            } else {
+                for i in range { y[i] = y[i] * beta + alpha * x[i] }
+            }
+        }
+        return
+    }
+    let dy = y.strides.last ?? 0, dx = x.strides.last ?? 0
+    forEachRow(y.shape, y.strides, x.strides) { yo, xo, _, _, n in
+        for j in 0..<n {
+            let k = yo + j * dy
+            py[k] = beta == 1 ? py[k] + alpha * px[xo + j * dx] : py[k] * beta + alpha * px[xo + j * dx]
         }
     }
 }
 
-/// Broadcast strides of a shape against an output shape (0 where the input is broadcast).
-func broadcastStrides(_ shape: [Int], to out: [Int]) -> [Int] {
-    let strides = contiguousStrides(shape)
-    let offset = out.count - shape.count
-    return (0..<out.count).map { i in
-        let j = i - offset
-        if j < 0 || shape[j] == 1 { return 0 }
-        return strides[j]
+/// y ← beta·y + alpha·a·b.
+func axpbyProductKernel<T: AxonFloat>(_ y: StridedBuffer, _ a: StridedBuffer, _ b: StridedBuffer, _ alpha: T, _ beta: T) {
+    let py = y.pointer(T.self), pa = a.pointer(T.self), pb = b.pointer(T.self)
+    if y.isContiguous && a.isContiguous && b.isContiguous {
+        let out = SendablePointer(pointer: py), sa = SendablePointer(pointer: pa), sb = SendablePointer(pointer: pb)
+        parallelFor(y.count, grain: elementwiseGrain) { range in
+            let y = out.pointer, a = sa.pointer, b = sb.pointer
+            for i in range { y[i] = y[i] * beta + alpha * (a[i] * b[i]) }
+        }
+        return
+    }
+    let dy = y.strides.last ?? 0, da = a.strides.last ?? 0, db = b.strides.last ?? 0
+    forEachRow(y.shape, y.strides, a.strides, b.strides) { yo, ao, bo, _, n in
+        for j in 0..<n {
+            let k = yo + j * dy
+            py[k] = py[k] * beta + alpha * (pa[ao + j * da] * pb[bo + j * db])
+        }
     }
 }
 
@@ -160,104 +297,4 @@ func broadcastShapes(_ a: [Int], _ b: [Int], op: String) -> [Int] {
         }
     }
     return out
-}
-
-/// Walks the output in rows of its last dimension, giving each row's output offset and the offsets
-/// of up to two broadcast inputs, with their strides along the row.
-@inline(__always)
-func forEachBroadcastRow(_ out: [Int], _ sa: [Int], _ sb: [Int],
-                         _ body: (_ o: Int, _ a: Int, _ b: Int, _ n: Int, _ da: Int, _ db: Int) -> Void) {
-    let r = out.count
-    if r == 0 { body(0, 0, 0, 1, 0, 0); return }
-    let n = out[r - 1]
-    let rows = shapeCount(out) / max(n, 1)
-    if n == 0 || rows == 0 { return }
-    var index = [Int](repeating: 0, count: r)
-    var oa = 0, ob = 0
-    for row in 0..<rows {
-        body(row * n, oa, ob, n, sa[r - 1], sb[r - 1])
-        var d = r - 2
-        while d >= 0 {
-            index[d] += 1
-            oa += sa[d]; ob += sb[d]
-            if index[d] < out[d] { break }
-            oa -= sa[d] * out[d]; ob -= sb[d] * out[d]
-            index[d] = 0
-            d -= 1
-        }
-    }
-}
-
-func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: [T], _ aShape: [Int], _ b: [T], _ bShape: [Int],
-                                _ out: [Int]) -> [T] {
-    let count = shapeCount(out)
-    return a.withUnsafeBufferPointer { pa in
-        b.withUnsafeBufferPointer { pb in
-            let x = pa.baseAddress!, y = pb.baseAddress!
-            if aShape == bShape {
-                return makeArray(count) { o, range in
-                    switch op {
-                    case .add: for i in range { o[i] = x[i] + y[i] }
-                    case .sub: for i in range { o[i] = x[i] - y[i] }
-                    case .mul: for i in range { o[i] = x[i] * y[i] }
-                    case .div: for i in range { o[i] = x[i] / y[i] }
-                    case .reluBackward:
-                        if T.self == Float.self {  // branch-free C loop
-                            axon_relu_backward_f32(floats(x + range.lowerBound), floats(y + range.lowerBound),
-                                                   mutableFloats(o + range.lowerBound), range.count)
-                        } else {
-                            for i in range { o[i] = y[i] > 0 ? x[i] : 0 }
-                        }
-                    case .tanhBackward: for i in range { o[i] = x[i] * (1 - y[i] * y[i]) }
-                    default: for i in range { o[i] = applyBinary(op, x[i], y[i]) }
-                    }
-                }
-            }
-            if b.count == 1 {
-                let s = y[0]
-                return makeArray(count) { o, range in
-                    switch op {
-                    case .add: for i in range { o[i] = x[i] + s }
-                    case .mul: for i in range { o[i] = x[i] * s }
-                    default: for i in range { o[i] = applyBinary(op, x[i], s) }
-                    }
-                }
-            }
-            if a.count == 1 {
-                let s = x[0]
-                return makeArray(count) { o, range in
-                    for i in range { o[i] = applyBinary(op, s, y[i]) }
-                }
-            }
-            let sa = broadcastStrides(aShape, to: out), sb = broadcastStrides(bShape, to: out)
-            return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-                let o = buffer.baseAddress!
-                forEachBroadcastRow(out, sa, sb) { oo, ao, bo, n, da, db in
-                    for j in 0..<n { o[oo + j] = applyBinary(op, x[ao + j * da], y[bo + j * db]) }
-                }
-                initialized = count
-            }
-        }
-    }
-}
-
-/// Copies a tensor's elements broadcast to `out` (materialised expand).
-func broadcastCopy<T>(_ a: [T], _ aShape: [Int], to out: [Int]) -> [T] {
-    let count = shapeCount(out)
-    if aShape == out { return a }
-    let sa = broadcastStrides(aShape, to: out)
-    return a.withUnsafeBufferPointer { pa in
-        let x = pa.baseAddress!
-        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let o = buffer.baseAddress!
-            forEachBroadcastRow(out, sa, sa) { oo, ao, _, n, da, _ in
-                if da == 0 {
-                    (o + oo).initialize(repeating: x[ao], count: n)
-                } else {
-                    for j in 0..<n { (o + oo + j).initialize(to: x[ao + j]) }
-                }
-            }
-            initialized = count
-        }
-    }
 }

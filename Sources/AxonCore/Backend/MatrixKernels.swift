@@ -13,25 +13,28 @@ extension AxonFloat {
     }
 }
 
-/// Batched matrix product of row-major buffers: for each batch, C[M,N] = op(A)·op(B), where op
-/// transposes when asked (A stored [M,K] or, transposed, [K,M]; B stored [K,N] or [N,K]).
-func batchedMatmul<T: AxonFloat>(_ a: [T], _ b: [T], batch: Int, m: Int, n: Int, k: Int,
-                                 transA: Bool, transB: Bool) -> [T] {
-    [T](unsafeUninitializedCapacity: batch * m * n) { buffer, initialized in
-        let c = buffer.baseAddress!
-        if batch * m * n > 0 {
-            a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    for i in 0..<batch {
-                        let av = MatrixView(base: pa.baseAddress! + i * m * k, rowStride: transA ? 1 : k,
-                                            columnStride: transA ? m : 1)
-                        let bv = MatrixView(base: pb.baseAddress! + i * k * n, rowStride: transB ? 1 : n,
-                                            columnStride: transB ? k : 1)
-                        T.gemm(m: m, n: n, k: k, a: av, b: bv, c: c + i * m * n, ldc: n, accumulate: false)
-                    }
-                }
-            }
-        }
-        initialized = batch * m * n
+/// The (batch, row, column) strides of a matrix or batch operand, transposed when asked.
+@inline(__always)
+func matrixStrides(_ v: StridedBuffer, transposed: Bool) -> (batch: Int, row: Int, column: Int) {
+    let r = v.strides.count
+    let batch = r == 3 ? v.strides[0] : 0
+    let (row, column) = (v.strides[r - 2], v.strides[r - 1])
+    return transposed ? (batch, column, row) : (batch, row, column)
+}
+
+/// Batched matrix product over strided operands: for each batch i, C[i] = op(A[i])·op(B[i]) (or +=), with
+/// the transposes and any strides handled by GEMM's packing and C contiguous.
+func batchedMatmul<T: AxonFloat>(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool,
+                                 _ c: StridedBuffer, accumulate: Bool, _: T.Type) {
+    let r = c.shape.count
+    let batch = r == 3 ? c.shape[0] : 1, m = c.shape[r - 2], n = c.shape[r - 1]
+    let k = transposeA ? a.shape[a.shape.count - 2] : a.shape[a.shape.count - 1]
+    if batch * m * n == 0 { return }
+    let sa = matrixStrides(a, transposed: transposeA), sb = matrixStrides(b, transposed: transposeB)
+    let pa = a.pointer(T.self), pb = b.pointer(T.self), pc = c.pointer(T.self)
+    for i in 0..<batch {
+        let av = MatrixView(base: UnsafePointer(pa + i * sa.batch), rowStride: sa.row, columnStride: sa.column)
+        let bv = MatrixView(base: UnsafePointer(pb + i * sb.batch), rowStride: sb.row, columnStride: sb.column)
+        T.gemm(m: m, n: n, k: k, a: av, b: bv, c: pc + i * m * n, ldc: n, accumulate: accumulate)
     }
 }

@@ -1,52 +1,107 @@
-// Data movement for any dtype: every movement op is a gather through an index map, which keeps the
-// dtype switch in one place.
+// Data movement for any dtype on the CPU: strided copies with conversion, fills, gathers and scatters.
 
-extension Storage {
-    /// Elements at `indices`, in that order.
-    func gathered(_ indices: [Int]) -> Storage {
-        func pick<T>(_ a: [T]) -> [T] {
-            a.withUnsafeBufferPointer { src in
-                indices.withUnsafeBufferPointer { idx in
-                    makeArray(idx.count) { out, range in
-                        for i in range { (out + i).initialize(to: src[idx[i]]) }
-                    }
-                }
-            }
+/// An element type the movement kernels convert between, through Double (exact for every float32 and
+/// for integers below 2^53).
+protocol MovableElement {
+    init(converting value: Double)
+    var doubleValue: Double { get }
+}
+extension Float: MovableElement {
+    init(converting value: Double) { self = Float(value) }
+    var doubleValue: Double { Double(self) }
+}
+extension Double: MovableElement {
+    init(converting value: Double) { self = value }
+    var doubleValue: Double { self }
+}
+extension Int: MovableElement {
+    /// Truncates toward zero; NaN becomes 0 and out-of-range values saturate (never a trap: data can
+    /// reach this).
+    init(converting value: Double) {
+        if value.isNaN { self = 0 } else if value >= 9.2e18 { self = .max } else if value <= -9.2e18 { self = .min } else { self = Int(value) }
+    }
+    var doubleValue: Double { Double(self) }
+}
+extension Bool: MovableElement {
+    init(converting value: Double) { self = value != 0 }
+    var doubleValue: Double { self ? 1 : 0 }
+}
+
+/// Runs `body` with the Swift type of `dtype`.
+@inline(__always)
+func withElementType<R>(_ dtype: DType, _ body: (any MovableElement.Type) -> R) -> R {
+    switch dtype {
+    case .float32: return body(Float.self)
+    case .float64: return body(Double.self)
+    case .int64: return body(Int.self)
+    case .bool: return body(Bool.self)
+    }
+}
+
+/// Copies `source` into `destination` element by element, same type.
+func copyKernel<T>(_ source: StridedBuffer, _ destination: StridedBuffer, _: T.Type) {
+    let s = source.pointer(T.self), d = destination.pointer(T.self)
+    if source.isContiguous && destination.isContiguous {
+        let n = destination.count
+        if s == d || n == 0 { return }
+        let src = SendablePointer(pointer: s), dst = SendablePointer(pointer: d)
+        parallelFor(n, grain: elementwiseGrain * 4) { range in
+            (dst.pointer + range.lowerBound).update(from: src.pointer + range.lowerBound, count: range.count)
         }
-        switch self {
-        case .float32(let a): return .float32(pick(a))
-        case .float64(let a): return .float64(pick(a))
-        case .int64(let a): return .int64(pick(a))
+        return
+    }
+    let ds = source.strides.last ?? 0, dd = destination.strides.last ?? 0
+    forEachRow(destination.shape, destination.strides, source.strides) { o, i, _, _, n in
+        if dd == 1 && ds == 0 {
+            (d + o).update(repeating: s[i], count: n)
+        } else if dd == 1 && ds == 1 {
+            (d + o).update(from: s + i, count: n)
+        } else {
+            for j in 0..<n { d[o + j * dd] = s[i + j * ds] }
         }
     }
+}
 
-    /// Rows `rows` of a row-major buffer with `rowSize` elements per row, copied whole.
-    func gatheredRows(_ rows: [Int], rowSize: Int) -> Storage {
-        func pick<T>(_ a: [T]) -> [T] {
-            a.withUnsafeBufferPointer { src in
-                [T](unsafeUninitializedCapacity: rows.count * rowSize) { out, initialized in
-                    for (i, r) in rows.enumerated() {
-                        (out.baseAddress! + i * rowSize).initialize(from: src.baseAddress! + r * rowSize, count: rowSize)
-                    }
-                    initialized = rows.count * rowSize
-                }
-            }
-        }
-        switch self {
-        case .float32(let a): return .float32(pick(a))
-        case .float64(let a): return .float64(pick(a))
-        case .int64(let a): return .int64(pick(a))
-        }
+/// Copies with conversion from `S` to `D`.
+func convertKernel<S: MovableElement, D: MovableElement>(_ source: StridedBuffer, _ destination: StridedBuffer,
+                                                         _: S.Type, _: D.Type) {
+    let s = source.pointer(S.self), d = destination.pointer(D.self)
+    let ds = source.strides.last ?? 0, dd = destination.strides.last ?? 0
+    forEachRow(destination.shape, destination.strides, source.strides) { o, i, _, _, n in
+        for j in 0..<n { d[o + j * dd] = D(converting: s[i + j * ds].doubleValue) }
     }
+}
 
-    /// Concatenation of storages of one dtype, in order.
-    static func joined(_ parts: [Storage], dtype: DType) -> Storage {
-        switch dtype {
-        case .float32: return .float32(parts.flatMap { if case .float32(let a) = $0 { return a }; return [] })
-        case .float64: return .float64(parts.flatMap { if case .float64(let a) = $0 { return a }; return [] })
-        case .int64: return .int64(parts.flatMap { if case .int64(let a) = $0 { return a }; return [] })
+/// Sets every element of `destination` to `value`.
+func fillKernel<T>(_ destination: StridedBuffer, _ value: T) {
+    let d = destination.pointer(T.self)
+    if destination.isContiguous {
+        let dst = SendablePointer(pointer: d)
+        parallelFor(destination.count, grain: elementwiseGrain * 4) { range in
+            (dst.pointer + range.lowerBound).update(repeating: value, count: range.count)
         }
+        return
     }
+    let dd = destination.strides.last ?? 0
+    forEachRow(destination.shape, destination.strides, destination.strides) { o, _, _, _, n in
+        for j in 0..<n { d[o + j * dd] = value }
+    }
+}
+
+/// output[i] = x[indices[i]] for a contiguous x.
+func gatherKernel<T>(_ x: StridedBuffer, _ indices: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let src = SendablePointer(pointer: x.pointer(T.self)), idx = SendablePointer(pointer: indices.pointer(Int.self))
+    let out = SendablePointer(pointer: output.pointer(T.self))
+    parallelFor(output.count, grain: elementwiseGrain) { range in
+        for i in range { (out.pointer + i).initialize(to: src.pointer[idx.pointer[i]]) }
+    }
+}
+
+/// output = 0, then output[indices[i]] += source[i] in order, on one thread.
+func scatterAddKernel<T: AxonFloat>(_ source: StridedBuffer, _ indices: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let out = output.pointer(T.self), v = source.pointer(T.self), idx = indices.pointer(Int.self)
+    out.update(repeating: 0, count: output.count)
+    for k in 0..<indices.count { out[idx[k]] += v[k] }
 }
 
 /// Source offsets of a strided walk: output element i (row-major over `shape`) reads from the
@@ -55,9 +110,11 @@ func stridedIndices(shape: [Int], strides: [Int], base: Int = 0) -> [Int] {
     let count = shapeCount(shape)
     var out = [Int](repeating: 0, count: count)
     if count == 0 { return out }
+    let last = strides.last ?? 0
     out.withUnsafeMutableBufferPointer { o in
-        forEachBroadcastRow(shape, strides, strides) { row, off, _, n, d, _ in
-            for j in 0..<n { o[row + j] = base + off + j * d }
+        var k = 0
+        forEachRow(shape, strides, strides) { off, _, _, _, n in
+            for j in 0..<n { o[k] = base + off + j * last; k += 1 }
         }
     }
     return out

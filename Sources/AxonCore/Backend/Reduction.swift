@@ -1,40 +1,84 @@
-/// Primitive reductions.
-enum ReduceOp { case sum, max, min }
-
-/// Reduces `x` (shape `shape`) over `axes` into an array of shape `keep` (reduced axes set to 1).
+/// Reduces `x` (any strides) into `output` (contiguous, `x`'s rank with reduced axes of size 1).
 /// Walks the input row by row; each output element accumulates its inputs in row-major order, on one
 /// thread, so results never depend on the thread count.
-func reduceKernel<T: AxonFloat>(_ op: ReduceOp, _ x: [T], _ shape: [Int], _ keep: [Int]) -> [T] {
-    let outCount = shapeCount(keep)
+func reduceKernel<T: AxonFloat>(_ op: ReduceOp, _ x: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
     let initial: T = op == .sum ? 0 : (op == .max ? -T.infinity : T.infinity)
-    var out = [T](repeating: initial, count: outCount)
-    if x.isEmpty { return out }
-    let so = broadcastStrides(keep, to: shape)
-    x.withUnsafeBufferPointer { px in
-        out.withUnsafeMutableBufferPointer { po in
-            let src = px.baseAddress!, dst = po.baseAddress!
-            forEachBroadcastRow(shape, so, so) { row, o, _, n, d, _ in
-                let s = src + row
-                switch (op, d) {
-                case (.sum, 0):
-                    var acc = dst[o]
-                    for j in 0..<n { acc += s[j] }
-                    dst[o] = acc
-                case (.sum, _):
-                    for j in 0..<n { dst[o + j] += s[j] }
-                case (.max, _):
-                    for j in 0..<n {
-                        let v = s[j], k = o + j * d
-                        if v > dst[k] || v.isNaN { dst[k] = v }
-                    }
-                case (.min, _):
-                    for j in 0..<n {
-                        let v = s[j], k = o + j * d
-                        if v < dst[k] || v.isNaN { dst[k] = v }
-                    }
-                }
+    let dst = output.pointer(T.self), src = x.pointer(T.self)
+    dst.update(repeating: initial, count: output.count)
+    if x.count == 0 { return }
+    let so = output.broadcast(to: x.shape).strides
+    let dx = x.strides.last ?? 0
+    forEachRow(x.shape, so, x.strides) { o, xo, _, _, n in
+        let d = so.last ?? 0
+        let s = src + xo
+        switch (op, d) {
+        case (.sum, 0):
+            var acc = dst[o]
+            if dx == 1 { for j in 0..<n { acc += s[j] } } else { for j in 0..<n { acc += s[j * dx] } }
+            dst[o] = acc
+        case (.sum, _):
+            if dx == 1 { for j in 0..<n { dst[o + j] += s[j] } } else { for j in 0..<n { dst[o + j] += s[j * dx] } }
+        case (.max, _):
+            for j in 0..<n {
+                let v = s[j * dx], k = o + j * d
+                if v > dst[k] || v.isNaN { dst[k] = v }
+            }
+        case (.min, _):
+            for j in 0..<n {
+                let v = s[j * dx], k = o + j * d
+                if v < dst[k] || v.isNaN { dst[k] = v }
             }
         }
     }
-    return out
+}
+
+/// Index of the first extreme along `axis` (NaN wins, as PyTorch), into an int64 `output` that has `x`'s
+/// rank with that axis of size 1.
+func argReduceKernel<T: MovableElement>(_ x: StridedBuffer, axis: Int, largest: Bool, _ output: StridedBuffer, _: T.Type) {
+    let src = x.pointer(T.self), dst = output.pointer(Int.self)
+    let n = x.shape[axis], step = x.strides[axis]
+    var outer = x.shape
+    outer[axis] = 1
+    let ostrides = contiguousStrides(outer)
+    let dlast = x.strides.last ?? 0, olast = ostrides.last ?? 0
+    forEachRow(outer, ostrides, x.strides) { o, xo, _, _, len in
+        for j in 0..<len {
+            let base = xo + j * dlast
+            var best = src[base].doubleValue, bi = 0
+            for i in 1..<Swift.max(n, 1) {
+                let v = src[base + i * step].doubleValue
+                if (largest ? v > best : v < best) || (v.isNaN && !best.isNaN) { best = v; bi = i }
+            }
+            dst[o + j * olast] = bi
+        }
+    }
+}
+
+/// Log-softmax over the last axis, row by row: (x - m) - log Σ e^(x - m), with m the row's maximum
+/// (0 when it is infinite), the same arithmetic as the composed form.
+func logSoftmaxKernel<T: AxonFloat>(_ x: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let n = x.shape.last ?? 1, rows = n == 0 ? 0 : x.count / n
+    let src = x.pointer(T.self), dst = output.pointer(T.self)
+    for r in 0..<rows {
+        let xr = src + r * n, yr = dst + r * n
+        var m = -T.infinity
+        for j in 0..<n where xr[j] > m || xr[j].isNaN { m = xr[j] }
+        if Swift.abs(m) == .infinity { m = 0 }
+        var s: T = 0
+        for j in 0..<n { s += T.exp(xr[j] - m) }
+        let l = T.log(s)
+        for j in 0..<n { yr[j] = (xr[j] - m) - l }
+    }
+}
+
+/// g - softmax · Σg per row, softmax = exp(y).
+func logSoftmaxBackwardKernel<T: AxonFloat>(_ g: StridedBuffer, _ y: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+    let n = y.shape.last ?? 1, rows = n == 0 ? 0 : y.count / n
+    let pg = g.pointer(T.self), py = y.pointer(T.self), po = output.pointer(T.self)
+    for r in 0..<rows {
+        let gr = pg + r * n, yr = py + r * n, out = po + r * n
+        var s: T = 0
+        for j in 0..<n { s += gr[j] }
+        for j in 0..<n { out[j] = gr[j] - T.exp(yr[j]) * s }
+    }
 }

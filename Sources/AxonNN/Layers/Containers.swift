@@ -23,7 +23,9 @@ public final class Sequential: Module, Layer {
         let mayOverwrite = !GradMode.isEnabled && SummaryTrace.current == nil
         var x = input
         for layer in layers {
-            if mayOverwrite, x !== input, let activation = layer as? InPlaceActivation, isKnownUniquelyReferenced(&x) {
+            // A fresh tensor that no one else holds, and not a view of the caller's input (views share buffers).
+            if mayOverwrite, x !== input, !x.sharesStorage(with: input), let activation = layer as? InPlaceActivation,
+               isKnownUniquelyReferenced(&x) {
                 activation.activateInPlace(x)
             } else {
                 x = layer(x)
