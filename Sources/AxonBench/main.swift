@@ -38,6 +38,41 @@ let quick = args.contains("--quick")
 /// `--only gemm|conv|train`: one group of rows (for profiling).
 let only = option("--only")
 
+// `--micro`: the fixed cost of single operations on Playground-size tensors (ns per call, median of 7
+// rounds of 20 000), for work on per-op overhead; `MICRO=name` runs one row (for profiling).
+if args.contains("--micro") {
+    let a = Tensor.randn([10, 8]), b = Tensor.randn([10, 8]), w = Tensor.randn([8, 8]), bias = Tensor.randn([8])
+    let ag = a.requiringGrad(), wg = w.requiringGrad(), bg = bias.requiringGrad()
+    let y = Tensor.randn([10, 1]), p = Tensor.randn([10, 1]).requiringGrad()
+    let net = Sequential(Linear(2, 8), Tanh(), Linear(8, 8), Tanh(), Linear(8, 1))
+    let opt = SGD(net.parameters(), lr: 0.03)
+    let x = Tensor.randn([10, 2])
+    let rows: [(String, () -> Void)] = [
+        ("zeros", { _ = Tensor.zeros([10, 8]) }),
+        ("add", { _ = a + b }),
+        ("sub", { _ = p - y }),
+        ("mul by scalar", { _ = a * 0.5 }),
+        ("tanh", { _ = tanh(a) }),
+        ("sum", { _ = a.sum() }),
+        ("linear", { _ = matmul(a, transposed: w, bias: bias) }),
+        ("add, recorded", { _ = ag + b }),
+        ("sum fwd+bwd", { p.sum().backward() }),
+        ("tanh fwd+bwd", { tanh(ag).sum().backward() }),
+        ("linear fwd+bwd", { matmul(ag, transposed: wg, bias: bg).sum().backward() }),
+        ("mse fwd+bwd", { mseLoss(p, y).backward() }),
+        ("customOp identity fwd+bwd", { customOp("id", inputs: [p], forward: { $0[0] * 1.0 }, backward: { g, _, _ in [g] }).sum().backward() }),
+        ("net forward", { _ = net(x) }),
+        ("net fwd+loss+bwd", { opt.zeroGrad(); mseLoss(net(x), y).backward() }),
+        ("optimizer step", { opt.step() }),
+    ]
+    for (name, body) in rows {
+        if let one = ProcessInfo.processInfo.environment["MICRO"], one != name { continue }
+        let perCall = timeIt(reps: 20000, rounds: 7, body)
+        print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%9.1f ns", perCall * 1e9))
+    }
+    exit(0)
+}
+
 // Child mode: one training workload, printing its figures as JSON on stdout.
 if let workload = option("--workload") {
     if let t = option("--threads").flatMap(Int.init) { Threading.threadCount = t }

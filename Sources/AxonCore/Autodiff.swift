@@ -7,6 +7,19 @@ import _AxonKernels
 // Derivative rules live beside each primitive's forward code (Tensor+*.swift) and are written with
 // tensor operations. They run with recording off, unless the caller asks for the gradient's own graph
 // (`createGraph`), which is how second and higher derivatives are taken.
+//
+// The primitives, the only ops with a derivative rule of their own:
+// - elementwise: add (with alpha; sub is add with alpha -1), mul, div, pow, maximum, where, exp, log,
+//   log1p (accuracy near 0), sqrt, sin, erf, tanh, sigmoid, relu, to(dtype);
+// - reductions: sum, max; logSoftmax over the last axis;
+// - products: matmul (matrices and batches), addmm (the linear layer);
+// - convolution and pooling: conv2d and its input and weight gradients, maxPool2d, avgPool2d and its adjoint;
+// - movement: reshape, permute, expand, slice, unfold, concat, clone, gather and scatter-add by flat index;
+// - customOp (rules written outside the core).
+// Everything else is a composite: neg = x·(-1), cos = sin(x + π/2), abs = maximum(x, -x),
+// minimum = -maximum(-a, -b), min = -max(-x), softmax, logsumexp, mean, variance, gelu, softplus, ...
+// Fused exceptions (tanh/sigmoid/relu backward, logSoftmax, addmm, conv2d) say why in a comment, and use
+// their composite form when the backward pass is recorded.
 
 /// A recorded operation: its name, its inputs, its derivative rule, and the versions of the tensors the
 /// rule reads (PyTorch's saved tensors).

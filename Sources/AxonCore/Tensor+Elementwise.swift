@@ -17,8 +17,8 @@ extension Tensor {
         let out = Tensor.empty(shape, dtype: dtype)
         Backends.current.unary(op, strided, into: out.strided)
         guard let derivative else { return out }
-        let saved: [Tensor] = saving == .input || saving == .inputAndOutput ? [self] : []
-        return Tensor.record(name, [self], out, saving: saved, savingOutput: saving == .output || saving == .inputAndOutput) {
+        let savesInput = saving == .input || saving == .inputAndOutput
+        return Tensor.record(name, [self], out, saving: savesInput ? nil : [], savingOutput: saving == .output || saving == .inputAndOutput) {
             [unowned out] g in [derivative(g, self, out)]
         }
     }
@@ -48,8 +48,8 @@ extension Tensor {
             Backends.current.binary(op, a.strided.broadcast(to: shape), b.strided.broadcast(to: shape), into: out.strided)
         }
         guard let derivative, out.dtype.isFloatingPoint else { return out }
-        let saved: [Tensor] = saving == .input || saving == .inputAndOutput ? [a, b] : []
-        return record(name, [a, b], out, saving: saved, savingOutput: saving == .output || saving == .inputAndOutput) {
+        let savesInputs = saving == .input || saving == .inputAndOutput
+        return record(name, [a, b], out, saving: savesInputs ? nil : [], savingOutput: saving == .output || saving == .inputAndOutput) {
             [unowned out] g in
             let (ga, gb) = derivative(g, a, b, out)
             return [ga.map { $0.summed(toShape: a.shape) }, gb.map { $0.summed(toShape: b.shape) }]
@@ -58,7 +58,7 @@ extension Tensor {
 
     /// A scalar of this tensor's dtype (float32 for int64 and bool tensors).
     func scalarLike(_ value: Double) -> Tensor {
-        Tensor(shape: [], doubles: [value], dtype: dtype.isFloatingPoint ? dtype : .float32)
+        Tensor.full([], value, dtype: dtype.isFloatingPoint ? dtype : .float32)
     }
 
     /// Sums a broadcast gradient back down to `target` (the inverse of broadcasting).

@@ -5,7 +5,7 @@
 
 extension Tensor {
     /// A view of the same buffer with another layout, recorded with `backward` (nil: not differentiable).
-    func view(_ name: String, shape: [Int], strides: [Int], offset: Int, backward: ((Tensor) -> Tensor)?) -> Tensor {
+    func view(_ name: String, shape: [Int], strides: [Int]?, offset: Int, backward: ((Tensor) -> Tensor)?) -> Tensor {
         let out = Tensor(buffer: buffer, shape: shape, strides: strides, offset: offset)
         guard let backward else { return out }
         return Tensor.record(name, [self], out, saving: []) { g in [backward(g)] }
@@ -15,6 +15,7 @@ extension Tensor {
     /// order, or nil when no such view exists (the reshape must then copy). Works group by group: each
     /// run of input axes that are contiguous with each other can be split or merged freely.
     func viewStrides(for target: [Int]) -> [Int]? {
+        let strides = self.strides
         if isContiguous || count == 0 { return contiguousStrides(target) }
         // Drop size-1 axes; they constrain nothing.
         let dims = shape.indices.filter { shape[$0] != 1 }
@@ -72,8 +73,11 @@ extension Tensor {
             axonFail("reshape", "cannot reshape tensor of shape \(shape) (\(count) elements) into \(newShape)")
         }
         if target == shape { return self }
-        let source = viewStrides(for: target) == nil ? contiguous() : self
-        return source.view("reshape", shape: target, strides: source.viewStrides(for: target)!, offset: source.storageOffset) {
+        // A contiguous source keeps row-major strides (nil); another takes the strides of its groups of
+        // axes, or is copied when the target splits no group cleanly.
+        let layout = isContiguous ? nil : viewStrides(for: target)
+        let source = isContiguous || layout != nil ? self : contiguous()
+        return source.view("reshape", shape: target, strides: layout, offset: source.storageOffset) {
             [shape] g in g.reshaped(shape)
         }
     }
@@ -96,6 +100,7 @@ extension Tensor {
         if d == Array(0..<rank) { return self }
         var inverse = [Int](repeating: 0, count: rank)
         for (i, a) in d.enumerated() { inverse[a] = i }
+        let strides = self.strides
         return view("permute", shape: d.map { shape[$0] }, strides: d.map { strides[$0] }, offset: storageOffset) {
             g in g.permuted(inverse)
         }
@@ -158,7 +163,9 @@ extension Tensor {
         if range.count == shape[a] { return self }
         var outShape = shape
         outShape[a] = range.count
-        return view("slice", shape: outShape, strides: strides, offset: storageOffset + range.lowerBound * strides[a]) {
+        // A slice of a contiguous tensor along its first non-unit axis is contiguous too (no strides array).
+        let layout = isContiguous && shape[..<a].allSatisfy({ $0 == 1 }) ? nil : strides
+        return view("slice", shape: outShape, strides: layout, offset: storageOffset + range.lowerBound * (layout ?? strides)[a]) {
             [shape, dtype] g in
             // The gradient goes into zeros of the base's shape, through the same slice.
             let full = Tensor.zeros(shape, dtype: dtype)
@@ -189,6 +196,7 @@ extension Tensor {
             axonFail("unfold", "size \(size) and step \(step) do not fit axis \(axis) of size \(n) (shape \(shape))")
         }
         if rank == 0 { return reshaped([1]).unfolded(axis: 0, size: size, step: step) }
+        let strides = self.strides
         var outShape = shape, outStrides = strides
         outShape[a] = (n - size) / step + 1
         outStrides[a] = strides[a] * step
@@ -282,6 +290,7 @@ extension Tensor {
         if outer == 1 && inner >= 64 && !(requiresGrad && GradMode.isEnabled) {
             // Whole rows (a batch from a dataset): one strided copy per row, no index map.
             let out = Tensor.empty(outShape, dtype: dtype)
+            let strides = self.strides
             let rowShape = Array(shape[(a + 1)...]), rowStrides = Array(strides[(a + 1)...])
             let outStrides = contiguousStrides(rowShape)
             let backend = Backends.current
@@ -362,7 +371,7 @@ public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
     // Each part is copied into its slice of the output (a strided copy, no index map).
     var start = 0
     for (p, s) in zip(parts, sizes) {
-        let slot = Tensor(buffer: out.buffer, shape: p.shape, strides: out.strides,
+        let slot = Tensor(buffer: out.buffer, shape: p.shape, strides: contiguousStrides(outShape),
                           offset: start * out.strides[a])
         Backends.current.copy(p.strided, into: slot.strided)
         start += s

@@ -24,30 +24,37 @@ public struct StridedBuffer {
     public let buffer: TensorBuffer
     /// The size of each dimension.
     public let shape: [Int]
-    /// The step in elements between neighbours along each dimension.
-    public let strides: [Int]
+    /// The strides when they are not row-major (nil: contiguous, and no array is made for them).
+    let explicitStrides: [Int]?
     /// The position of element [0, 0, ...] in the buffer.
     public let offset: Int
 
     /// A view with explicit layout.
     public init(buffer: TensorBuffer, shape: [Int], strides: [Int], offset: Int) {
+        self.init(buffer: buffer, shape: shape, explicitStrides: strides, offset: offset)
+    }
+
+    /// A view whose strides are row-major when `explicitStrides` is nil.
+    init(buffer: TensorBuffer, shape: [Int], explicitStrides: [Int]?, offset: Int) {
         self.buffer = buffer
         self.shape = shape
-        self.strides = strides
+        self.explicitStrides = explicitStrides
         self.offset = offset
     }
 
     /// The whole of `buffer`, row-major with `shape`.
     public init(contiguous buffer: TensorBuffer, shape: [Int]) {
-        self.init(buffer: buffer, shape: shape, strides: contiguousStrides(shape), offset: 0)
+        self.init(buffer: buffer, shape: shape, explicitStrides: nil, offset: 0)
     }
 
+    /// The step in elements between neighbours along each dimension.
+    public var strides: [Int] { explicitStrides ?? contiguousStrides(shape) }
     /// The element type.
     public var dtype: DType { buffer.dtype }
     /// The number of elements seen.
     public var count: Int { shapeCount(shape) }
     /// Whether the elements are the row-major run `offset..<offset + count` of the buffer.
-    public var isContiguous: Bool { isRowMajor(shape, strides) }
+    public var isContiguous: Bool { explicitStrides.map { isRowMajor(shape, $0) } ?? true }
     /// The first element, typed.
     @inline(__always) public func pointer<T>(_: T.Type) -> UnsafeMutablePointer<T> { buffer.pointer(T.self) + offset }
     /// The same elements seen with `shape` through broadcast strides (0 where this view has size 1 or
@@ -55,11 +62,12 @@ public struct StridedBuffer {
     public func broadcast(to target: [Int]) -> StridedBuffer {
         if target == shape { return self }
         let lead = target.count - shape.count
+        let strides = self.strides
         let s = (0..<target.count).map { i -> Int in
             let j = i - lead
             return j < 0 || (shape[j] == 1 && target[i] != 1) ? 0 : strides[j]
         }
-        return StridedBuffer(buffer: buffer, shape: target, strides: s, offset: offset)
+        return StridedBuffer(buffer: buffer, shape: target, explicitStrides: s, offset: offset)
     }
 }
 
@@ -76,7 +84,9 @@ public final class Tensor {
     /// The size of each dimension; `[]` for a scalar.
     public let shape: [Int]
     /// The step in elements between neighbours along each dimension (PyTorch's `stride()`).
-    public let strides: [Int]
+    public var strides: [Int] { explicitStrides ?? contiguousStrides(shape) }
+    /// The strides when they are not row-major (nil for a contiguous tensor: most tensors carry no array).
+    let explicitStrides: [Int]?
     /// The position of this view's first element in its buffer (PyTorch's `storage_offset()`).
     public let storageOffset: Int
     /// The memory this tensor views.
@@ -98,10 +108,10 @@ public final class Tensor {
     var visitedInPass = 0
     var pendingGrad: Tensor?
 
-    /// A view of `buffer`.
-    init(buffer: TensorBuffer, shape: [Int], strides: [Int], offset: Int, requiresGrad: Bool = false) {
+    /// A view of `buffer`; nil strides mean row-major.
+    init(buffer: TensorBuffer, shape: [Int], strides: [Int]?, offset: Int, requiresGrad: Bool = false) {
         self.shape = shape
-        self.strides = strides
+        self.explicitStrides = strides
         self.storageOffset = offset
         self.buffer = buffer
         self.requiresGrad = requiresGrad
@@ -110,7 +120,7 @@ public final class Tensor {
 
     /// The whole of `buffer`, row-major with `shape`.
     convenience init(buffer: TensorBuffer, shape: [Int]) {
-        self.init(buffer: buffer, shape: shape, strides: contiguousStrides(shape), offset: 0)
+        self.init(buffer: buffer, shape: shape, strides: nil, offset: 0)
     }
 
     /// An uninitialised contiguous tensor from the current backend (every element is written before use).
@@ -135,10 +145,10 @@ public final class Tensor {
     public var isLeaf: Bool { gradFn == nil }
     /// The layout the backend reads.
     public var strided: StridedBuffer {
-        StridedBuffer(buffer: buffer, shape: shape, strides: strides, offset: storageOffset)
+        StridedBuffer(buffer: buffer, shape: shape, explicitStrides: explicitStrides, offset: storageOffset)
     }
     /// Whether the elements are a row-major run of the buffer (PyTorch's `is_contiguous()`).
-    public var isContiguous: Bool { isRowMajor(shape, strides) }
+    public var isContiguous: Bool { explicitStrides.map { isRowMajor(shape, $0) } ?? true }
     /// Whether this tensor and `other` view the same buffer.
     public func sharesStorage(with other: Tensor) -> Bool { buffer === other.buffer }
 
@@ -177,7 +187,7 @@ public final class Tensor {
     /// A tensor that views the same elements but records no history and does not require gradients
     /// (PyTorch's `detach()`: the buffer is shared, so an in-place change shows in both).
     public func detached() -> Tensor {
-        Tensor(buffer: buffer, shape: shape, strides: strides, offset: storageOffset)
+        Tensor(buffer: buffer, shape: shape, strides: explicitStrides, offset: storageOffset)
     }
 
     /// A contiguous copy in a new buffer (PyTorch's `clone()`), differentiable.

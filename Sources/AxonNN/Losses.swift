@@ -45,8 +45,10 @@ func squaredError(_ input: Tensor, _ target: Tensor, mean: Bool) -> Tensor {
     return customOp("mseLoss", inputs: [input, target], forward: { x in
         let d = x[0] - x[1]
         difference = d
-        let s = (d * d).sum()
-        return mean ? s / Double(max(x[0].count, 1)) : s
+        // Σd² as the dot product d·d: one kernel call, summed in index order for small inputs.
+        let n = d.count
+        let s = matmul(d.reshaped([1, n]), d.reshaped([n, 1])).reshaped([])
+        return mean ? s / Double(max(n, 1)) : s
     }, backward: { g, x, _ in
         // Recorded backward (second derivatives) recomputes the difference as a differentiable op.
         let d = GradMode.isEnabled && (x[0].requiresGrad || x[1].requiresGrad) ? x[0] - x[1] : difference!

@@ -12,6 +12,7 @@ final class ErrorMessageTests: XCTestCase {
         "reshape": { _ = Tensor.ones([2, 3]).reshaped([4, -1]) },
         "axis": { _ = Tensor.ones([2, 3]).sum(axis: 2) },
         "conv2d": { _ = conv2d(Tensor.ones([1, 3, 8, 8]), weight: Tensor.ones([4, 2, 3, 3])) },
+        "backendName": { FileHandle.standardError.write(Data("backend: \(Backends.current.name)\n".utf8)) },
         // The version counter: a tensor a recorded op still needs is changed in place before backward.
         "versionInput": {
             let a = Tensor.randn([3]), w = Tensor.randn([3]).requiringGrad()
@@ -50,6 +51,19 @@ final class ErrorMessageTests: XCTestCase {
     func testReshapeNamesShapes() { expectCrash("reshape", mentions: ["Axon.reshape", "[2, 3]", "[4, -1]"]) }
     func testBadAxisNamesAxisAndRank() { expectCrash("axis", mentions: ["Axon.sum", "axis 2", "rank 2"]) }
     func testConvChannelMismatch() { expectCrash("conv2d", mentions: ["Axon.conv2d", "[1, 3, 8, 8]", "[4, 2, 3, 3]"]) }
+    func testAXONBACKENDChoosesTheBackend() {
+        let id = CrashTest.testID(self, function: #function)
+        for (value, expected) in [("reference", "backend: reference"), ("cpu", "backend: cpu"), ("", "backend: cpu")] {
+            let (status, stderr) = CrashTest.run("backendName", testID: id, environment: ["AXON_BACKEND": value])
+            XCTAssertEqual(status, 0)
+            XCTAssert(stderr.contains(expected), "AXON_BACKEND=\(value): \(stderr.suffix(300))")
+        }
+        // An unknown name is outside data: a warning, and the default.
+        let (status, stderr) = CrashTest.run("backendName", testID: id, environment: ["AXON_BACKEND": "tpu"])
+        XCTAssertEqual(status, 0)
+        XCTAssert(stderr.contains("unknown AXON_BACKEND 'tpu'") && stderr.contains("backend: cpu"), String(stderr.suffix(300)))
+    }
+
     func testInPlaceChangeOfASavedInputStopsBackward() {
         expectCrash("versionInput", mentions: ["Axon.backward", "mul", "addInPlace", "version 0 -> 1"])
     }

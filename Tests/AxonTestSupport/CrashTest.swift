@@ -11,14 +11,15 @@ public enum CrashTest {
         exit(0)
     }
 
-    /// Runs `testID` ("Module.Class/testMethod") in a child process with `AXON_CRASH_CASE = name`;
-    /// returns its exit status and standard error.
-    public static func run(_ name: String, testID: String) -> (status: Int32, stderr: String) {
+    /// Runs `testID` ("Module.Class/testMethod") in a child process with `AXON_CRASH_CASE = name` (and
+    /// `environment` added); returns its exit status and standard error.
+    public static func run(_ name: String, testID: String, environment: [String: String] = [:]) -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         process.arguments = [testID]
         var env = ProcessInfo.processInfo.environment
         env["AXON_CRASH_CASE"] = name
+        env.merge(environment) { _, new in new }
         process.environment = env
         let pipe = Pipe()
         process.standardError = pipe

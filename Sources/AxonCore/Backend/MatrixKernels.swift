@@ -16,9 +16,13 @@ extension AxonFloat {
 /// The (batch, row, column) strides of a matrix or batch operand, transposed when asked.
 @inline(__always)
 func matrixStrides(_ v: StridedBuffer, transposed: Bool) -> (batch: Int, row: Int, column: Int) {
-    let r = v.strides.count
-    let batch = r == 3 ? v.strides[0] : 0
-    let (row, column) = (v.strides[r - 2], v.strides[r - 1])
+    let r = v.shape.count
+    let batch: Int, row: Int, column: Int
+    if let st = v.explicitStrides {
+        (batch, row, column) = (r == 3 ? st[0] : 0, st[r - 2], st[r - 1])
+    } else {  // row-major: no strides array to build
+        (batch, row, column) = (r == 3 ? v.shape[1] * v.shape[2] : 0, v.shape[r - 1], 1)
+    }
     return transposed ? (batch, column, row) : (batch, row, column)
 }
 

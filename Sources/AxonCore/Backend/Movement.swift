@@ -50,8 +50,15 @@ func copyKernel<T>(_ source: StridedBuffer, _ destination: StridedBuffer, _: T.T
         }
         return
     }
-    let ds = source.strides.last ?? 0, dd = destination.strides.last ?? 0
-    forEachRow(destination.shape, destination.strides, source.strides) { o, i, _, _, n in
+    let sst = source.strides
+    if destination.isContiguous && destination.shape.count == 2 && sst[1] == 1 {
+        // Rows into a contiguous matrix (a bias broadcast over a batch, a slice of rows): one copy per row.
+        let rows = destination.shape[0], n = destination.shape[1]
+        for r in 0..<rows { (d + r * n).update(from: s + r * sst[0], count: n) }
+        return
+    }
+    let ds = sst.last ?? 0, dd = destination.strides.last ?? 0
+    forEachRow(destination.shape, destination.strides, sst) { o, i, _, _, n in
         if dd == 1 && ds == 0 {
             (d + o).update(repeating: s[i], count: n)
         } else if dd == 1 && ds == 1 {
