@@ -123,8 +123,9 @@ public final class Tensor {
         self.init(buffer: buffer, shape: shape, strides: nil, offset: 0)
     }
 
-    /// An uninitialised contiguous tensor from the current backend (every element is written before use).
-    static func empty(_ shape: [Int], dtype: DType) -> Tensor {
+    /// An uninitialised contiguous tensor from the current backend, as `torch.empty`: the caller writes every
+    /// element before any is read (custom ops that call the backend directly use it for their outputs).
+    public static func empty(_ shape: [Int], dtype: DType = .float32) -> Tensor {
         Tensor(buffer: Backends.current.makeBuffer(dtype: dtype, count: shapeCount(shape)), shape: shape)
     }
 

@@ -37,18 +37,31 @@ public func mseLoss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .m
 }
 
 /// Σ (a − b)², divided by the element count when `mean`, as one custom op. Fused because a small network's
-/// step is dominated by the number of recorded nodes (the Playground-size benchmark trains on it): one node
-/// with a one-pass derivative, (2/n · g) · (a − b) in PyTorch's order, instead of four.
+/// step is dominated by per-operation overhead (the Playground-size benchmark trains on it): one recorded
+/// node whose forward is three backend calls (the difference, its dot product with itself, the division)
+/// and whose derivative is one pass, (2/n · g) · (a − b) in PyTorch's order, instead of four recorded nodes.
+/// A custom op outside the core can call the backend's primitives directly, as this one does.
 func squaredError(_ input: Tensor, _ target: Tensor, mean: Bool) -> Tensor {
-    let scale = mean ? 1 / Double(max(input.count, 1)) : 1
+    let n = input.count
+    let scale = mean ? 1 / Double(max(n, 1)) : 1
     var difference: Tensor? = nil
     return customOp("mseLoss", inputs: [input, target], forward: { x in
-        let d = x[0] - x[1]
+        guard x[0].dtype == x[1].dtype else {  // mixed dtypes promote, through the composite form
+            let d = x[0] - x[1]
+            difference = d
+            let s = (d * d).sum()
+            return mean ? s / Double(max(n, 1)) : s
+        }
+        let backend = Backends.current
+        let d = Tensor.empty(x[0].shape, dtype: x[0].dtype), s = Tensor.empty([], dtype: x[0].dtype)
+        backend.binary(.sub, x[0].strided, x[1].strided, into: d.strided)
+        // Σd² as the product [1, n]·[n, 1] of d with itself: summed in index order for small inputs.
+        backend.matmul(StridedBuffer(contiguous: d.buffer, shape: [1, n]), StridedBuffer(contiguous: d.buffer, shape: [n, 1]),
+                       transposeA: false, transposeB: false, into: StridedBuffer(contiguous: s.buffer, shape: [1, 1]),
+                       accumulate: false)
+        if mean { backend.binary(.div, s.strided, Tensor.full([], Double(max(n, 1)), dtype: s.dtype).strided, into: s.strided) }
         difference = d
-        // Σd² as the dot product d·d: one kernel call, summed in index order for small inputs.
-        let n = d.count
-        let s = matmul(d.reshaped([1, n]), d.reshaped([n, 1])).reshaped([])
-        return mean ? s / Double(max(n, 1)) : s
+        return s
     }, backward: { g, x, _ in
         // Recorded backward (second derivatives) recomputes the difference as a differentiable op.
         let d = GradMode.isEnabled && (x[0].requiresGrad || x[1].requiresGrad) ? x[0] - x[1] : difference!

@@ -51,6 +51,31 @@ final class KernelTests: XCTestCase {
         print("GEMM variants tested: \(variants.map { String(cString: $0.name) })")
     }
 
+    /// The small-product path (no packing) gives the reference's values exactly, for every layout.
+    func testSmallProductsMatchTheReferenceBitwise() {
+        for (m, n, k) in [(1, 1, 1), (10, 8, 2), (10, 1, 8), (7, 13, 5), (3, 16, 16)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for acc in [false, true] {
+                    let a = randomFloats(m * k), b = randomFloats(k * n), c0 = randomFloats(m * n)
+                    var fast = c0, slow = c0
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            let av = MatrixView(base: pa.baseAddress!, rowStride: ta ? 1 : k, columnStride: ta ? m : 1)
+                            let bv = MatrixView(base: pb.baseAddress!, rowStride: tb ? 1 : n, columnStride: tb ? k : 1)
+                            fast.withUnsafeMutableBufferPointer {
+                                GEMM.small(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc)
+                            }
+                            slow.withUnsafeMutableBufferPointer {
+                                GEMM.reference(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc)
+                            }
+                        }
+                    }
+                    XCTAssertEqual(fast, slow, "m=\(m) n=\(n) k=\(k) tA=\(ta) tB=\(tb) acc=\(acc)")
+                }
+            }
+        }
+    }
+
     func testGEMMIsBitwiseIndependentOfThreadCount() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }

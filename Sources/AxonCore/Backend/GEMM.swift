@@ -42,7 +42,7 @@ enum GEMM {
             return
         }
         if m * n * k <= smallWork {
-            reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+            small(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
         packed(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate,
@@ -225,6 +225,39 @@ enum GEMM {
                 for p in 0..<rows { d.pointee = src[p * rs]; d += nr }
             }
         }
+    }
+
+    /// Small products (a Playground-size layer), without packing: the reference's arithmetic (each C element
+    /// sums its K products in order), with the common layouts as loops the compiler can vectorise: B with
+    /// unit column stride (rows of C updated as vectors), and B a transpose (x·Wᵀ: dot products of
+    /// contiguous rows).
+    static func small<T: FloatingPoint>(m: Int, n: Int, k: Int, a: MatrixView<T>, b: MatrixView<T>,
+                                        c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
+        if b.columnStride == 1 {
+            for i in 0..<m {
+                let row = c + i * ldc
+                if !accumulate { row.update(repeating: 0, count: n) }
+                for p in 0..<k {
+                    let aip = a[i, p]
+                    let bRow = b.base + p * b.rowStride
+                    for j in 0..<n { row[j] += aip * bRow[j] }
+                }
+            }
+            return
+        }
+        if b.rowStride == 1 && a.columnStride == 1 {
+            for i in 0..<m {
+                let aRow = a.base + i * a.rowStride, row = c + i * ldc
+                for j in 0..<n {
+                    let bColumn = b.base + j * b.columnStride
+                    var s: T = accumulate ? row[j] : 0
+                    for p in 0..<k { s += aRow[p] * bColumn[p] }
+                    row[j] = s
+                }
+            }
+            return
+        }
+        reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
     }
 
     /// The plain reference: a triple loop (i, p, j), any element type. The fast path is tested against it.
