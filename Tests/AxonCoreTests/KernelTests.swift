@@ -9,23 +9,31 @@ final class KernelTests: XCTestCase {
 
     func randomFloats(_ n: Int) -> [Float] { (0..<n).map { _ in Float(g.nextUniform() * 2 - 1) } }
 
-    /// Runs the packed GEMM with `variant` and the reference on (m, n, k), optionally transposed operands.
-    func compare(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, accumulate: Bool,
-                 variant: axon_sgemm_variant) -> Float {
+    /// A GEMM entry point: (m, n, k, A, B, C, ldc, accumulate).
+    typealias GEMMPath = (Int, Int, Int, MatrixView<Float>, MatrixView<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
+
+    /// Runs `fast` and the reference on random (m, n, k) operands, optionally transposed; returns (fast, reference).
+    func run(_ fast: GEMMPath, m: Int, n: Int, k: Int, transA: Bool, transB: Bool, accumulate: Bool) -> ([Float], [Float]) {
         let a = randomFloats(m * k), b = randomFloats(k * n), c0 = randomFloats(m * n)
-        var fast = c0, slow = c0
+        var fastC = c0, slowC = c0
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 let av = MatrixView(base: pa.baseAddress!, rowStride: transA ? 1 : k, columnStride: transA ? m : 1)
                 let bv = MatrixView(base: pb.baseAddress!, rowStride: transB ? 1 : n, columnStride: transB ? k : 1)
-                fast.withUnsafeMutableBufferPointer {
-                    GEMM.packed(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: accumulate, variant: variant)
-                }
-                slow.withUnsafeMutableBufferPointer {
+                fastC.withUnsafeMutableBufferPointer { fast(m, n, k, av, bv, $0.baseAddress!, n, accumulate) }
+                slowC.withUnsafeMutableBufferPointer {
                     GEMM.reference(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: accumulate)
                 }
             }
         }
+        return (fastC, slowC)
+    }
+
+    /// Runs the packed GEMM with `variant` and the reference; returns the largest difference.
+    func compare(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, accumulate: Bool,
+                 variant: axon_sgemm_variant) -> Float {
+        let (fast, slow) = run({ GEMM.packed(m: $0, n: $1, k: $2, a: $3, b: $4, c: $5, ldc: $6, accumulate: $7, variant: variant) },
+                               m: m, n: n, k: k, transA: transA, transB: transB, accumulate: accumulate)
         // Each element sums k products of magnitude <= 1: compare with a tolerance scaled by k.
         return zip(fast, slow).map { Swift.abs($0 - $1) }.max() ?? 0
     }
@@ -56,20 +64,8 @@ final class KernelTests: XCTestCase {
         for (m, n, k) in [(1, 1, 1), (10, 8, 2), (10, 1, 8), (7, 13, 5), (3, 16, 16)] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 for acc in [false, true] {
-                    let a = randomFloats(m * k), b = randomFloats(k * n), c0 = randomFloats(m * n)
-                    var fast = c0, slow = c0
-                    a.withUnsafeBufferPointer { pa in
-                        b.withUnsafeBufferPointer { pb in
-                            let av = MatrixView(base: pa.baseAddress!, rowStride: ta ? 1 : k, columnStride: ta ? m : 1)
-                            let bv = MatrixView(base: pb.baseAddress!, rowStride: tb ? 1 : n, columnStride: tb ? k : 1)
-                            fast.withUnsafeMutableBufferPointer {
-                                GEMM.small(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc)
-                            }
-                            slow.withUnsafeMutableBufferPointer {
-                                GEMM.reference(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc)
-                            }
-                        }
-                    }
+                    let (fast, slow) = run({ GEMM.small(m: $0, n: $1, k: $2, a: $3, b: $4, c: $5, ldc: $6, accumulate: $7) },
+                                           m: m, n: n, k: k, transA: ta, transB: tb, accumulate: acc)
                     XCTAssertEqual(fast, slow, "m=\(m) n=\(n) k=\(k) tA=\(ta) tB=\(tb) acc=\(acc)")
                 }
             }

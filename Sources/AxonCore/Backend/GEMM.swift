@@ -228,24 +228,10 @@ enum GEMM {
     }
 
     /// Small products (a Playground-size layer), without packing: the reference's arithmetic (each C element
-    /// sums its K products in order), with the common layouts as loops the compiler can vectorise: B with
-    /// unit column stride (rows of C updated as vectors), and B a transpose (x·Wᵀ: dot products of
-    /// contiguous rows).
+    /// sums its K products in order), with B a transpose (x·Wᵀ) as dot products of contiguous rows.
     static func small<T: FloatingPoint>(m: Int, n: Int, k: Int, a: MatrixView<T>, b: MatrixView<T>,
                                         c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
-        if b.columnStride == 1 {
-            for i in 0..<m {
-                let row = c + i * ldc
-                if !accumulate { row.update(repeating: 0, count: n) }
-                for p in 0..<k {
-                    let aip = a[i, p]
-                    let bRow = b.base + p * b.rowStride
-                    for j in 0..<n { row[j] += aip * bRow[j] }
-                }
-            }
-            return
-        }
-        if b.rowStride == 1 && a.columnStride == 1 {
+        if b.rowStride == 1 && a.columnStride == 1 && b.columnStride != 1 {
             for i in 0..<m {
                 let aRow = a.base + i * a.rowStride, row = c + i * ldc
                 for j in 0..<n {
@@ -270,7 +256,11 @@ enum GEMM {
                 let aip = a[i, p]
                 let bRow = b.base + p * b.rowStride
                 let cs = b.columnStride
-                for j in 0..<n { row[j] += aip * bRow[j * cs] }
+                if cs == 1 {  // the same loop, with rows of C updated as vectors
+                    for j in 0..<n { row[j] += aip * bRow[j] }
+                } else {
+                    for j in 0..<n { row[j] += aip * bRow[j * cs] }
+                }
             }
         }
     }
