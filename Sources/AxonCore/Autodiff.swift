@@ -182,7 +182,9 @@ extension Tensor {
             if let targets {
                 for (i, t) in targets.enumerated() where t === node { found[i] = g }
             } else if node.gradFn == nil {
-                node.grad = node.grad.map { $0 + g } ?? g
+                // A leaf's .grad is a tensor of its own layout: an expanded or strided view (the gradient
+                // of a sum, a slice) is made contiguous, as PyTorch's AccumulateGrad does.
+                node.grad = node.grad.map { $0 + g } ?? (g.isContiguous ? g : g.contiguous())
                 continue
             }
             guard let fn = node.gradFn else { continue }

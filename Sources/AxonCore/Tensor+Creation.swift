@@ -77,12 +77,14 @@ extension Tensor {
     /// A tensor of the given shape and dtype from row-major `Double` values (truncated toward zero for
     /// int64; non-zero is true for bool).
     public convenience init(shape: [Int], doubles: [Double], dtype: DType) {
-        switch dtype {
-        case .float32: self.init(shape: shape, copying: doubles.map { Float($0) }, dtype: dtype)
-        case .float64: self.init(shape: shape, copying: doubles, dtype: dtype)
-        case .int64: self.init(shape: shape, copying: doubles.map { Int(converting: $0) }, dtype: dtype)
-        case .bool: self.init(shape: shape, copying: doubles.map { $0 != 0 }, dtype: dtype)
+        let values = Tensor(shape: shape, copying: doubles, dtype: .float64)
+        if dtype == .float64 {
+            self.init(buffer: values.buffer, shape: shape)
+            return
         }
+        let buffer = Backends.current.makeBuffer(dtype: dtype, count: doubles.count)
+        Backends.current.copy(values.strided, into: StridedBuffer(contiguous: buffer, shape: shape))  // the backend converts
+        self.init(buffer: buffer, shape: shape)
     }
 
     private static func checkCount(_ shape: [Int], _ count: Int) {

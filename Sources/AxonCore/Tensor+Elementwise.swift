@@ -16,7 +16,8 @@ extension Tensor {
         guard dtype.isFloatingPoint else { axonFail(name, "needs a floating-point tensor, got \(dtype) with shape \(shape)") }
         let out = Tensor.empty(shape, dtype: dtype)
         Backends.current.unary(op, strided, into: out.strided)
-        guard let derivative else { return out }
+        // Nothing to record: return before the derivative's closure is even made.
+        guard let derivative, requiresGrad, GradMode.isEnabled else { return out }
         let savesInput = saving == .input || saving == .inputAndOutput
         return Tensor.record(name, [self], out, saving: savesInput ? nil : [], savingOutput: saving == .output || saving == .inputAndOutput) {
             [unowned out] g in [derivative(g, self, out)]
@@ -47,7 +48,7 @@ extension Tensor {
         if shapeCount(shape) > 0 {
             Backends.current.binary(op, a.strided.broadcast(to: shape), b.strided.broadcast(to: shape), into: out.strided)
         }
-        guard let derivative, out.dtype.isFloatingPoint else { return out }
+        guard let derivative, out.dtype.isFloatingPoint, a.requiresGrad || b.requiresGrad, GradMode.isEnabled else { return out }
         let savesInputs = saving == .input || saving == .inputAndOutput
         return record(name, [a, b], out, saving: savesInputs ? nil : [], savingOutput: saving == .output || saving == .inputAndOutput) {
             [unowned out] g in

@@ -42,12 +42,9 @@ public final class TensorBuffer: ManagedBuffer<TensorBuffer.Header, UInt8>, @unc
             }
             return Header(dtype: dtype, count: count, device: device, raw: raw, version: 0, lastWriter: "")
         }
-        axon_counter_add(1, 1)
         axon_counter_add(2, bytes)
         return unsafeDowncast(made, to: TensorBuffer.self)
     }
-
-    deinit { axon_counter_add(1, -1) }
 
     /// The header, read without an exclusivity check (every kernel call reads it).
     /// The element type.
@@ -63,8 +60,6 @@ public final class TensorBuffer: ManagedBuffer<TensorBuffer.Header, UInt8>, @unc
     /// The in-place operation that wrote last (for the version-counter error).
     public var lastWriter: String { withUnsafeMutablePointerToHeader { $0.pointee.lastWriter } }
 
-    /// Number of live buffers in the process (the views of one buffer count once).
-    public static var liveCount: Int { axon_counter_get(1) }
     /// Bytes of element memory allocated by the process so far (never decreases): a view allocates none.
     public static var allocatedBytes: Int { axon_counter_get(2) }
 
