@@ -1,5 +1,6 @@
-// Matrix products. The primitive is a batched product of [B, M, K] by [B, K, N]; `matmul` reduces
-// PyTorch's cases (vectors, 2-D, broadcast batch dimensions) to it.
+// Matrix products. The primitive multiplies matrices [M, K]·[K, N] or batches [B, M, K]·[B, K, N] with any
+// strides; `matmul` reduces PyTorch's cases (vectors, 2-D, broadcast batch dimensions) to it, and `addmm`
+// is the fused linear layer.
 
 extension Tensor {
     /// Non-recording product op(a)·op(b) of matrices [M, K]·[K, N] or batches [B, M, K]·[B, K, N] (either
