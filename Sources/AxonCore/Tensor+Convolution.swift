@@ -71,6 +71,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 func conv2dInputGradient(_ grad: Tensor, _ weight: Tensor, _ g: Conv2dGeometry) -> Tensor {
     let gc = grad.contiguous(), w = weight.contiguous()
     let out = Tensor.empty([g.batch, g.channels, g.height, g.width], dtype: w.dtype)
+    // The input argument is read only for a weight gradient, which is not asked for here: `out` stands in.
     Backends.current.conv2dBackward(gc.strided, out.strided, w.strided, g, saved: nil, input: out.strided,
                                     weightGradient: nil, biasGradient: nil)
     return Tensor.record("conv2d_input_backward", [gc, w], out) { u in
@@ -85,6 +86,8 @@ func conv2dInputGradient(_ grad: Tensor, _ weight: Tensor, _ g: Conv2dGeometry) 
 func conv2dWeightGradient(_ grad: Tensor, _ x: Tensor, _ g: Conv2dGeometry, weightShape: [Int]) -> Tensor {
     let gc = grad.contiguous(), xc = x.contiguous()
     let out = Tensor.empty(weightShape, dtype: xc.dtype)
+    // The weight argument is read only for an input gradient, which is not asked for here: `out` stands in
+    // (its shape gives the output channels).
     Backends.current.conv2dBackward(gc.strided, xc.strided, out.strided, g, saved: nil, input: nil,
                                     weightGradient: out.strided, biasGradient: nil)
     return Tensor.record("conv2d_weight_backward", [gc, xc], out) { v in

@@ -168,10 +168,10 @@ extension Tensor {
         return view("slice", shape: outShape, strides: layout, offset: storageOffset + range.lowerBound * (layout ?? strides)[a]) {
             [shape, dtype] g in
             // The gradient goes into zeros of the base's shape, through the same slice.
-            let full = Tensor.zeros(shape, dtype: dtype)
             if GradMode.isEnabled && g.requiresGrad {
                 return Tensor.padded(g, axis: a, before: range.lowerBound, after: shape[a] - range.upperBound)
             }
+            let full = Tensor.zeros(shape, dtype: dtype)
             full.sliced(axis: a, range).assign(g)
             return full
         }
@@ -369,10 +369,10 @@ public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
     outShape[a] = sizes.reduce(0, +)
     let out = Tensor.empty(outShape, dtype: dtype)
     // Each part is copied into its slice of the output (a strided copy, no index map).
+    let outStrides = contiguousStrides(outShape)
     var start = 0
     for (p, s) in zip(parts, sizes) {
-        let slot = Tensor(buffer: out.buffer, shape: p.shape, strides: contiguousStrides(outShape),
-                          offset: start * out.strides[a])
+        let slot = Tensor(buffer: out.buffer, shape: p.shape, strides: outStrides, offset: start * outStrides[a])
         Backends.current.copy(p.strided, into: slot.strided)
         start += s
     }

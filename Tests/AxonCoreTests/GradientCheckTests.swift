@@ -4,11 +4,8 @@ import XCTest
 
 /// Finite differences in float64 against autodiff for every differentiable op, including broadcasting
 /// and reductions over several axes.
-final class GradientCheckTests: XCTestCase {
+final class GradientCheckTests: XCTestCase, DrawsCheckInputs {
     let inputs = CheckInputs(seed: 42)
-    var g: Generator { inputs.generator }
-    func r(_ shape: [Int], low: Double = -2, high: Double = 2) -> Tensor { inputs.uniform(shape, low: low, high: high) }
-    func away(_ shape: [Int]) -> Tensor { inputs.distinct(shape) }
 
     func check(_ name: String, _ inputs: [Tensor], file: StaticString = #filePath, line: UInt = #line,
                _ f: @escaping ([Tensor]) -> Tensor) {

@@ -5,11 +5,8 @@ import XCTest
 /// Second derivatives: the gradient recorded with `createGraph` is differentiated again and compared with
 /// finite differences of the first derivative (float64), for every differentiable primitive, on every
 /// backend; a Hessian-vector product of a small MLP; `gradients(of:withRespectTo:)`.
-final class HigherOrderTests: XCTestCase {
+final class HigherOrderTests: XCTestCase, DrawsCheckInputs {
     let inputs = CheckInputs(seed: 5)
-    var g: Generator { inputs.generator }
-    func r(_ shape: [Int], low: Double = -2, high: Double = 2) -> Tensor { inputs.uniform(shape, low: low, high: high) }
-    func away(_ shape: [Int]) -> Tensor { inputs.distinct(shape) }
 
     /// Checks d/dx of (∂f/∂x · v) by finite differences: the first derivative, recorded, is the function.
     func checkSecond(_ name: String, _ inputs: [Tensor], file: StaticString = #filePath, line: UInt = #line,

@@ -14,6 +14,22 @@ public func maxDifference(_ a: Tensor, _ b: Tensor) -> Double {
     return zip(a.doubleScalars, b.doubleScalars).map { abs($0 - $1) }.max() ?? 0
 }
 
+/// A test case that draws its gradient-check inputs from `inputs`: `r` for uniform values, `away` for
+/// values away from 0 and from each other, `g` for the generator itself.
+public protocol DrawsCheckInputs {
+    /// Where the inputs come from.
+    var inputs: CheckInputs { get }
+}
+
+extension DrawsCheckInputs {
+    /// The generator the inputs are drawn from.
+    public var g: Generator { inputs.generator }
+    /// Uniform float64 values in `[low, high)`.
+    public func r(_ shape: [Int], low: Double = -2, high: Double = 2) -> Tensor { inputs.uniform(shape, low: low, high: high) }
+    /// float64 values at least 0.3 from 0 and 0.17 from each other.
+    public func away(_ shape: [Int]) -> Tensor { inputs.distinct(shape) }
+}
+
 /// float64 inputs for gradient checks: uniform values, and values kept away from 0 and from each other
 /// (for ops with a kink at 0 or ties).
 public struct CheckInputs {

@@ -20,17 +20,6 @@ extension Double: AxonFloat {}
 /// Elements per task below which an elementwise loop stays on one thread.
 let elementwiseGrain = 1 << 15
 
-/// Builds an array of `count` elements by filling disjoint ranges in parallel.
-@inline(__always)
-func makeArray<T>(_ count: Int, grain: Int = elementwiseGrain,
-                  _ fill: (UnsafeMutablePointer<T>, Range<Int>) -> Void) -> [T] {
-    [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-        let out = SendablePointer(pointer: buffer.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 0))
-        if count > 0 { parallelFor(count, grain: grain) { range in fill(out.pointer, range) } }
-        initialized = count
-    }
-}
-
 @inline(__always)
 func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     switch op {

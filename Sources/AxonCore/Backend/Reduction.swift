@@ -7,9 +7,8 @@ func reduceKernel<T: AxonFloat>(_ op: ReduceOp, _ x: StridedBuffer, _ output: St
     dst.update(repeating: initial, count: output.count)
     if x.count == 0 { return }
     let so = output.broadcast(to: x.shape).strides
-    let dx = x.strides.last ?? 0
+    let dx = x.strides.last ?? 0, d = so.last ?? 0
     forEachRow(x.shape, so, x.strides) { o, xo, _, _, n in
-        let d = so.last ?? 0
         let s = src + xo
         switch (op, d) {
         case (.sum, 0):
