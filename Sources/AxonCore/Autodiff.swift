@@ -28,32 +28,44 @@ final class GradFn {
     let inputs: [Tensor]
     /// Maps the output's gradient to one gradient per input (nil where the input needs none).
     let backward: (Tensor) -> [Tensor?]
-    /// The buffers the rule reads, with their versions when the operation ran.
-    let saved: [SavedVersion]
+    /// The version of each input's buffer when the operation ran, -1 for inputs the rule does not read
+    /// (nil when it reads none). Plain integers: recording them retains nothing.
+    let inputVersions: [Int]?
+    /// Other tensors the rule reads (the output, a mask), with their versions.
+    let otherSaved: [SavedVersion]
 
-    init(name: String, inputs: [Tensor], saved: [SavedVersion], backward: @escaping (Tensor) -> [Tensor?]) {
+    init(name: String, inputs: [Tensor], inputVersions: [Int]?, otherSaved: [SavedVersion],
+         backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
-        self.saved = saved
+        self.inputVersions = inputVersions
+        self.otherSaved = otherSaved
         self.backward = backward
     }
 
     /// Stops, naming this operation and the in-place one, when a tensor the rule reads has changed.
     func checkSavedVersions() {
-        for s in saved where s.buffer.version != s.version {
-            axonFail("backward", "\(name) needs its \(s.role) (shape \(s.shape)) as it was when \(name) ran, but the "
-                     + "in-place operation \(s.buffer.lastWriter) modified it afterwards (version \(s.version) -> "
-                     + "\(s.buffer.version)); change a clone() instead, or run backward before the in-place change")
+        if let versions = inputVersions {
+            for (t, v) in zip(inputs, versions) where v >= 0 && t.buffer.version != v {
+                fail("input", t.shape, t.buffer, v)
+            }
         }
+        for s in otherSaved where s.buffer.version != s.version { fail(s.role, s.shape, s.buffer, s.version) }
+    }
+
+    private func fail(_ role: String, _ shape: [Int], _ buffer: TensorBuffer, _ version: Int) -> Never {
+        axonFail("backward", "\(name) needs its \(role) (shape \(shape)) as it was when \(name) ran, but the "
+                 + "in-place operation \(buffer.lastWriter) modified it afterwards (version \(version) -> "
+                 + "\(buffer.version)); change a clone() instead, or run backward before the in-place change")
     }
 }
 
-/// A tensor a derivative rule reads, and its buffer's version at record time.
+/// A tensor other than an input that a derivative rule reads, and its buffer's version at record time.
 struct SavedVersion {
     let buffer: TensorBuffer
     let version: Int
     let shape: [Int]
-    /// "input" or "output", for the error message.
+    /// "output" or "input", for the error message.
     let role: String
 }
 
@@ -99,14 +111,25 @@ extension Tensor {
     static func record(_ name: String, _ inputs: [Tensor], _ output: Tensor, saving: [Tensor]? = nil,
                        savingOutput: Bool = false, backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return output }
-        var saved = (saving ?? inputs).map {
-            SavedVersion(buffer: $0.buffer, version: $0.buffer.version, shape: $0.shape, role: "input")
+        var versions: [Int]? = nil, others: [SavedVersion] = []
+        if let saving, !saving.isEmpty {  // a subset of the inputs, or tensors that are not inputs
+            var marked = [Int](repeating: -1, count: inputs.count)
+            for t in saving {
+                if let i = inputs.firstIndex(where: { $0 === t }) {
+                    marked[i] = t.buffer.version
+                } else {
+                    others.append(SavedVersion(buffer: t.buffer, version: t.buffer.version, shape: t.shape, role: "input"))
+                }
+            }
+            versions = marked
+        } else if saving == nil {
+            versions = inputs.map { $0.buffer.version }
         }
         if savingOutput {
-            saved.append(SavedVersion(buffer: output.buffer, version: output.buffer.version, shape: output.shape, role: "output"))
+            others.append(SavedVersion(buffer: output.buffer, version: output.buffer.version, shape: output.shape, role: "output"))
         }
         output.requiresGrad = true
-        output.gradFn = GradFn(name: name, inputs: inputs, saved: saved, backward: backward)
+        output.gradFn = GradFn(name: name, inputs: inputs, inputVersions: versions, otherSaved: others, backward: backward)
         return output
     }
 
@@ -150,8 +173,10 @@ extension Tensor {
 
         // Topological order by iterative depth-first search (deep graphs must not overflow the stack).
         let pass = Tensor.nextPass()
-        var order: [Tensor] = []
-        var stack: [(Tensor, Bool)] = [(root, false)]
+        var order: [Tensor] = [], stack: [(Tensor, Bool)] = []
+        order.reserveCapacity(64)  // a small net's graph without regrowing either array
+        stack.reserveCapacity(64)
+        stack.append((root, false))
         while let (node, expanded) = stack.popLast() {
             if expanded { order.append(node); continue }
             if node.visitedInPass == pass { continue }
@@ -227,7 +252,7 @@ public func customOp(_ name: String, inputs: [Tensor], forward: ([Tensor]) -> Te
     let computed = withNoGrad { forward(inputs) }
     // A forward that hands back one of its inputs (or any recorded tensor) gets a fresh view to record on.
     let output = computed.gradFn == nil && !inputs.contains(where: { $0 === computed }) ? computed : computed.detached()
-    return Tensor.record(name, inputs, output, saving: inputs, savingOutput: true) { [unowned output] g in
+    return Tensor.record(name, inputs, output, savingOutput: true) { [unowned output] g in
         let grads = backward(g, inputs, output)
         guard grads.count == inputs.count else {
             axonFail(name, "backward returned \(grads.count) gradients for \(inputs.count) inputs")

@@ -89,13 +89,13 @@ public func matmul(_ a: Tensor, transposed b: Tensor, bias: Tensor? = nil) -> Te
     guard b.shape[1] == k else {
         axonFail("matmul", "shapes \(a.shape) and \(b.shape) (transposed) cannot be multiplied (\(k) != \(b.shape[1]))")
     }
-    let lead = Array(a.shape.dropLast())
-    let rows = lead.reduce(1, *)
     guard let bias else { return AxonCore.matmul(a, b.T) }
-    guard bias.shape == [n] else {
+    guard bias.rank == 1 && bias.shape[0] == n else {
         axonFail("matmul", "bias of shape \(bias.shape) does not match the product's \(n) columns (shapes \(a.shape) and \(b.shape))")
     }
-    return Tensor.addmm(a.reshaped([rows, k]), b, bias.converted(to: a.dtype)).reshaped(lead + [n])
+    if a.rank == 2 { return Tensor.addmm(a, b, bias.converted(to: a.dtype)) }  // a layer's usual input: no reshapes
+    let lead = Array(a.shape.dropLast())
+    return Tensor.addmm(a.reshaped([lead.reduce(1, *), k]), b, bias.converted(to: a.dtype)).reshaped(lead + [n])
 }
 
 extension Tensor {
@@ -128,7 +128,7 @@ extension Tensor {
     static func columnSums(_ g: Tensor) -> Tensor {
         let n = g.shape[1]
         let out = Tensor.empty([n], dtype: g.dtype)
-        Backends.current.reduce(.sum, g.strided, into: StridedBuffer(buffer: out.buffer, shape: [1, n], strides: [n, 1], offset: 0))
+        Backends.current.reduce(.sum, g.strided, into: StridedBuffer(contiguous: out.buffer, shape: [1, n]))
         return out
     }
 }

@@ -62,10 +62,17 @@ public struct StridedBuffer {
     public func broadcast(to target: [Int]) -> StridedBuffer {
         if target == shape { return self }
         let lead = target.count - shape.count
-        let strides = self.strides
-        let s = (0..<target.count).map { i -> Int in
-            let j = i - lead
-            return j < 0 || (shape[j] == 1 && target[i] != 1) ? 0 : strides[j]
+        // One array, written in place; row-major strides are computed on the way (no array for them).
+        let s = [Int](unsafeUninitializedCapacity: target.count) { out, initialized in
+            var step = 1
+            for i in stride(from: target.count - 1, through: 0, by: -1) {
+                let j = i - lead
+                if j < 0 { out[i] = 0; continue }
+                let own = explicitStrides?[j] ?? step
+                step *= shape[j]
+                out[i] = shape[j] == 1 && target[i] != 1 ? 0 : own
+            }
+            initialized = target.count
         }
         return StridedBuffer(buffer: buffer, shape: target, explicitStrides: s, offset: offset)
     }
@@ -81,17 +88,24 @@ public struct StridedBuffer {
 /// Values change only through in-place operations (``assign(_:)``, ``addInPlace(_:alpha:scalingSelfBy:)``,
 /// ...), which write through views and bump the buffer's version counter.
 public final class Tensor {
+    /// The layout a backend reads: buffer, shape, strides and offset, stored as one value, so that handing
+    /// it to a backend call builds nothing and retains nothing.
+    public let strided: StridedBuffer
     /// The size of each dimension; `[]` for a scalar.
-    public let shape: [Int]
+    @inlinable public var shape: [Int] { strided.shape }
     /// The step in elements between neighbours along each dimension (PyTorch's `stride()`).
-    public var strides: [Int] { explicitStrides ?? contiguousStrides(shape) }
+    public var strides: [Int] { strided.strides }
     /// The strides when they are not row-major (nil for a contiguous tensor: most tensors carry no array).
-    let explicitStrides: [Int]?
+    var explicitStrides: [Int]? { strided.explicitStrides }
     /// The position of this view's first element in its buffer (PyTorch's `storage_offset()`).
-    public let storageOffset: Int
+    @inlinable public var storageOffset: Int { strided.offset }
     /// The memory this tensor views.
-    public let buffer: TensorBuffer
+    @inlinable public var buffer: TensorBuffer { strided.buffer }
     /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs to check).
+    ///
+    /// The mutable fields read by every operation skip the run-time exclusivity check (`@exclusivity(unchecked)`):
+    /// they are plain values, never passed `inout`, so no access to them can overlap another.
+    @exclusivity(unchecked)
     public var requiresGrad: Bool {
         didSet {
             if requiresGrad && !dtype.isFloatingPoint {
@@ -100,20 +114,21 @@ public final class Tensor {
         }
     }
     /// The gradient accumulated by ``backward(_:retainGraph:createGraph:)``; `nil` until a backward pass reaches it.
+    @exclusivity(unchecked)
     public var grad: Tensor?
     /// The operation that produced this tensor (nil for leaves and for tensors made without gradients).
+    @exclusivity(unchecked)
     var gradFn: GradFn?
     /// Backward-pass scratch: the pass that last visited this tensor, and the gradient gathered for it in
     /// that pass (kept on the tensor so the pass needs no hash tables).
+    @exclusivity(unchecked)
     var visitedInPass = 0
+    @exclusivity(unchecked)
     var pendingGrad: Tensor?
 
     /// A view of `buffer`; nil strides mean row-major.
     init(buffer: TensorBuffer, shape: [Int], strides: [Int]?, offset: Int, requiresGrad: Bool = false) {
-        self.shape = shape
-        self.explicitStrides = strides
-        self.storageOffset = offset
-        self.buffer = buffer
+        self.strided = StridedBuffer(buffer: buffer, shape: shape, explicitStrides: strides, offset: offset)
         self.requiresGrad = requiresGrad
         axon_counter_add(0, 1)
     }
@@ -144,10 +159,6 @@ public final class Tensor {
     public var count: Int { shapeCount(shape) }
     /// Whether this tensor was produced by a recorded operation (as opposed to a leaf).
     public var isLeaf: Bool { gradFn == nil }
-    /// The layout the backend reads.
-    public var strided: StridedBuffer {
-        StridedBuffer(buffer: buffer, shape: shape, explicitStrides: explicitStrides, offset: storageOffset)
-    }
     /// Whether the elements are a row-major run of the buffer (PyTorch's `is_contiguous()`).
     public var isContiguous: Bool { explicitStrides.map { isRowMajor(shape, $0) } ?? true }
     /// Whether this tensor and `other` view the same buffer.

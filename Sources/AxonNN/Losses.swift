@@ -66,8 +66,15 @@ func squaredError(_ input: Tensor, _ target: Tensor, mean: Bool) -> Tensor {
         return s
     }, backward: { g, x, _ in
         // Recorded backward (second derivatives) recomputes the difference as a differentiable op.
-        let d = GradMode.isEnabled && (x[0].requiresGrad || x[1].requiresGrad) ? x[0] - x[1] : difference!
-        let da = (g * (2 * scale)) * d
+        if GradMode.isEnabled && (x[0].requiresGrad || x[1].requiresGrad) {
+            let da = (g * (2 * scale)) * (x[0] - x[1])
+            return [x[0].requiresGrad ? da : nil, x[1].requiresGrad ? -da : nil]
+        }
+        // The same arithmetic, (g · 2/n) · d, as two backend calls (without the broadcasting bookkeeping).
+        let d = difference!, backend = Backends.current
+        let gs = Tensor.empty([], dtype: d.dtype), da = Tensor.empty(d.shape, dtype: d.dtype)
+        backend.binary(.mul, g.strided, Tensor.full([], 2 * scale, dtype: d.dtype).strided, into: gs.strided)
+        backend.binary(.mul, gs.strided.broadcast(to: d.shape), d.strided, into: da.strided)
         return [x[0].requiresGrad ? da : nil, x[1].requiresGrad ? -da : nil]
     })
 }

@@ -72,6 +72,28 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Reductions of a contiguous input (the fast paths for leading and trailing axes) give exactly what the
+    /// strided walk gives for the same values seen through a non-contiguous view.
+    func testContiguousReductionsMatchTheStridedWalkBitwise() {
+        let shape = [5, 7, 3]
+        let values = randomFloats(5 * 7 * 3)
+        let x = Tensor(shape: shape, scalars: values)
+        // The same values inside a wider buffer: the view is not contiguous, so the general walk runs.
+        let wide = Tensor.zeros([5, 7, 4])
+        wide.narrowed(axis: 2, start: 0, length: 3).assign(x)
+        let view = wide.narrowed(axis: 2, start: 0, length: 3)
+        XCTAssertTrue(x.isContiguous)
+        XCTAssertFalse(view.isContiguous)
+        for outShape in [[1, 7, 3], [1, 1, 3], [1, 1, 1], [5, 1, 1], [5, 7, 1], [1, 7, 1], [5, 1, 3], [5, 7, 3]] {
+            for op in [ReduceOp.sum, .max, .min] {
+                let fast = Tensor.empty(outShape), walked = Tensor.empty(outShape)
+                CPUBackend.shared.reduce(op, x.strided, into: fast.strided)
+                CPUBackend.shared.reduce(op, view.strided, into: walked.strided)
+                XCTAssertEqual(fast.scalars, walked.scalars, "\(op) to \(outShape)")
+            }
+        }
+    }
+
     func testGEMMIsBitwiseIndependentOfThreadCount() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }

@@ -128,7 +128,13 @@ extension Backend {
 /// set in code. It is process-wide: switch it between computations, not during one.
 public enum Backends {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var selected: any Backend = fromEnvironment()
+    /// The selection, behind a pointer: every operation reads it, and a read through a pointer skips the
+    /// run-time exclusivity check a global variable's read would cost.
+    nonisolated(unsafe) private static let selected: UnsafeMutablePointer<any Backend> = {
+        let p = UnsafeMutablePointer<any Backend>.allocate(capacity: 1)
+        p.initialize(to: fromEnvironment())
+        return p
+    }()
 
     /// The backends Axon ships, by name.
     public static let builtIn: [any Backend] = [CPUBackend.shared, ReferenceBackend.shared]
@@ -136,8 +142,8 @@ public enum Backends {
     /// The backend in use. Every operation reads it, so the read takes no lock; writes are serialised, and
     /// the contract is that no computation runs on another thread while it changes.
     public static var current: any Backend {
-        get { selected }
-        set { lock.lock(); selected = newValue; lock.unlock() }
+        get { selected.pointee }
+        set { lock.lock(); selected.pointee = newValue; lock.unlock() }
     }
 
     /// The built-in backend called `name`, if any.

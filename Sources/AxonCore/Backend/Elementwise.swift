@@ -99,18 +99,41 @@ func applyComparison<T: Comparable>(_ op: BinaryOp, _ a: T, _ b: T) -> Bool {
 }
 
 /// Walks `shape` in rows of its last dimension. For each row it passes the start offset of up to four
-/// operands (each with its own strides over `shape`) and the row length; the strides along the row are
-/// the operands' last strides. Any layout works: contiguous, transposed, sliced, broadcast (stride 0).
+/// operands (views with `shape`, each with its own strides: contiguous, transposed, sliced or broadcast
+/// with stride 0) and the row length; the strides along the row are the operands' ``StridedBuffer/lastStride``.
+/// The strides are read into stack memory, so a walk allocates nothing.
 @inline(__always)
-func forEachRow(_ shape: [Int], _ s0: [Int], _ s1: [Int], _ s2: [Int] = [], _ s3: [Int] = [],
-                _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
+func forEachRow(_ shape: [Int], _ v0: StridedBuffer, _ v1: StridedBuffer, _ v2: StridedBuffer? = nil,
+                _ v3: StridedBuffer? = nil, _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
+    let r = shape.count
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * r + 1) { buffer in
+        let p = buffer.baseAddress!
+        v0.writeStrides(to: p)
+        v1.writeStrides(to: p + r)
+        (v2 ?? v0).writeStrides(to: p + 2 * r)  // an absent operand walks with v0's strides; the body ignores it
+        (v3 ?? v0).writeStrides(to: p + 3 * r)
+        forEachRow(shape, p, p + r, p + 2 * r, p + 3 * r, body)
+    }
+}
+
+/// The same walk over stride arrays (two operands).
+func forEachRow(_ shape: [Int], _ s0: [Int], _ s1: [Int], _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
+    let r = shape.count
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * r + 1) { buffer in
+        let p = buffer.baseAddress!
+        for i in 0..<r { p[i] = s0[i]; p[r + i] = s1[i] }
+        forEachRow(shape, p, p + r, p, p, body)
+    }
+}
+
+@inline(__always)
+private func forEachRow(_ shape: [Int], _ s0: UnsafePointer<Int>, _ s1: UnsafePointer<Int>, _ s2: UnsafePointer<Int>,
+                        _ s3: UnsafePointer<Int>, _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
     let r = shape.count
     if r == 0 { body(0, 0, 0, 0, 1); return }
     let n = shape[r - 1]
     let rows = shapeCount(shape) / Swift.max(n, 1)
     if n == 0 || rows == 0 { return }
-    // An absent operand walks with s0's strides; the body ignores its offsets.
-    let t2 = s2.isEmpty ? s0 : s2, t3 = s3.isEmpty ? s0 : s3
     if rows == 1 { body(0, 0, 0, 0, n); return }
     withUnsafeTemporaryAllocation(of: Int.self, capacity: r) { index in
         index.initialize(repeating: 0)
@@ -120,9 +143,9 @@ func forEachRow(_ shape: [Int], _ s0: [Int], _ s1: [Int], _ s2: [Int] = [], _ s3
             var d = r - 2
             while d >= 0 {
                 index[d] += 1
-                o0 += s0[d]; o1 += s1[d]; o2 += t2[d]; o3 += t3[d]
+                o0 += s0[d]; o1 += s1[d]; o2 += s2[d]; o3 += s3[d]
                 if index[d] < shape[d] { break }
-                o0 -= s0[d] * shape[d]; o1 -= s1[d] * shape[d]; o2 -= t2[d] * shape[d]; o3 -= t3[d] * shape[d]
+                o0 -= s0[d] * shape[d]; o1 -= s1[d] * shape[d]; o2 -= s2[d] * shape[d]; o3 -= s3[d] * shape[d]
                 index[d] = 0
                 d -= 1
             }
@@ -130,8 +153,28 @@ func forEachRow(_ shape: [Int], _ s0: [Int], _ s1: [Int], _ s2: [Int] = [], _ s3
     }
 }
 
+extension StridedBuffer {
+    /// The stride of the last dimension (0 for a scalar), without building the strides array.
+    @inline(__always) var lastStride: Int { explicitStrides?.last ?? (shape.isEmpty ? 0 : 1) }
+
+    /// Writes the strides (`shape.count` of them) to `p`: the explicit ones, or row-major ones computed here.
+    @inline(__always) func writeStrides(to p: UnsafeMutablePointer<Int>) {
+        if let st = explicitStrides {
+            for i in 0..<st.count { p[i] = st[i] }
+            return
+        }
+        var step = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            p[i] = step
+            step *= shape[i]
+        }
+    }
+}
+
 /// Whether every stride is 0 (one element seen everywhere).
-@inline(__always) func isScalarBroadcast(_ v: StridedBuffer) -> Bool { v.strides.allSatisfy { $0 == 0 } }
+@inline(__always) func isScalarBroadcast(_ v: StridedBuffer) -> Bool {
+    v.explicitStrides.map { $0.allSatisfy { $0 == 0 } } ?? (v.count == 1)
+}
 
 /// output = op(x), elementwise, for float types; the output may be x itself.
 func unaryKernel<T: AxonFloat>(_ op: UnaryOp, _ x: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
@@ -152,8 +195,8 @@ func unaryKernel<T: AxonFloat>(_ op: UnaryOp, _ x: StridedBuffer, _ output: Stri
         }
         return
     }
-    let dx = x.strides.last ?? 0, dout = output.strides.last ?? 0
-    forEachRow(output.shape, output.strides, x.strides) { oo, xo, _, _, n in
+    let dx = x.lastStride, dout = output.lastStride
+    forEachRow(output.shape, output, x) { oo, xo, _, _, n in
         for j in 0..<n { o[oo + j * dout] = applyUnary(op, s[xo + j * dx]) }
     }
 }
@@ -205,8 +248,8 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: StridedBuffer, _ b: Strided
         }
         return
     }
-    let da = a.strides.last ?? 0, db = b.strides.last ?? 0, dout = output.strides.last ?? 0
-    forEachRow(output.shape, output.strides, a.strides, b.strides) { oo, ao, bo, _, n in
+    let da = a.lastStride, db = b.lastStride, dout = output.lastStride
+    forEachRow(output.shape, output, a, b) { oo, ao, bo, _, n in
         for j in 0..<n { o[oo + j * dout] = applyBinary(op, x[ao + j * da], y[bo + j * db]) }
     }
 }
@@ -214,8 +257,8 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: StridedBuffer, _ b: Strided
 /// output (bool) = a op b, for any comparable element type, broadcast through strides.
 func compareKernel<T: Comparable>(_ op: BinaryOp, _ a: StridedBuffer, _ b: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
     let x = a.pointer(T.self), y = b.pointer(T.self), o = output.pointer(Bool.self)
-    let da = a.strides.last ?? 0, db = b.strides.last ?? 0, dout = output.strides.last ?? 0
-    forEachRow(output.shape, output.strides, a.strides, b.strides) { oo, ao, bo, _, n in
+    let da = a.lastStride, db = b.lastStride, dout = output.lastStride
+    forEachRow(output.shape, output, a, b) { oo, ao, bo, _, n in
         for j in 0..<n { o[oo + j * dout] = applyComparison(op, x[ao + j * da], y[bo + j * db]) }
     }
 }
@@ -223,8 +266,8 @@ func compareKernel<T: Comparable>(_ op: BinaryOp, _ a: StridedBuffer, _ b: Strid
 /// output = condition ? a : b, for any element type, broadcast through strides.
 func selectKernel<T>(_ condition: StridedBuffer, _ a: StridedBuffer, _ b: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
     let m = condition.pointer(Bool.self), x = a.pointer(T.self), y = b.pointer(T.self), o = output.pointer(T.self)
-    let dm = condition.strides.last ?? 0, da = a.strides.last ?? 0, db = b.strides.last ?? 0, dout = output.strides.last ?? 0
-    forEachRow(output.shape, output.strides, condition.strides, a.strides, b.strides) { oo, mo, ao, bo, n in
+    let dm = condition.lastStride, da = a.lastStride, db = b.lastStride, dout = output.lastStride
+    forEachRow(output.shape, output, condition, a, b) { oo, mo, ao, bo, n in
         for j in 0..<n { (o + oo + j * dout).initialize(to: m[mo + j * dm] ? x[ao + j * da] : y[bo + j * db]) }
     }
 }
@@ -244,8 +287,8 @@ func axpbyKernel<T: AxonFloat>(_ y: StridedBuffer, _ x: StridedBuffer, _ alpha: 
         }
         return
     }
-    let dy = y.strides.last ?? 0, dx = x.strides.last ?? 0
-    forEachRow(y.shape, y.strides, x.strides) { yo, xo, _, _, n in
+    let dy = y.lastStride, dx = x.lastStride
+    forEachRow(y.shape, y, x) { yo, xo, _, _, n in
         for j in 0..<n {
             let k = yo + j * dy
             py[k] = beta == 1 ? py[k] + alpha * px[xo + j * dx] : py[k] * beta + alpha * px[xo + j * dx]
@@ -264,8 +307,8 @@ func axpbyProductKernel<T: AxonFloat>(_ y: StridedBuffer, _ a: StridedBuffer, _ 
         }
         return
     }
-    let dy = y.strides.last ?? 0, da = a.strides.last ?? 0, db = b.strides.last ?? 0
-    forEachRow(y.shape, y.strides, a.strides, b.strides) { yo, ao, bo, _, n in
+    let dy = y.lastStride, da = a.lastStride, db = b.lastStride
+    forEachRow(y.shape, y, a, b) { yo, ao, bo, _, n in
         for j in 0..<n {
             let k = yo + j * dy
             py[k] = py[k] * beta + alpha * (pa[ao + j * da] * pb[bo + j * db])

@@ -227,23 +227,24 @@ enum GEMM {
         }
     }
 
-    /// Small products (a Playground-size layer), without packing: the reference's arithmetic (each C element
-    /// sums its K products in order), with B a transpose (x·Wᵀ) as dot products of contiguous rows.
+    /// Small products (a Playground-size layer), without the packed path: the reference's arithmetic (each C
+    /// element sums its K products in order). A B read across its rows (x·Wᵀ) is first copied row-major to
+    /// the stack (at most `smallWork` elements), so that the loop updates rows of C as vectors: as dot
+    /// products, each element's K dependent additions would run one after another.
     static func small<T: FloatingPoint>(m: Int, n: Int, k: Int, a: MatrixView<T>, b: MatrixView<T>,
                                         c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool) {
-        if b.rowStride == 1 && a.columnStride == 1 && b.columnStride != 1 {
-            for i in 0..<m {
-                let aRow = a.base + i * a.rowStride, row = c + i * ldc
-                for j in 0..<n {
-                    let bColumn = b.base + j * b.columnStride
-                    var s: T = accumulate ? row[j] : 0
-                    for p in 0..<k { s += aRow[p] * bColumn[p] }
-                    row[j] = s
-                }
-            }
+        if b.columnStride == 1 {
+            reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
-        reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+        withUnsafeTemporaryAllocation(of: T.self, capacity: k * n) { packed in
+            let dst = packed.baseAddress!
+            for p in 0..<k {
+                for j in 0..<n { dst[p * n + j] = b[p, j] }
+            }
+            reference(m: m, n: n, k: k, a: a, b: MatrixView(base: UnsafePointer(dst), rowStride: n, columnStride: 1),
+                      c: c, ldc: ldc, accumulate: accumulate)
+        }
     }
 
     /// The plain reference: a triple loop (i, p, j), any element type. The fast path is tested against it.

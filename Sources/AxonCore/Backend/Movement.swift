@@ -50,15 +50,14 @@ func copyKernel<T>(_ source: StridedBuffer, _ destination: StridedBuffer, _: T.T
         }
         return
     }
-    let sst = source.strides
-    if destination.isContiguous && destination.shape.count == 2 && sst[1] == 1 {
+    let ds = source.lastStride, dd = destination.lastStride
+    if destination.isContiguous && destination.shape.count == 2 && ds == 1 {
         // Rows into a contiguous matrix (a bias broadcast over a batch, a slice of rows): one copy per row.
-        let rows = destination.shape[0], n = destination.shape[1]
-        for r in 0..<rows { (d + r * n).update(from: s + r * sst[0], count: n) }
+        let rows = destination.shape[0], n = destination.shape[1], rowStep = source.explicitStrides?[0] ?? n
+        for r in 0..<rows { (d + r * n).update(from: s + r * rowStep, count: n) }
         return
     }
-    let ds = sst.last ?? 0, dd = destination.strides.last ?? 0
-    forEachRow(destination.shape, destination.strides, sst) { o, i, _, _, n in
+    forEachRow(destination.shape, destination, source) { o, i, _, _, n in
         if dd == 1 && ds == 0 {
             (d + o).update(repeating: s[i], count: n)
         } else if dd == 1 && ds == 1 {
@@ -73,8 +72,8 @@ func copyKernel<T>(_ source: StridedBuffer, _ destination: StridedBuffer, _: T.T
 func convertKernel<S: MovableElement, D: MovableElement>(_ source: StridedBuffer, _ destination: StridedBuffer,
                                                          _: S.Type, _: D.Type) {
     let s = source.pointer(S.self), d = destination.pointer(D.self)
-    let ds = source.strides.last ?? 0, dd = destination.strides.last ?? 0
-    forEachRow(destination.shape, destination.strides, source.strides) { o, i, _, _, n in
+    let ds = source.lastStride, dd = destination.lastStride
+    forEachRow(destination.shape, destination, source) { o, i, _, _, n in
         for j in 0..<n { d[o + j * dd] = D(converting: s[i + j * ds].doubleValue) }
     }
 }
@@ -89,8 +88,8 @@ func fillKernel<T>(_ destination: StridedBuffer, _ value: T) {
         }
         return
     }
-    let dd = destination.strides.last ?? 0
-    forEachRow(destination.shape, destination.strides, destination.strides) { o, _, _, _, n in
+    let dd = destination.lastStride
+    forEachRow(destination.shape, destination, destination) { o, _, _, _, n in
         for j in 0..<n { d[o + j * dd] = value }
     }
 }

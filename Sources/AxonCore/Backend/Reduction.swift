@@ -6,9 +6,10 @@ func reduceKernel<T: AxonFloat>(_ op: ReduceOp, _ x: StridedBuffer, _ output: St
     let dst = output.pointer(T.self), src = x.pointer(T.self)
     dst.update(repeating: initial, count: output.count)
     if x.count == 0 { return }
-    let so = output.broadcast(to: x.shape).strides
-    let dx = x.strides.last ?? 0, d = so.last ?? 0
-    forEachRow(x.shape, so, x.strides) { o, xo, _, _, n in
+    if x.isContiguous && reduceContiguous(op, x.shape, src, output.shape, dst) { return }
+    let seen = output.broadcast(to: x.shape)  // stride 0 along the reduced axes
+    let dx = x.lastStride, d = seen.lastStride
+    forEachRow(x.shape, seen, x) { o, xo, _, _, n in
         let s = src + xo
         switch (op, d) {
         case (.sum, 0):
@@ -29,6 +30,44 @@ func reduceKernel<T: AxonFloat>(_ op: ReduceOp, _ x: StridedBuffer, _ output: St
             }
         }
     }
+}
+
+/// The common layouts of a contiguous input without stride arrays, in the general path's order: the
+/// reduced axes lead (column sums, a bias gradient) or trail (row sums, a total). False for other layouts.
+@inline(__always)
+private func reduceContiguous<T: AxonFloat>(_ op: ReduceOp, _ shape: [Int], _ src: UnsafeMutablePointer<T>,
+                                            _ outShape: [Int], _ dst: UnsafeMutablePointer<T>) -> Bool {
+    @inline(__always) func combine(_ acc: inout T, _ v: T) {
+        switch op {
+        case .sum: acc += v
+        case .max: if v > acc || v.isNaN { acc = v }
+        case .min: if v < acc || v.isNaN { acc = v }
+        }
+    }
+    let r = shape.count
+    var lead = 0
+    while lead < r && outShape[lead] == 1 { lead += 1 }
+    if outShape[lead...] == shape[lead...] {  // [outer, inner] -> [1, inner]: rows combined elementwise
+        let inner = shape[lead...].reduce(1, *), outer = inner == 0 ? 0 : shapeCount(shape) / inner
+        for o in 0..<outer {
+            let row = src + o * inner
+            if op == .sum { for j in 0..<inner { dst[j] += row[j] } } else { for j in 0..<inner { combine(&dst[j], row[j]) } }
+        }
+        return true
+    }
+    var kept = r
+    while kept > 0 && outShape[kept - 1] == 1 { kept -= 1 }
+    if outShape[..<kept] == shape[..<kept] {  // [outer, inner] -> [outer, 1]: each block in order
+        let outer = shape[..<kept].reduce(1, *), inner = outer == 0 ? 0 : shapeCount(shape) / outer
+        for o in 0..<outer {
+            let block = src + o * inner
+            var acc = dst[o]
+            for j in 0..<inner { combine(&acc, block[j]) }
+            dst[o] = acc
+        }
+        return true
+    }
+    return false
 }
 
 /// Index of the first extreme along `axis` (NaN wins, as PyTorch), into an int64 `output` that has `x`'s
