@@ -12,7 +12,7 @@ struct Train: ParsableCommand {
     var activation: String = "relu"
     @Option(name: .long, help: "Loss: cross-entropy, mse, l1, huber (default: cross-entropy for classes, mse for regression).")
     var loss: String?
-    @Option(name: .long, help: "Optimizer: sgd, adam, adamw, rmsprop, adagrad, lamb.")
+    @Option(name: .long, help: "Optimizer: sgd, adam, adamw, rmsprop, adagrad, lamb, adadelta, adamax, nadam, radam.")
     var optimizer: String = "sgd"
     @Option(name: .long, help: "Learning rate.")
     var lr: Double = 0.05
@@ -20,7 +20,7 @@ struct Train: ParsableCommand {
     var momentum: Double = 0.9
     @Option(name: .long, help: "Weight decay.")
     var weightDecay: Double = 0
-    @Option(name: .long, help: "Schedule: none, step:EPOCHS:GAMMA, exponential:GAMMA, cosine, warmup:EPOCHS (then cosine).")
+    @Option(name: .long, help: "Schedule: none, step:EPOCHS:GAMMA, multistep:E1,E2,...:GAMMA, exponential:GAMMA, cosine, cosine-restarts:T0[:TMULT], polynomial:POWER, onecycle:MAXLR, warmup:EPOCHS (then cosine).")
     var schedule: String = "none"
     @Option(name: .long, help: "Epochs to train (in total, when resuming).")
     var epochs: Int = 10
@@ -145,7 +145,12 @@ struct Train: ParsableCommand {
         case "rmsprop": try check(RMSprop.self); return RMSprop(parameters, lr: lr, weightDecay: weightDecay, momentum: momentum)
         case "adagrad": try check(Adagrad.self); return Adagrad(parameters, lr: lr, weightDecay: weightDecay)
         case "lamb": try check(LAMB.self); return LAMB(parameters, lr: lr, weightDecay: weightDecay)
-        default: throw UserError("unknown optimizer '\(optimizer)' (choose from sgd, adam, adamw, rmsprop, adagrad, lamb)")
+        case "adadelta": try check(Adadelta.self); return Adadelta(parameters, lr: lr, weightDecay: weightDecay)
+        case "adamax": try check(Adamax.self); return Adamax(parameters, lr: lr, weightDecay: weightDecay)
+        case "nadam": try check(NAdam.self); return NAdam(parameters, lr: lr, weightDecay: weightDecay)
+        case "radam": try check(RAdam.self); return RAdam(parameters, lr: lr, weightDecay: weightDecay)
+        default:
+            throw UserError("unknown optimizer '\(optimizer)' (choose from sgd, adam, adamw, rmsprop, adagrad, lamb, adadelta, adamax, nadam, radam)")
         }
     }
 
@@ -164,13 +169,37 @@ struct Train: ParsableCommand {
                 throw UserError("--schedule exponential needs exponential:GAMMA with GAMMA > 0, got '\(schedule)'")
             }
             return ExponentialLR(opt, gamma: g)
+        case "multistep":
+            let milestones = parts.count == 3 ? parts[1].split(separator: ",").compactMap { Int($0) } : []
+            guard parts.count == 3, !milestones.isEmpty, milestones.count == parts[1].split(separator: ",").count,
+                  milestones.allSatisfy({ $0 > 0 }), let g = Double(parts[2]), g > 0 else {
+                throw UserError("--schedule multistep needs multistep:E1,E2,...:GAMMA with positive epochs and GAMMA, got '\(schedule)'")
+            }
+            return MultiStepLR(opt, milestones: milestones, gamma: g)
+        case "polynomial":
+            guard parts.count == 2, let power = Double(parts[1]), power > 0 else {
+                throw UserError("--schedule polynomial needs polynomial:POWER with POWER > 0, got '\(schedule)'")
+            }
+            return PolynomialLR(opt, totalIters: epochs, power: power)
+        case "cosine-restarts":
+            guard parts.count == 2 || parts.count == 3, let t0 = Int(parts[1]), t0 > 0,
+                  let mult = parts.count == 3 ? Int(parts[2]) : 1, mult >= 1 else {
+                throw UserError("--schedule cosine-restarts needs cosine-restarts:T0[:TMULT] with T0 > 0 and TMULT >= 1, got '\(schedule)'")
+            }
+            return CosineAnnealingWarmRestarts(opt, t0: t0, tMult: mult)
+        case "onecycle":
+            guard parts.count == 2, let maxLR = Double(parts[1]), maxLR > 0 else {
+                throw UserError("--schedule onecycle needs onecycle:MAXLR with MAXLR > 0, got '\(schedule)'")
+            }
+            return OneCycleLR(opt, maxLR: maxLR, totalSteps: epochs)  // stepped once per epoch
         case "warmup":
             guard parts.count == 2, let n = Int(parts[1]), n >= 0, n < epochs else {
                 throw UserError("--schedule warmup needs warmup:EPOCHS with 0 <= EPOCHS < --epochs, got '\(schedule)'")
             }
             return WarmupCosineLR(opt, warmupEpochs: n, totalEpochs: epochs)
         default:
-            throw UserError("unknown schedule '\(schedule)' (use none, step:EPOCHS:GAMMA, exponential:GAMMA, cosine, warmup:EPOCHS)")
+            throw UserError("unknown schedule '\(schedule)' (use none, step:EPOCHS:GAMMA, multistep:E1,E2,...:GAMMA, exponential:GAMMA, "
+                            + "cosine, cosine-restarts:T0[:TMULT], polynomial:POWER, onecycle:MAXLR, warmup:EPOCHS)")
         }
     }
 }

@@ -144,6 +144,8 @@ open class Optimizer {
                 if parts[2] == "step" {
                     guard value.count == 1 else { throw OptimizerStateError("'\(key)' must be a scalar") }
                     s.step = Int(value.item)
+                } else if value.rank == 0 {  // a per-parameter scalar (NAdam's mu_product), kept in its dtype
+                    s.tensors[parts[2]] = value.detached().clone()
                 } else {
                     guard value.shape == params[index].shape else {
                         throw OptimizerStateError("'\(key)' has shape \(value.shape), parameter has \(params[index].shape)")

@@ -151,12 +151,7 @@ private func checkBetas(_ o: [String: Double]) -> String? {
 /// The Adam moments with bias correction; returns the step direction m̂ / (√v̂ + ε).
 private func adamDirection(_ g: Tensor, state: inout ParameterState, options o: ParameterGroup, amsgrad: Bool) -> Tensor {
     let b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
-    let m = state.tensors["exp_avg"] ?? Tensor.zeros(like: g)
-    let v = state.tensors["exp_avg_sq"] ?? Tensor.zeros(like: g)
-    m.addInPlace(g, alpha: 1 - b1, scalingSelfBy: b1)
-    v.addProductInPlace(g, g, alpha: 1 - b2, scalingSelfBy: b2)
-    state.tensors["exp_avg"] = m
-    state.tensors["exp_avg_sq"] = v
+    let (m, v) = updateMoments(g, state: &state, b1: b1, b2: b2)
     let correction1 = 1 - Foundation.pow(b1, t), correction2 = 1 - Foundation.pow(b2, t)
     var second = v
     if amsgrad {
@@ -250,5 +245,189 @@ public final class LAMB: Optimizer {
         let weightNorm = sqrt((p * p).sum()).item, updateNorm = sqrt((r * r).sum()).item
         let trust = weightNorm > 0 && updateNorm > 0 ? weightNorm / updateNorm : 1
         return p - r * (o.learningRate * trust)
+    }
+}
+
+/// Adadelta, as `torch.optim.Adadelta`: running averages of squared gradients and squared updates,
+///
+///     v ← ρ v + (1 − ρ) g²
+///     δ ← √(u + ε) / √(v + ε) · g
+///     u ← ρ u + (1 − ρ) δ²
+///     p ← p − lr δ
+public final class Adadelta: Optimizer {
+    /// Adadelta over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 1, rho: Double = 0.9, eps: Double = 1e-6, weightDecay: Double = 0) {
+        self.init(groups: Self.single(parameters), lr: lr, rho: rho, eps: eps, weightDecay: weightDecay)
+    }
+
+    /// Adadelta over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 1, rho: Double = 0.9, eps: Double = 1e-6, weightDecay: Double = 0) {
+        super.init(groups: groups, defaults: ["lr": lr, "rho": rho, "eps": eps, "weightDecay": weightDecay])
+    }
+
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
+    public override class func check(_ o: [String: Double]) -> String? {
+        if let p = super.check(o) { return p }
+        if let r = o["rho"], !(r >= 0 && r <= 1) { return "invalid rho: \(r) (must be in [0, 1])" }
+        return nil
+    }
+
+    /// This optimizer's per-parameter rule (see the type's documentation).
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        var g = gradient
+        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
+        let rho = o["rho"], eps = o["eps"]
+        let square = state.tensors["square_avg"] ?? Tensor.zeros(like: p)
+        let accumulated = state.tensors["acc_delta"] ?? Tensor.zeros(like: p)
+        square.addProductInPlace(g, g, alpha: 1 - rho, scalingSelfBy: rho)
+        let delta = sqrt(accumulated + eps) / sqrt(square + eps) * g
+        accumulated.addProductInPlace(delta, delta, alpha: 1 - rho, scalingSelfBy: rho)
+        state.tensors["square_avg"] = square
+        state.tensors["acc_delta"] = accumulated
+        p.addInPlace(delta, alpha: -o.learningRate)
+        return p
+    }
+}
+
+/// Adamax, as `torch.optim.Adamax`: Adam with the infinity norm in place of the second moment,
+///
+///     m ← β₁ m + (1 − β₁) g
+///     u ← max(β₂ u, |g| + ε)
+///     p ← p − lr / (1 − β₁ᵗ) · m / u
+public final class Adamax: Optimizer {
+    /// Adamax over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-8, weightDecay: Double = 0) {
+        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay)
+    }
+
+    /// Adamax over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-8, weightDecay: Double = 0) {
+        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps, "weightDecay": weightDecay])
+    }
+
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
+    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
+
+    /// This optimizer's per-parameter rule (see the type's documentation).
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        var g = gradient
+        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
+        let b1 = o["beta1"], b2 = o["beta2"]
+        let m = state.tensors["exp_avg"] ?? Tensor.zeros(like: p)
+        m.addInPlace(g, alpha: 1 - b1, scalingSelfBy: b1)
+        let u = maximum((state.tensors["exp_inf"] ?? Tensor.zeros(like: p)) * b2, abs(g) + o["eps"])
+        state.tensors["exp_avg"] = m
+        state.tensors["exp_inf"] = u
+        p.addInPlace(m / u, alpha: -o.learningRate / (1 - Foundation.pow(b1, Double(state.step))))
+        return p
+    }
+}
+
+/// The Adam moments without bias correction, updated in place: m ← β₁ m + (1 − β₁) g, v ← β₂ v + (1 − β₂) g².
+private func updateMoments(_ g: Tensor, state: inout ParameterState, b1: Double, b2: Double) -> (m: Tensor, v: Tensor) {
+    let m = state.tensors["exp_avg"] ?? Tensor.zeros(like: g)
+    let v = state.tensors["exp_avg_sq"] ?? Tensor.zeros(like: g)
+    m.addInPlace(g, alpha: 1 - b1, scalingSelfBy: b1)
+    v.addProductInPlace(g, g, alpha: 1 - b2, scalingSelfBy: b2)
+    state.tensors["exp_avg"] = m
+    state.tensors["exp_avg_sq"] = v
+    return (m, v)
+}
+
+/// NAdam, as `torch.optim.NAdam`: Adam with Nesterov momentum and the momentum schedule
+/// μₜ = β₁ (1 − ½ · 0.96^(t · momentumDecay)):
+///
+///     p ← p − lr (1 − μₜ) / (1 − Πμ) · g / d − lr μₜ₊₁ / (1 − Πμ · μₜ₊₁) · m / d,   d = √(v / (1 − β₂ᵗ)) + ε
+///
+/// With `decoupledWeightDecay` (NAdamW) the decay scales the parameter instead of joining the gradient.
+public final class NAdam: Optimizer {
+    /// NAdam over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-8, weightDecay: Double = 0, momentumDecay: Double = 4e-3,
+                            decoupledWeightDecay: Bool = false) {
+        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay,
+                  momentumDecay: momentumDecay, decoupledWeightDecay: decoupledWeightDecay)
+    }
+
+    /// NAdam over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-8, weightDecay: Double = 0, momentumDecay: Double = 4e-3, decoupledWeightDecay: Bool = false) {
+        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps, "weightDecay": weightDecay,
+                                              "momentumDecay": momentumDecay, "decoupledWeightDecay": decoupledWeightDecay ? 1 : 0])
+    }
+
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
+    public override class func check(_ o: [String: Double]) -> String? {
+        if let p = super.check(o) ?? checkBetas(o) { return p }
+        if let d = o["momentumDecay"], !(d >= 0) { return "invalid momentumDecay: \(d) (must be >= 0)" }
+        return nil
+    }
+
+    /// This optimizer's per-parameter rule (see the type's documentation).
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        let lr = o.learningRate, b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
+        var g = gradient
+        if o["weightDecay"] != 0 {
+            if o["decoupledWeightDecay"] == 1 { p.assign(p * (1 - lr * o["weightDecay"])) } else { g = g + p * o["weightDecay"] }
+        }
+        let mu = b1 * (1 - 0.5 * Foundation.pow(0.96, t * o["momentumDecay"]))
+        let muNext = b1 * (1 - 0.5 * Foundation.pow(0.96, (t + 1) * o["momentumDecay"]))
+        let product = (state.tensors["mu_product"]?.item ?? 1) * mu
+        state.tensors["mu_product"] = Tensor(product, dtype: .float64)
+        let (m, v) = updateMoments(g, state: &state, b1: b1, b2: b2)
+        let denominator = sqrt(v / (1 - Foundation.pow(b2, t))) + o["eps"]
+        p.addInPlace(g / denominator, alpha: -lr * (1 - mu) / (1 - product))
+        p.addInPlace(m / denominator, alpha: -lr * muNext / (1 - product * muNext))
+        return p
+    }
+}
+
+/// RAdam, as `torch.optim.RAdam`: Adam whose adaptive step is switched on, and scaled by the variance
+/// rectification r, once the approximate length of the second moment's average ρₜ exceeds 5:
+///
+///     ρ∞ = 2 / (1 − β₂) − 1,   ρₜ = ρ∞ − 2t β₂ᵗ / (1 − β₂ᵗ)
+///     p ← p − lr m̂ · r √(1 − β₂ᵗ) / (√v + ε)   when ρₜ > 5, else p ← p − lr m̂
+///
+/// With `decoupledWeightDecay` the decay scales the parameter instead of joining the gradient.
+public final class RAdam: Optimizer {
+    /// RAdam over `parameters`.
+    public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-8, weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
+        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay,
+                  decoupledWeightDecay: decoupledWeightDecay)
+    }
+
+    /// RAdam over parameter groups.
+    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-8, weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
+        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps, "weightDecay": weightDecay,
+                                              "decoupledWeightDecay": decoupledWeightDecay ? 1 : 0])
+    }
+
+    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
+    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
+
+    /// This optimizer's per-parameter rule (see the type's documentation).
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+        let lr = o.learningRate, b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
+        var g = gradient
+        if o["weightDecay"] != 0 {
+            if o["decoupledWeightDecay"] == 1 { p.assign(p * (1 - lr * o["weightDecay"])) } else { g = g + p * o["weightDecay"] }
+        }
+        let (m, v) = updateMoments(g, state: &state, b1: b1, b2: b2)
+        let correction1 = 1 - Foundation.pow(b1, t), correction2 = 1 - Foundation.pow(b2, t)
+        let corrected = m / correction1
+        let rhoInf = 2 / (1 - b2) - 1
+        let rho = rhoInf - 2 * t * Foundation.pow(b2, t) / correction2
+        if rho > 5 {
+            let rect = ((rho - 4) * (rho - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rho)).squareRoot()
+            let adaptive = correction2.squareRoot() / (sqrt(v) + o["eps"])
+            p.addInPlace(corrected * lr * adaptive * rect, alpha: -1)
+        } else {
+            p.addInPlace(corrected * lr, alpha: -1)
+        }
+        return p
     }
 }

@@ -129,19 +129,24 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(preset.stdout.contains("Total params: 60074"), preset.stdout)
     }
 
+    /// A resumed run ends with the weights of an uninterrupted one, for optimizers with state of different
+    /// kinds (moments, NAdam's momentum product). The schedules are ones that do not depend on --epochs (the
+    /// shorter first run stands for an interrupted one).
     func testResumeContinuesWhereTheRunStopped() throws {
-        let common = ["train", "--data", "moons", "--model", "mlp:2,8,2", "--activation", "tanh", "--optimizer", "adam", "--lr", "0.01",
-                      "--schedule", "step:2:0.5", "--quiet", "--plots", "p"]
-        XCTAssertEqual(try axon(common + ["--epochs", "4", "--output", "full.safetensors"]).status, 0)
-        XCTAssertEqual(try axon(common + ["--epochs", "2", "--output", "half.safetensors"]).status, 0)
-        let resumed = try axon(common + ["--epochs", "4", "--resume", "half.safetensors", "--output", "resumed.safetensors"])
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertTrue(resumed.stdout.contains("resumed from half.safetensors after epoch 2"), resumed.stdout)
-        // The weights (everything after the header) are bitwise equal; the headers differ only in timings.
-        let a = try Data(contentsOf: URL(fileURLWithPath: path("full.safetensors")))
-        let b = try Data(contentsOf: URL(fileURLWithPath: path("resumed.safetensors")))
-        func body(_ d: Data) -> Data { let n = d.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }; return d.suffix(from: 8 + n) }
-        XCTAssertEqual(body(a), body(b))
+        for (optimizer, schedule) in [("adam", "step:2:0.5"), ("nadam", "multistep:1,3:0.5"), ("radam", "cosine-restarts:1:2")] {
+            let common = ["train", "--data", "moons", "--model", "mlp:2,8,2", "--activation", "tanh", "--optimizer", optimizer,
+                          "--lr", "0.01", "--schedule", schedule, "--quiet", "--plots", "p"]
+            XCTAssertEqual(try axon(common + ["--epochs", "4", "--output", "full.safetensors"]).status, 0, optimizer)
+            XCTAssertEqual(try axon(common + ["--epochs", "2", "--output", "half.safetensors"]).status, 0, optimizer)
+            let resumed = try axon(common + ["--epochs", "4", "--resume", "half.safetensors", "--output", "resumed.safetensors"])
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertTrue(resumed.stdout.contains("resumed from half.safetensors after epoch 2"), resumed.stdout)
+            // The weights (everything after the header) are bitwise equal; the headers differ only in timings.
+            let a = try Data(contentsOf: URL(fileURLWithPath: path("full.safetensors")))
+            let b = try Data(contentsOf: URL(fileURLWithPath: path("resumed.safetensors")))
+            func body(_ d: Data) -> Data { let n = d.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }; return d.suffix(from: 8 + n) }
+            XCTAssertEqual(body(a), body(b), "\(optimizer) with \(schedule)")
+        }
     }
 
     /// The Playground end to end: `axon playground`, driven in headless Chromium by Tests/e2e/playground_e2e.py
@@ -192,7 +197,9 @@ final class CommandTests: XCTestCase {
         try expectOneLineError(["train", "--data", "mnist:notmnist"], mentions: "not an IDX file")
         try expectOneLineError(["train", "--data", "spiral", "--model", "resnet"], mentions: "unknown model 'resnet'")
         try expectOneLineError(["train", "--data", "nosuchdata"], mentions: "unknown data 'nosuchdata'")
-        try expectOneLineError(["train", "--optimizer", "adamax"], mentions: "unknown optimizer 'adamax'")
+        try expectOneLineError(["train", "--optimizer", "adamq"], mentions: "unknown optimizer 'adamq'")
+        try expectOneLineError(["train", "--schedule", "multistep:2,x:0.5"], mentions: "--schedule multistep needs multistep:E1,E2,...:GAMMA")
+        try expectOneLineError(["train", "--schedule", "onecycle"], mentions: "--schedule onecycle needs onecycle:MAXLR")
         try expectOneLineError(["train", "--epochs", "0"], mentions: "--epochs must be at least 1")
         try expectOneLineError(["train", "--lr=-1"], mentions: "invalid learning rate: -1.0")
         try expectOneLineError(["train", "--bogus-flag"], mentions: "--bogus-flag")

@@ -3,7 +3,7 @@ import AxonTestSupport
 import Foundation
 import XCTest
 
-/// Every case of optimizers.json and schedules.json against PyTorch.
+/// Every case of optimizers.json, optimizers_more.json, schedules.json and schedules_more.json against PyTorch.
 final class OptimizerFixtureTests: XCTestCase {
     static func number(_ p: [String: Any], _ key: String) -> Double? { (p[key] as? NSNumber)?.doubleValue }
     static func flag(_ p: [String: Any], _ key: String) -> Bool { (p[key] as? Bool) ?? ((p[key] as? NSNumber)?.boolValue ?? false) }
@@ -30,15 +30,61 @@ final class OptimizerFixtureTests: XCTestCase {
                          weightDecay: number(p, "weightDecay") ?? 0.01, amsgrad: flag(p, "amsgrad"))
         case "LAMB":
             return LAMB(parameters, lr: lr ?? 1e-3, betas: betas, eps: number(p, "eps") ?? 1e-6, weightDecay: number(p, "weightDecay") ?? 0)
+        case "Adadelta":
+            return Adadelta(parameters, lr: lr ?? 1, rho: number(p, "rho") ?? 0.9, eps: number(p, "eps") ?? 1e-6,
+                            weightDecay: number(p, "weightDecay") ?? 0)
+        case "Adamax":
+            return Adamax(parameters, lr: lr ?? 2e-3, betas: betas, eps: number(p, "eps") ?? 1e-8, weightDecay: number(p, "weightDecay") ?? 0)
+        case "NAdam":
+            return NAdam(parameters, lr: lr ?? 2e-3, betas: betas, eps: number(p, "eps") ?? 1e-8, weightDecay: number(p, "weightDecay") ?? 0,
+                         momentumDecay: number(p, "momentumDecay") ?? 4e-3, decoupledWeightDecay: flag(p, "decoupledWeightDecay"))
+        case "RAdam":
+            return RAdam(parameters, lr: lr ?? 1e-3, betas: betas, eps: number(p, "eps") ?? 1e-8, weightDecay: number(p, "weightDecay") ?? 0,
+                         decoupledWeightDecay: flag(p, "decoupledWeightDecay"))
         default:
             throw FixtureError.malformed("unknown optimizer \(String(describing: p["optimizer"]))")
         }
     }
 
-    func testEveryOptimizerCaseMatchesPyTorch() throws {
+    /// The schedule a fixture case names, attached to `optimizer`.
+    static func makeSchedule(_ p: [String: Any], _ optimizer: Optimizer) throws -> LRScheduler {
+        switch p["schedule"] as? String {
+        case "StepLR": return StepLR(optimizer, stepSize: Int(number(p, "stepSize") ?? 1), gamma: number(p, "gamma") ?? 0.1)
+        case "ExponentialLR": return ExponentialLR(optimizer, gamma: number(p, "gamma") ?? 0.1)
+        case "CosineAnnealingLR": return CosineAnnealingLR(optimizer, tMax: Int(number(p, "tMax") ?? 1), etaMin: number(p, "etaMin") ?? 0)
+        case "LinearLR":
+            return LinearLR(optimizer, startFactor: number(p, "startFactor") ?? 1.0 / 3, endFactor: number(p, "endFactor") ?? 1,
+                            totalIters: Int(number(p, "totalIters") ?? 5))
+        case "MultiStepLR":
+            return MultiStepLR(optimizer, milestones: (p["milestones"] as? [NSNumber] ?? []).map(\.intValue), gamma: number(p, "gamma") ?? 0.1)
+        case "PolynomialLR": return PolynomialLR(optimizer, totalIters: Int(number(p, "totalIters") ?? 5), power: number(p, "power") ?? 1)
+        case "CosineAnnealingWarmRestarts":
+            return CosineAnnealingWarmRestarts(optimizer, t0: Int(number(p, "t0") ?? 1), tMult: Int(number(p, "tMult") ?? 1),
+                                               etaMin: number(p, "etaMin") ?? 0)
+        case "OneCycleLR":
+            guard let maxLR = number(p, "maxLR"), let total = number(p, "totalSteps") else {
+                throw FixtureError.malformed("OneCycleLR needs maxLR and totalSteps")
+            }
+            guard let strategy = OneCycleLR.AnnealStrategy(rawValue: p["annealStrategy"] as? String ?? "cos") else {
+                throw FixtureError.malformed("unknown annealStrategy \(String(describing: p["annealStrategy"]))")
+            }
+            return OneCycleLR(optimizer, maxLR: maxLR, totalSteps: Int(total), pctStart: number(p, "pctStart") ?? 0.3,
+                              annealStrategy: strategy, divFactor: number(p, "divFactor") ?? 25,
+                              finalDivFactor: number(p, "finalDivFactor") ?? 1e4, threePhase: flag(p, "threePhase"))
+        default: throw FixtureError.malformed("unknown schedule \(String(describing: p["schedule"]))")
+        }
+    }
+
+    func testEveryOptimizerCaseMatchesPyTorch() throws { try checkOptimizerCases("optimizers.json") }
+    func testEveryCaseOfTheMoreOptimizersMatchesPyTorch() throws { try checkOptimizerCases("optimizers_more.json") }
+    func testEveryScheduleCaseMatchesPyTorch() throws { try checkScheduleCases("schedules.json") }
+    func testEveryCaseOfTheMoreSchedulesMatchesPyTorch() throws { try checkScheduleCases("schedules_more.json") }
+
+    /// Steps each case's optimizer with its recorded gradients and compares every step with PyTorch.
+    func checkOptimizerCases(_ file: String) throws {
         try onEveryBackend { _ in
-            guard let cases = try Fixtures.json("optimizers.json")["cases"] as? [[String: Any]] else {
-                throw FixtureError.malformed("optimizers.json has no cases")
+            guard let cases = try Fixtures.json(file)["cases"] as? [[String: Any]] else {
+                throw FixtureError.malformed("\(file) has no cases")
             }
             XCTAssertFalse(cases.isEmpty)
             for dtype in [DType.float64, .float32] {
@@ -59,14 +105,15 @@ final class OptimizerFixtureTests: XCTestCase {
                     }
                 }
             }
-            print("checked \(cases.count) optimizer cases in float64 and float32")
+            print("checked \(cases.count) optimizer cases of \(file) in float64 and float32")
         }
     }
 
-    func testEveryScheduleCaseMatchesPyTorch() throws {
+    /// Steps each case's schedule and compares the rate at every epoch with PyTorch's.
+    func checkScheduleCases(_ file: String) throws {
         try onEveryBackend { _ in
-            guard let cases = try Fixtures.json("schedules.json")["cases"] as? [[String: Any]] else {
-                throw FixtureError.malformed("schedules.json has no cases")
+            guard let cases = try Fixtures.json(file)["cases"] as? [[String: Any]] else {
+                throw FixtureError.malformed("\(file) has no cases")
             }
             XCTAssertFalse(cases.isEmpty)
             for c in cases {
@@ -74,17 +121,7 @@ final class OptimizerFixtureTests: XCTestCase {
                 let p = c["params"] as? [String: Any] ?? [:]
                 let expected = (c["lrs"] as? [NSNumber] ?? []).map(\.doubleValue)
                 let optimizer = SGD([Tensor.zeros([1]).requiringGrad()], lr: Self.number(p, "lr") ?? 0.1)
-                let scheduler: LRScheduler
-                switch p["schedule"] as? String {
-                case "StepLR": scheduler = StepLR(optimizer, stepSize: Int(Self.number(p, "stepSize") ?? 1), gamma: Self.number(p, "gamma") ?? 0.1)
-                case "ExponentialLR": scheduler = ExponentialLR(optimizer, gamma: Self.number(p, "gamma") ?? 0.1)
-                case "CosineAnnealingLR":
-                    scheduler = CosineAnnealingLR(optimizer, tMax: Int(Self.number(p, "tMax") ?? 1), etaMin: Self.number(p, "etaMin") ?? 0)
-                case "LinearLR":
-                    scheduler = LinearLR(optimizer, startFactor: Self.number(p, "startFactor") ?? 1.0 / 3,
-                                         endFactor: Self.number(p, "endFactor") ?? 1, totalIters: Int(Self.number(p, "totalIters") ?? 5))
-                default: throw FixtureError.malformed("unknown schedule \(String(describing: p["schedule"]))")
-                }
+                let scheduler = try Self.makeSchedule(p, optimizer)
                 var actual: [Double] = []
                 for _ in expected {
                     actual.append(optimizer.groups[0].learningRate)

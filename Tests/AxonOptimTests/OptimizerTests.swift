@@ -25,6 +25,37 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// OneCycleLR's cases the shared fixtures lack: three phases with linear annealing, and the momentum (SGD)
+    /// or β₁ (Adam) cycled against the rate. Expected values from PyTorch 2.15 (bench/onecycle_reference.py).
+    func testOneCycleMatchesPyTorchInThreePhasesAndCyclesMomentum() {
+        func run(_ optimizer: Optimizer, _ schedule: OneCycleLR, key: String, steps: Int) -> ([Double], [Double]) {
+            var lrs: [Double] = [], momenta: [Double] = []
+            for _ in 0..<steps {
+                lrs.append(optimizer.groups[0].learningRate)
+                momenta.append(optimizer.groups[0][key])
+                schedule.step()
+            }
+            return (lrs, momenta)
+        }
+        let sgd = SGD([Tensor.zeros([1]).requiringGrad()], lr: 0.1, momentum: 0.9)
+        let (lrs, momenta) = run(sgd, OneCycleLR(sgd, maxLR: 0.5, totalSteps: 10, annealStrategy: .linear, threePhase: true),
+                                 key: "momentum", steps: 10)
+        let torchLRs = [0.02, 0.26, 0.5, 0.26, 0.020000000000000018, 0.016000399999999998, 0.012000799999999999, 0.0080012,
+                        0.0040015999999999975, 1.9999999999985307e-06]
+        let torchMomenta = [0.95, 0.8999999999999999, 0.85, 0.8999999999999999, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95]
+        for (a, b) in zip(lrs, torchLRs) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        for (a, b) in zip(momenta, torchMomenta) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+
+        let adam = Adam([Tensor.zeros([1]).requiringGrad()], lr: 0.1)
+        let (adamLRs, betas) = run(adam, OneCycleLR(adam, maxLR: 0.01, totalSteps: 8, pctStart: 0.25), key: "beta1", steps: 8)
+        let torchAdamLRs = [0.0003999999999999993, 0.01, 0.00933012969841412, 0.00750001, 0.00500002, 0.0025000300000000016,
+                            0.0006699103015858822, 4e-08]
+        let torchBetas = [0.95, 0.85, 0.856698729810778, 0.875, 0.8999999999999999, 0.9249999999999999, 0.9433012701892219, 0.95]
+        for (a, b) in zip(adamLRs, torchAdamLRs) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        for (a, b) in zip(betas, torchBetas) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        XCTAssertNil(adam.groups[0].options["momentum"], "Adam's β₁ cycles, no momentum option is added")
+    }
+
     func testParameterGroupsLeaveBiasesOutOfWeightDecay() {
         // The seeds' regularised gradient D = (1/n)Δ + λΘ for j ≠ 0: decay on weights, none on the bias.
         let layer = Linear(3, 1)
