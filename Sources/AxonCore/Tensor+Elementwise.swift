@@ -177,7 +177,10 @@ extension Tensor {
     /// the same rule as a composite of differentiable ops.
     static func fusedDerivative(_ op: BinaryOp, _ name: String, _ g: Tensor, _ y: Tensor, composite: () -> Tensor) -> Tensor {
         if GradMode.isEnabled && (g.requiresGrad || y.requiresGrad) { return composite() }
-        return binary(op, name, g, y, nil)
+        guard g.dtype == y.dtype && g.shape == y.shape else { return binary(op, name, g, y, nil) }
+        let out = Tensor.empty(y.shape, dtype: y.dtype)  // the usual case: one backend call, no broadcasting
+        Backends.current.binary(op, g.strided, y.strided, into: out.strided)
+        return out
     }
 }
 /// The Gauss error function.
