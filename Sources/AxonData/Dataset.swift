@@ -8,6 +8,14 @@ public protocol Dataset {
     func batch(_ indices: [Int]) -> (input: Tensor, target: Tensor)
 }
 
+/// A dataset whose examples change from epoch to epoch (``TextDataset`` moves its windows): a ``DataLoader``
+/// calls ``startEpoch(generator:)`` with its own generator before it draws each epoch's order, so the
+/// change is reproducible from the loader's seed and is restored with its state.
+public protocol EpochDataset: AnyObject {
+    /// Prepares the next epoch's examples.
+    func startEpoch(generator: AxonCore.Generator)
+}
+
 /// A dataset held in two tensors whose first axis indexes examples, as `torch.utils.data.TensorDataset`.
 ///
 /// Images read from bytes (``MNIST``) stay bytes in memory, with their scale, and become float32 a batch
@@ -130,13 +138,14 @@ public final class DataLoader: Sequence {
         generator = AxonCore.Generator(seed: seed)
     }
 
-    /// Number of batches in one epoch.
+    /// Number of batches in one epoch (for an ``EpochDataset``, the epoch being drawn).
     public var batchCount: Int {
         dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
     }
 
     /// One epoch's batches (draws the epoch's permutation when shuffling).
     public func makeIterator() -> AnyIterator<(input: Tensor, target: Tensor)> {
+        (dataset as? EpochDataset)?.startEpoch(generator: generator)
         let order = shuffle ? generator.permutation(dataset.count) : Array(0..<dataset.count)
         let batches = batchCount, size = batchSize, data = dataset
         var b = 0
