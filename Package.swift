@@ -58,7 +58,7 @@ let package = Package(
         // Shared test helpers: fixture loading and approximate equality.
         .target(name: "AxonTestSupport", dependencies: ["Axon"], path: "Tests/AxonTestSupport"),
         .testTarget(name: "AxonCoreTests", dependencies: ["AxonCore", "_AxonKernels", "AxonTestSupport"]),
-        .testTarget(name: "AxonNNTests", dependencies: ["Axon", "AxonTestSupport"]),
+        .testTarget(name: "AxonNNTests", dependencies: ["Axon", "AxonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AxonOptimTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"]),

@@ -85,3 +85,118 @@ public final class Dropout: Module, Layer {
     /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "Dropout(p: \(p))" }
 }
+
+/// Layer normalisation over the trailing `normalizedShape` axes, as `torch.nn.LayerNorm`, with an optional
+/// elementwise affine map (weight 1, bias 0 at first).
+public final class LayerNorm: Module, Layer {
+    /// Scale, shaped `normalizedShape` (nil without `elementwiseAffine`).
+    public let weight: Tensor?
+    /// Shift, shaped `normalizedShape` (nil without `elementwiseAffine` or `bias`).
+    public let bias: Tensor?
+    /// The trailing shape normalised over.
+    public let normalizedShape: [Int]
+    /// Added to the variance for stability.
+    public let eps: Double
+
+    /// Normalises over the trailing `normalizedShape`.
+    public init(_ normalizedShape: [Int], eps: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true) {
+        guard !normalizedShape.isEmpty, normalizedShape.allSatisfy({ $0 > 0 }) else {
+            fatalError("Axon.LayerNorm: normalizedShape must be non-empty and positive, got \(normalizedShape)")
+        }
+        self.normalizedShape = normalizedShape
+        self.eps = eps
+        weight = elementwiseAffine ? Tensor.ones(normalizedShape).requiringGrad() : nil
+        self.bias = elementwiseAffine && bias ? Tensor.zeros(normalizedShape).requiringGrad() : nil
+    }
+
+    /// Normalises over the last axis of `normalizedShape` features.
+    public convenience init(_ normalizedShape: Int, eps: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true) {
+        self.init([normalizedShape], eps: eps, elementwiseAffine: elementwiseAffine, bias: bias)
+    }
+
+    /// Applies the layer.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        traced(layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps))
+    }
+
+    /// The layer and its configuration, as printed in a model description.
+    public override var layerDescription: String {
+        "LayerNorm(\(normalizedShape), eps: \(eps), elementwiseAffine: \(weight != nil), bias: \(bias != nil))"
+    }
+}
+
+/// Root-mean-square normalisation over the trailing `normalizedShape` axes, as `torch.nn.RMSNorm`.
+/// `eps` nil means the dtype's machine epsilon, as PyTorch's.
+public final class RMSNorm: Module, Layer {
+    /// Scale, shaped `normalizedShape` (nil without `elementwiseAffine`).
+    public let weight: Tensor?
+    /// The trailing shape normalised over.
+    public let normalizedShape: [Int]
+    /// Added to the mean square (nil: the dtype's epsilon).
+    public let eps: Double?
+
+    /// Normalises over the trailing `normalizedShape`.
+    public init(_ normalizedShape: [Int], eps: Double? = nil, elementwiseAffine: Bool = true) {
+        guard !normalizedShape.isEmpty, normalizedShape.allSatisfy({ $0 > 0 }) else {
+            fatalError("Axon.RMSNorm: normalizedShape must be non-empty and positive, got \(normalizedShape)")
+        }
+        self.normalizedShape = normalizedShape
+        self.eps = eps
+        weight = elementwiseAffine ? Tensor.ones(normalizedShape).requiringGrad() : nil
+    }
+
+    /// Normalises over the last axis of `normalizedShape` features.
+    public convenience init(_ normalizedShape: Int, eps: Double? = nil, elementwiseAffine: Bool = true) {
+        self.init([normalizedShape], eps: eps, elementwiseAffine: elementwiseAffine)
+    }
+
+    /// Applies the layer.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        traced(rmsNorm(input, normalizedShape: normalizedShape, weight: weight, eps: eps))
+    }
+
+    /// The layer and its configuration, as printed in a model description.
+    public override var layerDescription: String {
+        "RMSNorm(\(normalizedShape), eps: \(eps.map { "\($0)" } ?? "nil"), elementwiseAffine: \(weight != nil))"
+    }
+}
+
+/// Group normalisation, as `torch.nn.GroupNorm`: the channels are split into `numGroups` groups normalised
+/// separately, then a per-channel affine map (weight 1, bias 0 at first).
+public final class GroupNorm: Module, Layer {
+    /// Scale `[numChannels]` (nil without `affine`).
+    public let weight: Tensor?
+    /// Shift `[numChannels]` (nil without `affine`).
+    public let bias: Tensor?
+    /// Number of groups.
+    public let numGroups: Int
+    /// Number of channels (axis 1 of the input).
+    public let numChannels: Int
+    /// Added to the variance for stability.
+    public let eps: Double
+
+    /// `numChannels` channels in `numGroups` groups (which must divide it).
+    public init(_ numGroups: Int, _ numChannels: Int, eps: Double = 1e-5, affine: Bool = true) {
+        guard numGroups > 0, numChannels > 0, numChannels % numGroups == 0 else {
+            fatalError("Axon.GroupNorm: numChannels \(numChannels) must be a positive multiple of numGroups \(numGroups)")
+        }
+        self.numGroups = numGroups
+        self.numChannels = numChannels
+        self.eps = eps
+        weight = affine ? Tensor.ones([numChannels]).requiringGrad() : nil
+        bias = affine ? Tensor.zeros([numChannels]).requiringGrad() : nil
+    }
+
+    /// Applies the layer.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        guard input.rank >= 2, input.shape[1] == numChannels else {
+            fatalError("Axon.GroupNorm: expected input [N, \(numChannels), ...], got \(input.shape)")
+        }
+        return traced(groupNorm(input, numGroups: numGroups, weight: weight, bias: bias, eps: eps))
+    }
+
+    /// The layer and its configuration, as printed in a model description.
+    public override var layerDescription: String {
+        "GroupNorm(\(numGroups), \(numChannels), eps: \(eps), affine: \(weight != nil))"
+    }
+}
