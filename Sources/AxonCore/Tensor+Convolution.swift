@@ -23,9 +23,24 @@ func makeGeometry(_ op: String, _ x: Tensor, kernel: (Int, Int), stride: (Int, I
 /// optional `bias` [O].
 ///
 /// Shapes: input `[N, C, H, W]` -> output `[N, O, (H + 2p - d(KH - 1) - 1) / s + 1, ...]`.
+///
+/// With `groups` > 1 the channels split into that many groups, each convolved with its own slice of the
+/// output channels (weight `[O, C / groups, KH, KW]`; `groups` = C is a depthwise convolution): a
+/// composite of per-group convolutions joined along the channel axis.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
-                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) -> Tensor {
+                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     guard weight.rank == 4 else { axonFail("conv2d", "weight must be [out, in, kh, kw], got shape \(weight.shape)") }
+    if groups != 1 {
+        guard groups > 0, input.rank == 4, input.shape[1] % groups == 0, weight.shape[0] % groups == 0,
+              weight.shape[1] * groups == input.shape[1] else {
+            axonFail("conv2d", "\(groups) groups need input channels \(input.rank == 4 ? input.shape[1] : -1) = weight.shape[1] · groups "
+                     + "and output channels divisible by groups (input \(input.shape), weight \(weight.shape))")
+        }
+        let xs = input.chunked(groups, axis: 1), ws = weight.chunked(groups, axis: 0)
+        let out = concat(zip(xs, ws).map { conv2d($0, weight: $1, stride: stride, padding: padding, dilation: dilation) }, axis: 1)
+        guard let bias else { return out }
+        return out + bias.reshaped([1, weight.shape[0], 1, 1])
+    }
     let g = makeGeometry("conv2d", input, kernel: (weight.shape[2], weight.shape[3]), stride: stride,
                          padding: padding, dilation: dilation)
     guard weight.shape[1] == g.channels else {
@@ -97,11 +112,49 @@ func conv2dWeightGradient(_ grad: Tensor, _ x: Tensor, _ g: Conv2dGeometry, weig
     }
 }
 
+/// 2-D transposed convolution, as `torch.nn.functional.conv_transpose2d`: the adjoint of ``conv2d(_:weight:bias:stride:padding:dilation:)``,
+/// so it runs as a convolution's input gradient (differentiable twice, like it). `outputPadding` (less than
+/// the stride or the dilation) adds rows and columns at the bottom and right that a strided convolution
+/// would not have read.
+///
+/// Shapes: input `[N, Cin, H, W]`, weight `[Cin, Cout, KH, KW]`, bias `[Cout]` -> `[N, Cout, H', W']` with
+/// H' = (H − 1)·s − 2p + d(KH − 1) + outputPadding + 1.
+public func convTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+                            padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
+                            dilation: (Int, Int) = (1, 1)) -> Tensor {
+    guard input.rank == 4, weight.rank == 4, input.shape[1] == weight.shape[0] else {
+        axonFail("convTranspose2d", "needs input [N, Cin, H, W] and weight [Cin, Cout, KH, KW] with the same Cin, got \(input.shape) and \(weight.shape)")
+    }
+    guard stride.0 > 0, stride.1 > 0, dilation.0 > 0, dilation.1 > 0, padding.0 >= 0, padding.1 >= 0,
+          outputPadding.0 >= 0, outputPadding.1 >= 0,
+          outputPadding.0 < max(stride.0, dilation.0), outputPadding.1 < max(stride.1, dilation.1) else {
+        axonFail("convTranspose2d", "stride \(stride) and dilation \(dilation) must be positive, padding \(padding) non-negative, and "
+                 + "outputPadding \(outputPadding) smaller than the stride or the dilation")
+    }
+    let n = input.shape[0], cout = weight.shape[1]
+    let h = (input.shape[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (weight.shape[2] - 1) + outputPadding.0 + 1
+    let w = (input.shape[3] - 1) * stride.1 - 2 * padding.1 + dilation.1 * (weight.shape[3] - 1) + outputPadding.1 + 1
+    guard h > 0 && w > 0 else {
+        axonFail("convTranspose2d", "input \(input.shape) with weight \(weight.shape), stride \(stride) and padding \(padding) gives an empty output")
+    }
+    // The convolution whose input gradient this is: it maps [N, Cout, h, w] to the input's [N, Cin, H, W].
+    let g = Conv2dGeometry(batch: n, channels: cout, height: h, width: w, kernelH: weight.shape[2], kernelW: weight.shape[3],
+                           strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1,
+                           dilationH: dilation.0, dilationW: dilation.1)
+    let dtype: DType = [input, weight].contains { $0.dtype == .float64 } ? .float64 : .float32
+    let out = conv2dInputGradient(input.converted(to: dtype), weight.converted(to: dtype), g)
+    guard let bias else { return out }
+    guard bias.shape == [cout] else {
+        axonFail("convTranspose2d", "bias shape \(bias.shape) does not match \(cout) output channels (weight \(weight.shape))")
+    }
+    return out + bias.converted(to: dtype).reshaped([1, cout, 1, 1])
+}
+
 /// 2-D convolution with square stride, padding and dilation.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int, padding: Int = 0,
-                   dilation: Int = 1) -> Tensor {
+                   dilation: Int = 1, groups: Int = 1) -> Tensor {
     conv2d(input, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding),
-           dilation: (dilation, dilation))
+           dilation: (dilation, dilation), groups: groups)
 }
 
 /// 2-D max pooling over NCHW input; `stride` defaults to the kernel size, padding counts as -inf.

@@ -140,3 +140,111 @@ public func groupNorm(_ input: Tensor, numGroups: Int, weight: Tensor? = nil, bi
     if let bias { out = out + bias.reshaped(channelShape) }
     return out
 }
+
+/// 1-D convolution of `[N, C, L]` input with `weight` `[O, C / groups, K]`, as `torch.nn.functional.conv1d`:
+/// a 2-D convolution of height 1.
+///
+/// Shapes: input `[N, C, L]` -> `[N, O, (L + 2p − d(K − 1) − 1) / s + 1]`.
+public func conv1d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+                   dilation: Int = 1, groups: Int = 1) -> Tensor {
+    guard input.rank == 3, weight.rank == 3 else {
+        fatalError("Axon.conv1d: needs input [N, C, L] and weight [O, C, K], got \(input.shape) and \(weight.shape)")
+    }
+    let out = conv2d(input.unsqueezed(axis: 2), weight: weight.unsqueezed(axis: 2), bias: bias, stride: (1, stride),
+                     padding: (0, padding), dilation: (1, dilation), groups: groups)
+    return out.squeezed(axis: 2)
+}
+
+/// 1-D max pooling of `[N, C, L]` input, as `torch.nn.functional.max_pool1d` (`stride` defaults to the window).
+public func maxPool1d(_ input: Tensor, _ kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+    guard input.rank == 3 else { fatalError("Axon.maxPool1d: needs input [N, C, L], got \(input.shape)") }
+    return maxPool2d(input.unsqueezed(axis: 2), kernelSize: (1, kernelSize), stride: (1, stride ?? kernelSize),
+                     padding: (0, padding)).squeezed(axis: 2)
+}
+
+/// 1-D average pooling of `[N, C, L]` input, as `torch.nn.functional.avg_pool1d` (zero padding counts).
+public func avgPool1d(_ input: Tensor, _ kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+    guard input.rank == 3 else { fatalError("Axon.avgPool1d: needs input [N, C, L], got \(input.shape)") }
+    return avgPool2d(input.unsqueezed(axis: 2), kernelSize: (1, kernelSize), stride: (1, stride ?? kernelSize),
+                     padding: (0, padding)).squeezed(axis: 2)
+}
+
+/// Adaptive average pooling to `outputSize`, as `torch.nn.functional.adaptive_avg_pool2d`: output cell i
+/// along an axis of length L averages input positions ⌊iL / n⌋ ..< ⌈(i + 1)L / n⌉. A window mean is
+/// separable, so rows are averaged, then columns.
+public func adaptiveAvgPool2d(_ input: Tensor, outputSize: (Int, Int)) -> Tensor {
+    guard input.rank == 4, outputSize.0 > 0, outputSize.1 > 0 else {
+        fatalError("Axon.adaptiveAvgPool2d: needs input [N, C, H, W] and a positive output size, got \(input.shape) and \(outputSize)")
+    }
+    func pooled(_ x: Tensor, axis: Int, _ n: Int) -> Tensor {
+        let length = x.shape[axis]
+        if length % n == 0 {  // equal windows: one reshape and mean
+            var shape = x.shape
+            shape.replaceSubrange(axis...axis, with: [n, length / n])
+            return x.reshaped(shape).mean(axes: [axis + 1])
+        }
+        return concat((0..<n).map { i in
+            let start = i * length / n, end = ((i + 1) * length + n - 1) / n
+            return x.sliced(axis: axis, start..<end).mean(axes: [axis], keepDims: true)
+        }, axis: axis)
+    }
+    return pooled(pooled(input, axis: 2, outputSize.0), axis: 3, outputSize.1)
+}
+
+/// Nearest-neighbour resizing of the spatial axes (after N and C) to `size`, or by `scaleFactor`, as
+/// `torch.nn.functional.interpolate(mode="nearest")`: output position i reads input ⌊i · in / out⌋ (with a
+/// scale factor, ⌊i / scale⌋).
+public func upsampleNearest(_ input: Tensor, size: [Int]? = nil, scaleFactor: Double? = nil) -> Tensor {
+    let spatial = input.rank - 2
+    guard spatial >= 1, (size == nil) != (scaleFactor == nil), size.map({ $0.count == spatial && $0.allSatisfy { $0 > 0 } }) ?? true,
+          scaleFactor.map({ $0 > 0 }) ?? true else {
+        fatalError("Axon.upsampleNearest: needs input [N, C, ...] and either \(max(spatial, 1)) positive sizes or a positive scale factor, "
+                   + "got input \(input.shape), size \(String(describing: size)), scaleFactor \(String(describing: scaleFactor))")
+    }
+    var out = input
+    for k in 0..<spatial {
+        let axis = 2 + k, length = input.shape[axis]
+        let target = size?[k] ?? Int((Double(length) * scaleFactor!).rounded(.down))
+        guard target > 0 else { fatalError("Axon.upsampleNearest: scale factor \(scaleFactor!) empties axis \(axis) of \(input.shape)") }
+        let sources = (0..<target).map { i -> Int in
+            let s = scaleFactor.map { Int((Double(i) / $0).rounded(.down)) } ?? i * length / target
+            return Swift.min(s, length - 1)
+        }
+        if sources != Array(0..<length) { out = out.indexSelected(axis: axis, indices: Tensor(shape: [target], scalars: sources)) }
+    }
+    return out
+}
+
+/// Constant padding, as `torch.nn.functional.pad(mode="constant")`: `pad` lists (before, after) pairs from the
+/// last axis backwards; negative amounts crop.
+public func pad(_ input: Tensor, _ pad: [Int], value: Double = 0) -> Tensor {
+    guard pad.count % 2 == 0, pad.count / 2 <= input.rank else {
+        fatalError("Axon.pad: needs (before, after) pairs for at most \(input.rank) axes, got \(pad) for shape \(input.shape)")
+    }
+    var out = input
+    for k in 0..<pad.count / 2 {
+        let axis = input.rank - 1 - k, before = pad[2 * k], after = pad[2 * k + 1]
+        let length = out.shape[axis]
+        guard length + before + after >= 0 else { fatalError("Axon.pad: padding \(pad) crops axis \(axis) of \(input.shape) below zero") }
+        out = out.sliced(axis: axis, Swift.max(-before, 0)..<length - Swift.max(-after, 0))
+        var parts: [Tensor] = []
+        for amount in [before, after] where amount > 0 {
+            var shape = out.shape
+            shape[axis] = amount
+            parts.append(Tensor.full(shape, value, dtype: out.dtype))
+        }
+        if before > 0 || after > 0 {
+            let left = before > 0 ? [parts.removeFirst()] : []
+            out = concat(left + [out] + parts, axis: axis)
+        }
+    }
+    return out
+}
+
+/// Cosine of the angle between `x1` and `x2` along `dim`, as `torch.nn.functional.cosine_similarity`: each
+/// is divided by its norm (at least `eps`), then the products summed.
+public func cosineSimilarity(_ x1: Tensor, _ x2: Tensor, dim: Int = 1, eps: Double = 1e-8) -> Tensor {
+    let norm1 = maximum(sqrt((x1 * x1).sum(axes: [dim], keepDims: true)), Tensor.full([], eps, dtype: x1.dtype))
+    let norm2 = maximum(sqrt((x2 * x2).sum(axes: [dim], keepDims: true)), Tensor.full([], eps, dtype: x2.dtype))
+    return ((x1 / norm1) * (x2 / norm2)).sum(axes: [dim])
+}

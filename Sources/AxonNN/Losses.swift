@@ -8,6 +8,9 @@ public enum Reduction: String, Sendable {
     case sum
     /// No reduction: one value per element (or per sample for class losses).
     case none
+    /// The sum divided by the batch size (the first axis): `klDiv`'s mathematically proper reduction
+    /// (PyTorch's `'batchmean'`).
+    case batchMean
 }
 
 extension Tensor {
@@ -16,6 +19,7 @@ extension Tensor {
         case .mean: return mean()
         case .sum: return sum()
         case .none: return self
+        case .batchMean: return sum() / Double(Swift.max(rank == 0 ? 1 : shape[0], 1))
         }
     }
 }
@@ -79,6 +83,27 @@ func squaredError(_ input: Tensor, _ target: Tensor, mean: Bool) -> Tensor {
     })
 }
 
+/// Kullback-Leibler divergence of `target` from `input`, as `torch.nn.functional.kl_div`: `input` holds
+/// log-probabilities, `target` probabilities (log-probabilities with `logTarget`); pointwise
+/// target · (log target − input), 0 where target is 0. `.batchMean` gives the true divergence per sample.
+public func klDiv(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean, logTarget: Bool = false) -> Tensor {
+    checkSameShape("klDiv", input, target)
+    if logTarget { return (exp(target) * (target - input)).reduced(reduction) }
+    let positive = target .> 0
+    let xlogx = `where`(positive, target * log(`where`(positive, target, Tensor.ones(like: target))), Tensor.zeros(like: target))
+    return (xlogx - target * input).reduced(reduction)
+}
+
+/// Smooth L1 loss, as `torch.nn.functional.smooth_l1_loss`: 0.5 d² / beta where |d| < beta, else |d| − 0.5 beta,
+/// with d = input − target (plain L1 when beta is 0).
+public func smoothL1Loss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean, beta: Double = 1) -> Tensor {
+    checkSameShape("smoothL1Loss", input, target)
+    guard beta >= 0 else { fatalError("Axon.smoothL1Loss: beta must be non-negative, got \(beta)") }
+    let d = input - target, a = abs(d)
+    if beta == 0 { return a.reduced(reduction) }
+    return `where`(a .< beta, 0.5 * d * d / beta, a - 0.5 * beta).reduced(reduction)
+}
+
 /// Mean absolute error, |input - target|, reduced.
 public func l1Loss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
     checkSameShape("l1Loss", input, target)
@@ -129,7 +154,7 @@ public func nllLoss(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ig
     let losses = -picked * w
     switch reduction {
     case .mean: return losses.sum() / w.sum()
-    case .sum: return losses.sum()
+    case .sum, .batchMean: return losses.reduced(reduction)
     case .none: return losses
     }
 }
@@ -162,7 +187,24 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
     guard labelSmoothing >= 0 && labelSmoothing <= 1 else {
         fatalError("Axon.crossEntropy: labelSmoothing must be in [0, 1], got \(labelSmoothing)")
     }
-    guard input.rank == 2 else { fatalError("Axon.crossEntropy: expects logits [N, C], got shape \(input.shape)") }
+    if input.rank > 2 {  // [N, C, d1, ...]: the class axis moved last, every position a sample
+        let c = input.shape[1], spatial = Array(input.shape.dropFirst(2))
+        let toLast = [0] + Array(2..<input.rank) + [1]
+        let flatInput = input.permuted(toLast).reshaped([input.count / max(c, 1), c])
+        let flatTarget = target.dtype.isFloatingPoint ? target.permuted(toLast).reshaped([target.count / max(c, 1), c])
+                                                      : target.reshaped([target.count])
+        guard target.dtype.isFloatingPoint ? target.shape == input.shape : target.shape == [input.shape[0]] + spatial else {
+            fatalError("Axon.crossEntropy: target shape \(target.shape) does not fit input \(input.shape)")
+        }
+        let losses = crossEntropy(flatInput, flatTarget, weight: weight, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing,
+                                  reduction: reduction == .batchMean ? .sum : reduction)
+        switch reduction {
+        case .none: return losses.reshaped([input.shape[0]] + spatial)
+        case .batchMean: return losses / Double(max(input.shape[0], 1))
+        case .mean, .sum: return losses
+        }
+    }
+    guard input.rank == 2 else { fatalError("Axon.crossEntropy: expects logits [N, C] or [N, C, d1, ...], got shape \(input.shape)") }
     let classes = Double(input.shape[1])
     let logp = logSoftmax(input, axis: 1)
     if target.dtype.isFloatingPoint {
@@ -172,11 +214,7 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
         var perClass = -(t * logp)
         if let weight { perClass = perClass * weight }
         let losses = perClass.sum(axis: 1)
-        switch reduction {
-        case .mean: return losses.mean()
-        case .sum: return losses.sum()
-        case .none: return losses
-        }
+        return losses.reduced(reduction)
     }
     let (picked, pickedWeights) = pickedLogProbabilities("crossEntropy", logp, target, weight: weight, ignoreIndex: ignoreIndex)
     if pickedWeights == nil && labelSmoothing == 0 { return (-picked).reduced(reduction) }
@@ -190,7 +228,7 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
     }
     switch reduction {
     case .mean: return losses.sum() / w.sum()
-    case .sum: return losses.sum()
+    case .sum, .batchMean: return losses.reduced(reduction)
     case .none: return losses
     }
 }

@@ -3,8 +3,8 @@ import AxonTestSupport
 import Foundation
 import XCTest
 
-/// Embedding, LayerNorm, RMSNorm and GroupNorm against PyTorch: every case of Fixtures/layers.json
-/// (made by bench/layers_reference.py), on both backends, in float64 and float32.
+/// The layers and functions of Fixtures/layers.json (made by bench/layers_reference.py) against PyTorch: every
+/// case, on both backends, in float64 and float32.
 final class LayerFixtureTests: XCTestCase {
     static func build(_ module: String, _ c: [String: Any]) throws -> ModuleFixtures.Built {
         typealias F = ModuleFixtures
@@ -23,10 +23,73 @@ final class LayerFixtureTests: XCTestCase {
         case "GroupNorm":
             guard let g = F.number(c, "numGroups"), let ch = F.number(c, "numChannels") else { throw FixtureError.malformed("GroupNorm config") }
             layer = GroupNorm(Int(g), Int(ch), eps: F.number(c, "eps") ?? 1e-5, affine: F.flag(c, "affine", default: true))
+        case "Conv1d":
+            guard let i = F.number(c, "inChannels"), let o = F.number(c, "outChannels"), let k = F.number(c, "kernelSize") else {
+                throw FixtureError.malformed("Conv1d config")
+            }
+            layer = Conv1d(Int(i), Int(o), kernelSize: Int(k), stride: Int(F.number(c, "stride") ?? 1), padding: Int(F.number(c, "padding") ?? 0),
+                           dilation: Int(F.number(c, "dilation") ?? 1), groups: Int(F.number(c, "groups") ?? 1), bias: F.flag(c, "bias", default: true))
+        case "Conv2d":
+            guard let i = F.number(c, "inChannels"), let o = F.number(c, "outChannels"), let k = F.number(c, "kernelSize") else {
+                throw FixtureError.malformed("Conv2d config")
+            }
+            layer = Conv2d(Int(i), Int(o), kernelSize: Int(k), stride: Int(F.number(c, "stride") ?? 1), padding: Int(F.number(c, "padding") ?? 0),
+                           dilation: Int(F.number(c, "dilation") ?? 1), groups: Int(F.number(c, "groups") ?? 1), bias: F.flag(c, "bias", default: true))
+        case "ConvTranspose2d":
+            guard let i = F.number(c, "inChannels"), let o = F.number(c, "outChannels"), let k = F.number(c, "kernelSize") else {
+                throw FixtureError.malformed("ConvTranspose2d config")
+            }
+            layer = ConvTranspose2d(Int(i), Int(o), kernelSize: Int(k), stride: Int(F.number(c, "stride") ?? 1),
+                                    padding: Int(F.number(c, "padding") ?? 0), outputPadding: Int(F.number(c, "outputPadding") ?? 0),
+                                    dilation: Int(F.number(c, "dilation") ?? 1), bias: F.flag(c, "bias", default: true))
+        case "AdaptiveAvgPool2d":
+            guard let size = F.shape(c, "outputSize") else { throw FixtureError.malformed("AdaptiveAvgPool2d config") }
+            layer = AdaptiveAvgPool2d((size[0], size.count > 1 ? size[1] : size[0]))
+        case "MaxPool1d", "AvgPool1d":
+            guard let k = F.number(c, "kernelSize") else { throw FixtureError.malformed("\(module) config") }
+            let stride = F.number(c, "stride").map { Int($0) }, padding = Int(F.number(c, "padding") ?? 0)
+            layer = module == "MaxPool1d" ? MaxPool1d(Int(k), stride: stride, padding: padding) : AvgPool1d(Int(k), stride: stride, padding: padding)
+        case "Upsample":
+            guard (c["mode"] as? String ?? "nearest") == "nearest" else { throw FixtureError.malformed("Upsample mode \(String(describing: c["mode"]))") }
+            layer = Upsample(size: F.shape(c, "size"), scaleFactor: F.number(c, "scaleFactor"))
         default:
-            throw FixtureError.malformed("no layer for '\(module)'")
+            return try function(module, c)
         }
-        return (layer, { [layer($0[0])] })
+        return (layer, { [layer($0["input"]!)] })
+    }
+
+    /// The functional cases: no state, so any module stands in.
+    static func function(_ name: String, _ c: [String: Any]) throws -> ModuleFixtures.Built {
+        typealias F = ModuleFixtures
+        func reduction() throws -> Reduction {
+            let raw = c["reduction"] as? String ?? "mean"
+            guard let r = raw == "batchmean" ? Reduction.batchMean : Reduction(rawValue: raw) else { throw FixtureError.malformed("reduction \(raw)") }
+            return r
+        }
+        let call: ([String: Tensor]) -> Tensor
+        switch name {
+        case "kl_div":
+            let r = try reduction(), logTarget = F.flag(c, "logTarget", default: false)
+            call = { klDiv($0["input"]!, $0["target"]!, reduction: r, logTarget: logTarget) }
+        case "smooth_l1_loss":
+            let r = try reduction(), beta = F.number(c, "beta") ?? 1
+            call = { smoothL1Loss($0["input"]!, $0["target"]!, reduction: r, beta: beta) }
+        case "cosine_similarity":
+            let dim = Int(F.number(c, "dim") ?? 1), eps = F.number(c, "eps") ?? 1e-8
+            call = { cosineSimilarity($0["x1"]!, $0["x2"]!, dim: dim, eps: eps) }
+        case "pad":
+            guard (c["mode"] as? String ?? "constant") == "constant", let amounts = F.shape(c, "pad") else {
+                throw FixtureError.malformed("pad config \(c)")
+            }
+            let value = F.number(c, "value") ?? 0
+            call = { pad($0["input"]!, amounts, value: value) }
+        case "cross_entropy":
+            let r = try reduction(), ignore = Int(F.number(c, "ignoreIndex") ?? -100), smoothing = F.number(c, "labelSmoothing") ?? 0
+            call = { crossEntropy($0["input"]!, $0["target"]!, ignoreIndex: ignore, labelSmoothing: smoothing, reduction: r) }
+        default:
+            throw FixtureError.malformed("no layer or function for '\(name)'")
+        }
+        return (Identity(), { [call($0)] })
     }
 
     func testEveryLayerCaseMatchesPyTorch() throws {
@@ -80,6 +143,18 @@ final class LayerFixtureTests: XCTestCase {
                 ("groupNorm", [x, c, c], { groupNorm($0[0], numGroups: 1, weight: $0[1], bias: $0[2]) }),
                 // Without padding: a padding row's zero gradient is PyTorch's rule, not the derivative (tested above).
                 ("embedding", [ids, table], { embedding($0[0], $0[1]) }),
+                ("conv1d", [x, Tensor.randn([2, 3, 2], dtype: .float64, generator: g)], { conv1d($0[0], weight: $0[1], stride: 2, padding: 1) }),
+                ("conv2d groups", [Tensor.randn([1, 4, 4, 4], dtype: .float64, generator: g), Tensor.randn([6, 2, 3, 3], dtype: .float64, generator: g)],
+                 { conv2d($0[0], weight: $0[1], stride: 1, padding: 1, groups: 2) }),
+                ("convTranspose2d", [Tensor.randn([1, 2, 3, 3], dtype: .float64, generator: g), Tensor.randn([2, 3, 3, 3], dtype: .float64, generator: g)],
+                 { convTranspose2d($0[0], weight: $0[1], stride: (2, 2), padding: (1, 1), outputPadding: (1, 1)) }),
+                ("adaptiveAvgPool2d", [Tensor.randn([1, 2, 5, 7], dtype: .float64, generator: g)], { adaptiveAvgPool2d($0[0], outputSize: (2, 3)) }),
+                ("upsampleNearest", [x], { upsampleNearest($0[0], size: [5]) }),
+                ("pad", [x], { pad($0[0], [1, -1, 2, 0], value: 0.5) }),
+                ("cosineSimilarity", [x, x.detached() * 0.5 + 1], { cosineSimilarity($0[0], $0[1], dim: 2) }),
+                ("smoothL1Loss", [x, w], { smoothL1Loss($0[0], $0[1].reshaped([1, 1, 4]).broadcasted(to: [2, 3, 4]), beta: 0.7) }),
+                ("klDiv", [logSoftmax(x, axis: -1).detached(), softmax(x.detached() * 2, axis: -1)],
+                 { klDiv($0[0], $0[1], reduction: .batchMean) }),
             ]
             for (name, inputs, f) in checks {
                 let report = checkGradients(f, at: inputs)

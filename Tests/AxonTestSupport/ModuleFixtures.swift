@@ -6,8 +6,9 @@ import XCTest
 /// `config`, loaded with `state` (PyTorch's state_dict names), called on `inputs`; its outputs, the input
 /// gradients and the parameter gradients of Σᵢ outputsᵢ · gradOutputsᵢ are compared with PyTorch's.
 public enum ModuleFixtures {
-    /// A module built for a case, and how to call it on the case's inputs (every output, flattened in order).
-    public typealias Built = (module: Module, call: ([Tensor]) -> [Tensor])
+    /// A module built for a case, and how to call it on the case's inputs, by name (`input`, `target`, `h0`,
+    /// ...): every output, flattened in order.
+    public typealias Built = (module: Module, call: ([String: Tensor]) -> [Tensor])
 
     /// Runs every case of `cases` in `dtype` on modules from `build` (which throws for a module it does not
     /// know); returns one message per mismatch, each naming the case, the dtype and what differed.
@@ -23,8 +24,10 @@ public enum ModuleFixtures {
             })
             try module.loadStateDict(typed)
             if (c["training"] as? Bool) == true { module.train() } else { module.eval() }
-            let inputs = try (c["inputs"] as? [Any] ?? []).map { try FixtureTensor.parse($0).tensor(dtype) }
-            let leaves = inputs.map { $0.dtype.isFloatingPoint ? $0.requiringGrad() : $0 }
+            let leaves = try (c["inputs"] as? [String: Any] ?? [:]).mapValues { json -> Tensor in
+                let t = try FixtureTensor.parse(json).tensor(dtype)
+                return t.dtype.isFloatingPoint ? t.requiringGrad() : t
+            }
             let outputs = call(leaves)
             let expected = try (c["outputs"] as? [Any] ?? []).map { try FixtureTensor.parse($0) }
             let gradOutputs = try (c["gradOutputs"] as? [Any] ?? []).map { try FixtureTensor.parse($0).tensor(dtype) }
@@ -38,10 +41,10 @@ public enum ModuleFixtures {
             }
             zip(outputs, gradOutputs).map { ($0 * $1).sum() }.reduce(Tensor(0.0, dtype: dtype), +).backward()
             let grads = c["grads"] as? [String: Any] ?? [:]
-            for (i, g) in (grads["inputs"] as? [Any] ?? []).enumerated() where !(g is NSNull) {
+            for (key, g) in grads["inputs"] as? [String: Any] ?? [:] where !(g is NSNull) {
                 let e = try FixtureTensor.parse(g)
-                let err = leaves[i].grad.map { relativeError($0.doubleScalars, e.data) } ?? .infinity
-                if err > tolerance { failures.append("\(name): gradient of input \(i), error \(err)") }
+                let err = leaves[key]?.grad.map { relativeError($0.doubleScalars, e.data) } ?? .infinity
+                if err > tolerance { failures.append("\(name): gradient of input '\(key)', error \(err)") }
             }
             let parameters = Dictionary(uniqueKeysWithValues: module.namedParameters())
             for (key, g) in grads["parameters"] as? [String: Any] ?? [:] {
