@@ -17,6 +17,17 @@ public protocol Layer: Module {
     func callAsFunction(_ input: Tensor) -> Tensor
 }
 
+/// Parameters whose names are computed rather than declared (a recurrent net's `weight_ih_l0_reverse`): a
+/// module that stores them lists each under its own name, not the property's.
+public struct NamedParameters {
+    /// The parameters, in order, with their `state_dict` names.
+    public let entries: [(name: String, tensor: Tensor)]
+    /// Parameters with these names.
+    public init(_ entries: [(name: String, tensor: Tensor)]) { self.entries = entries }
+    /// The parameter called `name`.
+    public subscript(_ name: String) -> Tensor? { entries.first { $0.name == name }?.tensor }
+}
+
 /// The base class of networks and layers, as `torch.nn.Module`.
 ///
 /// Parameters, buffers and submodules are found by reflection over stored properties, in declaration
@@ -59,6 +70,7 @@ open class Module {
         case let t as Tensor: out.append((name, .parameter(t)))
         case let b as Buffer: out.append((name, .buffer(b)))
         case let m as Module: out.append((name, .module(m)))
+        case let named as NamedParameters: for (n, t) in named.entries { out.append((n, .parameter(t))) }
         case let ts as [Tensor]: for (i, t) in ts.enumerated() { out.append(("\(name).\(i)", .parameter(t))) }
         case let ms as [Module]: for (i, m) in ms.enumerated() { out.append(("\(name).\(i)", .module(m))) }
         default:

@@ -6,6 +6,7 @@ public struct FixtureTensor {
     public let shape: [Int]
     public let data: [Double]
     public let isInteger: Bool
+    public let isBool: Bool
 
     /// Parses `{"shape": ..., "data": ...}`.
     public static func parse(_ json: Any) throws -> FixtureTensor { try FixtureTensor(json) }
@@ -16,13 +17,14 @@ public struct FixtureTensor {
             throw FixtureError.malformed("tensor without shape/data: \(String(describing: json).prefix(80))")
         }
         self.shape = shape
-        self.data = data.map { ($0 as? NSNumber)?.doubleValue ?? .nan }
+        self.data = data.map { ($0 as? NSNumber)?.doubleValue ?? ($0 as? String).flatMap(Double.init) ?? .nan }
         self.isInteger = (object["dtype"] as? String)?.hasPrefix("int") ?? false
+        self.isBool = (object["dtype"] as? String) == "bool"
     }
 
-    /// As an Axon tensor: int64 for integer fixtures, else the requested float dtype.
+    /// As an Axon tensor: int64 for integer fixtures, bool for masks, else the requested float dtype.
     public func tensor(_ dtype: DType = .float64) -> Tensor {
-        Tensor(shape: shape, doubles: data, dtype: isInteger ? .int64 : dtype)
+        Tensor(shape: shape, doubles: data, dtype: isBool ? .bool : (isInteger ? .int64 : dtype))
     }
 }
 
@@ -70,7 +72,11 @@ public enum Fixtures {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw FixtureError.missing("\(url.path) (set AXON_FIXTURES to the fixture folder)")
         }
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        // Python's json writes infinities and NaN as bare -Infinity, Infinity and NaN (masks hold -Infinity), which
+        // JSON does not have: they become strings here, read back as numbers by FixtureTensor.
+        let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "-Infinity", with: "\"-inf\"")
+            .replacingOccurrences(of: "Infinity", with: "\"inf\"").replacingOccurrences(of: "NaN", with: "\"nan\"")
+        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
             throw FixtureError.malformed("\(file) is not a JSON object")
         }
         return object

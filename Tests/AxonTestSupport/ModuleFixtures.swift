@@ -46,6 +46,12 @@ public enum ModuleFixtures {
                 let err = leaves[key]?.grad.map { relativeError($0.doubleScalars, e.data) } ?? .infinity
                 if err > tolerance { failures.append("\(name): gradient of input '\(key)', error \(err)") }
             }
+            let after = module.stateDict()
+            for (key, b) in c["buffersAfter"] as? [String: Any] ?? [:] {
+                let e = try FixtureTensor.parse(b)
+                let err = after[key].map { relativeError($0.doubleScalars, e.data) } ?? .infinity
+                if err > tolerance { failures.append("\(name): buffer '\(key)' after the call, error \(err)") }
+            }
             let parameters = Dictionary(uniqueKeysWithValues: module.namedParameters())
             for (key, g) in grads["parameters"] as? [String: Any] ?? [:] {
                 let e = try FixtureTensor.parse(g)

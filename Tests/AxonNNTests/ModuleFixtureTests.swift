@@ -3,9 +3,9 @@ import AxonTestSupport
 import Foundation
 import XCTest
 
-/// The layers and functions of Fixtures/layers.json (made by bench/layers_reference.py) against PyTorch: every
-/// case, on both backends, in float64 and float32.
-final class LayerFixtureTests: XCTestCase {
+/// Layers and functions against PyTorch: every case of the shared modules.json, and of Fixtures/layers.json (made by
+/// bench/layers_reference.py for what modules.json does not cover), on both backends, in float64 and float32.
+final class ModuleFixtureTests: XCTestCase {
     static func build(_ module: String, _ c: [String: Any]) throws -> ModuleFixtures.Built {
         typealias F = ModuleFixtures
         let layer: Module & Layer
@@ -52,6 +52,64 @@ final class LayerFixtureTests: XCTestCase {
         case "Upsample":
             guard (c["mode"] as? String ?? "nearest") == "nearest" else { throw FixtureError.malformed("Upsample mode \(String(describing: c["mode"]))") }
             layer = Upsample(size: F.shape(c, "size"), scaleFactor: F.number(c, "scaleFactor"))
+        case "RNN", "LSTM", "GRU":
+            guard let i = F.number(c, "inputSize"), let h = F.number(c, "hiddenSize") else { throw FixtureError.malformed("\(module) config") }
+            let layers = Int(F.number(c, "numLayers") ?? 1), bi = F.flag(c, "bidirectional", default: false)
+            let bf = F.flag(c, "batchFirst", default: false), bias = F.flag(c, "bias", default: true)
+            switch module {
+            case "LSTM":
+                let m = LSTM(Int(i), Int(h), numLayers: layers, bias: bias, bidirectional: bi, batchFirst: bf)
+                return (m, { x in
+                    let state = x["h0"].map { ($0, x["c0"]!) }
+                    let (y, (hn, cn)) = m(x["input"]!, state)
+                    return [y, hn, cn]
+                })
+            case "GRU":
+                let m = GRU(Int(i), Int(h), numLayers: layers, bias: bias, bidirectional: bi, batchFirst: bf)
+                return (m, { x in let (y, hn) = m(x["input"]!, x["h0"]); return [y, hn] })
+            default:
+                guard let nl = RNN.Nonlinearity(rawValue: c["nonlinearity"] as? String ?? "tanh") else { throw FixtureError.malformed("nonlinearity") }
+                let m = RNN(Int(i), Int(h), numLayers: layers, nonlinearity: nl, bias: bias, bidirectional: bi, batchFirst: bf)
+                return (m, { x in let (y, hn) = m(x["input"]!, x["h0"]); return [y, hn] })
+            }
+        case "LSTMCell":
+            guard let i = F.number(c, "inputSize"), let h = F.number(c, "hiddenSize") else { throw FixtureError.malformed("LSTMCell config") }
+            let m = LSTMCell(Int(i), Int(h), bias: F.flag(c, "bias", default: true))
+            return (m, { x in let (hn, cn) = m(x["input"]!, x["h0"].map { ($0, x["c0"]!) }); return [hn, cn] })
+        case "GRUCell":
+            guard let i = F.number(c, "inputSize"), let h = F.number(c, "hiddenSize") else { throw FixtureError.malformed("GRUCell config") }
+            let m = GRUCell(Int(i), Int(h), bias: F.flag(c, "bias", default: true))
+            return (m, { x in [m(x["input"]!, x["h0"])] })
+        case "BatchNorm2d":
+            guard let n = F.number(c, "numFeatures") else { throw FixtureError.malformed("BatchNorm2d config") }
+            layer = BatchNorm2d(Int(n), eps: F.number(c, "eps") ?? 1e-5, momentum: F.number(c, "momentum") ?? 0.1,
+                                affine: F.flag(c, "affine", default: true))
+        case "MultiheadAttention":
+            guard let e = F.number(c, "embedDim"), let h = F.number(c, "numHeads") else { throw FixtureError.malformed("MultiheadAttention config") }
+            let m = MultiheadAttention(Int(e), Int(h), dropout: F.number(c, "dropout") ?? 0, bias: F.flag(c, "bias", default: true),
+                                       batchFirst: F.flag(c, "batchFirst", default: false))
+            return (m, { x in
+                let (y, w) = m(x["query"]!, x["key"]!, x["value"]!, attnMask: x["attnMask"], keyPaddingMask: x["keyPaddingMask"], needWeights: true)
+                return [y, w!]
+            })
+        case "TransformerEncoderLayer", "TransformerDecoderLayer":
+            guard let d = F.number(c, "dModel"), let h = F.number(c, "nhead"),
+                  let activation = TransformerActivation(rawValue: c["activation"] as? String ?? "relu") else {
+                throw FixtureError.malformed("\(module) config")
+            }
+            let ff = Int(F.number(c, "dimFeedforward") ?? 2048), p = F.number(c, "dropout") ?? 0.1
+            let bf = F.flag(c, "batchFirst", default: false), nf = F.flag(c, "normFirst", default: false)
+            if module == "TransformerEncoderLayer" {
+                let m = TransformerEncoderLayer(dModel: Int(d), nhead: Int(h), dimFeedforward: ff, dropout: p, activation: activation,
+                                                batchFirst: bf, normFirst: nf)
+                return (m, { x in [m(x["src"]!, srcMask: x["srcMask"], srcKeyPaddingMask: x["srcKeyPaddingMask"])] })
+            }
+            let m = TransformerDecoderLayer(dModel: Int(d), nhead: Int(h), dimFeedforward: ff, dropout: p, activation: activation,
+                                            batchFirst: bf, normFirst: nf)
+            return (m, { x in
+                [m(x["tgt"]!, x["memory"]!, tgtMask: x["tgtMask"], memoryMask: x["memoryMask"], tgtKeyPaddingMask: x["tgtKeyPaddingMask"],
+                   memoryKeyPaddingMask: x["memoryKeyPaddingMask"])]
+            })
         default:
             return try function(module, c)
         }
@@ -86,25 +144,38 @@ final class LayerFixtureTests: XCTestCase {
         case "cross_entropy":
             let r = try reduction(), ignore = Int(F.number(c, "ignoreIndex") ?? -100), smoothing = F.number(c, "labelSmoothing") ?? 0
             call = { crossEntropy($0["input"]!, $0["target"]!, ignoreIndex: ignore, labelSmoothing: smoothing, reduction: r) }
+        case "scaled_dot_product_attention":
+            let causal = F.flag(c, "isCausal", default: false), p = F.number(c, "dropoutP") ?? 0, scale = F.number(c, "scale")
+            call = { scaledDotProductAttention($0["query"]!, $0["key"]!, $0["value"]!, attnMask: $0["attnMask"], dropoutP: p, isCausal: causal,
+                                               scale: scale) }
         default:
             throw FixtureError.malformed("no layer or function for '\(name)'")
         }
         return (Identity(), { [call($0)] })
     }
 
+    /// Every case of the shared modules.json (recurrent nets, attention, Transformer layers, normalisation,
+    /// convolutions and the newer functions).
+    func testEveryModuleCaseMatchesPyTorch() throws {
+        try checkEveryCase(Fixtures.json("modules.json"), "modules.json")
+    }
+
+    /// Every case of Fixtures/layers.json (what modules.json does not cover).
     func testEveryLayerCaseMatchesPyTorch() throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/layers.json")
-        guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any],
-              let cases = object["cases"] as? [[String: Any]], !cases.isEmpty else {
-            throw FixtureError.malformed("\(file.path) has no cases")
-        }
+        try checkEveryCase(JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any] ?? [:], file.path)
+    }
+
+    /// Runs every case of a file on both backends, in float64 and float32.
+    func checkEveryCase(_ object: [String: Any], _ name: String) throws {
+        guard let cases = object["cases"] as? [[String: Any]], !cases.isEmpty else { throw FixtureError.malformed("\(name) has no cases") }
         try onEveryBackend { _ in
             for dtype in [DType.float64, .float32] {
                 let failures = try ModuleFixtures.run(cases, dtype: dtype, build: Self.build)
                 XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
             }
         }
-        print("checked \(cases.count) layer cases on both backends in float64 and float32")
+        print("checked \(cases.count) cases of \(name) on both backends in float64 and float32")
     }
 
     /// The padding row starts at zero and never receives a gradient; a frozen pretrained table none at all.

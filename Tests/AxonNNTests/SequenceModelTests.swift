@@ -1,0 +1,113 @@
+import Axon
+import AxonTestSupport
+import Foundation
+import XCTest
+
+/// Recurrent nets and attention beyond the fixture cases: the Swift spellings, sequences of different
+/// lengths, stacks, positional encodings and gradient checks.
+final class SequenceModelTests: XCTestCase {
+    /// The examples of "Sequence models and attention", compiled as written.
+    func testPyTorchSpellingsCompileAsWritten() {
+        let embedding = Embedding(40, 16, paddingIdx: 0)
+        let lstm = LSTM(16, 32, numLayers: 2, bidirectional: false, batchFirst: true, dropout: 0)
+        let x = embedding(Tensor(shape: [3, 7], scalars: (0..<21).map { $0 % 40 }))
+        let (y, (h, c)) = lstm(x)
+        XCTAssertEqual(y.shape, [3, 7, 32])
+        XCTAssertEqual(h.shape, [2, 3, 32])
+        XCTAssertEqual(c.shape, [2, 3, 32])
+        let (y2, _) = lstm(x, (h, c))
+        XCTAssertEqual(y2.shape, [3, 7, 32])
+
+        let mha = MultiheadAttention(64, 4, batchFirst: true)
+        let q = Tensor.randn([2, 5, 64]), k = Tensor.randn([2, 6, 64]), v = Tensor.randn([2, 6, 64])
+        let m = Tensor(shape: [5, 6], scalars: (0..<30).map { $0 % 6 > $0 / 6 + 1 })  // true: not attended
+        let p = Tensor(shape: [2, 6], scalars: [false, false, false, false, false, true, false, false, false, false, false, false])
+        let (out, weights): (Tensor, Tensor?) = mha(q, k, v, attnMask: m, keyPaddingMask: p, needWeights: true)
+        XCTAssertEqual(out.shape, [2, 5, 64])
+        XCTAssertEqual(weights?.shape, [2, 5, 6])
+        // Masked positions get no weight; every row sums to 1.
+        let w = weights!.scalars
+        XCTAssertEqual(w[5], 0)  // batch 0, row 0, key 5 is padding
+        for row in 0..<10 { XCTAssertEqual(w[row * 6..<(row + 1) * 6].reduce(0, +), 1, accuracy: 1e-5) }
+
+        let layer = TransformerEncoderLayer(dModel: 64, nhead: 4, dimFeedforward: 256, dropout: 0.1, activation: .gelu,
+                                            batchFirst: true, normFirst: true)
+        XCTAssertEqual(layer(q).shape, [2, 5, 64])
+        let names = layer.stateDictKeys()
+        for name in ["self_attn.in_proj_weight", "self_attn.out_proj.weight", "linear1.weight", "linear2.bias", "norm1.weight", "norm2.bias"] {
+            XCTAssertTrue(names.contains(name), "\(name) in \(names)")
+        }
+        XCTAssertTrue(LSTM(4, 3, numLayers: 2, bidirectional: true).stateDictKeys().contains("weight_ih_l1_reverse"))
+    }
+
+    /// With `lengths`, a sequence's output past its end is zero and h_n is its state at its last step, as if
+    /// the shorter sequence had been run alone (PyTorch's packed sequences), in both directions.
+    func testLengthsGiveTheResultsOfTheShortSequencesAlone() {
+        for bidirectional in [false, true] {
+            let gru = GRU(3, 4, bidirectional: bidirectional, batchFirst: true)
+            let x = Tensor.randn([2, 5, 3])
+            let (y, h) = gru(x, lengths: Tensor(shape: [2], scalars: [5, 3]))
+            let short = x.sliced(axis: 0, 1..<2).sliced(axis: 1, 0..<3)
+            let (yAlone, hAlone) = gru(short)
+            let d = bidirectional ? 2 : 1
+            XCTAssertEqual(y.sliced(axis: 0, 1..<2).sliced(axis: 1, 0..<3).scalars, yAlone.scalars, "bidirectional \(bidirectional)")
+            XCTAssertTrue(y.sliced(axis: 0, 1..<2).sliced(axis: 1, 3..<5).scalars.allSatisfy { $0 == 0 })
+            XCTAssertEqual(h.sliced(axis: 1, 1..<2).scalars, hAlone.scalars)
+            XCTAssertEqual(h.shape, [d, 2, 4])
+            // The full-length sequence is unaffected by the other's length.
+            let (yLong, _) = gru(x.sliced(axis: 0, 0..<1))
+            XCTAssertEqual(y.sliced(axis: 0, 0..<1).scalars, yLong.scalars)
+        }
+    }
+
+    func testStacksCopyTheirLayerAndEncodingsAddPositions() throws {
+        let layer = TransformerEncoderLayer(dModel: 8, nhead: 2, dimFeedforward: 16, dropout: 0, batchFirst: true)
+        let encoder = TransformerEncoder(layer, numLayers: 3, norm: LayerNorm(8))
+        XCTAssertEqual(encoder.layers.count, 3)
+        XCTAssertEqual(encoder.layers[2].linear1.weight.scalars, layer.linear1.weight.scalars, "copies start with the layer's weights")
+        XCTAssertFalse(encoder.layers[2].linear1.weight.sharesStorage(with: layer.linear1.weight))
+        XCTAssertTrue(encoder.stateDictKeys().contains("layers.2.self_attn.in_proj_weight"))
+        XCTAssertTrue(encoder.stateDictKeys().contains("norm.weight"))
+        let x = Tensor.randn([2, 5, 8])
+        XCTAssertEqual(encoder(x, isCausal: true).shape, [2, 5, 8])
+        let decoder = TransformerDecoder(TransformerDecoderLayer(dModel: 8, nhead: 2, dimFeedforward: 16, dropout: 0, batchFirst: true), numLayers: 2)
+        XCTAssertEqual(decoder(x, Tensor.randn([2, 7, 8]), tgtIsCausal: true).shape, [2, 5, 8])
+
+        let sinusoid = SinusoidalPositionalEncoding(dModel: 4, maxLen: 10)
+        let encoded = sinusoid(Tensor.zeros([1, 3, 4])).scalars
+        XCTAssertEqual(encoded[4], Float(Foundation.sin(1.0)), accuracy: 1e-6)  // position 1, dimension 0
+        XCTAssertEqual(encoded[5], Float(Foundation.cos(1.0)), accuracy: 1e-6)
+        XCTAssertEqual(encoded[6], Float(Foundation.sin(1.0 / 100)), accuracy: 1e-6)  // dimension 2: 10000^(2/4)
+        XCTAssertEqual(sinusoid.stateDictKeys(), ["pe"])
+        XCTAssertEqual(LearnedPositionalEmbedding(maxLen: 10, dModel: 4)(Tensor.zeros([2, 3, 4])).shape, [2, 3, 4])
+    }
+
+    /// A causal scaled dot-product attention never looks ahead: changing a later position leaves earlier outputs alone.
+    func testCausalAttentionIgnoresTheFuture() {
+        let q = Tensor.randn([1, 4, 3]), k = Tensor.randn([1, 4, 3]), v = Tensor.randn([1, 4, 3])
+        let a = scaledDotProductAttention(q, k, v, isCausal: true)
+        let v2 = v.clone()
+        withNoGrad { v2.sliced(axis: 1, 3..<4).fillInPlace(100) }
+        let b = scaledDotProductAttention(q, k, v2, isCausal: true)
+        XCTAssertEqual(a.sliced(axis: 1, 0..<3).scalars, b.sliced(axis: 1, 0..<3).scalars)
+        XCTAssertNotEqual(a.sliced(axis: 1, 3..<4).scalars, b.sliced(axis: 1, 3..<4).scalars)
+    }
+
+    /// Gradient checks (float64 finite differences) through a recurrent net of each kind and multi-head attention.
+    func testGradientChecks() {
+        onEveryBackend { backend in
+            let g = Generator(seed: 11)
+            let x = Tensor.randn([2, 3, 3], dtype: .float64, generator: g)
+            let nets: [(String, (Tensor) -> Tensor)] = [
+                ("RNN", { let m = RNN(3, 2, bidirectional: true, batchFirst: true, generator: Generator(seed: 1)); return m($0).0 }),
+                ("LSTM", { let m = LSTM(3, 2, numLayers: 2, batchFirst: true, generator: Generator(seed: 1)); return m($0).0 }),
+                ("GRU", { let m = GRU(3, 2, batchFirst: true, generator: Generator(seed: 1)); return m($0, lengths: Tensor(shape: [2], scalars: [3, 2])).0 }),
+                ("MultiheadAttention", { let m = MultiheadAttention(3, 1, batchFirst: true, generator: Generator(seed: 1)); return m($0, $0, $0).0 }),
+            ]
+            for (name, f) in nets {
+                let report = checkGradients({ xs in f(xs[0]) }, at: [x])
+                XCTAssert(report.passed, "\(name) [\(backend.name)]: \(report)")
+            }
+        }
+    }
+}
