@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "AxonNNTests", dependencies: ["Axon", "AxonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AxonOptimTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
-        .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"]),
+        .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).

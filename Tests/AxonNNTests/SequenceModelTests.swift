@@ -110,4 +110,27 @@ final class SequenceModelTests: XCTestCase {
             }
         }
     }
+
+    /// Sampling is reproducible from the generator's seed; top-k keeps to the k most likely tokens; the
+    /// Transformer model is causal.
+    func testGenerationAndLanguageModels() {
+        let lstm = CharLSTM(vocabSize: 12, embeddingDim: 8, hiddenSize: 16, numLayers: 1, generator: Generator(seed: 3))
+        let a = generate(lstm, prompt: [1, 2, 3], length: 20, temperature: 1, topK: 5, generator: Generator(seed: 9))
+        let b = generate(lstm, prompt: [1, 2, 3], length: 20, temperature: 1, topK: 5, generator: Generator(seed: 9))
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.count, 20)
+        XCTAssertTrue(a.allSatisfy { $0 >= 0 && $0 < 12 })
+        let one = generate(lstm, prompt: [4], length: 10, temperature: 2, topK: 1, generator: Generator(seed: 1))
+        XCTAssertEqual(one, generate(lstm, prompt: [4], length: 10, temperature: 0), "top-1 sampling is greedy")
+
+        let transformer = CharTransformer(vocabSize: 12, contextLength: 8, dModel: 16, nhead: 2, numLayers: 2, dimFeedforward: 32,
+                                          generator: Generator(seed: 4))
+        let tokens = Tensor(shape: [1, 6], scalars: [1, 5, 2, 7, 3, 0])
+        let changed = Tensor(shape: [1, 6], scalars: [1, 5, 2, 7, 3, 9])
+        let y1 = transformer(tokens), y2 = transformer(changed)
+        XCTAssertEqual(y1.shape, [1, 6, 12])
+        XCTAssertEqual(y1.sliced(axis: 1, 0..<5).scalars, y2.sliced(axis: 1, 0..<5).scalars, "earlier positions do not see later tokens")
+        XCTAssertEqual(generate(transformer, prompt: [1, 2], length: 12, context: 8, temperature: 0).count, 12)
+        XCTAssertTrue(transformer.stateDictKeys().contains("encoder.layers.1.self_attn.in_proj_weight"))
+    }
 }
