@@ -4,7 +4,7 @@ import Foundation
 
 /// Options shared by the commands that read data.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "Data: spiral, xor, circle, gaussian, plane, multi-gaussian, moons, blobs, csv:PATH, fashion-mnist[:DIR], mnist:DIR.")
+    @Option(name: .long, help: "Data: spiral, xor, circle, gaussian, plane, multi-gaussian, moons, blobs, csv:PATH, fashion-mnist[:DIR], mnist:DIR, text:PATH (train only: a file or folder of text).")
     var data: String = "spiral"
     @Option(name: .long, help: "Label column of a CSV file (name or 0-based index).")
     var label: String?

@@ -6,7 +6,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a model and save a checkpoint, metrics and plots.")
 
     @OptionGroup var dataOptions: DataOptions
-    @Option(name: .long, help: "Model: logistic, mlp:IN,HIDDEN,...,OUT, lenet, or a JSON model description file.")
+    @Option(name: .long, help: "Model: logistic, mlp:IN,HIDDEN,...,OUT, lenet, or a JSON model description file; for text data, char-lstm or char-transformer.")
     var model: String = "mlp:2,16,16,2"
     @Option(name: .long, help: "Hidden activation for presets: relu, tanh, sigmoid, leaky-relu, gelu, step, linear.")
     var activation: String = "relu"
@@ -38,7 +38,9 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(name: .long, help: "Folder for metrics.jsonl and the SVG plots.")
     var plots: String = "axon-output"
-    @Option(name: .long, help: "Use only the first N training examples (quick runs).")
+    @Option(name: .long, help: "Tokens per training window of a language model (--data text:PATH).")
+    var context: Int = 64
+    @Option(name: .long, help: "Use only the first N training examples (quick runs; for text, the first N bytes).")
     var limit: Int?
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
@@ -52,11 +54,13 @@ struct Train: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
         if let earlyStopping, earlyStopping < 0 { throw ValidationError("--early-stopping must be non-negative, got \(earlyStopping)") }
+        guard context >= 1 else { throw ValidationError("--context must be at least 1, got \(context)") }
     }
 
     func run() throws {
         if let threads { Threading.threadCount = threads }
         manualSeed(seed)
+        if dataOptions.data.hasPrefix("text:") { return try trainLanguageModel(path: String(dataOptions.data.dropFirst(5))) }
         let resumed = try resume.map { try LoadedModel.load($0) }
         var data = try LoadedData.load(dataOptions.data, label: dataOptions.label, regression: dataOptions.regression,
                                        samples: dataOptions.samples, noise: dataOptions.noise, seed: seed,
@@ -86,27 +90,10 @@ struct Train: ParsableCommand {
         let validationLoader = validation.map { DataLoader($0, batchSize: 1024) }
         let trainer = Trainer(model: net, optimizer: opt, loss: lossFunction,
                               metrics: data.isClassification ? [.accuracy] : [.mae], scheduler: scheduler)
-        trainer.progress = quiet ? .lines : .automatic
-        if let resume {
-            let (state, _) = try Checkpoint.resume(model: net, from: resume)
-            try trainer.restore(state, loaders: ["train": trainLoader])
-            print("resumed from \(resume) after epoch \(state.epoch)")
-        }
         var metadata = [Meta.model: spec.json, Meta.task: data.isClassification ? "classification" : "regression"]
         if let names = data.classNames { metadata[Meta.classNames] = Meta.encode(names) }
         if let s = data.standardizer { metadata[Meta.mean] = Meta.encode(s.mean); metadata[Meta.std] = Meta.encode(s.std) }
-        let metricsPath = (plots as NSString).appendingPathComponent("metrics.jsonl")
-        let saveEachEpoch = EpochCallback { record, trainer in
-            try writeText(trainer.history.map(\.json).joined(separator: "\n") + "\n", to: metricsPath)
-            if let output = self.output {
-                var meta = metadata
-                meta[Meta.metrics] = record.json
-                try Checkpoint.save(model: net, state: trainer.trainingState(loaders: ["train": trainLoader]), to: output, metadata: meta)
-            }
-            return true
-        }
-        let stopping = earlyStopping.map { EarlyStopping(monitor: validationLoader == nil ? "loss" : "val_loss", patience: $0) }
-        try trainer.fit(trainLoader, validation: validationLoader, epochs: epochs, earlyStopping: stopping, callbacks: [saveEachEpoch])
+        let metricsPath = try fit(trainer, net, trainLoader, validationLoader, metadata: metadata)
 
         if let test {
             let result = trainer.evaluate(DataLoader(test, batchSize: 1024))
@@ -119,6 +106,32 @@ struct Train: ParsableCommand {
         try writePlots(trainer: trainer, data: data, net: net, folder: plots)
         print("metrics: \(metricsPath)")
         if let output { print("checkpoint: \(output) (training state: \(Checkpoint.trainingStatePath(for: output)))") }
+    }
+
+    /// Resumes when asked, trains for the epochs left, and after every epoch writes the metrics and, with
+    /// `--output`, the checkpoint (`metadata` plus the epoch's metrics) with its training state. Returns the
+    /// metrics file's path.
+    func fit(_ trainer: Trainer, _ net: Module, _ trainLoader: DataLoader, _ validationLoader: DataLoader?,
+             metadata: [String: String]) throws -> String {
+        trainer.progress = quiet ? .lines : .automatic
+        if let resume {
+            let (state, _) = try Checkpoint.resume(model: net, from: resume)
+            try trainer.restore(state, loaders: ["train": trainLoader])
+            print("resumed from \(resume) after epoch \(state.epoch)")
+        }
+        let metricsPath = (plots as NSString).appendingPathComponent("metrics.jsonl")
+        let saveEachEpoch = EpochCallback { record, trainer in
+            try writeText(trainer.history.map(\.json).joined(separator: "\n") + "\n", to: metricsPath)
+            if let output = self.output {
+                var meta = metadata
+                meta[Meta.metrics] = record.json
+                try Checkpoint.save(model: net, state: trainer.trainingState(loaders: ["train": trainLoader]), to: output, metadata: meta)
+            }
+            return true
+        }
+        let stopping = earlyStopping.map { EarlyStopping(monitor: validationLoader == nil ? "loss" : "val_loss", patience: $0) }
+        try trainer.fit(trainLoader, validation: validationLoader, epochs: epochs, earlyStopping: stopping, callbacks: [saveEachEpoch])
+        return metricsPath
     }
 
     func makeLoss(classification: Bool) throws -> (Tensor, Tensor) -> Tensor {

@@ -7,7 +7,7 @@ struct AxonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "axon",
         abstract: "Train, evaluate and run neural networks with Axon.",
-        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Summary.self, PlaygroundCommand.self])
+        subcommands: [Demo.self, Train.self, Generate.self, Eval.self, Predict.self, Summary.self, PlaygroundCommand.self])
 }
 
 // Errors go to stderr as one line, with a non-zero status; help and version keep argument-parser's output.

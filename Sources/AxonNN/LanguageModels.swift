@@ -2,7 +2,7 @@ import AxonCore
 import Foundation
 
 /// A character-level language model: token ids `[B, T]` in, next-token logits `[B, T, vocabSize]` out.
-public protocol LanguageModel: Module {
+public protocol LanguageModel: Layer {
     /// Number of tokens the model predicts over.
     var vocabSize: Int { get }
     /// The logits of the next token at every position of `tokens` (int64 `[B, T]`).

@@ -14,6 +14,9 @@ public enum Metric: Hashable, Sendable {
     case topK(Int)
     /// Mean absolute error (regression).
     case mae
+    /// Cross-entropy in bits per token of next-token logits `[B, T, V]` against int64 targets `[B, T]` (a
+    /// character model's bits per character).
+    case bitsPerToken
 
     /// The metric's name in records ("accuracy", "top5", "mae").
     public var name: String {
@@ -21,6 +24,7 @@ public enum Metric: Hashable, Sendable {
         case .accuracy: return "accuracy"
         case .topK(let k): return "top\(k)"
         case .mae: return "mae"
+        case .bitsPerToken: return "bpc"
         }
     }
 
@@ -44,6 +48,9 @@ public enum Metric: Hashable, Sendable {
             return Double(hits)
         case .mae:
             return abs(output - target.reshaped(output.shape)).mean().item * n
+        case .bitsPerToken:
+            let v = output.shape[output.rank - 1]
+            return crossEntropy(output.reshaped([output.count / v, v]), target.reshaped([target.count])).item / Foundation.log(2) * n
         }
     }
 }

@@ -149,6 +149,30 @@ final class CommandTests: XCTestCase {
         }
     }
 
+    /// A character language model from text: `axon train --data text:`, then `axon generate` from its checkpoint
+    /// (the same seed gives the same text), for both architectures; clear errors for a wrong model or prompt.
+    func testTextLanguageModelTrainsAndGenerates() throws {
+        let text = String(repeating: "the cat sat on the mat. the dog sat on the log.\n", count: 20)
+        try text.write(toFile: path("corpus.txt"), atomically: true, encoding: .utf8)
+        for model in ["char-lstm", "char-transformer"] {
+            let train = try axon(["train", "--data", "text:corpus.txt", "--model", model, "--context", "16", "--epochs", "1",
+                                  "--batch-size", "16", "--optimizer", "adam", "--lr", "0.003", "--output", "\(model).safetensors", "--quiet",
+                                  "--plots", "p-\(model)"])
+            XCTAssertEqual(train.status, 0, train.stderr)
+            XCTAssertTrue(train.stdout.contains("bits per character"), train.stdout)
+            XCTAssertTrue(train.stdout.contains("vocabulary 15"), train.stdout)  // the distinct bytes of the text
+            let args = ["generate", "--checkpoint", "\(model).safetensors", "--prompt", "the ", "--length", "30", "--seed", "5"]
+            let a = try axon(args), b = try axon(args)
+            XCTAssertEqual(a.status, 0, a.stderr)
+            XCTAssertEqual(a.stdout, b.stdout)
+            XCTAssertTrue(a.stdout.hasPrefix("the "), a.stdout)
+            XCTAssertEqual(a.stdout.utf8.count, 4 + 30 + 1, a.stdout)  // prompt, 30 bytes, newline
+        }
+        try expectOneLineError(["train", "--data", "text:corpus.txt", "--model", "lenet"], mentions: "text data trains char-lstm or char-transformer")
+        try expectOneLineError(["generate", "--checkpoint", "char-lstm.safetensors", "--prompt", "xyz"], mentions: "is not in the tokenizer's vocabulary")
+        try expectOneLineError(["train", "--data", "text:nothing.txt"], mentions: "nothing.txt: no such file or directory")
+    }
+
     /// The Playground end to end: `axon playground`, driven in headless Chromium by Tests/e2e/playground_e2e.py
     /// (selenium with Debian's chromium and chromium-driver): the spiral with tanh trains until the test loss
     /// shown on the page is below 0.1. The screenshot lands in .build/e2e/playground.png.
