@@ -133,4 +133,31 @@ final class SequenceModelTests: XCTestCase {
         XCTAssertEqual(generate(transformer, prompt: [1, 2], length: 12, context: 8, temperature: 0).count, 12)
         XCTAssertTrue(transformer.stateDictKeys().contains("encoder.layers.1.self_attn.in_proj_weight"))
     }
+
+    /// The fused LSTM step's two derivative forms agree: the one-pass kernel, and the composite one that a
+    /// recorded backward pass (createGraph) uses, which is itself differentiable.
+    func testFusedLSTMStepDerivativesAgree() {
+        let lstm = LSTM(3, 4, batchFirst: true, generator: Generator(seed: 2))
+        let x = Tensor.randn([2, 5, 3], dtype: .float64, generator: Generator(seed: 3)).requiringGrad()
+        try? lstm.loadStateDict(lstm.stateDict().mapValues { $0.converted(to: .float64) })
+        let y = lstm(x).0
+        let plain = gradients(of: y.sum(), withRespectTo: [x], retainGraph: true)[0]
+        let recorded = gradients(of: y.sum(), withRespectTo: [x], createGraph: true)[0]
+        XCTAssertLessThan(zip(plain.doubleScalars, recorded.doubleScalars).map { Swift.abs($0 - $1) }.max()!, 1e-12)
+        XCTAssertTrue(recorded.requiresGrad, "the recorded gradient can be differentiated again")
+        // A Hessian-vector product through the fused step against central differences of the first derivative.
+        func loss(_ input: Tensor) -> Tensor { let y = lstm(input).0; return (y * y).sum() }
+        func firstDerivative(_ input: Tensor) -> [Double] {
+            let leaf = input.detached().requiringGrad()
+            return gradients(of: loss(leaf), withRespectTo: [leaf])[0].doubleScalars
+        }
+        let v = Tensor.randn([2, 5, 3], dtype: .float64, generator: Generator(seed: 4))
+        let leaf = x.detached().requiringGrad()
+        let g = gradients(of: loss(leaf), withRespectTo: [leaf], createGraph: true)[0]
+        let hv = gradients(of: (g * v).sum(), withRespectTo: [leaf])[0].doubleScalars
+        let eps = 1e-6
+        let plus = firstDerivative(x.detached() + v * eps), minus = firstDerivative(x.detached() - v * eps)
+        let numeric = zip(plus, minus).map { ($0 - $1) / (2 * eps) }
+        XCTAssertLessThan(zip(hv, numeric).map { Swift.abs($0 - $1) / Swift.max(Swift.abs($1), 1) }.max()!, 1e-5)
+    }
 }
