@@ -39,21 +39,26 @@ enum RecurrentCell {
 }
 
 /// The pointwise half of an LSTM step as one custom op: from the gate pre-activations `[B, 4H]` (i, f, g, o) and
-/// the cell state `[B, H]`, the new hidden and cell states packed as `[B, 2H]` (h, then c). Fused because a step
-/// is otherwise a dozen small recorded ops forward and twice that backward; the derivative is one pass too, and
-/// the composite form when the backward pass is recorded (second derivatives).
+/// the cell state `[B, H]`, the new hidden and cell states packed as `[B, 2H]` (h, then c). The forward pass runs
+/// the vectorised activation kernels and keeps the activations; the derivative is then one pass of arithmetic
+/// (unfused, a step's backward is two dozen small recorded ops), or the composite form when the backward pass is
+/// recorded (second derivatives).
 func lstmCellPointwise(_ gates: Tensor, _ c: Tensor) -> Tensor {
     guard gates.dtype == c.dtype, gates.rank == 2, c.rank == 2, gates.shape == [c.shape[0], 4 * c.shape[1]] else {
         fatalError("Axon.LSTM: gates \(gates.shape) (\(gates.dtype)) and cell state \(c.shape) (\(c.dtype)) do not fit")
     }
+    let h = c.shape[1]
+    var saved: (sigmoids: Tensor, g: Tensor, tanhC: Tensor)? = nil
     return customOp("lstm_cell", inputs: [gates, c], forward: { x in
-        let g = x[0].contiguous(), state = x[1].contiguous()
-        let out = Tensor.empty([state.shape[0], 2 * state.shape[1]], dtype: g.dtype)
-        if g.dtype == .float64 { lstmForward(g, state, out, Double.self) } else { lstmForward(g, state, out, Float.self) }
-        return out
+        let sigmoids = sigmoid(x[0]).contiguous()  // i, f and o (the g quarter is unused)
+        let g = AxonCore.tanh(x[0].sliced(axis: 1, 2 * h..<3 * h)).contiguous()
+        let cNext = sigmoids.sliced(axis: 1, h..<2 * h) * x[1] + sigmoids.sliced(axis: 1, 0..<h) * g
+        let tanhC = AxonCore.tanh(cNext)
+        saved = (sigmoids, g, tanhC)
+        return concat([sigmoids.sliced(axis: 1, 3 * h..<4 * h) * tanhC, cNext], axis: 1)
     }, backward: { gradient, x, _ in
         if GradMode.isEnabled {  // recorded: the same derivative from differentiable ops
-            let q = x[0].chunked(4, axis: 1), h = x[1].shape[1]
+            let q = x[0].chunked(4, axis: 1)
             let i = sigmoid(q[0]), f = sigmoid(q[1]), g = AxonCore.tanh(q[2]), o = sigmoid(q[3])
             let tc = AxonCore.tanh(f * x[1] + i * g)
             let dh = gradient.sliced(axis: 1, 0..<h), dcOut = gradient.sliced(axis: 1, h..<2 * h)
@@ -61,58 +66,34 @@ func lstmCellPointwise(_ gates: Tensor, _ c: Tensor) -> Tensor {
             let dGates = concat([dc * g * i * (1 - i), dc * x[1] * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis: 1)
             return [dGates, dc * f]
         }
-        let g = x[0].contiguous(), state = x[1].contiguous(), d = gradient.contiguous()
-        let dGates = Tensor.empty(g.shape, dtype: g.dtype), dState = Tensor.empty(state.shape, dtype: g.dtype)
-        if g.dtype == .float64 {
-            lstmBackward(g, state, d, dGates, dState, Double.self)
+        let (sigmoids, g, tanhC) = saved!
+        let state = x[1].contiguous(), d = gradient.contiguous()
+        let dGates = Tensor.empty(x[0].shape, dtype: state.dtype), dState = Tensor.empty(state.shape, dtype: state.dtype)
+        if state.dtype == .float64 {
+            lstmBackward(sigmoids, g, tanhC, state, d, dGates, dState, Double.self)
         } else {
-            lstmBackward(g, state, d, dGates, dState, Float.self)
+            lstmBackward(sigmoids, g, tanhC, state, d, dGates, dState, Float.self)
         }
         return [dGates, dState]
     })
 }
 
-/// The gates of one LSTM unit from its pre-activations.
-@inline(__always)
-private func lstmGates<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ j: Int, _ h: Int) -> (i: T, f: T, g: T, o: T) {
-    (logistic(p[j]), logistic(p[h + j]), hyperbolicTangent(p[2 * h + j]), logistic(p[3 * h + j]))
-}
-
-@inline(__always) private func logistic<T: BinaryFloatingPoint>(_ x: T) -> T {
-    let e = T(Foundation.exp(-Double(Swift.abs(x))))  // exp of a non-positive number: never overflows
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e)
-}
-
-@inline(__always) private func hyperbolicTangent<T: BinaryFloatingPoint>(_ x: T) -> T { T(Foundation.tanh(Double(x))) }
-
-private func lstmForward<T: BinaryFloatingPoint>(_ gates: Tensor, _ c: Tensor, _ out: Tensor, _: T.Type) {
+/// d(gates) and d(c) of an LSTM step from the kept activations (all contiguous), in one pass.
+private func lstmBackward<T: BinaryFloatingPoint>(_ sigmoids: Tensor, _ g: Tensor, _ tanhC: Tensor, _ c: Tensor, _ d: Tensor,
+                                                  _ dGates: Tensor, _ dState: Tensor, _: T.Type) {
+    func pointer(_ t: Tensor) -> UnsafeMutablePointer<T> { t.buffer.pointer(T.self) + t.storageOffset }
     let b = c.shape[0], h = c.shape[1]
-    let pg = gates.buffer.pointer(T.self) + gates.storageOffset, pc = c.buffer.pointer(T.self) + c.storageOffset
-    let po = out.buffer.pointer(T.self)
+    let ps = pointer(sigmoids), pg = pointer(g), pt = pointer(tanhC), pc = pointer(c), pd = pointer(d)
+    let pdg = pointer(dGates), pdc = pointer(dState)
     for r in 0..<b {
-        let gr = pg + r * 4 * h, cr = pc + r * h, or = po + r * 2 * h
+        let s = ps + r * 4 * h, gr = pg + r * h, tr = pt + r * h, cr = pc + r * h, dr = pd + r * 2 * h
+        let dgr = pdg + r * 4 * h, dcr = pdc + r * h
         for j in 0..<h {
-            let (i, f, g, o) = lstmGates(gr, j, h)
-            let cNext = f * cr[j] + i * g
-            or[j] = o * hyperbolicTangent(cNext)
-            or[h + j] = cNext
-        }
-    }
-}
-
-private func lstmBackward<T: BinaryFloatingPoint>(_ gates: Tensor, _ c: Tensor, _ d: Tensor, _ dGates: Tensor, _ dState: Tensor, _: T.Type) {
-    let b = c.shape[0], h = c.shape[1]
-    let pg = gates.buffer.pointer(T.self) + gates.storageOffset, pc = c.buffer.pointer(T.self) + c.storageOffset
-    let pd = d.buffer.pointer(T.self) + d.storageOffset, pdg = dGates.buffer.pointer(T.self), pdc = dState.buffer.pointer(T.self)
-    for r in 0..<b {
-        let gr = pg + r * 4 * h, cr = pc + r * h, dr = pd + r * 2 * h, dgr = pdg + r * 4 * h, dcr = pdc + r * h
-        for j in 0..<h {
-            let (i, f, g, o) = lstmGates(gr, j, h)
-            let tc = hyperbolicTangent(f * cr[j] + i * g)
+            let i = s[j], f = s[h + j], o = s[3 * h + j], gj = gr[j], tc = tr[j]
             let dh = dr[j], dc = dr[h + j] + dh * o * (1 - tc * tc)
-            dgr[j] = dc * g * i * (1 - i)
+            dgr[j] = dc * gj * i * (1 - i)
             dgr[h + j] = dc * cr[j] * f * (1 - f)
-            dgr[2 * h + j] = dc * i * (1 - g * g)
+            dgr[2 * h + j] = dc * i * (1 - gj * gj)
             dgr[3 * h + j] = dh * tc * o * (1 - o)
             dcr[j] = dc * f
         }
