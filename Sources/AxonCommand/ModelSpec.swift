@@ -13,7 +13,10 @@ struct UserError: Error, CustomStringConvertible {
 ///
 /// JSON: `{"input": [2], "layers": [{"type": "linear", "out": 8}, {"type": "tanh"}, {"type": "linear", "out": 2}]}`;
 /// types: linear (out), conv2d (out, kernel, stride, padding), maxpool / avgpool (kernel, stride), flatten,
-/// relu, leaky-relu (slope), tanh, sigmoid, gelu, step, dropout (p), batchnorm.
+/// relu, leaky-relu (slope), tanh, sigmoid, gelu, step, dropout (p), batchnorm; and for sequences of token ids
+/// (`--data text:`, input `[context]`): embedding (out; the vocabulary is the data's), lstm / gru (out, layers,
+/// bidirectional), transformer-encoder (heads, ff, layers, causal: set it for a language model), layernorm;
+/// linear then maps the last axis.
 struct ModelSpec: Codable, Equatable {
     struct LayerSpec: Codable, Equatable {
         var type: String
@@ -23,6 +26,12 @@ struct ModelSpec: Codable, Equatable {
         var padding: Int?
         var p: Double?
         var slope: Double?
+        /// Sequence layers: stacked layers, heads, feed-forward width, both directions, causal attention.
+        var layers: Int?
+        var heads: Int?
+        var ff: Int?
+        var bidirectional: Bool?
+        var causal: Bool?
     }
 
     var input: [Int]
@@ -97,9 +106,11 @@ struct ModelSpec: Codable, Equatable {
         }
     }
 
-    /// Builds the network, checking each layer against the shape flowing into it.
-    func build() throws -> Sequential {
+    /// Builds the network, checking each layer against the shape flowing into it; `vocabulary` sizes an
+    /// embedding layer.
+    func build(vocabulary: Int? = nil) throws -> Sequential {
         var shape = input
+        var sequence = false  // whether the shape is [time, features] (after an embedding)
         var built: [any Layer] = []
         for (i, l) in layers.enumerated() {
             let at = "layer \(i) (\(l.type))"
@@ -109,9 +120,34 @@ struct ModelSpec: Codable, Equatable {
             }
             switch l.type {
             case "linear":
-                guard shape.count == 1 else { throw UserError("\(at): needs flat input, got \(shape) (add a flatten layer)") }
+                guard shape.count == 1 || (shape.count == 2 && sequence) else {
+                    throw UserError("\(at): needs flat input, got \(shape) (add a flatten layer)")
+                }
                 let out = try need(l.out, "out")
-                built.append(Linear(shape[0], out)); shape = [out]
+                built.append(Linear(shape[shape.count - 1], out)); shape[shape.count - 1] = out
+            case "embedding":
+                guard shape.count == 1, let vocabulary else { throw UserError("\(at): needs token ids (text data), got input \(shape)") }
+                let out = try need(l.out, "out")
+                built.append(Embedding(vocabulary, out)); shape = [shape[0], out]; sequence = true
+            case "lstm", "gru":
+                guard shape.count == 2, sequence else { throw UserError("\(at): needs a sequence [time, features] (after an embedding), got \(shape)") }
+                let out = try need(l.out, "out"), stacked = l.layers ?? 1, both = l.bidirectional ?? false
+                guard stacked > 0 else { throw UserError("\(at): layers must be positive, got \(stacked)") }
+                let net: RecurrentNet = l.type == "lstm"
+                    ? LSTM(shape[1], out, numLayers: stacked, bidirectional: both, batchFirst: true)
+                    : GRU(shape[1], out, numLayers: stacked, bidirectional: both, batchFirst: true)
+                built.append(SequenceLayer(net)); shape = [shape[0], out * (both ? 2 : 1)]
+            case "transformer-encoder":
+                guard shape.count == 2, sequence else { throw UserError("\(at): needs a sequence [time, features] (after an embedding), got \(shape)") }
+                let heads = l.heads ?? 4, ff = l.ff ?? 4 * shape[1], stacked = l.layers ?? 1
+                guard heads > 0, shape[1] % heads == 0, ff > 0, stacked > 0 else {
+                    throw UserError("\(at): heads \(heads) must divide the width \(shape[1]), and ff and layers must be positive")
+                }
+                let layer = TransformerEncoderLayer(dModel: shape[1], nhead: heads, dimFeedforward: ff, dropout: l.p ?? 0, batchFirst: true,
+                                                    normFirst: true)
+                built.append(SequenceLayer(TransformerEncoder(layer, numLayers: stacked), causal: l.causal ?? false))
+            case "layernorm":
+                built.append(LayerNorm(shape[shape.count - 1]))
             case "conv2d":
                 guard shape.count == 3 else { throw UserError("\(at): needs [channels, height, width] input, got \(shape)") }
                 let out = try need(l.out, "out"), k = try need(l.kernel, "kernel"), s = l.stride ?? 1, p = l.padding ?? 0
@@ -150,6 +186,9 @@ struct ModelSpec: Codable, Equatable {
         return Sequential(layers: built)
     }
 
+    /// Whether the description reads token ids (its first layer is an embedding).
+    var readsTokens: Bool { layers.first?.type == "embedding" }
+
     /// Shape of one output (without the batch axis).
     var outputFeatures: Int? {
         layers.last(where: { $0.type == "linear" })?.out
@@ -160,4 +199,40 @@ struct ModelSpec: Codable, Equatable {
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
+}
+
+/// A recurrent net or Transformer stack as a layer of a described model: its output sequence only (the final
+/// states are dropped), batch first; a Transformer with `causal` lets each position see earlier ones only.
+final class SequenceLayer: Module, Layer {
+    let net: Module
+    let causal: Bool
+
+    init(_ net: Module, causal: Bool = false) {
+        self.net = net
+        self.causal = causal
+    }
+
+    func callAsFunction(_ input: Tensor) -> Tensor {
+        switch net {
+        case let lstm as LSTM: return lstm(input).0
+        case let gru as GRU: return gru(input).0
+        case let encoder as TransformerEncoder: return encoder(input, isCausal: causal)
+        default: fatalError("Axon.SequenceLayer: \(type(of: net)) is not a sequence layer")
+        }
+    }
+
+    override var layerDescription: String { "\(type(of: net))\(causal ? " (causal)" : "")" }
+}
+
+/// A described model (``ModelSpec``) that reads token ids, as a language model.
+final class DescribedLanguageModel: Module, LanguageModel {
+    let net: Sequential
+    let vocabSize: Int
+
+    init(_ net: Sequential, vocabSize: Int) {
+        self.net = net
+        self.vocabSize = vocabSize
+    }
+
+    func callAsFunction(_ tokens: Tensor) -> Tensor { net(tokens) }
 }

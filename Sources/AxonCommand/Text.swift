@@ -4,17 +4,27 @@ import Foundation
 
 /// The architecture of a character language model, as recorded in its checkpoint.
 struct LanguageModelSpec: Codable {
-    /// `char-lstm` or `char-transformer`.
+    /// `char-lstm`, `char-transformer`, or `described` (a JSON model description, in `description`).
     var kind: String
     var vocabSize: Int
     var context: Int
+    var description: ModelSpec? = nil
 
-    static let kinds = ["char-lstm", "char-transformer"]
+    static let kinds = ["char-lstm", "char-transformer", "described"]
 
-    func build() -> any LanguageModel {
-        kind == "char-lstm"
-            ? CharLSTM(vocabSize: vocabSize, embeddingDim: 64, hiddenSize: 256, numLayers: 2)
-            : CharTransformer(vocabSize: vocabSize, contextLength: context, dModel: 128, nhead: 4, numLayers: 4, dimFeedforward: 512)
+    func build() throws -> any LanguageModel {
+        switch kind {
+        case "char-lstm": return CharLSTM(vocabSize: vocabSize, embeddingDim: 64, hiddenSize: 256, numLayers: 2)
+        case "char-transformer":
+            return CharTransformer(vocabSize: vocabSize, contextLength: context, dModel: 128, nhead: 4, numLayers: 4, dimFeedforward: 512)
+        default:
+            guard let description, description.readsTokens else { throw UserError("a described language model must start with an embedding layer") }
+            let net = try description.build(vocabulary: vocabSize)
+            guard description.outputFeatures == vocabSize else {
+                throw UserError("the model's last linear layer has \(description.outputFeatures.map(String.init) ?? "no") outputs; a language model needs \(vocabSize) (the vocabulary)")
+            }
+            return DescribedLanguageModel(net, vocabSize: vocabSize)
+        }
     }
 }
 
@@ -39,7 +49,7 @@ struct LoadedLanguageModel {
         guard tokenizer.count == spec.vocabSize else {
             throw UserError("\(path): the vocabulary holds \(tokenizer.count) bytes but the model predicts \(spec.vocabSize)")
         }
-        let model = spec.build()
+        let model = try spec.build()
         try Checkpoint.load(into: model, from: path)
         return LoadedLanguageModel(spec: spec, model: model, tokenizer: tokenizer)
     }
@@ -58,16 +68,22 @@ extension Train {
             tokenizer = try resumed?.tokenizer ?? ByteTokenizer(fitting: corpus)
             tokens = try tokenizer.encode(limit.map { Array(corpus.prefix($0)) } ?? corpus)
         } catch let error as DataError { throw UserError("\(path): \(error.description)") }
-        let kind = resumed?.spec.kind ?? model
-        guard LanguageModelSpec.kinds.contains(kind) else {
-            throw UserError("text data trains \(LanguageModelSpec.kinds.joined(separator: " or ")) (--model), got '\(model)'")
+        let spec: LanguageModelSpec
+        if let resumed {
+            spec = resumed.spec
+        } else if model == "char-lstm" || model == "char-transformer" {
+            spec = LanguageModelSpec(kind: model, vocabSize: tokenizer.count, context: context)
+        } else if model.hasSuffix(".json") {
+            let description = try ModelSpec.parse(model, inputShape: [context], classes: tokenizer.count, activation: activation)
+            spec = LanguageModelSpec(kind: "described", vocabSize: tokenizer.count, context: context, description: description)
+        } else {
+            throw UserError("text data trains char-lstm, char-transformer or a JSON model description (--model), got '\(model)'")
         }
-        let spec = LanguageModelSpec(kind: kind, vocabSize: tokenizer.count, context: resumed?.spec.context ?? context)
         let (train, validation): (TextDataset, TextDataset)
         do {
             (train, validation) = try TextDataset.split(tokens, context: spec.context, validationFraction: validationSplit > 0 ? validationSplit : 0.05)
         } catch let error as DataError { throw UserError("\(path): \(error.description)") }
-        let net = spec.build()
+        let net = try spec.build()
         let opt = try makeOptimizer(net.parameters())
         let trainLoader = DataLoader(train, batchSize: batchSize, shuffle: true, seed: seed)
         let validationLoader = DataLoader(validation, batchSize: batchSize)

@@ -168,7 +168,23 @@ final class CommandTests: XCTestCase {
             XCTAssertTrue(a.stdout.hasPrefix("the "), a.stdout)
             XCTAssertEqual(a.stdout.utf8.count, 4 + 30 + 1, a.stdout)  // prompt, 30 bytes, newline
         }
-        try expectOneLineError(["train", "--data", "text:corpus.txt", "--model", "lenet"], mentions: "text data trains char-lstm or char-transformer")
+        // A described model: embedding, GRU, layer norm and a causal Transformer layer, read out over the 15 bytes.
+        let description = """
+            {"input": [16], "layers": [{"type": "embedding", "out": 8}, {"type": "gru", "out": 8}, {"type": "layernorm"},
+             {"type": "transformer-encoder", "heads": 2, "ff": 16, "causal": true}, {"type": "linear", "out": 15}]}
+            """
+        try description.write(toFile: path("lm.json"), atomically: true, encoding: .utf8)
+        let described = try axon(["train", "--data", "text:corpus.txt", "--model", "lm.json", "--context", "16", "--epochs", "1",
+                                   "--batch-size", "16", "--output", "lm.safetensors", "--quiet", "--plots", "p-json"])
+        XCTAssertEqual(described.status, 0, described.stderr)
+        let continued = try axon(["generate", "--checkpoint", "lm.safetensors", "--prompt", "the ", "--length", "10"])
+        XCTAssertEqual(continued.status, 0, continued.stderr)
+        XCTAssertEqual(continued.stdout.utf8.count, 4 + 10 + 1, continued.stdout)
+        try "{\"input\": [16], \"layers\": [{\"type\": \"embedding\", \"out\": 8}, {\"type\": \"linear\", \"out\": 3}]}"
+            .write(toFile: path("small.json"), atomically: true, encoding: .utf8)
+        try expectOneLineError(["train", "--data", "text:corpus.txt", "--model", "small.json", "--context", "16"],
+                               mentions: "a language model needs 15 (the vocabulary)")
+        try expectOneLineError(["train", "--data", "text:corpus.txt", "--model", "lenet"], mentions: "text data trains char-lstm, char-transformer or a JSON model description")
         try expectOneLineError(["generate", "--checkpoint", "char-lstm.safetensors", "--prompt", "xyz"], mentions: "is not in the tokenizer's vocabulary")
         try expectOneLineError(["train", "--data", "text:nothing.txt"], mentions: "nothing.txt: no such file or directory")
     }
