@@ -29,7 +29,33 @@ def idx(name):
 
 if a.workload:  # one training workload in its own process, for its own peak RSS
     out = {}
-    if a.workload == "playground":
+    if a.workload in ("lstm-lm", "transformer-lm"):
+        # Character language models on random tokens (vocabulary 96), batch 32, context 64, Adam: tokens per second.
+        v, b, t = 96, 32, 64
+        class LM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                if a.workload == "lstm-lm":
+                    self.embedding = nn.Embedding(v, 64); self.lstm = nn.LSTM(64, 256, 2, batch_first=True); self.head = nn.Linear(256, v)
+                else:
+                    self.embedding = nn.Embedding(v, 128); self.position = nn.Embedding(t, 128)
+                    layer = nn.TransformerEncoderLayer(128, 4, 512, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+                    self.encoder = nn.TransformerEncoder(layer, 4, enable_nested_tensor=False)
+                    self.norm = nn.LayerNorm(128); self.head = nn.Linear(128, v)
+                    self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(t))
+            def forward(self, x):
+                if a.workload == "lstm-lm":
+                    return self.head(self.lstm(self.embedding(x))[0])
+                h = self.embedding(x) + self.position(torch.arange(x.shape[1]))
+                return self.head(self.norm(self.encoder(h, mask=self.mask, is_causal=True)))
+        net = LM()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(0, v, (b, t), generator=g); y = torch.randint(0, v, (b, t), generator=g)
+        def step():
+            opt.zero_grad(); F.cross_entropy(net(x).reshape(-1, v), y.reshape(-1)).backward(); opt.step()
+        out["tokens_per_second"] = b * t / median_time(step, 1 if a.quick else 4, rounds=3)
+    elif a.workload == "playground":
         x = torch.rand(10, 2) * 12 - 6; y = torch.rand(10, 1) * 2 - 1
         net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
         opt = torch.optim.SGD(net.parameters(), lr=0.03)
@@ -70,12 +96,16 @@ def report(name, unit, value):
     rows.append({"name": name, "unit": unit, "value": value, "threads": a.threads})
 
 # Training runs first, each in its own process: Linux carries a parent's peak RSS into a child it starts.
-for workload in ["mlp", "lenet", "playground"]:
+for workload in ["mlp", "lenet", "playground", "lstm-lm", "transformer-lm"]:
     out = subprocess.run([sys.executable, __file__, "--threads", str(a.threads), "--workload", workload] + (["--quick"] if a.quick else []),
                          capture_output=True, text=True, check=True)
     f = json.loads(out.stdout)
     if workload == "playground":
         report("playground 2-8-8-1 tanh, batch 10", "steps/s", f["steps_per_second"])
+    elif workload == "lstm-lm":
+        report("lstm lm train (batch 32, ctx 64, 2x256)", "tokens/s", f["tokens_per_second"])
+    elif workload == "transformer-lm":
+        report("transformer lm train (batch 32, ctx 64, d128 x4)", "tokens/s", f["tokens_per_second"])
     else:
         report(f"{workload} train (batch 64, SGD momentum)", "samples/s", f["train_samples_per_second"])
         report(f"{workload} inference", "samples/s", f["inference_samples_per_second"])

@@ -6,7 +6,8 @@ import Glibc
 
 // Axon's benchmark: `swift run -c release axon-bench [--threads N] [--json PATH] [--quick]`.
 // Rows: GEMM GFLOP/s, conv2d forward+backward for the LeNet layers, Fashion-MNIST training and inference
-// samples/s for the MLP and LeNet (batch 64, SGD with momentum), Playground-size steps/s, and each training
+// samples/s for the MLP and LeNet (batch 64, SGD with momentum), Playground-size steps/s, character language
+// models' training tokens/s (an LSTM and a Transformer, batch 32, context 64, Adam), and each training
 // run's peak resident memory (measured in a child process of its own). bench/compare.py runs the same
 // workloads in PyTorch in the same command and prints Axon/PyTorch per row.
 
@@ -78,7 +79,19 @@ if let workload = option("--workload") {
     if let t = option("--threads").flatMap(Int.init) { Threading.threadCount = t }
     manualSeed(0)
     var out: [String: Double] = [:]
-    if workload == "playground" {
+    if workload == "lstm-lm" || workload == "transformer-lm" {
+        // Character language models on random tokens (vocabulary 96), batch 32, context 64, Adam: tokens per second.
+        let v = 96, b = 32, t = 64
+        let g = Generator(seed: 0)
+        let model: any LanguageModel = workload == "lstm-lm"
+            ? CharLSTM(vocabSize: v, embeddingDim: 64, hiddenSize: 256, numLayers: 2)
+            : CharTransformer(vocabSize: v, contextLength: t, dModel: 128, nhead: 4, numLayers: 4, dimFeedforward: 512)
+        let opt = Adam(model.parameters(), lr: 1e-3)
+        let x = Tensor(shape: [b, t], scalars: (0..<b * t).map { _ in g.nextInt(below: v) })
+        let y = Tensor(shape: [b, t], scalars: (0..<b * t).map { _ in g.nextInt(below: v) })
+        func step() { opt.zeroGrad(); crossEntropy(model(x).reshaped([b * t, v]), y.reshaped([b * t])).backward(); opt.step() }
+        out["tokens_per_second"] = Double(b * t) / timeIt(reps: quick ? 1 : 4, rounds: 3) { step() }
+    } else if workload == "playground" {
         let g = Generator(seed: 0)
         let x = Tensor.uniform([10, 2], low: -6, high: 6, generator: g), y = Tensor.uniform([10, 1], low: -1, high: 1, generator: g)
         let net = Sequential(Linear(2, 8), Tanh(), Linear(8, 8), Tanh(), Linear(8, 1))
@@ -137,7 +150,7 @@ for threads in threadCounts {
     Threading.threadCount = threads
     // Training runs first, each in its own process (for its own peak RSS: Linux carries a parent's peak
     // resident memory into a child it starts, so they run before the products below allocate anything).
-    for workload in ["mlp", "lenet", "playground"] where only == nil || only == "train" {
+    for workload in ["mlp", "lenet", "playground", "lstm-lm", "transformer-lm"] where only == nil || only == "train" {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         p.arguments = ["--workload", workload, "--threads", "\(threads)"] + (quick ? ["--quick"] : [])
@@ -152,6 +165,10 @@ for threads in threadCounts {
         }
         if workload == "playground" {
             report("playground 2-8-8-1 tanh, batch 10", "steps/s", figures["steps_per_second"]!, threads)
+        } else if workload == "lstm-lm" {
+            report("lstm lm train (batch 32, ctx 64, 2x256)", "tokens/s", figures["tokens_per_second"]!, threads)
+        } else if workload == "transformer-lm" {
+            report("transformer lm train (batch 32, ctx 64, d128 x4)", "tokens/s", figures["tokens_per_second"]!, threads)
         } else {
             report("\(workload) train (batch 64, SGD momentum)", "samples/s", figures["train_samples_per_second"]!, threads)
             report("\(workload) inference", "samples/s", figures["inference_samples_per_second"]!, threads)
