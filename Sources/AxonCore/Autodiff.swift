@@ -33,6 +33,10 @@ final class GradFn {
     let inputVersions: [Int]?
     /// Other tensors the rule reads (the output, a mask), with their versions.
     let otherSaved: [SavedVersion]
+    /// For a slice: the region of the input's shape that the output views. The backward pass then adds the
+    /// gradient into that region of the input's accumulated gradient, instead of building a zero tensor of the
+    /// input's shape for each slice (a recurrent net slices every time step out of one projection).
+    var regionOfInput: ((Tensor) -> Tensor)? = nil
 
     init(name: String, inputs: [Tensor], inputVersions: [Int]?, otherSaved: [SavedVersion],
          backward: @escaping (Tensor) -> [Tensor?]) {
@@ -201,6 +205,17 @@ extension Tensor {
     /// nil; otherwise returns each target's gradient, taken when the walk reaches it (every consumer has run).
     private static func walk(_ order: [Tensor], targets: [Tensor]?) -> [Tensor?] {
         var found = [Tensor?](repeating: nil, count: targets?.count ?? 0)
+        // Gradients this walk allocated itself and no one else holds: accumulated into in place (outside a
+        // recorded backward pass). Others (an op may hand its incoming gradient on unchanged) are never written.
+        var owned = Set<ObjectIdentifier>()
+        func accumulator(for input: Tensor) -> Tensor {
+            if let p = input.pendingGrad, owned.contains(ObjectIdentifier(p)) { return p }
+            let z = Tensor.zeros(input.shape, dtype: input.dtype)
+            if let p = input.pendingGrad { z.addInPlace(p) }
+            owned.insert(ObjectIdentifier(z))
+            input.pendingGrad = z
+            return z
+        }
         for node in order.reversed() {
             guard let g = node.pendingGrad else { continue }
             node.pendingGrad = nil
@@ -214,6 +229,11 @@ extension Tensor {
             }
             guard let fn = node.gradFn else { continue }
             fn.checkSavedVersions()
+            if !GradMode.isEnabled, let region = fn.regionOfInput, let input = fn.inputs.first, input.requiresGrad,
+               g.dtype == input.dtype, g.shape == node.shape {
+                region(accumulator(for: input)).addInPlace(g)
+                continue
+            }
             let inputGrads = fn.backward(g)
             guard inputGrads.count == fn.inputs.count else {
                 axonFail("backward", "\(fn.name) returned \(inputGrads.count) gradients for \(fn.inputs.count) inputs")
@@ -224,7 +244,11 @@ extension Tensor {
                     axonFail("backward", "\(fn.name) produced gradient of shape \(ig.shape) for input of shape \(input.shape)")
                 }
                 let typed = ig.dtype == input.dtype ? ig : ig.converted(to: input.dtype)
-                input.pendingGrad = input.pendingGrad.map { $0 + typed } ?? typed
+                if !GradMode.isEnabled, let p = input.pendingGrad, owned.contains(ObjectIdentifier(p)) {
+                    p.addInPlace(typed)
+                } else {
+                    input.pendingGrad = input.pendingGrad.map { $0 + typed } ?? typed
+                }
             }
         }
         return found

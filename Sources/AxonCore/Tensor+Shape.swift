@@ -165,7 +165,7 @@ extension Tensor {
         outShape[a] = range.count
         // A slice of a contiguous tensor along its first non-unit axis is contiguous too (no strides array).
         let layout = isContiguous && shape[..<a].allSatisfy({ $0 == 1 }) ? nil : strides
-        return view("slice", shape: outShape, strides: layout, offset: storageOffset + range.lowerBound * (layout ?? strides)[a]) {
+        let out = view("slice", shape: outShape, strides: layout, offset: storageOffset + range.lowerBound * (layout ?? strides)[a]) {
             [shape, dtype] g in
             // The gradient goes into zeros of the base's shape, through the same slice.
             if GradMode.isEnabled && g.requiresGrad {
@@ -175,6 +175,9 @@ extension Tensor {
             full.sliced(axis: a, range).assign(g)
             return full
         }
+        // The backward pass may instead add the gradient into this region of the base's gradient (see GradFn).
+        out.gradFn?.regionOfInput = { base in withNoGrad { base.sliced(axis: a, range) } }
+        return out
     }
 
     /// `length` elements from `start` along `axis`, a view (`torch.narrow`).
