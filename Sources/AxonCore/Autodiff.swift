@@ -208,14 +208,6 @@ extension Tensor {
         // Gradients this walk allocated itself and no one else holds: accumulated into in place (outside a
         // recorded backward pass). Others (an op may hand its incoming gradient on unchanged) are never written.
         var owned = Set<ObjectIdentifier>()
-        func accumulator(for input: Tensor) -> Tensor {
-            if let p = input.pendingGrad, owned.contains(ObjectIdentifier(p)) { return p }
-            let z = Tensor.zeros(input.shape, dtype: input.dtype)
-            if let p = input.pendingGrad { z.addInPlace(p) }
-            owned.insert(ObjectIdentifier(z))
-            input.pendingGrad = z
-            return z
-        }
         for node in order.reversed() {
             guard let g = node.pendingGrad else { continue }
             node.pendingGrad = nil
@@ -229,9 +221,9 @@ extension Tensor {
             }
             guard let fn = node.gradFn else { continue }
             fn.checkSavedVersions()
-            if !GradMode.isEnabled, let region = fn.regionOfInput, let input = fn.inputs.first, input.requiresGrad,
+            if let region = fn.regionOfInput, !GradMode.isEnabled, let input = fn.inputs.first, input.requiresGrad,
                g.dtype == input.dtype, g.shape == node.shape {
-                region(accumulator(for: input)).addInPlace(g)
+                region(accumulator(for: input, &owned)).addInPlace(g)
                 continue
             }
             let inputGrads = fn.backward(g)
@@ -244,7 +236,7 @@ extension Tensor {
                     axonFail("backward", "\(fn.name) produced gradient of shape \(ig.shape) for input of shape \(input.shape)")
                 }
                 let typed = ig.dtype == input.dtype ? ig : ig.converted(to: input.dtype)
-                if !GradMode.isEnabled, let p = input.pendingGrad, owned.contains(ObjectIdentifier(p)) {
+                if !owned.isEmpty, let p = input.pendingGrad, owned.contains(ObjectIdentifier(p)) {  // only outside a recorded pass
                     p.addInPlace(typed)
                 } else {
                     input.pendingGrad = input.pendingGrad.map { $0 + typed } ?? typed
@@ -252,6 +244,17 @@ extension Tensor {
             }
         }
         return found
+    }
+
+    /// The gradient `input` is accumulating, as a buffer this pass owns (made from zeros and what it had so far
+    /// the first time), so that contributions can be added into it in place.
+    private static func accumulator(for input: Tensor, _ owned: inout Set<ObjectIdentifier>) -> Tensor {
+        if let p = input.pendingGrad, owned.contains(ObjectIdentifier(p)) { return p }
+        let z = Tensor.zeros(input.shape, dtype: input.dtype)
+        if let p = input.pendingGrad { z.addInPlace(p) }
+        owned.insert(ObjectIdentifier(z))
+        input.pendingGrad = z
+        return z
     }
 }
 
