@@ -46,6 +46,7 @@ struct LoadedLanguageModel {
         }
         let tokenizer: ByteTokenizer
         do { tokenizer = try ByteTokenizer(vocabulary: bytes) } catch { throw UserError("\(path): \(error)") }
+        guard spec.context >= 1 && spec.context <= 1 << 16 else { throw UserError("\(path): context \(spec.context) is out of range (1...65536)") }
         guard tokenizer.count == spec.vocabSize else {
             throw UserError("\(path): the vocabulary holds \(tokenizer.count) bytes but the model predicts \(spec.vocabSize)")
         }

@@ -54,7 +54,7 @@ struct Train: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
         if let earlyStopping, earlyStopping < 0 { throw ValidationError("--early-stopping must be non-negative, got \(earlyStopping)") }
-        guard context >= 1 else { throw ValidationError("--context must be at least 1, got \(context)") }
+        guard context >= 1 && context <= 1 << 16 else { throw ValidationError("--context must be in 1...65536, got \(context)") }
     }
 
     func run() throws {
