@@ -143,6 +143,7 @@ struct ModelSpec: Codable, Equatable {
                 guard heads > 0, shape[1] % heads == 0, ff > 0, stacked > 0 else {
                     throw UserError("\(at): heads \(heads) must divide the width \(shape[1]), and ff and layers must be positive")
                 }
+                if let p = l.p, !(p >= 0 && p < 1) { throw UserError("\(at): p must be in [0, 1), got \(p)") }
                 let layer = TransformerEncoderLayer(dModel: shape[1], nhead: heads, dimFeedforward: ff, dropout: l.p ?? 0, batchFirst: true,
                                                     normFirst: true)
                 built.append(SequenceLayer(TransformerEncoder(layer, numLayers: stacked), causal: l.causal ?? false))

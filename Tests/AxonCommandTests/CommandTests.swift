@@ -184,6 +184,9 @@ final class CommandTests: XCTestCase {
             .write(toFile: path("small.json"), atomically: true, encoding: .utf8)
         try expectOneLineError(["train", "--data", "text:corpus.txt", "--model", "small.json", "--context", "16"],
                                mentions: "a language model needs 15 (the vocabulary)")
+        try "{\"input\": [16], \"layers\": [{\"type\": \"embedding\", \"out\": 8}, {\"type\": \"transformer-encoder\", \"heads\": 2, \"p\": 2}, {\"type\": \"linear\", \"out\": 15}]}"
+            .write(toFile: path("badp.json"), atomically: true, encoding: .utf8)
+        try expectOneLineError(["train", "--data", "text:corpus.txt", "--model", "badp.json", "--context", "16"], mentions: "p must be in [0, 1), got 2.0")
         try expectOneLineError(["train", "--data", "text:corpus.txt", "--model", "lenet"], mentions: "text data trains char-lstm, char-transformer or a JSON model description")
         try expectOneLineError(["generate", "--checkpoint", "char-lstm.safetensors", "--prompt", "xyz"], mentions: "is not in the tokenizer's vocabulary")
         try expectOneLineError(["train", "--data", "text:nothing.txt"], mentions: "nothing.txt: no such file or directory")
