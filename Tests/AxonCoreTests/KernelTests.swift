@@ -144,21 +144,46 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// float32 tanh (one exp, a polynomial near 0) stays within 3 float32 ulps of the exact value.
-    func testFloat32TanhIsWithinThreeUlps() {
-        var x: Float = -12
-        var worst = 0.0
-        while x < 12 {
-            let exact = Foundation.tanh(Double(x))
-            let ulp = Double(Float(exact).ulp)
-            worst = max(worst, Swift.abs(Double(fastTanh(x)) - exact) / ulp)
-            x += 0.000731
+    /// float32 exp, sigmoid and tanh at every level this CPU runs: each level gives the scalar version's bits
+    /// (for every vector width and tail), within 2 ulps (exp) or 3 ulps (sigmoid, tanh) of the exact value,
+    /// and the IEEE answers at the edges (overflow to inf, subnormal results, NaN, ±inf).
+    func testFloat32TranscendentalsAtEveryLevel() {
+        var xs: [Float] = []
+        var x: Float = -110
+        while x < 95 { xs.append(x); x += 0.00731 }
+        xs += [0, -0, .nan, .infinity, -.infinity, 88.72, 88.73, -87.3, -100, -103.9, -104.5, 0.3, -0.3, 9, -9, 1e-30, -1e-30]
+        let exact: [(Double) -> Double] = [{ Foundation.exp($0) }, { 1 / (1 + Foundation.exp(-$0)) }, { Foundation.tanh($0) }]
+        let one: [(Float) -> Float] = [axon_exp_f32_one, axon_sigmoid_f32_one, axon_tanh_f32_one]
+        for op in 0..<3 {
+            let scalar = xs.map(one[op])
+            for level in 1...Int(axon_transcendental_levels()) {
+                for n in [xs.count, 1, 7, 8, 15, 16, 17, 33] {
+                    var out = [Float](repeating: 7, count: n)
+                    axon_transcendental_f32_with(Int32(level), Int32(op), xs, &out, n)
+                    // Bits equal (any NaN counts as NaN: its sign and payload are not part of the contract).
+                    let differing = (0..<n).first { out[$0].bitPattern != scalar[$0].bitPattern && !(out[$0].isNaN && scalar[$0].isNaN) }
+                    XCTAssertNil(differing, "op \(op) level \(level) n \(n): x = \(differing.map { xs[$0] } ?? 0)")
+                }
+            }
+            var worst = 0.0
+            for (x, y) in zip(xs, scalar) where x.isFinite {
+                let e = exact[op](Double(x))
+                if Float(e).isInfinite { XCTAssertEqual(y, Float(e), "op \(op) at \(x) overflows"); continue }
+                let ulp = Double(max(Float(e).ulp, Float.leastNonzeroMagnitude))
+                worst = max(worst, Swift.abs(Double(y) - e) / ulp)
+            }
+            XCTAssertLessThanOrEqual(worst, op == 0 ? 2 : 3, "op \(op): worst error in ulps")
         }
-        XCTAssertLessThanOrEqual(worst, 3)
-        XCTAssertEqual(fastTanh(Float.infinity), 1)
-        XCTAssertEqual(fastTanh(-Float.infinity), -1)
-        XCTAssertTrue(fastTanh(Float.nan).isNaN)
-        XCTAssertEqual(fastTanh(Float(0)), 0)
+        XCTAssertEqual(axon_exp_f32_one(.infinity), .infinity)
+        XCTAssertEqual(axon_exp_f32_one(-.infinity), 0)
+        XCTAssertEqual(axon_exp_f32_one(89), .infinity)
+        XCTAssertGreaterThan(axon_exp_f32_one(-100), 0, "a subnormal, not 0")
+        XCTAssertEqual(axon_sigmoid_f32_one(.infinity), 1)
+        XCTAssertEqual(axon_sigmoid_f32_one(-.infinity), 0)
+        XCTAssertEqual(axon_tanh_f32_one(.infinity), 1)
+        XCTAssertEqual(axon_tanh_f32_one(-.infinity), -1)
+        XCTAssertEqual(axon_tanh_f32_one(0), 0)
+        for f in one { XCTAssertTrue(f(.nan).isNaN) }
     }
 
     /// The unpacked small-product kernel at every level this CPU runs: strided A (plain and transposed),

@@ -20,6 +20,9 @@ extension Double: AxonFloat {}
 /// Elements per task below which an elementwise loop stays on one thread.
 let elementwiseGrain = 1 << 15
 
+/// One element of a unary op. float32 sigmoid and tanh come from the C kernels (transcendental.c), which give
+/// the same bits one element at a time as in their vector loops. exp stays the C library's (within half an ulp,
+/// where the vector exp is within 2): softmax's gradients in float32 need that to match PyTorch at rel 1e-4.
 @inline(__always)
 func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     switch op {
@@ -28,8 +31,9 @@ func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     case .log1p: return T.log(onePlus: x)
     case .sqrt: return x.squareRoot()
     case .sin: return T.sin(x)
-    case .tanh: return T.self == Float.self ? fastTanh(x) : T.tanh(x)
+    case .tanh: return T.self == Float.self ? T(axon_tanh_f32_one(Float(x))) : T.tanh(x)
     case .sigmoid:
+        if T.self == Float.self { return T(axon_sigmoid_f32_one(Float(x))) }
         // Written so that neither branch overflows: exp of a non-positive number only.
         if x >= 0 { return 1 / (1 + T.exp(-x)) }
         let e = T.exp(x)
@@ -39,29 +43,6 @@ func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     case .sign: return x > 0 ? 1 : (x < 0 ? -1 : 0)
     case .step: return x > 0 ? 1 : 0
     }
-}
-
-/// float32 tanh from one exp: the odd Taylor polynomial to x¹³ below 0.3, ±1 beyond 9 (tanh rounds to 1
-/// in float32 there), else 1 − 2/(e^{2|x|} + 1) with the sign put back. At most 2.5 float32 ulps from the
-/// exact value (checked over [-12, 12] against float64), and cheaper than the C library's tanhf, which
-/// was 13% of a Playground-size training step.
-@inline(__always)
-func fastTanh<T: AxonFloat>(_ x: T) -> T {
-    let a = Swift.abs(x)
-    if a < 0.3 {
-        let x2 = x * x
-        let c13: T = 21844 / 6081075, c11: T = -1382 / 155925, c9: T = 62 / 2835, c7: T = -17 / 315
-        let c5: T = 2 / 15, c3: T = -1 / 3
-        var p = c11 + x2 * c13
-        p = c9 + x2 * p
-        p = c7 + x2 * p
-        p = c5 + x2 * p
-        p = c3 + x2 * p
-        return x + x * (x2 * p)
-    }
-    if a > 9 { return x > 0 ? 1 : -1 }
-    let t = 1 - 2 / (T.exp(2 * a) + 1)  // NaN passes through
-    return x < 0 ? -t : t
 }
 
 @inline(__always)
@@ -179,25 +160,31 @@ extension StridedBuffer {
 /// output = op(x), elementwise, for float types; the output may be x itself.
 func unaryKernel<T: AxonFloat>(_ op: UnaryOp, _ x: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
     let s = x.pointer(T.self), o = output.pointer(T.self)
+    let vector = T.self == Float.self ? floatVectorKernel(op) : nil
     if x.isContiguous && output.isContiguous {
         let src = SendablePointer(pointer: s), dst = SendablePointer(pointer: o)
         parallelFor(output.count, grain: op == .relu ? elementwiseGrain : elementwiseGrain / 8) { range in
-            let s = src.pointer, out = dst.pointer
-            switch op {  // one loop per op so each inner loop is a single specialised body
-            case .relu:
-                if T.self == Float.self {  // branch-free C loop
-                    axon_relu_f32(floats(s + range.lowerBound), mutableFloats(out + range.lowerBound), range.count)
-                } else {
-                    for i in range { out[i] = s[i] > 0 ? s[i] : 0 }
-                }
-            default: for i in range { out[i] = applyUnary(op, s[i]) }
-            }
+            let s = src.pointer + range.lowerBound, out = dst.pointer + range.lowerBound
+            if let vector { return vector(floats(s), mutableFloats(out), range.count) }
+            for i in 0..<range.count { out[i] = applyUnary(op, s[i]) }
         }
         return
     }
     let dx = x.lastStride, dout = output.lastStride
     forEachRow(output.shape, output, x) { oo, xo, _, _, n in
+        if let vector, dx == 1, dout == 1 { return vector(floats(s + xo), mutableFloats(o + oo), n) }  // rows of a view
         for j in 0..<n { o[oo + j * dout] = applyUnary(op, s[xo + j * dx]) }
+    }
+}
+
+/// The C loop of a float32 unary op, where there is one: branch-free ReLU, and the vectorised sigmoid and tanh
+/// (which give ``applyUnary``'s bits).
+func floatVectorKernel(_ op: UnaryOp) -> ((UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)? {
+    switch op {
+    case .relu: return { axon_relu_f32($0, $1, $2) }
+    case .sigmoid: return { axon_sigmoid_f32($0, $1, $2) }
+    case .tanh: return { axon_tanh_f32($0, $1, $2) }
+    default: return nil
     }
 }
 

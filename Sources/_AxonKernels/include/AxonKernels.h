@@ -38,6 +38,18 @@ void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b,
 void axon_sdot_rows(const float *a, long rows_a, const float *b, long rows_b, long n, float *out);
 
 // ---- Branch-free elementwise loops (float32) ------------------------------------------------------
+// float32 exp, sigmoid and tanh (transcendental.c): vectorised over n elements (out may equal x), and one element
+// at a time with the same bits (for strided elements). The exp op itself keeps the C library's expf (more
+// accurate: softmax gradients need it); this exp is the building block of sigmoid and tanh.
+void axon_exp_f32(const float *x, float *out, long n);
+void axon_sigmoid_f32(const float *x, float *out, long n);
+void axon_tanh_f32(const float *x, float *out, long n);
+float axon_exp_f32_one(float x);
+float axon_sigmoid_f32_one(float x);
+float axon_tanh_f32_one(float x);
+// Levels: 1 scalar, 2 AVX2 with FMA, 3 AVX-512; op 0 exp, 1 sigmoid, 2 tanh (for tests of every level).
+int axon_transcendental_levels(void);
+void axon_transcendental_f32_with(int level, int op, const float *x, float *out, long n);
 void axon_relu_f32(const float *x, float *out, long n);  // out may equal x
 void axon_relu_backward_f32(const float *g, const float *y, float *out, long n);
 // 2x2, stride-2 max pooling of planes [first_plane, end_plane) of height x width; out, indices (flat input
