@@ -85,9 +85,71 @@ public func embedding(_ input: Tensor, _ weight: Tensor, paddingIdx: Int? = nil)
 }
 
 /// (x − mean) / √(variance + ε) over `axes`, with the biased variance: the core of layer and group norm.
+///
+/// One custom op over rows of the trailing axes: the forward pass makes two passes over each row (the mean,
+/// then the variance of the centred values, accumulated in float64) and writes x̂; the derivative is
+/// rstd·(g − mean(g) − x̂·mean(g·x̂)) in one more pass. Composed of recorded ops instead, a layer norm of the
+/// Transformer's size was a dozen broadcast kernels and reductions forward and back. When the backward pass is
+/// recorded (second derivatives), the same derivative is built from differentiable ops.
 private func standardized(_ x: Tensor, axes: [Int], eps: Double) -> Tensor {
-    let centered = x - x.mean(axes: axes, keepDims: true)
-    return centered / sqrt((centered * centered).mean(axes: axes, keepDims: true) + eps)
+    guard axes == Array((x.rank - axes.count)..<x.rank) else { fatalError("Axon.standardized: axes \(axes) must be trailing for \(x.shape)") }
+    let width = axes.reduce(1) { $0 * x.shape[$1] }, rows = width == 0 ? 0 : x.count / width
+    var rstd: [Double] = []
+    return customOp("layer_norm", inputs: [x], forward: { v in
+        let input = v[0].contiguous(), out = Tensor.empty(input.shape, dtype: input.dtype)
+        rstd = [Double](repeating: 0, count: rows)
+        if input.dtype == .float64 {
+            normalizeRows(input, out, rows, width, eps, &rstd, Double.self)
+        } else {
+            normalizeRows(input, out, rows, width, eps, &rstd, Float.self)
+        }
+        return out
+    }, backward: { g, v, xhat in
+        if GradMode.isEnabled {  // recorded: the derivative from differentiable ops
+            let centered = v[0] - v[0].mean(axes: axes, keepDims: true)
+            let r = 1 / sqrt((centered * centered).mean(axes: axes, keepDims: true) + eps)
+            let y = centered * r
+            return [r * (g - g.mean(axes: axes, keepDims: true) - y * (g * y).mean(axes: axes, keepDims: true))]
+        }
+        let grad = g.contiguous(), dx = Tensor.empty(grad.shape, dtype: grad.dtype)
+        if grad.dtype == .float64 {
+            normalizeRowsBackward(grad, xhat, dx, rows, width, rstd, Double.self)
+        } else {
+            normalizeRowsBackward(grad, xhat, dx, rows, width, rstd, Float.self)
+        }
+        return [dx]
+    })
+}
+
+/// x̂ of each row of `width` elements (contiguous), and each row's 1/√(var + ε).
+private func normalizeRows<T: BinaryFloatingPoint>(_ x: Tensor, _ out: Tensor, _ rows: Int, _ width: Int, _ eps: Double,
+                                                    _ rstd: inout [Double], _: T.Type) {
+    let px = x.buffer.pointer(T.self) + x.storageOffset, po = out.buffer.pointer(T.self) + out.storageOffset
+    for r in 0..<rows {
+        let row = px + r * width, o = po + r * width
+        var sum = 0.0
+        for j in 0..<width { sum += Double(row[j]) }
+        let mean = sum / Double(width)
+        var squares = 0.0
+        for j in 0..<width { let c = Double(row[j]) - mean; squares += c * c }
+        let s = 1 / (squares / Double(width) + eps).squareRoot()
+        rstd[r] = s
+        for j in 0..<width { o[j] = T((Double(row[j]) - mean) * s) }
+    }
+}
+
+/// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) per row.
+private func normalizeRowsBackward<T: BinaryFloatingPoint>(_ g: Tensor, _ xhat: Tensor, _ dx: Tensor, _ rows: Int, _ width: Int,
+                                                            _ rstd: [Double], _: T.Type) {
+    let pg = g.buffer.pointer(T.self) + g.storageOffset, py = xhat.buffer.pointer(T.self) + xhat.storageOffset
+    let pd = dx.buffer.pointer(T.self) + dx.storageOffset
+    for r in 0..<rows {
+        let gr = pg + r * width, yr = py + r * width, dr = pd + r * width
+        var sumG = 0.0, sumGY = 0.0
+        for j in 0..<width { sumG += Double(gr[j]); sumGY += Double(gr[j]) * Double(yr[j]) }
+        let meanG = sumG / Double(width), meanGY = sumGY / Double(width), s = rstd[r]
+        for j in 0..<width { dr[j] = T(s * (Double(gr[j]) - meanG - Double(yr[j]) * meanGY)) }
+    }
 }
 
 /// The trailing axes a normalisation over `normalizedShape` reduces; stops, naming `op`, when the input
