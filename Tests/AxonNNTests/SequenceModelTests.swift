@@ -101,6 +101,11 @@ final class SequenceModelTests: XCTestCase {
             let nets: [(String, (Tensor) -> Tensor)] = [
                 ("RNN", { let m = RNN(3, 2, bidirectional: true, batchFirst: true, generator: Generator(seed: 1)); return m($0).0 }),
                 ("LSTM", { let m = LSTM(3, 2, numLayers: 2, batchFirst: true, generator: Generator(seed: 1)); return m($0).0 }),
+                ("LSTM, both directions and lengths", {
+                    let m = LSTM(3, 2, numLayers: 2, bidirectional: true, batchFirst: true, generator: Generator(seed: 1))
+                    let (y, (h, c)) = m($0, lengths: Tensor(shape: [2], scalars: [3, 2]))
+                    return concat([y.reshaped([24]), h.reshaped([16]), c.reshaped([16])], axis: 0)
+                }),
                 ("GRU", { let m = GRU(3, 2, batchFirst: true, generator: Generator(seed: 1)); return m($0, lengths: Tensor(shape: [2], scalars: [3, 2])).0 }),
                 ("MultiheadAttention", { let m = MultiheadAttention(3, 1, batchFirst: true, generator: Generator(seed: 1)); return m($0, $0, $0).0 }),
             ]
@@ -134,19 +139,21 @@ final class SequenceModelTests: XCTestCase {
         XCTAssertTrue(transformer.stateDictKeys().contains("encoder.layers.1.self_attn.in_proj_weight"))
     }
 
-    /// The fused LSTM step's two derivative forms agree: the one-pass kernel, and the composite one that a
+    /// The fused LSTM recurrence's two derivative forms agree: the one-pass kernels, and the composite one that a
     /// recorded backward pass (createGraph) uses, which is itself differentiable.
     func testFusedLSTMStepDerivativesAgree() {
-        let lstm = LSTM(3, 4, batchFirst: true, generator: Generator(seed: 2))
+        // Two layers, both directions and sequences of different lengths: every path of the fused recurrence.
+        let lstm = LSTM(3, 4, numLayers: 2, bidirectional: true, batchFirst: true, generator: Generator(seed: 2))
         let x = Tensor.randn([2, 5, 3], dtype: .float64, generator: Generator(seed: 3)).requiringGrad()
+        let lengths = Tensor(shape: [2], scalars: [5, 3])
         try? lstm.loadStateDict(lstm.stateDict().mapValues { $0.converted(to: .float64) })
-        let y = lstm(x).0
+        let y = lstm(x, lengths: lengths).0
         let plain = gradients(of: y.sum(), withRespectTo: [x], retainGraph: true)[0]
         let recorded = gradients(of: y.sum(), withRespectTo: [x], createGraph: true)[0]
         XCTAssertLessThan(zip(plain.doubleScalars, recorded.doubleScalars).map { Swift.abs($0 - $1) }.max()!, 1e-12)
         XCTAssertTrue(recorded.requiresGrad, "the recorded gradient can be differentiated again")
         // A Hessian-vector product through the fused step against central differences of the first derivative.
-        func loss(_ input: Tensor) -> Tensor { let y = lstm(input).0; return (y * y).sum() }
+        func loss(_ input: Tensor) -> Tensor { let y = lstm(input, lengths: lengths).0; return (y * y).sum() }
         func firstDerivative(_ input: Tensor) -> [Double] {
             let leaf = input.detached().requiringGrad()
             return gradients(of: loss(leaf), withRespectTo: [leaf])[0].doubleScalars

@@ -169,7 +169,7 @@ public class RecurrentNet: Module {
             }
         }
         // Step masks [B, 1] for sequences of different lengths.
-        var masks: [Tensor]? = nil
+        var masks: [Tensor]? = nil, stepLengths: [Int]? = nil
         if let lengths {
             guard lengths.shape == [b], lengths.dtype == .int64 else {
                 fatalError("Axon.\(name): lengths must be int64 [\(b)], got \(lengths.dtype) \(lengths.shape)")
@@ -177,6 +177,7 @@ public class RecurrentNet: Module {
             let l = lengths.intScalars
             guard l.allSatisfy({ $0 >= 1 && $0 <= t }) else { fatalError("Axon.\(name): lengths \(l) must be in 1...\(t)") }
             masks = (0..<t).map { step in Tensor(shape: [b, 1], doubles: l.map { step < $0 ? 1 : 0 }, dtype: x.dtype) }
+            stepLengths = l
         }
         var layerInput = x
         var finalH: [Tensor] = [], finalC: [Tensor] = []
@@ -185,12 +186,25 @@ public class RecurrentNet: Module {
             for d in 0..<directions {
                 let suffix = "_l\(layer)\(d == 1 ? "_reverse" : "")"
                 let index = layer * directions + d
-                // One product for the input projection of every time step.
-                let projected = linear(layerInput.reshaped([b * t, layerInput.shape[2]]), weight: weights["weight_ih\(suffix)"]!,
-                                       bias: weights["bias_ih\(suffix)"]).reshaped([b, t, cell.gates * h])
                 var state = h0.map { $0.sliced(axis: 0, index..<index + 1).reshaped([b, h]) } ?? Tensor.zeros([b, h], dtype: x.dtype)
                 var memory: Tensor? = cell == .lstm ? (c0.map { $0.sliced(axis: 0, index..<index + 1).reshaped([b, h]) }
                                                       ?? Tensor.zeros([b, h], dtype: x.dtype)) : nil
+                if cell == .lstm {  // the whole direction as one op; both biases go into the input projection
+                    let bias = weights["bias_ih\(suffix)"].map { $0 + weights["bias_hh\(suffix)"]! }
+                    let projected = linear(layerInput.reshaped([b * t, layerInput.shape[2]]), weight: weights["weight_ih\(suffix)"]!,
+                                           bias: bias).reshaped([b, t, 4 * h])
+                    let states = lstmRecurrence(projected, state, memory!, weightHH: weights["weight_hh\(suffix)"]!, reverse: d == 1,
+                                                lengths: stepLengths)
+                    let hs = states.sliced(axis: 2, 0..<h)
+                    outputs.append(masks.map { hs * stack($0, axis: 1) } ?? hs)
+                    let last = d == 0 ? t - 1 : 0
+                    finalH.append(hs.sliced(axis: 1, last..<last + 1).reshaped([b, h]))
+                    finalC.append(states.sliced(axis: 1, last..<last + 1).sliced(axis: 2, h..<2 * h).reshaped([b, h]))
+                    continue
+                }
+                // One product for the input projection of every time step.
+                let projected = linear(layerInput.reshaped([b * t, layerInput.shape[2]]), weight: weights["weight_ih\(suffix)"]!,
+                                       bias: weights["bias_ih\(suffix)"]).reshaped([b, t, cell.gates * h])
                 var steps = [Tensor?](repeating: nil, count: t)
                 for step in d == 0 ? Array(0..<t) : Array((0..<t).reversed()) {
                     let next = cell.step(projected.sliced(axis: 1, step..<step + 1).reshaped([b, cell.gates * h]), state, memory,
