@@ -126,6 +126,9 @@ extension Tensor {
 
 /// Softmax along `axis`: e^(x - m) / sum(e^(x - m)) with m the maximum, stable for inputs of magnitude 1e4.
 public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
+    if x.rank >= 1, normalizeAxis(axis, rank: x.rank, op: "softmax") == x.rank - 1, x.dtype.isFloatingPoint {
+        return x.softmaxLastAxis(log: false)
+    }
     let e = exp(x.shiftedByMax(axis: axis))
     return e / e.sum(axis: axis, keepDims: true)
 }
@@ -134,29 +137,31 @@ public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
 /// never added back, so no precision is lost to its magnitude (inputs of 1e4 in float32).
 public func logSoftmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     if x.rank >= 1, normalizeAxis(axis, rank: x.rank, op: "logSoftmax") == x.rank - 1, x.dtype.isFloatingPoint {
-        return x.logSoftmaxLastAxis()
+        return x.softmaxLastAxis(log: true)
     }
     let shifted = x.shiftedByMax(axis: axis)
     return shifted - log(exp(shifted).sum(axis: axis, keepDims: true))
 }
 
 extension Tensor {
-    /// logSoftmax over the last axis as one primitive (the same arithmetic as the composed form, in one
-    /// pass per row); its derivative is g - softmax · Σg, also one pass. Fused for speed: every
-    /// cross-entropy step runs it, and the composed form records six nodes and their temporaries (it was
-    /// part of the change that took MLP training on one thread from 1.07x to 1.72x PyTorch's speed).
-    func logSoftmaxLastAxis() -> Tensor {
+    /// softmax or logSoftmax over the last axis as one primitive (the same arithmetic as the composed form,
+    /// in one pass per row); the derivative is y·(g − Σ g·y), or g − softmax·Σg for logSoftmax, also one
+    /// pass. Fused for speed: every cross-entropy step runs logSoftmax, and the composed form records six
+    /// nodes and their temporaries (it was part of the change that took MLP training on one thread from
+    /// 1.07x to 1.72x PyTorch's speed); every attention runs softmax.
+    func softmaxLastAxis(log: Bool) -> Tensor {
         let x = contiguous()
         let out = Tensor.empty(shape, dtype: dtype)
-        Backends.current.logSoftmax(x.strided, into: out.strided)
-        return Tensor.record("logSoftmax", [x], out, saving: [], savingOutput: true) { [unowned out] g in
+        Backends.current.softmax(x.strided, log: log, into: out.strided)
+        return Tensor.record(log ? "logSoftmax" : "softmax", [x], out, saving: [], savingOutput: true) { [unowned out] g in
             if GradMode.isEnabled && (g.requiresGrad || out.requiresGrad) {
                 // Recorded backward (second derivatives): the same rule as differentiable ops.
-                return [g - Axon_exp(out) * g.sum(axis: -1, keepDims: true)]
+                if log { return [g - Axon_exp(out) * g.sum(axis: -1, keepDims: true)] }
+                return [out * (g - (g * out).sum(axis: -1, keepDims: true))]
             }
             let gc = g.converted(to: out.dtype).contiguous()
             let dx = Tensor.empty(out.shape, dtype: out.dtype)
-            Backends.current.logSoftmaxBackward(gc.strided, out.strided, into: dx.strided)
+            Backends.current.softmaxBackward(gc.strided, out.strided, log: log, into: dx.strided)
             return [dx]
         }
     }

@@ -37,11 +37,15 @@ final class FusedAndInPlaceTests: XCTestCase {
     func testLogSoftmaxPrimitiveMatchesTheComposedFormAndGradients() {
         onEveryBackend { _ in
             let x = r([4, 7])
-            XCTAssert(checkGradients({ logSoftmax($0[0]) }, at: [x]).passed)
-            XCTAssert(checkGradients({ logSoftmax($0[0], axis: 0) }, at: [x]).passed)  // composed path
-            // Along the last axis it equals the composed form computed on the transposed input.
-            let viaAxis0 = logSoftmax(x.permuted([1, 0]), axis: 0).permuted([1, 0])
-            XCTAssertLessThan(maxDifference(logSoftmax(x), viaAxis0), 1e-12)
+            for (name, f) in [("logSoftmax", { logSoftmax($0, axis: $1) }), ("softmax", { softmax($0, axis: $1) })] as [(String, (Tensor, Int) -> Tensor)] {
+                XCTAssert(checkGradients({ f($0[0], -1) }, at: [x]).passed, name)
+                XCTAssert(checkGradients({ f($0[0], 0) }, at: [x]).passed, name)  // composed path
+                // Along the last axis it equals the composed form computed on the transposed input.
+                let viaAxis0 = f(x.permuted([1, 0]), 0).permuted([1, 0])
+                XCTAssertLessThan(maxDifference(f(x, -1), viaAxis0), 1e-12, name)
+            }
+            let s = softmax(Tensor(shape: [1, 3], scalars: [Float(1e4), 0, -.infinity])).scalars
+            XCTAssertEqual(s, [1, 0, 0], "softmax of magnitudes 1e4 and -inf")
             // Magnitudes of 1e4 and rows of -inf stay finite or exact, as before.
             let big = Tensor(shape: [2, 3], scalars: [Float(1e4), 0, -1e4, -.infinity, -.infinity, -.infinity])
             let out = logSoftmax(big).scalars

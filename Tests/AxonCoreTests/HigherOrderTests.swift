@@ -64,7 +64,8 @@ final class HigherOrderTests: XCTestCase, DrawsCheckInputs {
             }
             checkSecond("logSoftmax (last axis, fused)", [r([3, 5])]) { logSoftmax($0[0]) }
             checkSecond("logSoftmax axis 0", [r([3, 5])]) { logSoftmax($0[0], axis: 0) }
-            checkSecond("softmax", [r([3, 5])]) { softmax($0[0], axis: 1) }
+            checkSecond("softmax (last axis, fused)", [r([3, 5])]) { softmax($0[0], axis: 1) }
+            checkSecond("softmax axis 0", [r([3, 5])]) { softmax($0[0], axis: 0) }
             checkSecond("logsumexp", [r([3, 5])]) { $0[0].logSumExp(axes: [1]) }
             checkSecond("variance", [r([3, 5])]) { $0[0].variance(axes: [0]) }
         }

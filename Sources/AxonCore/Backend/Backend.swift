@@ -8,6 +8,8 @@ import Foundation
 /// Primitive one-input operations; derivative rules are in Tensor+Elementwise.swift.
 public enum UnaryOp: Sendable {
     case exp, log, log1p, sqrt, sin, tanh, sigmoid, relu, erf, sign, step
+    /// GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)).
+    case gelu
 }
 
 /// Primitive two-input operations (with broadcasting).
@@ -19,6 +21,8 @@ public enum BinaryOp: Sendable {
     /// Derivative rules fused into one pass, as `(g, y)` with y the activation's output (same shapes):
     /// g where y > 0 (ReLU), g(1 - y²) (tanh), g(1 - y)y (sigmoid, PyTorch's order).
     case reluBackward, tanhBackward, sigmoidBackward
+    /// GELU's derivative from its input, `(g, x)`: g·(Φ(x) + x·φ(x)).
+    case geluBackward
 
     /// Whether the result is `bool`.
     public var isComparison: Bool {
@@ -83,10 +87,11 @@ public protocol Backend: AnyObject, Sendable {
     /// Index (int64) of the first maximum (`largest`) or minimum along `axis`; `output` has `x`'s rank with
     /// that axis of size 1. NaN counts as the extreme.
     func argReduce(_ x: StridedBuffer, axis: Int, largest: Bool, into output: StridedBuffer)
-    /// Log-softmax over the last axis of a contiguous `x`.
-    func logSoftmax(_ x: StridedBuffer, into output: StridedBuffer)
-    /// Its derivative, `g - exp(y)·Σg` per row, for contiguous `g` and `y` (the forward output).
-    func logSoftmaxBackward(_ gradient: StridedBuffer, _ y: StridedBuffer, into output: StridedBuffer)
+    /// Softmax (or, with `log`, log-softmax) over the last axis of a contiguous `x`.
+    func softmax(_ x: StridedBuffer, log: Bool, into output: StridedBuffer)
+    /// Its derivative for contiguous `g` and `y` (the forward output), per row: `y·(g − Σ g·y)` for softmax,
+    /// `g − exp(y)·Σg` for log-softmax.
+    func softmaxBackward(_ gradient: StridedBuffer, _ y: StridedBuffer, log: Bool, into output: StridedBuffer)
 
     // MARK: Linear algebra
     /// Matrix product `output = op(a)·op(b)` (`+=` when `accumulate`), where op transposes the last two

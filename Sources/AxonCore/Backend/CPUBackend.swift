@@ -107,18 +107,18 @@ public final class CPUBackend: Backend {
         withElementType(x.dtype) { argReduceKernel(x, axis: axis, largest: largest, output, $0) }
     }
 
-    public func logSoftmax(_ x: StridedBuffer, into output: StridedBuffer) {
+    public func softmax(_ x: StridedBuffer, log: Bool, into output: StridedBuffer) {
         switch x.dtype {
-        case .float32: logSoftmaxKernel(x, output, Float.self)
-        case .float64: logSoftmaxKernel(x, output, Double.self)
-        default: axonFail("logSoftmax", "needs a floating-point tensor, got \(x.dtype) with shape \(x.shape)")
+        case .float32: softmaxKernel(x, output, log: log, Float.self)
+        case .float64: softmaxKernel(x, output, log: log, Double.self)
+        default: axonFail(log ? "logSoftmax" : "softmax", "needs a floating-point tensor, got \(x.dtype) with shape \(x.shape)")
         }
     }
 
-    public func logSoftmaxBackward(_ gradient: StridedBuffer, _ y: StridedBuffer, into output: StridedBuffer) {
+    public func softmaxBackward(_ gradient: StridedBuffer, _ y: StridedBuffer, log: Bool, into output: StridedBuffer) {
         switch y.dtype {
-        case .float32: logSoftmaxBackwardKernel(gradient, y, output, Float.self)
-        default: logSoftmaxBackwardKernel(gradient, y, output, Double.self)
+        case .float32: softmaxBackwardKernel(gradient, y, output, log: log, Float.self)
+        default: softmaxBackwardKernel(gradient, y, output, log: log, Double.self)
         }
     }
 

@@ -92,31 +92,51 @@ func argReduceKernel<T: MovableElement>(_ x: StridedBuffer, axis: Int, largest: 
     }
 }
 
-/// Log-softmax over the last axis, row by row: (x - m) - log Σ e^(x - m), with m the row's maximum
-/// (0 when it is infinite), the same arithmetic as the composed form.
-func logSoftmaxKernel<T: AxonFloat>(_ x: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+/// Softmax over the last axis, row by row, with m the row's maximum (0 when it is infinite): e^(x − m) / Σ e^(x − m),
+/// or with `log`, (x − m) − log Σ e^(x − m); the same arithmetic as the composed forms. Rows run in parallel
+/// (each row's result does not depend on the split).
+func softmaxKernel<T: AxonFloat>(_ x: StridedBuffer, _ output: StridedBuffer, log: Bool, _: T.Type) {
     let n = x.shape.last ?? 1, rows = n == 0 ? 0 : x.count / n
-    let src = x.pointer(T.self), dst = output.pointer(T.self)
-    for r in 0..<rows {
-        let xr = src + r * n, yr = dst + r * n
-        var m = -T.infinity
-        for j in 0..<n where xr[j] > m || xr[j].isNaN { m = xr[j] }
-        if Swift.abs(m) == .infinity { m = 0 }
-        var s: T = 0
-        for j in 0..<n { s += T.exp(xr[j] - m) }
-        let l = T.log(s)
-        for j in 0..<n { yr[j] = (xr[j] - m) - l }
+    let src = SendablePointer(pointer: x.pointer(T.self)), dst = SendablePointer(pointer: output.pointer(T.self))
+    parallelFor(rows, grain: Swift.max(1, elementwiseGrain / 8 / Swift.max(n, 1))) { range in
+        for r in range {
+            let xr = src.pointer + r * n, yr = dst.pointer + r * n
+            var m = -T.infinity
+            for j in 0..<n where xr[j] > m || xr[j].isNaN { m = xr[j] }
+            if Swift.abs(m) == .infinity { m = 0 }
+            var s: T = 0
+            if log {
+                for j in 0..<n { s += T.exp(xr[j] - m) }
+                let l = T.log(s)
+                for j in 0..<n { yr[j] = (xr[j] - m) - l }
+            } else {  // the sum in float64 (the output's error is then the division's and exp's alone)
+                var sum = 0.0
+                for j in 0..<n { let e = T.exp(xr[j] - m); yr[j] = e; sum += Double(e) }
+                s = T(sum)
+                for j in 0..<n { yr[j] = yr[j] / s }
+            }
+        }
     }
 }
 
-/// g - softmax · Σg per row, softmax = exp(y).
-func logSoftmaxBackwardKernel<T: AxonFloat>(_ g: StridedBuffer, _ y: StridedBuffer, _ output: StridedBuffer, _: T.Type) {
+/// Per row: g − exp(y)·Σg (log-softmax) or y·(g − Σ g·y) (softmax).
+func softmaxBackwardKernel<T: AxonFloat>(_ g: StridedBuffer, _ y: StridedBuffer, _ output: StridedBuffer, log: Bool, _: T.Type) {
     let n = y.shape.last ?? 1, rows = n == 0 ? 0 : y.count / n
-    let pg = g.pointer(T.self), py = y.pointer(T.self), po = output.pointer(T.self)
-    for r in 0..<rows {
-        let gr = pg + r * n, yr = py + r * n, out = po + r * n
-        var s: T = 0
-        for j in 0..<n { s += gr[j] }
-        for j in 0..<n { out[j] = gr[j] - T.exp(yr[j]) * s }
+    let pg = SendablePointer(pointer: g.pointer(T.self)), py = SendablePointer(pointer: y.pointer(T.self))
+    let po = SendablePointer(pointer: output.pointer(T.self))
+    parallelFor(rows, grain: Swift.max(1, elementwiseGrain / 8 / Swift.max(n, 1))) { range in
+        for r in range {
+            let gr = pg.pointer + r * n, yr = py.pointer + r * n, out = po.pointer + r * n
+            var s: T = 0
+            if log {
+                for j in 0..<n { s += gr[j] }
+                for j in 0..<n { out[j] = gr[j] - T.exp(yr[j]) * s }
+            } else {  // Σ g·y in float64: it cancels against g
+                var sum = 0.0
+                for j in 0..<n { sum += Double(gr[j]) * Double(yr[j]) }
+                s = T(sum)
+                for j in 0..<n { out[j] = yr[j] * (gr[j] - s) }
+            }
+        }
     }
 }

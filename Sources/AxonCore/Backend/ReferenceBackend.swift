@@ -137,14 +137,14 @@ public final class ReferenceBackend: Backend {
         withElementType(x.dtype) { argReduceKernel(x, axis: axis, largest: largest, output, $0) }
     }
 
-    public func logSoftmax(_ x: StridedBuffer, into output: StridedBuffer) {
-        func run<T: AxonFloat>(_: T.Type) { logSoftmaxKernel(x, output, T.self) }
-        floatType(x.dtype, "logSoftmax", run, run)
+    public func softmax(_ x: StridedBuffer, log: Bool, into output: StridedBuffer) {
+        func run<T: AxonFloat>(_: T.Type) { softmaxKernel(x, output, log: log, T.self) }
+        floatType(x.dtype, log ? "logSoftmax" : "softmax", run, run)
     }
 
-    public func logSoftmaxBackward(_ gradient: StridedBuffer, _ y: StridedBuffer, into output: StridedBuffer) {
-        func run<T: AxonFloat>(_: T.Type) { logSoftmaxBackwardKernel(gradient, y, output, T.self) }
-        floatType(y.dtype, "logSoftmax", run, run)
+    public func softmaxBackward(_ gradient: StridedBuffer, _ y: StridedBuffer, log: Bool, into output: StridedBuffer) {
+        func run<T: AxonFloat>(_: T.Type) { softmaxBackwardKernel(gradient, y, output, log: log, T.self) }
+        floatType(y.dtype, log ? "logSoftmax" : "softmax", run, run)
     }
 
     // MARK: Linear algebra
