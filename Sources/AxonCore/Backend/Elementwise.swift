@@ -42,6 +42,7 @@ func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
     case .erf: return T.erf(x)
     case .sign: return x > 0 ? 1 : (x < 0 ? -1 : 0)
     case .step: return x > 0 ? 1 : 0
+    case .gelu: return 0.5 * x * (1 + T.erf(x / T(2).squareRoot()))  // the composed form's order
     }
 }
 
@@ -61,6 +62,9 @@ func applyBinary<T: AxonFloat>(_ op: BinaryOp, _ a: T, _ b: T) -> T {
     case .reluBackward: return b > 0 ? a : 0
     case .tanhBackward: return a * (1 - b * b)
     case .sigmoidBackward: return a * (1 - b) * b
+    case .geluBackward:
+        let cdf = 0.5 * (1 + T.erf(b / T(2).squareRoot())), pdf = T.exp(-0.5 * b * b) / (2 * T.pi).squareRoot()
+        return a * (cdf + b * pdf)
     }
 }
 
