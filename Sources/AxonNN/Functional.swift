@@ -84,49 +84,69 @@ public func embedding(_ input: Tensor, _ weight: Tensor, paddingIdx: Int? = nil)
     return rows.reshaped(input.shape + [weight.shape[1]])
 }
 
-/// (x − mean) / √(variance + ε) over `axes`, with the biased variance: the core of layer and group norm.
+/// (x − mean) / √(variance + ε) over the trailing `axes`, with the biased variance, then times `weight` and plus
+/// `bias` (each shaped like those axes, when given): the core of layer and group norm.
 ///
 /// One custom op over rows of the trailing axes: the forward pass makes two passes over each row (the mean,
-/// then the variance of the centred values, accumulated in float64) and writes x̂; the derivative is
-/// rstd·(g − mean(g) − x̂·mean(g·x̂)) in one more pass. Composed of recorded ops instead, a layer norm of the
-/// Transformer's size was a dozen broadcast kernels and reductions forward and back. When the backward pass is
-/// recorded (second derivatives), the same derivative is built from differentiable ops.
-private func standardized(_ x: Tensor, axes: [Int], eps: Double) -> Tensor {
+/// then the variance of the centred values, accumulated in float64) and writes the output; the derivative is
+/// rstd·(g' − mean(g') − x̂·mean(g'·x̂)) with g' = g·weight, in one more pass, and the affine gradients are column
+/// sums. Composed of recorded ops instead, a layer norm of the Transformer's size was a dozen broadcast
+/// kernels and reductions forward and back. When the backward pass is recorded (second derivatives), the same
+/// derivative is built from differentiable ops.
+private func standardized(_ x: Tensor, axes: [Int], eps: Double, weight: Tensor? = nil, bias: Tensor? = nil) -> Tensor {
     guard axes == Array((x.rank - axes.count)..<x.rank) else { fatalError("Axon.standardized: axes \(axes) must be trailing for \(x.shape)") }
-    let width = axes.reduce(1) { $0 * x.shape[$1] }, rows = width == 0 ? 0 : x.count / width
-    var rstd: [Double] = []
-    return customOp("layer_norm", inputs: [x], forward: { v in
+    let trailing = Array(x.shape.suffix(axes.count)), leading = Array(0..<(x.rank - axes.count))
+    for (name, t) in [("weight", weight), ("bias", bias)] {
+        if let t, t.shape != trailing { fatalError("Axon.layerNorm: \(name) \(t.shape) must have the normalized shape \(trailing)") }
+    }
+    let width = trailing.reduce(1, *), rows = width == 0 ? 0 : x.count / width
+    var rstd: [Double] = [], kept: Tensor? = nil  // x̂, when an affine map follows
+    let inputs = [x] + [weight, bias].compactMap { $0 }
+    return customOp("layer_norm", inputs: inputs, forward: { v in
         let input = v[0].contiguous(), out = Tensor.empty(input.shape, dtype: input.dtype)
         rstd = [Double](repeating: 0, count: rows)
+        let w = weight.map { _ in v[1].converted(to: input.dtype).contiguous() }
+        let b = bias.map { _ in v[v.count - 1].converted(to: input.dtype).contiguous() }
+        let xhat = w == nil && b == nil ? out : Tensor.empty(input.shape, dtype: input.dtype)
         if input.dtype == .float64 {
-            normalizeRows(input, out, rows, width, eps, &rstd, Double.self)
+            normalizeRows(input, xhat, out, w, b, rows, width, eps, &rstd, Double.self)
         } else {
-            normalizeRows(input, out, rows, width, eps, &rstd, Float.self)
+            normalizeRows(input, xhat, out, w, b, rows, width, eps, &rstd, Float.self)
         }
+        if xhat !== out { kept = xhat }
         return out
-    }, backward: { g, v, xhat in
+    }, backward: { g, v, out in
+        let w = weight.map { _ in v[1] }
         if GradMode.isEnabled {  // recorded: the derivative from differentiable ops
             let centered = v[0] - v[0].mean(axes: axes, keepDims: true)
             let r = 1 / sqrt((centered * centered).mean(axes: axes, keepDims: true) + eps)
-            let y = centered * r
-            return [r * (g - g.mean(axes: axes, keepDims: true) - y * (g * y).mean(axes: axes, keepDims: true))]
+            let y = centered * r, gy = w.map { g * $0 } ?? g
+            let dx = r * (gy - gy.mean(axes: axes, keepDims: true) - y * (gy * y).mean(axes: axes, keepDims: true))
+            return [dx] + (weight.map { [(g * y).sum(axes: leading).converted(to: $0.dtype)] } ?? [])
+                + (bias.map { [g.sum(axes: leading).converted(to: $0.dtype)] } ?? [])
         }
+        let xhat = kept ?? out
         let grad = g.contiguous(), dx = Tensor.empty(grad.shape, dtype: grad.dtype)
+        let gy = w.map { (grad * $0).contiguous() } ?? grad
         if grad.dtype == .float64 {
-            normalizeRowsBackward(grad, xhat, dx, rows, width, rstd, Double.self)
+            normalizeRowsBackward(gy, xhat, dx, rows, width, rstd, Double.self)
         } else {
-            normalizeRowsBackward(grad, xhat, dx, rows, width, rstd, Float.self)
+            normalizeRowsBackward(gy, xhat, dx, rows, width, rstd, Float.self)
         }
-        return [dx]
+        let flat = grad.reshaped([rows, width])
+        return [dx] + (weight.map { [(flat * xhat.reshaped([rows, width])).sum(axes: [0]).reshaped(trailing).converted(to: $0.dtype)] } ?? [])
+            + (bias.map { [flat.sum(axes: [0]).reshaped(trailing).converted(to: $0.dtype)] } ?? [])
     })
 }
 
-/// x̂ of each row of `width` elements (contiguous), and each row's 1/√(var + ε).
-private func normalizeRows<T: BinaryFloatingPoint>(_ x: Tensor, _ out: Tensor, _ rows: Int, _ width: Int, _ eps: Double,
-                                                    _ rstd: inout [Double], _: T.Type) {
-    let px = x.buffer.pointer(T.self) + x.storageOffset, po = out.buffer.pointer(T.self) + out.storageOffset
+/// x̂ of each row of `width` elements (contiguous) into `xhat`, x̂·w + b into `out` (which may be `xhat` when
+/// there is no affine map), and each row's 1/√(var + ε).
+private func normalizeRows<T: BinaryFloatingPoint>(_ x: Tensor, _ xhat: Tensor, _ out: Tensor, _ weight: Tensor?, _ bias: Tensor?,
+                                                    _ rows: Int, _ width: Int, _ eps: Double, _ rstd: inout [Double], _: T.Type) {
+    func pointer(_ t: Tensor) -> UnsafeMutablePointer<T> { t.buffer.pointer(T.self) + t.storageOffset }
+    let px = pointer(x), ph = pointer(xhat), po = pointer(out), pw = weight.map(pointer), pb = bias.map(pointer)
     for r in 0..<rows {
-        let row = px + r * width, o = po + r * width
+        let row = px + r * width, h = ph + r * width, o = po + r * width
         var sum = 0.0
         for j in 0..<width { sum += Double(row[j]) }
         let mean = sum / Double(width)
@@ -134,7 +154,9 @@ private func normalizeRows<T: BinaryFloatingPoint>(_ x: Tensor, _ out: Tensor, _
         for j in 0..<width { let c = Double(row[j]) - mean; squares += c * c }
         let s = 1 / (squares / Double(width) + eps).squareRoot()
         rstd[r] = s
-        for j in 0..<width { o[j] = T((Double(row[j]) - mean) * s) }
+        for j in 0..<width { h[j] = T((Double(row[j]) - mean) * s) }
+        if let pw { for j in 0..<width { o[j] = h[j] * pw[j] } } else if o != h { for j in 0..<width { o[j] = h[j] } }
+        if let pb { for j in 0..<width { o[j] += pb[j] } }
     }
 }
 
@@ -168,10 +190,7 @@ private func trailingAxes(_ input: Tensor, _ normalizedShape: [Int], _ op: Strin
 /// Shapes: input `[*, normalizedShape]`; weight and bias `normalizedShape`.
 public func layerNorm(_ input: Tensor, normalizedShape: [Int], weight: Tensor? = nil, bias: Tensor? = nil,
                       eps: Double = 1e-5) -> Tensor {
-    var out = standardized(input, axes: trailingAxes(input, normalizedShape, "layerNorm"), eps: eps)
-    if let weight { out = out * weight }
-    if let bias { out = out + bias }
-    return out
+    standardized(input, axes: trailingAxes(input, normalizedShape, "layerNorm"), eps: eps, weight: weight, bias: bias)
 }
 
 /// Root-mean-square normalisation, as `torch.nn.functional.rms_norm`: x / √(mean(x²) + ε) over the trailing
