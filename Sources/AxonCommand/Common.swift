@@ -62,5 +62,6 @@ struct LoadedModel {
         guard data.exampleShape == spec.input else {
             throw UserError("the data's examples have shape \(data.exampleShape) but the model expects \(spec.input)")
         }
+        if isClassification, let classes = spec.outputFeatures { try data.checkClassIndices(below: classes) }
     }
 }

@@ -14,6 +14,15 @@ struct LoadedData {
     /// Shape of one example.
     var exampleShape: [Int] { Array(train.inputs.shape.dropFirst()) }
 
+    /// Every class target of both splits lies in `0..<classes` (a clear error before any step, not a trap in
+    /// the loss).
+    func checkClassIndices(below classes: Int) throws {
+        do {
+            try train.checkClassIndices(below: classes, source: "training data")
+            try test?.checkClassIndices(below: classes, source: "test data")
+        } catch let e as DataError { throw UserError(e.description) }
+    }
+
     static func load(_ spec: String, label: String?, regression: Bool, samples: Int, noise: Double, seed: UInt64,
                      classNames: [String]? = nil, standardizer: Standardizer? = nil, requireLabels: Bool = true) throws -> LoadedData {
         if let kind = Playground.Kind(rawValue: spec) {
@@ -40,7 +49,9 @@ struct LoadedData {
             let x = fitted.transform(table.features)
             let y = table.labels ?? Tensor.zeros([table.features.shape[0]], dtype: .int64)
             let classes = regression ? 1 : max(classNames?.count ?? 0, table.classNames?.count ?? 0, (y.intScalars.max() ?? 0) + 1, 2)
-            return LoadedData(train: TensorDataset(inputs: x, targets: y), test: nil, isClassification: !regression,
+            let rows: TensorDataset
+            do { rows = try TensorDataset(inputs: x, targets: y) } catch let e as DataError { throw UserError(e.description) }
+            return LoadedData(train: rows, test: nil, isClassification: !regression,
                               classes: classes, classNames: table.classNames ?? classNames, standardizer: fitted)
         }
         if spec == "fashion-mnist" || spec.hasPrefix("fashion-mnist:") || spec.hasPrefix("mnist:") {

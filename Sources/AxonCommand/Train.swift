@@ -73,6 +73,7 @@ struct Train: ParsableCommand {
         if let out = spec.outputFeatures, out != data.classes {
             throw UserError("the model has \(out) outputs but the data needs \(data.classes)")
         }
+        if data.isClassification { try data.checkClassIndices(below: data.classes) }
         let lossFunction = try makeLoss(classification: data.isClassification)
         let opt = try makeOptimizer(net.parameters())
         let scheduler = try makeSchedule(opt)

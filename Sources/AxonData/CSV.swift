@@ -31,7 +31,7 @@ public struct CSVTable {
     /// The table as a dataset (requires a label column).
     public var dataset: TensorDataset {
         guard let labels else { fatalError("Axon.CSVTable.dataset: the table has no label column") }
-        return TensorDataset(inputs: features, targets: labels)
+        return TensorDataset(rows: features, targets: labels)  // one label per row, as parsed
     }
 
     /// Reads `path`. Bad values give a `DataError` naming the file, line and column.

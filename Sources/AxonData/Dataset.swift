@@ -64,14 +64,33 @@ public struct TensorDataset: Dataset {
     /// All targets, `[N]` (class indices) or `[N, ...]`.
     public let targets: Tensor
 
-    /// Pairs inputs and targets; both must have the same number of rows.
-    public init(inputs: Tensor, targets: Tensor) {
+    /// Pairs inputs and targets. They come from outside (files, user data), so a different number of rows is a
+    /// ``DataError``, not a trap.
+    public init(inputs: Tensor, targets: Tensor) throws {
         guard inputs.rank >= 1, targets.rank >= 1, inputs.shape[0] == targets.shape[0] else {
-            fatalError("Axon.TensorDataset: inputs \(inputs.shape) and targets \(targets.shape) need the same first dimension")
+            throw DataError("dataset: inputs \(inputs.shape) and targets \(targets.shape) need the same number of rows")
         }
+        self.init(rows: inputs, targets: targets)
+    }
+
+    /// Pairs inputs and targets that have the same rows by construction (subsets, transforms, synthetic data).
+    init(rows inputs: Tensor, targets: Tensor) {
         inputTensor = inputs
         inputBytes = nil
         self.targets = targets
+    }
+
+    /// Checks that every target is a class index in `0..<classes` (int64 `[N]`), where data meets a model:
+    /// `crossEntropy` and `nllLoss` stop the process on an index out of range, as a programmer error in code
+    /// does, so data from outside is checked first. The ``DataError`` names `source`, the first example out of
+    /// range and its class.
+    public func checkClassIndices(below classes: Int, source: String = "dataset") throws {
+        guard targets.dtype == .int64, targets.rank == 1 else {
+            throw DataError("\(source): class targets must be integers [N], got \(targets.dtype) \(targets.shape)")
+        }
+        if let (i, c) = targets.intScalars.enumerated().first(where: { $0.element < 0 || $0.element >= classes }) {
+            throw DataError("\(source): example \(i) has class \(c), outside the \(classes) classes 0...\(classes - 1)")
+        }
     }
 
     /// Pairs byte inputs `[N, ...]` (read as `Float(byte) * scale`) with targets.
@@ -100,7 +119,7 @@ public struct TensorDataset: Dataset {
         if let inputBytes {
             return TensorDataset(bytes: inputBytes.subset(indices), targets: y)
         }
-        return TensorDataset(inputs: inputTensor!.indexSelected(axis: 0, indices: idx), targets: y)
+        return TensorDataset(rows: inputTensor!.indexSelected(axis: 0, indices: idx), targets: y)
     }
 
     /// Splits into (first, second) with `fraction` of the examples (rounded down) in the second,

@@ -162,12 +162,15 @@ public enum MNIST {
             throw DataError("\(folder): no \(stem)[.gz] (expected MNIST-format IDX files; Fashion-MNIST: apt-get install dataset-fashion-mnist)")
         }
         let images = try IDX.loadBytes(path: try find("\(prefix)-images-idx3-ubyte"))
-        let labels = try IDX.load(path: try find("\(prefix)-labels-idx1-ubyte"))
+        let labelsPath = try find("\(prefix)-labels-idx1-ubyte")
+        let labels = try IDX.load(path: labelsPath)
         guard images.shape.count == 3, labels.rank == 1, images.shape[0] == labels.shape[0] else {
             throw DataError("\(folder): images \(images.shape) and labels \(labels.shape) do not match")
         }
         // Kept as bytes (decoded per batch): the values are Float(byte) / 255 as before, in a quarter of the memory.
         let shape = [images.shape[0], 1, images.shape[1], images.shape[2]]
-        return TensorDataset(bytes: .init(bytes: images.bytes, shape: shape, scale: 1 / 255), targets: labels)
+        let dataset = TensorDataset(bytes: .init(bytes: images.bytes, shape: shape, scale: 1 / 255), targets: labels)
+        try dataset.checkClassIndices(below: 10, source: labelsPath)  // MNIST's format has ten classes
+        return dataset
     }
 }

@@ -47,7 +47,7 @@ public enum Playground {
             let y = kind.isClassification
                 ? Tensor(shape: [part.count], scalars: part.map { $0.2 > 0 ? 1 : 0 })
                 : Tensor(shape: [part.count, 1], scalars: part.map { Float($0.2) })
-            return TensorDataset(inputs: x, targets: y)
+            return TensorDataset(rows: x, targets: y)
         }
         return SyntheticData(train: dataset(shuffled[..<trainCount]), test: dataset(shuffled[trainCount...]),
                              isClassification: kind.isClassification)

@@ -51,7 +51,7 @@ public struct Standardizer: Sendable {
 
     /// A dataset with standardised inputs.
     public func transform(_ d: TensorDataset) -> TensorDataset {
-        TensorDataset(inputs: transform(d.inputs), targets: d.targets)
+        TensorDataset(rows: transform(d.inputs), targets: d.targets)
     }
 }
 

@@ -265,5 +265,26 @@ final class CommandTests: XCTestCase {
                                mentions: "the data's examples have shape [1] but the model expects [2]")
         try expectOneLineError(["eval", "--checkpoint", "ok.safetensors", "--data", "csv:points.csv", "--label", "kind", "--noise", "x"],
                                mentions: "noise")
+        // Numeric classes above the model's outputs: an error before any step, not a trap in crossEntropy.
+        try "x1,x2,kind\n1,2,0\n3,4,3\n".write(toFile: path("four.csv"), atomically: true, encoding: .utf8)
+        try "x1,x2,kind\n1,2,0\n3,4,5\n".write(toFile: path("classes.csv"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try axon(["train", "--data", "csv:four.csv", "--label", "kind", "--model", "logistic", "--epochs", "1",
+                                 "--output", "four.safetensors", "--quiet"]).status, 0)
+        try expectOneLineError(["eval", "--checkpoint", "four.safetensors", "--data", "csv:classes.csv", "--label", "kind"],
+                               mentions: "example 1 has class 5, outside the 4 classes 0...3")
+    }
+
+    /// The reliability issue's case: MNIST labels with a byte above 9 crashed `axon train` (signal 4, in
+    /// crossEntropy). Now one clear line that names the labels file and the example, and a non-zero exit.
+    func testMNISTLabelsOutOfRangeAreAClearError() throws {
+        try FileManager.default.createDirectory(atPath: path("mutated"), withIntermediateDirectories: true)
+        for name in ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            try FileManager.default.createSymbolicLink(atPath: path("mutated/\(name)"), withDestinationPath: "/usr/share/datasets/fashion-mnist/\(name)")
+        }
+        var labels: [UInt8] = [0, 0, 8, 1, 0, 0, 0xEA, 0x60] + (0..<60000).map { UInt8($0 % 10) }
+        labels[8 + 41_234] = 200
+        try Data(labels).write(to: URL(fileURLWithPath: path("mutated/train-labels-idx1-ubyte")))
+        try expectOneLineError(["train", "--data", "mnist:mutated", "--epochs", "1"],
+                               mentions: "mutated/train-labels-idx1-ubyte: example 41234 has class 200, outside the 10 classes 0...9")
     }
 }
