@@ -31,9 +31,12 @@ public final class Generator: RandomNumberGenerator, @unchecked Sendable {
         return [s.0, s.1, s.2, s.3, spareNormal.map { $0.bitPattern } ?? 0, spareNormal == nil ? 0 : 1]
     }
 
-    /// Restores a state read from ``state``.
+    /// Words in ``state``.
+    public static let stateCount = 6
+
+    /// Restores a state read from ``state`` (``stateCount`` words; a reader of saved states checks that first).
     public func setState(_ state: [UInt64]) {
-        precondition(state.count == 6, "Generator.setState: expected 6 words, got \(state.count)")
+        guard state.count == Self.stateCount else { fatalError("Generator.setState: expected \(Self.stateCount) words, got \(state.count)") }
         lock.lock(); defer { lock.unlock() }
         s = (state[0], state[1], state[2], state[3])
         spareNormal = state[5] == 1 ? Double(bitPattern: state[4]) : nil
@@ -75,7 +78,7 @@ public final class Generator: RandomNumberGenerator, @unchecked Sendable {
 
     /// A uniform integer in `0..<upperBound`.
     public func nextInt(below upperBound: Int) -> Int {
-        precondition(upperBound > 0, "Generator.nextInt: upper bound must be positive, got \(upperBound)")
+        guard upperBound > 0 else { fatalError("Generator.nextInt: upper bound must be positive, got \(upperBound)") }
         var g = self
         return Int.random(in: 0..<upperBound, using: &g)
     }

@@ -307,6 +307,9 @@ public final class Trainer {
 
     /// Restores a state from ``trainingState(loaders:)`` (the model's weights are loaded separately).
     public func restore(_ state: Checkpoint.TrainingState, loaders: [String: DataLoader]) throws {
+        for (name, g) in state.generators where g.count != Generator.stateCount {  // from a file: checked, not trapped
+            throw CheckpointError("training state: generator '\(name)' has \(g.count) words, expected \(Generator.stateCount)")
+        }
         try optimizer.loadStateDict(state.optimizer)
         for (name, loader) in loaders {
             guard let g = state.generators[name] else { throw CheckpointError("training state has no generator '\(name)'") }

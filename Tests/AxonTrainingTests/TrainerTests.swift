@@ -84,6 +84,13 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(resumedTrainer.epoch, 6)
         XCTAssertEqual(resumed.parameters().flatMap(\.scalars), full.parameters().flatMap(\.scalars), "bitwise equal weights")
         XCTAssertEqual(resumedTrainer.optimizer.groups[0].learningRate, fullTrainer.optimizer.groups[0].learningRate)
+        // A training state whose generator has the wrong number of words (a damaged or hostile .train file) is a
+        // thrown error, not a trap in Generator.setState.
+        var damaged = state
+        damaged.generators["train"] = [1, 2, 3]
+        XCTAssertThrowsError(try resumedTrainer.restore(damaged, loaders: ["train": resumedTrain])) { error in
+            XCTAssertTrue("\(error)".contains("generator 'train' has 3 words, expected 6"), "\(error)")
+        }
     }
 
     func testPlotsAreSVG() {
