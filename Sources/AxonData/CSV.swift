@@ -30,6 +30,7 @@ public struct CSVTable {
 
     /// The table as a dataset (requires a label column).
     public var dataset: TensorDataset {
+        // Whether a label column was asked for is the caller's code, not the file's data.
         guard let labels else { fatalError("Axon.CSVTable.dataset: the table has no label column") }
         return TensorDataset(rows: features, targets: labels)  // one label per row, as parsed
     }

@@ -95,7 +95,9 @@ public struct TensorDataset: Dataset {
 
     /// Pairs byte inputs `[N, ...]` (read as `Float(byte) * scale`) with targets.
     init(bytes: ByteImages, targets: Tensor) {
-        precondition(bytes.shape.first == targets.shape.first, "internal: byte images and targets differ in length")
+        guard bytes.shape.first == targets.shape.first else {  // MNIST.load checks the lengths before (a DataError)
+            fatalError("Axon.TensorDataset: byte images \(bytes.shape) and targets \(targets.shape) differ in length")
+        }
         inputTensor = nil
         inputBytes = bytes
         self.targets = targets

@@ -26,7 +26,7 @@ public enum Playground {
     /// percent (10-90) for training, all drawn from `generator`.
     public static func make(_ kind: Kind, samples: Int = 500, noise: Double = 0, trainRatio: Double = 50,
                             generator: Generator) -> SyntheticData {
-        precondition(samples >= 2, "Axon.Playground: need at least 2 samples, got \(samples)")
+        guard samples >= 2 else { fatalError("Axon.Playground: need at least 2 samples, got \(samples)") }
         let n = noise / 100
         let rows: [(Double, Double, Double)]
         switch kind {

@@ -43,6 +43,7 @@ public struct Standardizer: Sendable {
         let shape = x.shape
         let flat = x.reshaped([shape[0], -1])
         guard flat.shape[1] == mean.count else {
+            // The command checks a dataset's features against the fitted statistics first (a clear error).
             fatalError("Axon.Standardizer: input has \(flat.shape[1]) features per row, fitted on \(mean.count)")
         }
         let m = Tensor(shape: [mean.count], doubles: mean, dtype: x.dtype), s = Tensor(shape: [std.count], doubles: std, dtype: x.dtype)
@@ -62,6 +63,7 @@ public func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
     }
     var v = [Float](repeating: 0, count: labels.count * classes)
     for (i, c) in labels.intScalars.enumerated() {
+        // Labels from outside are checked before they get here (TensorDataset.checkClassIndices, a DataError).
         guard c >= 0 && c < classes else { fatalError("Axon.oneHot: label \(c) is out of range for \(classes) classes") }
         v[i * classes + c] = 1
     }

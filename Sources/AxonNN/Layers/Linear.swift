@@ -16,7 +16,7 @@ public final class Linear: Module, Layer {
 
     /// A linear layer from `inFeatures` to `outFeatures`.
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: Generator = .global) {
-        precondition(inFeatures > 0 && outFeatures > 0, "Axon.Linear: sizes must be positive, got \(inFeatures), \(outFeatures)")
+        guard inFeatures > 0 && outFeatures > 0 else { fatalError("Axon.Linear: sizes must be positive, got \(inFeatures), \(outFeatures)") }
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         weight = Tensor.zeros([outFeatures, inFeatures]).requiringGrad()

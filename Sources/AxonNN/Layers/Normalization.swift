@@ -20,8 +20,8 @@ public class BatchNorm: Module, Layer {
     let expectedRanks: Set<Int>
 
     init(_ numFeatures: Int, eps: Double, momentum: Double, affine: Bool, ranks: Set<Int>) {
-        precondition(numFeatures > 0, "Axon.BatchNorm: numFeatures must be positive, got \(numFeatures)")
-        precondition(momentum >= 0 && momentum <= 1, "Axon.BatchNorm: momentum must be in [0, 1], got \(momentum)")
+        guard numFeatures > 0 else { fatalError("Axon.BatchNorm: numFeatures must be positive, got \(numFeatures)") }
+        guard momentum >= 0 && momentum <= 1 else { fatalError("Axon.BatchNorm: momentum must be in [0, 1], got \(momentum)") }
         weight = affine ? Tensor.ones([numFeatures]).requiringGrad() : nil
         bias = affine ? Tensor.zeros([numFeatures]).requiringGrad() : nil
         runningMean = Tensor.zeros([numFeatures])
@@ -74,7 +74,7 @@ public final class Dropout: Module, Layer {
     let generator: Generator
     /// Dropout with probability `p`.
     public init(_ p: Double = 0.5, generator: Generator = .global) {
-        precondition(p >= 0 && p <= 1, "Axon.Dropout: probability must be in [0, 1], got \(p)")
+        guard p >= 0 && p <= 1 else { fatalError("Axon.Dropout: probability must be in [0, 1], got \(p)") }
         self.p = p
         self.generator = generator
     }
