@@ -33,6 +33,7 @@ func peakRSSMiB() -> Double {
 
 struct Row: Codable { var name: String; var unit: String; var value: Double; var threads: Int }
 
+Allocator.tuneForTraining()  // as the axon command and Trainer (AXON_MALLOC_TUNING=0 measures without)
 let args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? { args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
 let quick = args.contains("--quick")

@@ -10,6 +10,8 @@ struct AxonCommand: ParsableCommand {
         subcommands: [Demo.self, Train.self, Generate.self, Eval.self, Predict.self, Summary.self, PlaygroundCommand.self])
 }
 
+// A training tool: the allocator keeps a step's freed buffers for the next step (AXON_MALLOC_TUNING=0 declines).
+Allocator.tuneForTraining()
 // Errors go to stderr as one line, with a non-zero status; help and version keep argument-parser's output.
 do {
     var command = try AxonCommand.parseAsRoot()

@@ -171,9 +171,11 @@ public final class Trainer {
     var bestMonitored: Double?
     var epochsWithoutImprovement = 0
 
-    /// A trainer for `model`.
+    /// A trainer for `model`. It tunes the C allocator for training loops (``Allocator/tuneForTraining()``, a
+    /// process-wide setting that `AXON_MALLOC_TUNING=0` declines).
     public init(model: any Layer, optimizer: Optimizer, loss: @escaping (Tensor, Tensor) -> Tensor, metrics: [Metric] = [],
                 scheduler: LRScheduler? = nil) {
+        Allocator.tuneForTraining()
         self.model = model
         self.optimizer = optimizer
         self.loss = loss

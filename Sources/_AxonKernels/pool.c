@@ -177,18 +177,21 @@ long axon_counter_get(int which) {
 // anew. Measured here: conv1 forward+backward ran at 425 calls/s with the defaults and 1050 with the
 // settings below. Fixed thresholds make freed buffers stay in the heap for the next step; blocks of
 // 64 MiB and more (whole-dataset tensors) are still mapped and unmapped on their own, and peak memory is
-// unchanged. (It lives in this file because a constructor in a file nothing references is dropped by the
-// linker.) Set AXON_MALLOC_TUNING=0, or either MALLOC_*_THRESHOLD_ variable, to keep glibc's behaviour.
+// unchanged. A process-wide setting, so it is never applied at load time: the axon command, the benchmark
+// and Trainer ask for it (Allocator.tuneForTraining). Set AXON_MALLOC_TUNING=0, or either MALLOC_*_THRESHOLD_
+// variable, to keep glibc's behaviour.
 #if defined(__GLIBC__)
 #include <malloc.h>
 #include <string.h>
 
-__attribute__((constructor))
-static void axon_tune_malloc(void) {
+int axon_tune_allocator(void) {
     const char *flag = getenv("AXON_MALLOC_TUNING");
-    if (flag && strcmp(flag, "0") == 0) return;
-    if (getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_")) return;
+    if (flag && strcmp(flag, "0") == 0) return 0;
+    if (getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_")) return 0;
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    return 1;
 }
+#else
+int axon_tune_allocator(void) { return 0; }
 #endif

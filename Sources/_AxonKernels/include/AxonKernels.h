@@ -95,6 +95,8 @@ int axon_pool_threads(void);
 void axon_pool_set_threads(int n);
 // Number of online CPUs.
 int axon_cpu_count(void);
+// glibc's malloc thresholds for training loops (pool.c); 1 when applied. Never applied at load time.
+int axon_tune_allocator(void);
 
 // ---- Grad mode (thread-local, as PyTorch's) -----------------------------------------------
 int axon_grad_disabled_depth(void);
