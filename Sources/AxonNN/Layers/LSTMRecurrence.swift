@@ -172,13 +172,9 @@ private func lstmStepBackward<T: BinaryFloatingPoint>(_ x: LSTMStepGradients, _ 
             let dh = dOut[j] + pdh[r * h + j], dcIn = dOut[h + j] + pdc[r * h + j]
             prev[j] = hPrev[j]
             if live {
-                let i = g[j], f = g[h + j], gg = g[2 * h + j], o = g[3 * h + j], c = tc[j]
-                let dc = dcIn + dh * o * (1 - c * c)
-                dg[j] = dc * gg * i * (1 - i)
-                dg[h + j] = dc * cPrev[j] * f * (1 - f)
-                dg[2 * h + j] = dc * i * (1 - gg * gg)
-                dg[3 * h + j] = dh * c * o * (1 - o)
-                dcp[j] = dc * f
+                let dx = lstmGateGradients(i: g[j], f: g[h + j], g: g[2 * h + j], o: g[3 * h + j], tanhC: tc[j], cPrev: cPrev[j], dh: dh, dc: dcIn)
+                dg[j] = dx.i; dg[h + j] = dx.f; dg[2 * h + j] = dx.g; dg[3 * h + j] = dx.o
+                dcp[j] = dx.cPrev
                 dhp[j] = 0
             } else {  // the state passed through unchanged
                 dg[j] = 0; dg[h + j] = 0; dg[2 * h + j] = 0; dg[3 * h + j] = 0

@@ -89,15 +89,20 @@ private func lstmBackward<T: BinaryFloatingPoint>(_ sigmoids: Tensor, _ g: Tenso
         let s = ps + r * 4 * h, gr = pg + r * h, tr = pt + r * h, cr = pc + r * h, dr = pd + r * 2 * h
         let dgr = pdg + r * 4 * h, dcr = pdc + r * h
         for j in 0..<h {
-            let i = s[j], f = s[h + j], o = s[3 * h + j], gj = gr[j], tc = tr[j]
-            let dh = dr[j], dc = dr[h + j] + dh * o * (1 - tc * tc)
-            dgr[j] = dc * gj * i * (1 - i)
-            dgr[h + j] = dc * cr[j] * f * (1 - f)
-            dgr[2 * h + j] = dc * i * (1 - gj * gj)
-            dgr[3 * h + j] = dh * tc * o * (1 - o)
-            dcr[j] = dc * f
+            let d = lstmGateGradients(i: s[j], f: s[h + j], g: gr[j], o: s[3 * h + j], tanhC: tr[j], cPrev: cr[j], dh: dr[j], dc: dr[h + j])
+            dgr[j] = d.i; dgr[h + j] = d.f; dgr[2 * h + j] = d.g; dgr[3 * h + j] = d.o
+            dcr[j] = d.cPrev
         }
     }
+}
+
+/// One LSTM unit's derivative: from the activated gates, tanh(c_t), c_{t−1} and the incoming dh_t and dc_t, the
+/// gradients of the four gate pre-activations and of c_{t−1}. The step kernel and the whole-sequence kernel share it.
+@inline(__always)
+func lstmGateGradients<T: BinaryFloatingPoint>(i: T, f: T, g: T, o: T, tanhC: T, cPrev: T, dh: T, dc dcIn: T)
+    -> (i: T, f: T, g: T, o: T, cPrev: T) {
+    let dc = dcIn + dh * o * (1 - tanhC * tanhC)
+    return (dc * g * i * (1 - i), dc * cPrev * f * (1 - f), dc * i * (1 - g * g), dh * tanhC * o * (1 - o), dc * f)
 }
 
 /// The multi-layer, optionally bidirectional recurrent net behind ``RNN``, ``LSTM`` and ``GRU``.
