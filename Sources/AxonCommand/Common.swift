@@ -50,6 +50,11 @@ struct LoadedModel {
         try Checkpoint.load(into: model, from: path)
         var standardizer: Standardizer? = nil
         if let m = Meta.decode(metadata[Meta.mean], as: [Double].self), let s = Meta.decode(metadata[Meta.std], as: [Double].self) {
+            // From the file: one statistic, or one per input feature, finite, with positive deviations.
+            let features = spec.input.reduce(1, *)  // bounded by build() above
+            guard m.count == s.count, m.count == 1 || m.count == features, m.allSatisfy(\.isFinite), s.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw UserError("\(path): its input normalisation (\(m.count) means, \(s.count) deviations) does not fit the model's \(features) inputs")
+            }
             standardizer = Standardizer(mean: m, std: s)
         }
         return LoadedModel(spec: spec, model: model, isClassification: metadata[Meta.task] != "regression",
@@ -64,4 +69,10 @@ struct LoadedModel {
         }
         if isClassification, let classes = spec.outputFeatures { try data.checkClassIndices(below: classes) }
     }
+}
+
+/// An error in what the user asked for: printed as one line, exit status 1.
+struct UserError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

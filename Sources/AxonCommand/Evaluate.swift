@@ -23,7 +23,7 @@ struct Eval: ParsableCommand {
                               metrics: loaded.isClassification ? [.accuracy] : [.mae])
         let result = trainer.evaluate(DataLoader(set, batchSize: 1024))
         print("examples \(set.count)")
-        for k in result.keys.sorted() { print(String(format: "%@ %.4f", k, result[k]!)) }
+        for (k, v) in result.sorted(by: { $0.key < $1.key }) { print(String(format: "%@ %.4f", k, v)) }
         guard loaded.isClassification else { return }
         let outputs = trainer.predict(set.inputs)
         let classes = outputs.shape[1]
@@ -98,11 +98,12 @@ struct Summary: ParsableCommand {
             net = loaded.model
             if let epoch = loaded.metadata["epoch"] { print("checkpoint \(checkpoint), epoch \(epoch)") }
         } else if let model {
-            let parts = inputShape.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            let parts = inputShape.split(separator: ",", omittingEmptySubsequences: false)
+            let sizes = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !sizes.isEmpty, sizes.count == parts.count, sizes.allSatisfy({ $0 > 0 }) else {
                 throw UserError("--input-shape must be positive integers separated by commas, got '\(inputShape)'")
             }
-            spec = try ModelSpec.parse(model, inputShape: parts.map { $0! }, classes: classes, activation: activation)
+            spec = try ModelSpec.parse(model, inputShape: sizes, classes: classes, activation: activation)
             net = try spec.build()
         } else {
             throw UserError("give --checkpoint PATH or --model DESCRIPTION")

@@ -23,7 +23,7 @@ do {
     }
 } catch {
     // Problems with the user's input and data: one line, status 1.
-    if error is UserError || error is TrainingError || error is CheckpointError || error is DataError {
+    if error is UserError || error is ModelSpecError || error is TrainingError || error is CheckpointError || error is DataError {
         FileHandle.standardError.write(Data("axon: error: \(error)\n".utf8))
         exit(1)
     }
