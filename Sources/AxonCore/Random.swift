@@ -34,9 +34,19 @@ public final class Generator: RandomNumberGenerator, @unchecked Sendable {
     /// Words in ``state``.
     public static let stateCount = 6
 
-    /// Restores a state read from ``state`` (``stateCount`` words; a reader of saved states checks that first).
+    /// What is wrong with `state` as a saved ``state``, or nil if it is one: ``stateCount`` words, a
+    /// xoshiro state that is not all zero (a fixed point: it would draw zeros forever), a flag of 0 or 1 and,
+    /// with the flag, a finite spare normal value. A reader of saved states checks this before ``setState(_:)``.
+    public static func problem(with state: [UInt64]) -> String? {
+        guard state.count == stateCount else { return "has \(state.count) words, expected \(stateCount)" }
+        guard state[0] | state[1] | state[2] | state[3] != 0 else { return "is all zero" }
+        guard state[5] <= 1, state[5] == 0 || Double(bitPattern: state[4]).isFinite else { return "has a malformed spare value" }
+        return nil
+    }
+
+    /// Restores a state read from ``state`` (a reader of saved states checks it with ``problem(with:)`` first).
     public func setState(_ state: [UInt64]) {
-        guard state.count == Self.stateCount else { fatalError("Generator.setState: expected \(Self.stateCount) words, got \(state.count)") }
+        if let problem = Self.problem(with: state) { fatalError("Axon.Generator.setState: the state \(problem)") }
         lock.lock(); defer { lock.unlock() }
         s = (state[0], state[1], state[2], state[3])
         spareNormal = state[5] == 1 ? Double(bitPattern: state[4]) : nil

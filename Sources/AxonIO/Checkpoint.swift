@@ -28,6 +28,9 @@ public enum Checkpoint {
         return metadata
     }
 
+    /// Largest epoch a training state may record (2^31 - 1).
+    public static let maxEpoch = Int(Int32.max)
+
     /// Path of the training-state file that accompanies a model checkpoint.
     public static func trainingStatePath(for path: String) -> String { path + ".train" }
 
@@ -48,6 +51,27 @@ public enum Checkpoint {
             self.optimizer = optimizer
             self.generators = generators
             self.values = values
+        }
+
+        /// Reads a state from the tensors of a `.train` file (written by ``Checkpoint/save(model:state:to:metadata:)``);
+        /// `source` names the file in errors. Entries of the wrong kind or shape give a ``CheckpointError``.
+        public init(tensors: [String: Tensor], epoch: Int, source: String) throws {
+            self.init(epoch: epoch, optimizer: [:])
+            for (k, v) in tensors {
+                if k.hasPrefix("optimizer.") {
+                    optimizer[String(k.dropFirst(10))] = v
+                } else if k.hasPrefix("generator.") {
+                    guard v.dtype == .int64, v.rank == 1 else {
+                        throw CheckpointError("\(source): generator state '\(k)' must be a 1-D int64 tensor, got \(v.dtype) \(v.shape)")
+                    }
+                    generators[String(k.dropFirst(10))] = v.intScalars.map { UInt64(bitPattern: Int64($0)) }
+                } else if k.hasPrefix("value.") {
+                    guard v.count == 1 else { throw CheckpointError("\(source): value '\(k)' must hold one number, got shape \(v.shape)") }
+                    values[String(k.dropFirst(6))] = v.item
+                } else {
+                    throw CheckpointError("\(source): unexpected entry '\(k)'")
+                }
+            }
         }
     }
 
@@ -70,19 +94,12 @@ public enum Checkpoint {
         let metadata = try load(into: model, from: path)
         let statePath = trainingStatePath(for: path)
         let (tensors, stateMeta) = try SafeTensors.load(path: statePath)
-        guard let epochText = stateMeta["epoch"], let epoch = Int(epochText) else {
-            throw CheckpointError("\(statePath): no epoch in its metadata")
+        guard let epochText = stateMeta["epoch"], let epoch = Int(epochText), (0...maxEpoch).contains(epoch) else {
+            throw CheckpointError("\(statePath): no epoch (a count from 0 to \(maxEpoch)) in its metadata")
         }
         guard metadata["epoch"] == epochText else {
             throw CheckpointError("\(statePath): training state is from epoch \(epochText) but the model from epoch \(metadata["epoch"] ?? "?")")
         }
-        var state = TrainingState(epoch: epoch, optimizer: [:])
-        for (k, v) in tensors {
-            if k.hasPrefix("optimizer.") { state.optimizer[String(k.dropFirst(10))] = v }
-            else if k.hasPrefix("generator.") { state.generators[String(k.dropFirst(10))] = v.intScalars.map { UInt64(bitPattern: Int64($0)) } }
-            else if k.hasPrefix("value.") { state.values[String(k.dropFirst(6))] = v.item }
-            else { throw CheckpointError("\(statePath): unexpected entry '\(k)'") }
-        }
-        return (state, metadata)
+        return (try TrainingState(tensors: tensors, epoch: epoch, source: statePath), metadata)
     }
 }

@@ -129,7 +129,7 @@ open class Optimizer {
         var newState: [Int: ParameterState] = [:]
         for (key, value) in dict {
             let parts = key.split(separator: ".", maxSplits: 2).map(String.init)
-            guard parts.count == 3, let index = Int(parts[1]) else { throw OptimizerStateError("malformed key '\(key)'") }
+            guard parts.count == 3, let index = Int(parts[1]), index >= 0 else { throw OptimizerStateError("malformed key '\(key)'") }
             switch parts[0] {
             case "groups":
                 guard index < groups.count, value.count == 1 else {
@@ -142,8 +142,11 @@ open class Optimizer {
                 }
                 var s = newState[index] ?? ParameterState()
                 if parts[2] == "step" {
-                    guard value.count == 1 else { throw OptimizerStateError("'\(key)' must be a scalar") }
-                    s.step = Int(value.item)
+                    let step = value.count == 1 ? value.item : .nan
+                    guard step >= 0 && step <= Double(Int32.max) && step.rounded() == step else {
+                        throw OptimizerStateError("'\(key)' must be a step count, got \(value.count == 1 ? "\(step)" : "shape \(value.shape)")")
+                    }
+                    s.step = Int(step)
                 } else if value.rank == 0 {  // a per-parameter scalar (NAdam's mu_product), kept in its dtype
                     s.tensors[parts[2]] = value.detached().clone()
                 } else {

@@ -309,9 +309,22 @@ public final class Trainer {
 
     /// Restores a state from ``trainingState(loaders:)`` (the model's weights are loaded separately).
     public func restore(_ state: Checkpoint.TrainingState, loaders: [String: DataLoader]) throws {
-        for (name, g) in state.generators where g.count != Generator.stateCount {  // from a file: checked, not trapped
-            throw CheckpointError("training state: generator '\(name)' has \(g.count) words, expected \(Generator.stateCount)")
+        // A state comes from a file: everything is checked before anything changes, and nothing traps.
+        for (name, g) in state.generators {
+            if let problem = Generator.problem(with: g) { throw CheckpointError("training state: generator '\(name)' \(problem)") }
         }
+        guard (0...Checkpoint.maxEpoch).contains(state.epoch) else {
+            throw CheckpointError("training state: epoch \(state.epoch) is outside 0-\(Checkpoint.maxEpoch)")
+        }
+        func count(_ key: String) throws -> Int? {
+            guard let v = state.values[key] else { return nil }
+            guard v >= 0 && v <= Double(Int32.max) && v.rounded() == v else {
+                throw CheckpointError("training state: '\(key)' is \(v), expected a count")
+            }
+            return Int(v)
+        }
+        let badEpochs = try count("early_stopping_bad_epochs") ?? 0
+        let plateauState = try [state.values["plateau.0"], try count("plateau.1").map(Double.init), try count("plateau.2").map(Double.init)]
         try optimizer.loadStateDict(state.optimizer)
         for (name, loader) in loaders {
             guard let g = state.generators[name] else { throw CheckpointError("training state has no generator '\(name)'") }
@@ -320,11 +333,9 @@ public final class Trainer {
         if let g = state.generators["global"] { Generator.global.setState(g) }
         epoch = state.epoch
         scheduler?.setEpoch(state.epoch)
-        epochsWithoutImprovement = Int(state.values["early_stopping_bad_epochs"] ?? 0)
+        epochsWithoutImprovement = badEpochs
         bestMonitored = state.values["early_stopping_best"]
-        if let plateau, let a = state.values["plateau.0"], let b = state.values["plateau.1"], let c = state.values["plateau.2"] {
-            plateau.setState([a, b, c])
-        }
+        if let plateau, let a = plateauState[0], let b = plateauState[1], let c = plateauState[2] { plateau.setState([a, b, c]) }
     }
 
     static func clock(_ seconds: Double) -> String {
