@@ -36,7 +36,7 @@ struct Demo: ParsableCommand {
                             }
                             return true
                         }])
-        let final = trainer.history.last!
+        let final = trainer.history.last!  // fit ran its fixed epochs (at least one) or threw
         print(String(format: "trained %d epochs in %.1f s: train accuracy %.3f, test accuracy %.3f", final.epoch,
                      Date().timeIntervalSince(start), final["accuracy"]!, final["val_accuracy"]!))
         try writeText(trainer.history.map(\.json).joined(separator: "\n") + "\n", to: (output as NSString).appendingPathComponent("metrics.jsonl"))

@@ -106,7 +106,7 @@ public struct CSVTable {
                 labels = Tensor(shape: [rows.count, 1], scalars: ys)
             case .classification:
                 if classNames == nil, raw.allSatisfy({ Int($0) != nil }) {
-                    let ints = raw.map { Int($0)! }
+                    let ints = raw.compactMap { Int($0) }  // all of them, as just checked
                     if let bad = zip(rows, ints).first(where: { $0.1 < 0 }) {
                         throw DataError("\(source):\(bad.0.line):\(li + 1): class index \(bad.1) is negative")
                     }

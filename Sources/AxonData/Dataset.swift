@@ -31,6 +31,7 @@ public struct TensorDataset: Dataset {
         /// float32 rows at `rows` (all when nil), stacked.
         func decoded(_ rows: [Int]?) -> Tensor {
             let n = rows?.count ?? shape[0], row = rowSize
+            guard n > 0 && row > 0 else { return Tensor.zeros([n] + shape.dropFirst()) }  // no buffer to point into
             // Decoded straight into the tensor's buffer (a 10 000-image set is 31 MB: no second copy).
             return Tensor(shape: [n] + shape.dropFirst(), unsafeUninitializedScalars: { out in
                 bytes.withUnsafeBufferPointer { src in
@@ -60,7 +61,7 @@ public struct TensorDataset: Dataset {
     private let inputBytes: ByteImages?
 
     /// All inputs, `[N, ...]` (decoded to float32 on each access when the dataset holds bytes).
-    public var inputs: Tensor { inputTensor ?? inputBytes!.decoded(nil) }
+    public var inputs: Tensor { inputTensor ?? inputBytes!.decoded(nil) }  // every initialiser sets exactly one of the two
     /// All targets, `[N]` (class indices) or `[N, ...]`.
     public let targets: Tensor
 

@@ -4,7 +4,8 @@ import Foundation
 
 /// Reader of the IDX format (MNIST's), plain or gzip-compressed.
 public enum IDX {
-    /// Largest decompressed size accepted (a guard against corrupt or hostile files).
+    /// Largest decompressed size and element count accepted by default (a guard against corrupt or hostile
+    /// files): 2^31. The readers take a smaller `maxBytes` where the caller knows better.
     public static let maxBytes = 1 << 31
 
     /// Reads an IDX file into a tensor: unsigned and signed bytes, shorts and ints become int64 unless
@@ -32,14 +33,19 @@ public enum IDX {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(FileManager.default.fileExists(atPath: path) ? "\(path): cannot be read" : "\(path): no such file")
         }
+        return try bytes(of: data, source: path, maxBytes: maxBytes)
+    }
+
+    /// The bytes of IDX data, decompressed when gzip.
+    static func bytes(of data: Data, source: String, maxBytes: Int) throws -> [UInt8] {
         if data.count >= 2 && data[data.startIndex] == 0x1f && data[data.startIndex + 1] == 0x8b {
-            return try gunzipBytes(data, source: path)
+            return try gunzipBytes(data, source: source, maxBytes: maxBytes)
         }
         return [UInt8](data)
     }
 
     /// Element type, dimensions and data offset of IDX bytes; checks that the data is all there.
-    static func header(_ b: [UInt8], source: String) throws -> (type: UInt8, shape: [Int], start: Int) {
+    static func header(_ b: [UInt8], source: String, maxBytes: Int = maxBytes) throws -> (type: UInt8, shape: [Int], start: Int) {
         guard b.count >= 4, b[0] == 0, b[1] == 0 else { throw DataError("\(source): not an IDX file (bad magic number)") }
         let type = b[2], rank = Int(b[3])
         let size: Int
@@ -69,13 +75,16 @@ public enum IDX {
         return (type, shape, start)
     }
 
-    /// Parses IDX bytes (see ``load(path:asFloat:scale:)``); `source` names the data in errors.
-    public static func parse(_ data: Data, source: String, asFloat: Bool = false, scale: Float = 1) throws -> Tensor {
-        try parse(bytes: [UInt8](data), source: source, asFloat: asFloat, scale: scale)
+    /// Parses IDX data, plain or gzip (see ``load(path:asFloat:scale:)``); `source` names the data in errors.
+    /// Data that decompresses to more than `maxBytes`, or declares more elements, is refused before it is read.
+    public static func parse(_ data: Data, source: String, asFloat: Bool = false, scale: Float = 1,
+                             maxBytes: Int = IDX.maxBytes) throws -> Tensor {
+        try parse(bytes: try bytes(of: data, source: source, maxBytes: maxBytes), source: source, asFloat: asFloat, scale: scale,
+                  maxBytes: maxBytes)
     }
 
-    static func parse(bytes b: [UInt8], source: String, asFloat: Bool, scale: Float) throws -> Tensor {
-        let (type, shape, start) = try header(b, source: source)
+    static func parse(bytes b: [UInt8], source: String, asFloat: Bool, scale: Float, maxBytes: Int = maxBytes) throws -> Tensor {
+        let (type, shape, start) = try header(b, source: source, maxBytes: maxBytes)
         let count = shape.reduce(1, *)
         let size = type == 0x08 || type == 0x09 ? 1 : type == 0x0B ? 2 : type == 0x0E ? 8 : 4
         func value(_ i: Int) -> Double {
@@ -102,25 +111,28 @@ public enum IDX {
     }
 
     /// Decompresses gzip data with zlib, refusing output beyond ``maxBytes``.
-    static func gunzip(_ data: Data, source: String) throws -> Data { Data(try gunzipBytes(data, source: source)) }
+    static func gunzip(_ data: Data, source: String) throws -> Data { Data(try gunzipBytes(data, source: source, maxBytes: maxBytes)) }
 
     /// Decompresses gzip data into a byte array sized from the gzip trailer (so it is not regrown).
-    static func gunzipBytes(_ data: Data, source: String) throws -> [UInt8] {
+    static func gunzipBytes(_ data: Data, source: String, maxBytes: Int) throws -> [UInt8] {
+        guard !data.isEmpty else { throw DataError("\(source): empty gzip data") }
         var stream = z_stream()
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DataError("\(source): zlib could not start")
         }
         defer { inflateEnd(&stream) }
         var out: [UInt8] = []
-        if data.count >= 18 {  // ISIZE: the uncompressed size modulo 2^32, a hint only
+        if data.count >= 18 {  // ISIZE: the uncompressed size modulo 2^32, a hint only (deflate expands at most 1032-fold)
             let e = data.endIndex
             let hint = Int(data[e - 4]) | Int(data[e - 3]) << 8 | Int(data[e - 2]) << 16 | Int(data[e - 1]) << 24
-            out.reserveCapacity(min(hint, maxBytes) + 1)
+            out.reserveCapacity(min(hint, maxBytes, 1032 * data.count) + 1)
         }
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        // Keep within the bound while inflating: chunks are appended only while the output stays under it.
+        let chunkBytes = min(1 << 20, maxBytes + 1)
+        var chunk = [UInt8](repeating: 0, count: chunkBytes)
         var status: Int32 = Z_OK
         data.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
-            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress!.assumingMemoryBound(to: Bytef.self))
+            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress!.assumingMemoryBound(to: Bytef.self))  // non-empty, checked above
             stream.avail_in = uInt(src.count)
             repeat {
                 chunk.withUnsafeMutableBufferPointer { dst in

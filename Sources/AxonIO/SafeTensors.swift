@@ -173,7 +173,7 @@ public enum SafeTensors {
         var written = 0
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             while written < raw.count {
-                let n = write(fd, raw.baseAddress! + written, min(chunk, raw.count - written))
+                let n = write(fd, raw.baseAddress! + written, min(chunk, raw.count - written))  // written < count: non-empty
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw CheckpointError("\(path): write failed (\(String(cString: strerror(errno))))")
