@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Axon", targets: ["Axon"]),
+        // The Playground (its sessions, JSON API and page) for embedding in another server.
+        .library(name: "AxonPlayground", targets: ["AxonPlayground"]),
         .executable(name: "axon", targets: ["AxonCommand"]),
         .executable(name: "axon-tour", targets: ["AxonTour"]),
         .executable(name: "axon-bench", targets: ["AxonBench"]),
@@ -45,7 +47,7 @@ let package = Package(
         // The Playground: sessions trained by Axon, a JSON API and event stream (Hummingbird), the page embedded.
         .target(
             name: "AxonPlayground",
-            dependencies: ["Axon", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["Axon", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird")],
             resources: [.embedInCode("Public/index.html"), .embedInCode("Public/playground.js"), .embedInCode("Public/playground.css")]
         ),
         // The `axon` command: demo, train, eval, predict, summary, playground.

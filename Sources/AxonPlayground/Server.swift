@@ -1,6 +1,7 @@
 import Axon
 import Foundation
 import Hummingbird
+import HummingbirdCore
 
 /// The sessions: bounded in number, reclaimed when idle, trained by one loop while playing.
 public actor PlaygroundStore {
@@ -34,6 +35,8 @@ public actor PlaygroundStore {
 
     func remove(_ id: String) { sessions[id] = nil }
 
+    func contains(_ id: String) -> Bool { sessions[id] != nil }
+
     var count: Int { sessions.count }
 
     /// Drops sessions idle for longer than `idleTimeout`.
@@ -44,11 +47,20 @@ public actor PlaygroundStore {
         }
     }
 
-    /// Trains every playing session by one epoch per round, round-robin, until cancelled.
+    /// Trains every playing session by one epoch per round, round-robin, until cancelled. The epochs run on the
+    /// sessions' executors (``TrainingThreads``), as many at once as there are training threads, so a request
+    /// for a session waits for at most that many epochs.
     func trainingLoop() async {
         while !Task.isCancelled {
             var trained = false
-            for s in sessions.values where await s.tick() { trained = true }
+            let all = Array(sessions.values), width = TrainingThreads.shared.count
+            for start in stride(from: 0, to: all.count, by: width) {
+                let round = all[start..<min(start + width, all.count)]
+                trained = await withTaskGroup(of: Bool.self) { group in
+                    for s in round { group.addTask { await s.tick() } }
+                    return await group.reduce(trained) { $0 || $1 }
+                }
+            }
             // Yield between rounds; sleep a little when nothing plays.
             try? await Task.sleep(nanoseconds: trained ? 2_000_000 : 20_000_000)
         }
@@ -57,6 +69,20 @@ public actor PlaygroundStore {
 
 /// Bodies larger than this are refused with 413.
 let maxBodyBytes = 256 * 1024
+
+/// What one connection may hold: the Playground faces browsers, so its limits are small and fixed.
+public enum PlaygroundLimits {
+    /// Request bodies: 256 KiB (413 beyond).
+    public static let bodyBytes = maxBodyBytes
+    /// All header lines of a request together, and any one of them: 16 KiB (the connection is refused beyond).
+    public static let headerBytes = 16 * 1024
+    /// Header lines per request: 100.
+    public static let headerCount = 100
+    /// Seconds a connection may go without completing a request head or sending body bytes, when no response is
+    /// being written, before it is closed (slow or idle clients): 15 by default. Event streams are responses, so
+    /// they stay open.
+    public static let connectionIdleSeconds = 15.0
+}
 
 extension PlaygroundError: HTTPResponseError {
     /// The HTTP status of the error response.
@@ -69,16 +95,12 @@ extension PlaygroundError: HTTPResponseError {
     }
 }
 
-/// JSON with NaN and infinities as the strings "NaN", "Infinity" and "-Infinity" (a diverged network
-/// must still be drawable, and plain JSON has no such numbers).
-func encoder() -> JSONEncoder {
-    let e = JSONEncoder()
-    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    return e
+
+func json(_ value: some JSONWritable, status: HTTPResponse.Status = .ok) throws -> Response {
+    json(bytes: try value.jsonBytes(), status: status)
 }
 
-func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-    let data = try encoder().encode(value)
+func json(bytes data: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
     return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                     body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
@@ -135,7 +157,35 @@ struct ConfigPatch: Decodable {
 }
 
 struct StepRequest: Decodable { var epochs: Int? }
-struct Created: Encodable { var id: String; var snapshot: Snapshot }
+
+/// The API's request bodies, decoded and checked: everything a client sends goes through here, and each
+/// failure is a ``PlaygroundError`` with status 400 naming what was wrong.
+public enum PlaygroundRequest {
+    /// A JSON configuration patch (`POST /api/sessions`, `PUT .../config`) applied over `base` and validated;
+    /// an empty body gives `base`.
+    public static func config(_ body: Data, over base: PlaygroundConfig) throws -> PlaygroundConfig {
+        let patch = body.isEmpty ? ConfigPatch() : try decode(ConfigPatch.self, body)
+        return try patch.applied(to: base).validated()
+    }
+
+    /// Epochs asked for by `POST .../step` (`{"epochs": N}`, 1 when the body is empty), checked against 1-1000.
+    public static func epochs(_ body: Data) throws -> Int {
+        let epochs = body.isEmpty ? 1 : (try decode(StepRequest.self, body).epochs ?? 1)
+        guard (1...PlaygroundSession.maxEpochsPerStep).contains(epochs) else {
+            throw PlaygroundError(status: 400, "epochs \(epochs) is outside 1-\(PlaygroundSession.maxEpochsPerStep)")
+        }
+        return epochs
+    }
+
+    /// The CSV text of `POST .../upload` (see ``PlaygroundSession/upload(csv:)``).
+    public static func csv(_ body: Data) throws -> String {
+        guard let text = String(data: body, encoding: .utf8) else {
+            throw PlaygroundError(status: 400, "upload: the body must be UTF-8 CSV text")
+        }
+        return text
+    }
+}
+struct Created { var id: String; var snapshot: [UInt8] }
 
 /// The HTTP API and the page.
 public enum PlaygroundServer {
@@ -168,13 +218,11 @@ public enum PlaygroundServer {
             return try json(PointsPayload(dataVersion: 0, train: points, test: []))
         }
         router.post("/api/sessions") { request, _ in
-            let data = try await body(request)
-            let patch = data.isEmpty ? ConfigPatch() : try decode(ConfigPatch.self, data)
-            let session = try await store.create(patch.applied(to: PlaygroundConfig()))
-            return try json(Created(id: session.id, snapshot: await session.snapshot()), status: .created)
+            let session = try await store.create(try PlaygroundRequest.config(try await body(request), over: PlaygroundConfig()))
+            return try json(Created(id: session.id, snapshot: await session.snapshotJSON()), status: .created)
         }
         router.get("/api/sessions/:id") { _, context in
-            try json(await store.session(context.parameters.require("id")).snapshot())
+            json(bytes: try await store.session(context.parameters.require("id")).snapshotJSON())
         }
         router.delete("/api/sessions/:id") { _, context in
             await store.remove(try context.parameters.require("id"))
@@ -185,16 +233,13 @@ public enum PlaygroundServer {
         }
         router.put("/api/sessions/:id/config") { request, context in
             let session = try await store.session(context.parameters.require("id"))
-            let patch = try decode(ConfigPatch.self, try await body(request))
-            try await session.configure(patch.applied(to: await session.config))
-            return try json(await session.snapshot())
+            try await session.configure(try PlaygroundRequest.config(try await body(request), over: await session.config))
+            return json(bytes: try await session.snapshotJSON())
         }
         router.post("/api/sessions/:id/step") { request, context in
             let session = try await store.session(context.parameters.require("id"))
-            let data = try await body(request)
-            let epochs = data.isEmpty ? 1 : (try decode(StepRequest.self, data).epochs ?? 1)
-            try await session.step(epochs: epochs)
-            return try json(await session.snapshot())
+            try await session.step(epochs: try PlaygroundRequest.epochs(try await body(request)))
+            return json(bytes: try await session.snapshotJSON())
         }
         for (path, action) in [("play", 0), ("pause", 1), ("reset", 2), ("regenerate", 3)] {
             router.post("/api/sessions/:id/\(path)") { _, context in
@@ -205,16 +250,13 @@ public enum PlaygroundServer {
                 case 2: await session.reset()
                 default: try await session.regenerate()
                 }
-                return try json(await session.snapshot())
+                return json(bytes: try await session.snapshotJSON())
             }
         }
         router.post("/api/sessions/:id/upload") { request, context in
             let session = try await store.session(context.parameters.require("id"))
-            guard let text = String(data: try await body(request), encoding: .utf8) else {
-                throw PlaygroundError(status: 400, "upload: the body must be UTF-8 CSV text")
-            }
-            try await session.upload(csv: text)
-            return try json(await session.snapshot())
+            try await session.upload(csv: try PlaygroundRequest.csv(try await body(request)))
+            return json(bytes: try await session.snapshotJSON())
         }
         router.get("/api/sessions/:id/checkpoint") { _, context in
             let session = try await store.session(context.parameters.require("id"))
@@ -224,19 +266,21 @@ public enum PlaygroundServer {
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         // Server-sent events: a snapshot whenever the session changes (at most every 50 ms), a comment
-        // every 10 s otherwise. Keeps the session alive while the tab is open.
+        // every 10 s otherwise. Keeps the session alive while the tab is open; ends when the session is
+        // deleted or reclaimed.
         router.get("/api/sessions/:id/events") { _, context in
-            let session = try await store.session(context.parameters.require("id"))
+            let id = try context.parameters.require("id")
+            let session = try await store.session(id)
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                             body: .init { writer in
                                 var seen = -1
                                 var quiet = 0
                                 while !Task.isCancelled {
-                                    let current = await session.version
+                                    let current = await session.streamVersion()
                                     if current != seen {
                                         seen = current
                                         quiet = 0
-                                        let data = try encoder().encode(await session.snapshot())
+                                        let data = try await session.snapshotJSON()
                                         var buffer = ByteBuffer(string: "data: ")
                                         buffer.writeBytes(data)
                                         buffer.writeString("\n\n")
@@ -244,7 +288,7 @@ public enum PlaygroundServer {
                                     } else {
                                         quiet += 1
                                         if quiet % 200 == 0 {
-                                            await session.touch()
+                                            guard await store.contains(id) else { break }
                                             try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                                         }
                                     }
@@ -256,20 +300,30 @@ public enum PlaygroundServer {
         return router
     }
 
-    /// Runs the server until the process ends; `onStart` receives the bound port.
+    /// Runs the server until the process ends; `onStart` receives the bound port. Sessions idle for `idleTimeout`
+    /// seconds are reclaimed; connections idle for `connectionIdleTimeout` seconds are closed (see ``PlaygroundLimits``).
     public static func run(host: String, port: Int, maxSessions: Int = 32, idleTimeout: TimeInterval = 600,
+                           connectionIdleTimeout: TimeInterval = PlaygroundLimits.connectionIdleSeconds,
                            onStart: @escaping @Sendable (Int) -> Void) async throws {
-        try await run(host: host, port: port, store: PlaygroundStore(maxSessions: maxSessions, idleTimeout: idleTimeout), onStart: onStart)
+        try await run(host: host, port: port, store: PlaygroundStore(maxSessions: maxSessions, idleTimeout: idleTimeout),
+                      connectionIdleTimeout: connectionIdleTimeout, onStart: onStart)
     }
 
     /// Runs the server over a given store (tests use it to inspect sessions).
-    static func run(host: String, port: Int, store: PlaygroundStore, onStart: @escaping @Sendable (Int) -> Void) async throws {
-        let app = Application(router: router(store: store), configuration: .init(address: .hostname(host, port: port)),
+    static func run(host: String, port: Int, store: PlaygroundStore, connectionIdleTimeout: TimeInterval = PlaygroundLimits.connectionIdleSeconds,
+                    onStart: @escaping @Sendable (Int) -> Void) async throws {
+        var http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(connectionIdleTimeout * 1000)))
+        http.httpDecoder = .init(maxHeaderFieldSize: PlaygroundLimits.headerBytes, maxHeaderListSize: PlaygroundLimits.headerBytes,
+                                 maxHeaderFieldCount: PlaygroundLimits.headerCount)
+        let app = Application(router: router(store: store), server: .http1(configuration: http),
+                              configuration: .init(address: .hostname(host, port: port)),
                               onServerRunning: { channel in onStart(channel.localAddress?.port ?? port) })
         let loop = Task { await store.trainingLoop() }
+        // Reclaims idle sessions: checked at least every 15 s, and four times per idle timeout when that is shorter.
+        let interval = UInt64(min(15, max(store.idleTimeout / 4, 0.05)) * 1e9)
         let reaper = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 15_000_000_000)
+                try? await Task.sleep(nanoseconds: interval)
                 await store.reclaimIdle()
             }
         }

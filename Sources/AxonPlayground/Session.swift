@@ -2,18 +2,30 @@ import Axon
 import Foundation
 
 /// One browser tab's playground: its data, network and optimizer, trained in Swift on Axon.
-/// An actor, so each session's tensors are only touched by one task at a time.
+/// An actor, so each session's tensors are only touched by one task at a time; it runs on the Playground's
+/// own threads (``TrainingThreads``), not on Swift's cooperative pool.
 public actor PlaygroundSession {
+    private let executor = SessionExecutor()
+    /// The session's executor: a strand on the Playground's training threads.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     /// The session's identifier (in its URLs).
     public let id: String
-    private(set) var config: PlaygroundConfig
+    /// The current configuration.
+    public private(set) var config: PlaygroundConfig
     private var model = Sequential(layers: [])
     private var optimizer: Optimizer = SGD([], lr: 0.01)
     private var trainX = Tensor.zeros([0, 2]), trainY = Tensor.zeros([0, 1])
     private var testX = Tensor.zeros([0, 2]), testY = Tensor.zeros([0, 1])
     private var trainPoints: [[Float]] = [], testPoints: [[Float]] = []
     private var uploaded: [(Float, Float, Float)]? = nil
-    private var order: [Int] = []
+    /// Where continuous training is within the current epoch.
+    private struct EpochProgress {
+        var order: [Int] = []
+        var next = 0
+        var norms: [Double] = []
+        var steps = 0
+    }
+    private var progress = EpochProgress()
     private let shuffler: Generator
     private var epoch = 0
     private var trainHistory: [Double] = [], testHistory: [Double] = []
@@ -21,11 +33,16 @@ public actor PlaygroundSession {
     private(set) var dataVersion = 0
     /// Bumped on every change the page should draw.
     private(set) var version = 0
+    private var cachedSnapshot: (version: Int, bytes: [UInt8])?
     private(set) var playing = false
     /// Last time a request or an event stream touched the session (for idle reclamation).
     private(set) var lastAccess = Date()
 
     static let historyLimit = 1000
+    /// Most epochs one step request may ask for.
+    public static let maxEpochsPerStep = 1000
+    /// Most rows an upload may hold (a CSV of 10^4 points is about 200 KB, within the body limit).
+    public static let maxUploadRows = 10_000
 
     /// A session with data and a fresh network for `config` (validated).
     public init(id: String, config: PlaygroundConfig) async throws {
@@ -77,8 +94,8 @@ public actor PlaygroundSession {
             throw PlaygroundError(status: 400, "upload: need exactly 2 feature columns and a label column, got \(table.features.shape[1] + 1) columns")
         }
         let n = table.features.shape[0]
-        guard (4...5000).contains(n) else { throw PlaygroundError(status: 400, "upload: need 4 to 5000 rows, got \(n)") }
-        let labels = table.labels!
+        guard (4...Self.maxUploadRows).contains(n) else { throw PlaygroundError(status: 400, "upload: need 4 to \(Self.maxUploadRows) rows, got \(n)") }
+        let labels = table.labels!  // asked for (label: .index(-1)): the parser returns a label column or throws
         if config.problem == "classification" {
             let classes = Set(labels.intScalars)
             guard classes.isSubset(of: [0, 1]) else {
@@ -105,7 +122,7 @@ public actor PlaygroundSession {
             let cut = max(1, min(rows.count - 1, Int(Double(rows.count) * config.trainRatio / 100)))
             split(rows, cut)
         } else {
-            let kind = Playground.Kind(rawValue: config.dataset)!
+            let kind = Playground.Kind(rawValue: config.dataset)!  // validated(): every dataset but "upload" is a Kind
             let d = Playground.make(kind, samples: config.samples, noise: config.noise, trainRatio: config.trainRatio,
                                     generator: Generator(seed: config.seed))
             func rowsOf(_ set: TensorDataset) -> [(Float, Float, Float)] {
@@ -133,7 +150,7 @@ public actor PlaygroundSession {
         testX = features(test.map { ($0.0, $0.1) })
         trainY = Tensor(shape: [train.count, 1], scalars: train.map { target($0.2) })
         testY = Tensor(shape: [test.count, 1], scalars: test.map { target($0.2) })
-        order = Array(0..<train.count)
+        progress = EpochProgress()
     }
 
     /// Input features of points, in the order of `config.features`.
@@ -183,6 +200,7 @@ public actor PlaygroundSession {
         default: optimizer = SGD(p, lr: lr)
         }
         epoch = 0
+        progress = EpochProgress()
         trainHistory = []
         testHistory = []
         gradientNorms = Array(repeating: 0, count: linears.count)
@@ -212,8 +230,6 @@ public actor PlaygroundSession {
 
     private func losses() -> (Double, Double) {
         withNoGrad {
-            model.eval()
-            defer { model.train() }
             let a = trainX.shape[0] > 0 ? loss(model(trainX), trainY).item : 0
             let b = testX.shape[0] > 0 ? loss(model(testX), testY).item : 0
             return (a, b)
@@ -223,21 +239,34 @@ public actor PlaygroundSession {
     // MARK: - Training
 
     /// Runs `epochs` passes over the training points in minibatches.
-    public func step(epochs: Int = 1) throws {
-        guard (1...1000).contains(epochs) else { throw PlaygroundError(status: 400, "epochs \(epochs) is outside 1-1000") }
+    /// Between slices of `stepsPerTurn` minibatches it lets other work on the training threads run (requests
+    /// for this and other sessions), so a long step does not hold up the server; a change made meanwhile (a new
+    /// configuration) applies from the next slice on.
+    public func step(epochs: Int = 1) async throws {
+        guard (1...Self.maxEpochsPerStep).contains(epochs) else {
+            throw PlaygroundError(status: 400, "epochs \(epochs) is outside 1-\(Self.maxEpochsPerStep)")
+        }
         touch()
-        for _ in 0..<epochs { trainEpoch() }
+        for _ in 0..<epochs {
+            while !trainSteps(Self.stepsPerTurn) { await Task.yield() }
+        }
         version += 1
     }
 
-    private func trainEpoch() {
+    /// Runs up to `limit` minibatch steps of the current epoch; returns whether the epoch ended. Continuous
+    /// training runs a few steps per turn, so the requests for this session (and for the others sharing the
+    /// training threads) wait for a slice of an epoch, never for a whole one.
+    private func trainSteps(_ limit: Int) -> Bool {
         let n = trainX.shape[0]
-        guard n > 0 else { return }
-        let perm = shuffler.permutation(n)
-        var norms = [Double](repeating: 0, count: linears.count), steps = 0
+        guard n > 0 else { return true }
+        if progress.order.isEmpty {
+            progress = EpochProgress(order: shuffler.permutation(n), norms: [Double](repeating: 0, count: linears.count))
+        }
         let weights = linears.map(\.weight)
-        for start in stride(from: 0, to: n, by: config.batchSize) {
-            let idx = Tensor(shape: [min(config.batchSize, n - start)], scalars: Array(perm[start..<min(start + config.batchSize, n)]))
+        var done = 0
+        while progress.next < n && done < limit {
+            let start = progress.next, end = min(start + config.batchSize, n)
+            let idx = Tensor(shape: [end - start], scalars: Array(progress.order[start..<end]))
             let x = trainX.indexSelected(axis: 0, indices: idx), y = trainY.indexSelected(axis: 0, indices: idx)
             optimizer.zeroGrad()
             var l = loss(model(x), y)
@@ -248,13 +277,17 @@ public actor PlaygroundSession {
             }
             l.backward()
             for (i, w) in weights.enumerated() {
-                if let g = w.grad { norms[i] += withNoGrad { (g * g).sum().item }.squareRoot() }
+                if let g = w.grad { progress.norms[i] += withNoGrad { (g * g).sum().item }.squareRoot() }
             }
             optimizer.step()
-            steps += 1
+            progress.steps += 1
+            progress.next = end
+            done += 1
         }
+        guard progress.next >= n else { return false }
         epoch += 1
-        gradientNorms = norms.map { $0 / Double(max(steps, 1)) }
+        gradientNorms = progress.norms.map { $0 / Double(max(progress.steps, 1)) }
+        progress = EpochProgress()
         for (i, v) in gradientNorms.enumerated() {
             gradientHistory[i].append(v)
             if gradientHistory[i].count > Self.historyLimit { gradientHistory[i].removeFirst() }
@@ -263,6 +296,7 @@ public actor PlaygroundSession {
         trainHistory.append(trainLoss)
         testHistory.append(testLoss)
         if trainHistory.count > Self.historyLimit { trainHistory.removeFirst(); testHistory.removeFirst() }
+        return true
     }
 
     /// Starts or stops continuous training (driven by `PlaygroundStore`'s loop).
@@ -279,12 +313,21 @@ public actor PlaygroundSession {
         rebuildNetwork()
     }
 
-    /// One epoch if playing (called by the training loop); returns whether it trained.
+    /// Minibatch steps per turn of continuous training.
+    static let stepsPerTurn = 16
+
+    /// A slice of an epoch if playing (called by the training loop); returns whether it trained. The page is
+    /// told when an epoch ends.
     func tick() -> Bool {
         guard playing else { return false }
-        trainEpoch()
-        version += 1
+        if trainSteps(Self.stepsPerTurn) { version += 1 }
         return true
+    }
+
+    /// The version, for an event stream, which keeps the session alive while it is open.
+    func streamVersion() -> Int {
+        touch()
+        return version
     }
 
     // MARK: - Views
@@ -295,7 +338,18 @@ public actor PlaygroundSession {
         return PointsPayload(dataVersion: dataVersion, train: trainPoints, test: testPoints)
     }
 
-    /// Everything the page draws.
+    /// The snapshot as JSON, kept until the session changes: the event stream and every request between two
+    /// changes share one encoding.
+    func snapshotJSON() throws -> [UInt8] {
+        touch()
+        if let cached = cachedSnapshot, cached.version == version { return cached.bytes }
+        let bytes = try snapshot().jsonBytes()
+        cachedSnapshot = (version, bytes)
+        return bytes
+    }
+
+    /// Everything the page draws. (The networks have no layer that acts differently in evaluation, so no
+    /// eval()/train() switch is needed around the forward passes here and in `losses`.)
     public func snapshot() -> Snapshot {
         touch()
         let gridSize = 50, neuronGrid = 20
@@ -309,8 +363,6 @@ public actor PlaygroundSession {
             return features(pts)
         }
         let (output, neurons): ([Float], [[[Float]]]) = withNoGrad {
-            model.eval()
-            defer { model.train() }
             let out = displayed(model(grid(gridSize))).scalars
             // Each neuron's activation over a coarser grid: inputs first, then each hidden layer.
             var x = grid(neuronGrid)
@@ -322,6 +374,7 @@ public actor PlaygroundSession {
             return (out, layers)
         }
         let (trainLoss, testLoss) = (trainHistory.last ?? 0, testHistory.last ?? 0)
+        // `bias!` below: the session builds every Linear with a bias.
         return Snapshot(epoch: epoch, trainLoss: trainLoss, testLoss: testLoss, playing: playing, dataVersion: dataVersion,
                         trainHistory: trainHistory, testHistory: testHistory, gridSize: gridSize, output: output,
                         neuronGridSize: neuronGrid, neurons: neurons,

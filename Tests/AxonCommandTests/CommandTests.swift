@@ -196,16 +196,38 @@ final class CommandTests: XCTestCase {
     /// (selenium with Debian's chromium and chromium-driver): the spiral with tanh trains until the test loss
     /// shown on the page is below 0.1. The screenshot lands in .build/e2e/playground.png.
     func testPlaygroundInHeadlessChromium() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let script = root.appendingPathComponent("Tests/e2e/playground_e2e.py").path
-        let shots = root.appendingPathComponent(".build/e2e")
+        let shots = repositoryRoot.appendingPathComponent(".build/e2e")
         try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
         let screenshot = shots.appendingPathComponent("playground.png").path
         try? FileManager.default.removeItem(atPath: screenshot)
+        let (status, output) = try runScript("Tests/e2e/playground_e2e.py", [screenshot, "0.1", "90"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("spiral with tanh: test loss"), output)
+        let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
+        XCTAssertGreaterThan(size, 10_000, "a screenshot was saved")
+    }
+
+    /// The Playground under load, about a minute on loopback (Tests/load/playground_load.py, standard-library
+    /// Python): 50 heavy sessions training with open event streams and 8 clients calling the API, then 400
+    /// slowloris connections, an oversized header and body, and reclamation of every idle session. It prints
+    /// requests/s, latency percentiles and peak RSS, and fails on any 5xx, lost connection, limit that does not
+    /// hold, or RSS above 400 MiB.
+    func testPlaygroundUnderLoad() throws {
+        let (status, output) = try runScript("Tests/load/playground_load.py", [])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("PASS") && output.contains("requests/s"), output)
+    }
+
+    var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Runs a Python script of the repository with the `axon` binary as its first argument; prints its output.
+    func runScript(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("axon").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, binary, screenshot, "0.1", "90"]
+        process.arguments = ["python3", repositoryRoot.appendingPathComponent(script).path, binary] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -213,10 +235,7 @@ final class CommandTests: XCTestCase {
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         print(output)
-        XCTAssertEqual(process.terminationStatus, 0, output)
-        XCTAssertTrue(output.contains("spiral with tanh: test loss"), output)
-        let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
-        XCTAssertGreaterThan(size, 10_000, "a screenshot was saved")
+        return (process.terminationStatus, output)
     }
 
     func expectOneLineError(_ args: [String], mentions: String, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -272,6 +291,21 @@ final class CommandTests: XCTestCase {
                                  "--output", "four.safetensors", "--quiet"]).status, 0)
         try expectOneLineError(["eval", "--checkpoint", "four.safetensors", "--data", "csv:classes.csv", "--label", "kind"],
                                mentions: "example 1 has class 5, outside the 4 classes 0...3")
+        // A checkpoint whose input normalisation does not fit its model (a damaged or hostile file): an error,
+        // not a trap in Standardizer.transform.
+        let file = try Data(contentsOf: URL(fileURLWithPath: path("ok.safetensors")))
+        let n = Int(file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        var header = try JSONSerialization.jsonObject(with: file.subdata(in: 8..<(8 + n))) as! [String: Any]
+        var metadata = header["__metadata__"] as! [String: String]
+        metadata["axon.normalize_mean"] = "[1, 2, 3]"
+        header["__metadata__"] = metadata
+        let newHeader = try JSONSerialization.data(withJSONObject: header)
+        var damaged = Data((0..<8).map { UInt8(truncatingIfNeeded: newHeader.count >> (8 * $0)) })
+        damaged.append(newHeader)
+        damaged.append(file.subdata(in: (8 + n)..<file.count))
+        try damaged.write(to: URL(fileURLWithPath: path("damaged.safetensors")))
+        try expectOneLineError(["eval", "--checkpoint", "damaged.safetensors", "--data", "csv:points.csv", "--label", "kind"],
+                               mentions: "its input normalisation (3 means, 2 deviations) does not fit the model's 2 inputs")
     }
 
     /// The reliability issue's case: MNIST labels with a byte above 9 crashed `axon train` (signal 4, in

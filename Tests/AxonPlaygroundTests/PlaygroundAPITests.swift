@@ -192,4 +192,31 @@ final class PlaygroundAPITests: XCTestCase, @unchecked Sendable {
             try model.loadStateDict(tensors)
         }
     }
+
+    /// The hand-written JSON of snapshots and points decodes to the same values as JSONEncoder's, non-finite
+    /// numbers as the strings the page reads, and strings escaped.
+    func testJSONWriterAgreesWithJSONEncoder() throws {
+        var config = PlaygroundConfig()
+        config.dataset = "quote\"back\\slash\nnew"
+        let odd: [Float] = [0, -0.0, 1, -1.5, .nan, .infinity, -.infinity, 1e-45, 3.4e38, 0.1, 123456.79]
+        let snapshot = Snapshot(epoch: 3, trainLoss: .nan, testLoss: 0.25, playing: true, dataVersion: 2, trainHistory: [1, .infinity],
+                                testHistory: [], gridSize: 2, output: odd, neuronGridSize: 1, neurons: [[odd, []], []],
+                                weights: [[[1, 2]], [[.nan]]], biases: [[0.5], []], gradientNorms: [1e300, -.infinity],
+                                gradientHistory: [[], [2]], config: config)
+        let points = PointsPayload(dataVersion: 4, train: [odd, [1, 2, 0]], test: [])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        func same<T: Codable & JSONWritable>(_ value: T) throws {
+            let decoded = try decoder.decode(T.self, from: Data(try value.jsonBytes()))
+            XCTAssertEqual(String(decoding: try encoder.encode(decoded), as: UTF8.self), String(decoding: try encoder.encode(value), as: UTF8.self))
+        }
+        try same(snapshot)
+        try same(points)
+        let created = try JSONSerialization.jsonObject(with: Data(try Created(id: "a\"b", snapshot: try snapshot.jsonBytes()).jsonBytes())) as! [String: Any]
+        XCTAssertEqual(created["id"] as? String, "a\"b")
+        XCTAssertEqual((created["snapshot"] as? [String: Any])?["epoch"] as? Int, 3)
+    }
 }
