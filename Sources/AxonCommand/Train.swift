@@ -74,6 +74,8 @@ struct Train: ParsableCommand {
             throw UserError("the model has \(out) outputs but the data needs \(data.classes)")
         }
         if data.isClassification { try data.checkClassIndices(below: data.classes) }
+        try data.train.checkFinite(source: "training data")
+        try data.test?.checkFinite(source: "test data")
         let lossFunction = try makeLoss(classification: data.isClassification)
         let opt = try makeOptimizer(net.parameters())
         let scheduler = try makeSchedule(opt)

@@ -81,6 +81,22 @@ public struct TensorDataset: Dataset {
         self.targets = targets
     }
 
+    /// Checks that every input (and every floating-point target) is finite, for callers that want NaN and
+    /// infinities in data from outside found before training rather than as a loss that became NaN. The
+    /// ``DataError`` names `source`, the first example and the position within it. Byte images are always finite.
+    public func checkFinite(source: String = "dataset") throws {
+        func check(_ t: Tensor, _ what: String) throws {
+            guard t.dtype.isFloatingPoint, t.count > 0 else { return }
+            guard !withNoGrad({ (t * 0).sum().item }).isFinite else { return }  // 0·x is NaN exactly where x is NaN or ±inf
+            let values = t.doubleScalars, perExample = t.count / max(t.shape[0], 1)
+            if let i = values.firstIndex(where: { !$0.isFinite }) {
+                throw DataError("\(source): example \(i / perExample) has \(values[i]) at \(what) position \(i % perExample)")
+            }
+        }
+        if let inputTensor { try check(inputTensor, "input") }
+        try check(targets, "target")
+    }
+
     /// Checks that every target is a class index in `0..<classes` (int64 `[N]`), where data meets a model:
     /// `crossEntropy` and `nllLoss` stop the process on an index out of range, as a programmer error in code
     /// does, so data from outside is checked first. The ``DataError`` names `source`, the first example out of

@@ -164,6 +164,19 @@ final class DataErrorTests: XCTestCase {
         }
     }
 
+    func testNonFiniteValuesAreFoundWhenAskedFor() throws {
+        let inputs = Tensor(shape: [3, 2], scalars: [Float(0), 1, 2, 3, .infinity, 5])
+        let d = try TensorDataset(inputs: inputs, targets: Tensor(shape: [3], scalars: [0, 1, 0]))
+        XCTAssertThrowsError(try d.checkFinite(source: "points.idx")) { error in
+            XCTAssertEqual((error as? DataError)?.description, "points.idx: example 2 has inf at input position 0")
+        }
+        let regression = try TensorDataset(inputs: Tensor.zeros([2, 2]), targets: Tensor(shape: [2, 1], scalars: [Float(1), .nan]))
+        XCTAssertThrowsError(try regression.checkFinite()) { error in
+            XCTAssertEqual((error as? DataError)?.description, "dataset: example 1 has nan at target position 0")
+        }
+        XCTAssertNoThrow(try TensorDataset(inputs: Tensor.ones([2, 2]), targets: Tensor.zeros([2, 1])).checkFinite())
+    }
+
     func testClassIndicesOutOfRangeNameTheExample() throws {
         let d = try TensorDataset(inputs: Tensor.zeros([4, 2]), targets: Tensor(shape: [4], scalars: [0, 2, 7, 1]))
         XCTAssertNoThrow(try d.checkClassIndices(below: 8))
