@@ -83,11 +83,9 @@ public struct ModelSpec: Codable, Equatable, Sendable {
         guard activations.contains(activation) else {
             throw ModelSpecError("unknown activation '\(activation)' (choose from \(activations.joined(separator: ", ")))")
         }
-        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 && $0 <= maxSize }),
-              inputShape.reduce(1, { $0 <= maxSize ? $0 * $1 : $0 }) <= maxSize else {  // no overflow: each factor is at most 2^24
-            throw ModelSpecError("input shape \(inputShape) must be 1 to 3 sizes holding at most \(maxSize) values")
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }), let features = values(inputShape) else {
+            throw ModelSpecError("input shape \(inputShape) must be positive sizes holding at most \(maxSize) values")
         }
-        let features = inputShape.reduce(1, *)
         let flatten: [LayerSpec] = inputShape.count > 1 ? [LayerSpec(type: "flatten")] : []
         if text == "logistic" {
             return ModelSpec(input: inputShape, layers: flatten + [LayerSpec(type: "linear", out: classes)])
@@ -151,6 +149,17 @@ public struct ModelSpec: Codable, Equatable, Sendable {
     /// largest number of values per example flowing between layers: 2^24.
     public static let maxSize = 1 << 24
 
+    /// The number of values in `shape`, or nil above ``maxSize`` (each product is checked, so nothing overflows).
+    static func values(_ shape: [Int]) -> Int? {
+        var values = 1
+        for v in shape {
+            let (product, overflow) = values.multipliedReportingOverflow(by: v)
+            guard !overflow, product <= maxSize else { return nil }
+            values = product
+        }
+        return values
+    }
+
     /// Builds the network, checking each layer against the shape flowing into it; `vocabulary` sizes an
     /// embedding layer. Every size is checked against ``maxSize`` and the parameter count against
     /// `maxParameters` (default ``maxParameters``) before any weight is allocated.
@@ -165,13 +174,8 @@ public struct ModelSpec: Codable, Equatable, Sendable {
         var shape = input
         // Values per example between layers: at most maxSize (checked with each product, so nothing overflows).
         func checkValues(_ at: String) throws {
-            var values = 1
-            for v in shape {
-                let (product, overflow) = values.multipliedReportingOverflow(by: v)
-                guard !overflow, product <= Self.maxSize else {
-                    throw ModelSpecError("\(at): \(shape) holds more than \(Self.maxSize) values per example")
-                }
-                values = product
+            guard Self.values(shape) != nil else {
+                throw ModelSpecError("\(at): \(shape) holds more than \(Self.maxSize) values per example")
             }
         }
         try checkValues("input")

@@ -67,13 +67,10 @@ public actor PlaygroundStore {
     }
 }
 
-/// Bodies larger than this are refused with 413.
-let maxBodyBytes = 256 * 1024
-
 /// What one connection may hold: the Playground faces browsers, so its limits are small and fixed.
 public enum PlaygroundLimits {
     /// Request bodies: 256 KiB (413 beyond).
-    public static let bodyBytes = maxBodyBytes
+    public static let bodyBytes = 256 * 1024
     /// All header lines of a request together, and any one of them: 16 KiB (the connection is refused beyond).
     public static let headerBytes = 16 * 1024
     /// Header lines per request: 100.
@@ -109,10 +106,10 @@ func json(bytes data: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
 func body(_ request: Request) async throws -> Data {
     var request = request
     do {
-        let buffer = try await request.collectBody(upTo: maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: PlaygroundLimits.bodyBytes)
         return Data(buffer.readableBytesView)
     } catch {
-        throw PlaygroundError(status: 413, "request body is larger than \(maxBodyBytes) bytes")
+        throw PlaygroundError(status: 413, "request body is larger than \(PlaygroundLimits.bodyBytes) bytes")
     }
 }
 
