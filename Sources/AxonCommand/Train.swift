@@ -124,7 +124,6 @@ struct Train: ParsableCommand {
         }
         let metricsPath = (plots as NSString).appendingPathComponent("metrics.jsonl")
         let saveEachEpoch = EpochCallback { record, trainer in
-            try writeText(trainer.history.map(\.json).joined(separator: "\n") + "\n", to: metricsPath)
             if let output = self.output {
                 var meta = metadata
                 meta[Meta.metrics] = record.json
@@ -133,7 +132,8 @@ struct Train: ParsableCommand {
             return true
         }
         let stopping = earlyStopping.map { EarlyStopping(monitor: validationLoader == nil ? "loss" : "val_loss", patience: $0) }
-        try trainer.fit(trainLoader, validation: validationLoader, epochs: epochs, earlyStopping: stopping, callbacks: [saveEachEpoch])
+        try trainer.fit(trainLoader, validation: validationLoader, epochs: epochs, earlyStopping: stopping,
+                        callbacks: [MetricsLog(path: metricsPath), saveEachEpoch])
         return metricsPath
     }
 

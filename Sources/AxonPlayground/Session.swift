@@ -13,20 +13,16 @@ public actor PlaygroundSession {
     /// The current configuration.
     public private(set) var config: PlaygroundConfig
     private var model = Sequential(layers: [])
-    private var optimizer: Optimizer = SGD([], lr: 0.01)
+    /// The training engine for the current network (rebuilt with it).
+    private var trainer = Trainer(model: Sequential(layers: []), optimizer: SGD([], lr: 0.01), loss: { mseLoss($0, $1) })
     private var trainX = Tensor.zeros([0, 2]), trainY = Tensor.zeros([0, 1])
     private var testX = Tensor.zeros([0, 2]), testY = Tensor.zeros([0, 1])
     private var trainPoints: [[Float]] = [], testPoints: [[Float]] = []
     private var uploaded: [(Float, Float, Float)]? = nil
-    /// Where continuous training is within the current epoch.
-    private struct EpochProgress {
-        var order: [Int] = []
-        var next = 0
-        var norms: [Double] = []
-        var steps = 0
-    }
-    private var progress = EpochProgress()
-    private let shuffler: Generator
+    /// The training batches, shuffled each epoch, and the current epoch's iterator while one is under way.
+    private var trainSet: TensorDataset
+    private var loader: DataLoader
+    private var batches: AnyIterator<(input: Tensor, target: Tensor)>?
     private var epoch = 0
     private var trainHistory: [Double] = [], testHistory: [Double] = []
     private var gradientNorms: [Double] = [], gradientHistory: [[Double]] = []
@@ -48,7 +44,8 @@ public actor PlaygroundSession {
     public init(id: String, config: PlaygroundConfig) async throws {
         self.id = id
         self.config = try config.validated()
-        shuffler = Generator(seed: config.seed)
+        trainSet = try TensorDataset(inputs: trainX, targets: trainY)
+        loader = DataLoader(trainSet, batchSize: 1)
         try rebuildData()
         rebuildNetwork()
     }
@@ -120,7 +117,7 @@ public actor PlaygroundSession {
             let perm = Generator(seed: config.seed).permutation(uploaded.count)
             rows = perm.map { uploaded[$0] }
             let cut = max(1, min(rows.count - 1, Int(Double(rows.count) * config.trainRatio / 100)))
-            split(rows, cut)
+            try split(rows, cut)
         } else {
             let kind = Playground.Kind(rawValue: config.dataset)!  // validated(): every dataset but "upload" is a Kind
             let d = Playground.make(kind, samples: config.samples, noise: config.noise, trainRatio: config.trainRatio,
@@ -132,7 +129,7 @@ public actor PlaygroundSession {
             }
             let train = rowsOf(d.train), test = rowsOf(d.test)
             rows = train + test
-            split(rows, train.count)
+            try split(rows, train.count)
         }
         dataVersion += 1
         version += 1
@@ -140,7 +137,7 @@ public actor PlaygroundSession {
 
     /// Splits rows into train/test tensors: features per the config, targets per the loss
     /// (tanh output vs ±1 for MSE classification, 0/1 for cross-entropy, values for regression).
-    private func split(_ rows: [(Float, Float, Float)], _ cut: Int) {
+    private func split(_ rows: [(Float, Float, Float)], _ cut: Int) throws {
         let classification = config.problem == "classification"
         func target(_ l: Float) -> Float { classification && config.loss == "mse" ? 2 * l - 1 : l }
         let train = rows[..<cut], test = rows[cut...]
@@ -150,7 +147,7 @@ public actor PlaygroundSession {
         testX = features(test.map { ($0.0, $0.1) })
         trainY = Tensor(shape: [train.count, 1], scalars: train.map { target($0.2) })
         testY = Tensor(shape: [test.count, 1], scalars: test.map { target($0.2) })
-        progress = EpochProgress()
+        trainSet = try TensorDataset(inputs: trainX, targets: trainY)
     }
 
     /// Input features of points, in the order of `config.features`.
@@ -192,6 +189,7 @@ public actor PlaygroundSession {
         layers.append(Linear(width, 1, generator: generator))
         model = Sequential(layers: layers)
         let p = model.parameters(), lr = config.learningRate
+        let optimizer: Optimizer
         switch config.optimizer {
         case "momentum": optimizer = SGD(p, lr: lr, momentum: 0.9)
         case "adam": optimizer = Adam(p, lr: lr)
@@ -199,8 +197,12 @@ public actor PlaygroundSession {
         case "adagrad": optimizer = Adagrad(p, lr: lr)
         default: optimizer = SGD(p, lr: lr)
         }
+        trainer = Trainer(model: model, optimizer: optimizer, loss: Self.trainingLoss(config, weights: linears.map(\.weight)))
+        trainer.throwsOnNonFiniteLoss = false  // the page shows a diverged network, as TensorFlow's Playground does
+        trainer.historyLimit = 1
+        loader = DataLoader(trainSet, batchSize: config.batchSize, shuffle: true, seed: config.seed)
+        batches = nil
         epoch = 0
-        progress = EpochProgress()
         trainHistory = []
         testHistory = []
         gradientNorms = Array(repeating: 0, count: linears.count)
@@ -220,16 +222,26 @@ public actor PlaygroundSession {
         return config.loss == "mse" ? tanh(raw) : sigmoid(raw) * 2 - 1
     }
 
-    private func loss(_ raw: Tensor, _ y: Tensor) -> Tensor {
-        if config.problem == "classification" && config.loss == "cross-entropy" {
-            return binaryCrossEntropyWithLogits(raw, y)
+    /// The loss the page shows: binary cross-entropy on logits, or MSE on tanh (classification) or raw outputs.
+    private static func loss(_ config: PlaygroundConfig) -> (Tensor, Tensor) -> Tensor {
+        if config.problem == "classification" && config.loss == "cross-entropy" { return { binaryCrossEntropyWithLogits($0, $1) } }
+        let classification = config.problem == "classification"
+        return { mseLoss(classification ? tanh($0) : $0, $1) }
+    }
+
+    /// The loss trained on: the shown loss plus the L1 or L2 penalty on `weights`.
+    private static func trainingLoss(_ config: PlaygroundConfig, weights: [Tensor]) -> (Tensor, Tensor) -> Tensor {
+        let shown = loss(config), rate = config.regularizationRate
+        switch config.regularization {
+        case "L1": return { shown($0, $1) + l1Penalty(weights, lambda: rate) }
+        case "L2": return { shown($0, $1) + l2Penalty(weights, lambda: rate) }
+        default: return shown
         }
-        let out = config.problem == "classification" ? tanh(raw) : raw
-        return mseLoss(out, y)
     }
 
     private func losses() -> (Double, Double) {
-        withNoGrad {
+        let loss = Self.loss(config)
+        return withNoGrad {
             let a = trainX.shape[0] > 0 ? loss(model(trainX), trainY).item : 0
             let b = testX.shape[0] > 0 ? loss(model(testX), testY).item : 0
             return (a, b)
@@ -257,46 +269,29 @@ public actor PlaygroundSession {
     /// training runs a few steps per turn, so the requests for this session (and for the others sharing the
     /// training threads) wait for a slice of an epoch, never for a whole one.
     private func trainSteps(_ limit: Int) -> Bool {
-        let n = trainX.shape[0]
-        guard n > 0 else { return true }
-        if progress.order.isEmpty {
-            progress = EpochProgress(order: shuffler.permutation(n), norms: [Double](repeating: 0, count: linears.count))
-        }
-        let weights = linears.map(\.weight)
-        var done = 0
-        while progress.next < n && done < limit {
-            let start = progress.next, end = min(start + config.batchSize, n)
-            let idx = Tensor(shape: [end - start], scalars: Array(progress.order[start..<end]))
-            let x = trainX.indexSelected(axis: 0, indices: idx), y = trainY.indexSelected(axis: 0, indices: idx)
-            optimizer.zeroGrad()
-            var l = loss(model(x), y)
-            switch config.regularization {
-            case "L1": l = l + l1Penalty(weights, lambda: config.regularizationRate)
-            case "L2": l = l + l2Penalty(weights, lambda: config.regularizationRate)
-            default: break
+        guard trainX.shape[0] > 0 else { return true }
+        if batches == nil { batches = loader.makeIterator() }
+        for _ in 0..<limit {
+            guard let batch = batches?.next() else { break }
+            // Cannot throw: the trainer keeps going on a non-finite loss (throwsOnNonFiniteLoss is off).
+            let step = try? trainer.trainStep(batch: batch)
+            guard let step, step.index + 1 == loader.batchCount else { continue }
+            batches = nil
+            // Cannot throw: no callback of this trainer throws.
+            let record = try? trainer.finishEpoch().record
+            epoch += 1
+            gradientNorms = record?.gradientNorms.map(\.norm) ?? gradientNorms
+            for (i, v) in gradientNorms.enumerated() {
+                gradientHistory[i].append(v)
+                if gradientHistory[i].count > Self.historyLimit { gradientHistory[i].removeFirst() }
             }
-            l.backward()
-            for (i, w) in weights.enumerated() {
-                if let g = w.grad { progress.norms[i] += withNoGrad { (g * g).sum().item }.squareRoot() }
-            }
-            optimizer.step()
-            progress.steps += 1
-            progress.next = end
-            done += 1
+            let (trainLoss, testLoss) = losses()
+            trainHistory.append(trainLoss)
+            testHistory.append(testLoss)
+            if trainHistory.count > Self.historyLimit { trainHistory.removeFirst(); testHistory.removeFirst() }
+            return true
         }
-        guard progress.next >= n else { return false }
-        epoch += 1
-        gradientNorms = progress.norms.map { $0 / Double(max(progress.steps, 1)) }
-        progress = EpochProgress()
-        for (i, v) in gradientNorms.enumerated() {
-            gradientHistory[i].append(v)
-            if gradientHistory[i].count > Self.historyLimit { gradientHistory[i].removeFirst() }
-        }
-        let (trainLoss, testLoss) = losses()
-        trainHistory.append(trainLoss)
-        testHistory.append(testLoss)
-        if trainHistory.count > Self.historyLimit { trainHistory.removeFirst(); testHistory.removeFirst() }
-        return true
+        return false
     }
 
     /// Starts or stops continuous training (driven by `PlaygroundStore`'s loop).

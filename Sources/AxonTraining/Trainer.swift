@@ -84,41 +84,6 @@ public struct EpochRecord: Sendable {
     }
 }
 
-/// Receives each finished epoch; return false from `epochEnded` to stop training.
-public protocol TrainingCallback: AnyObject {
-    /// Called after each epoch with its record.
-    func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool
-}
-
-/// A callback from a closure.
-public final class EpochCallback: TrainingCallback {
-    let body: (EpochRecord, Trainer) throws -> Bool
-    /// Wraps `body`.
-    public init(_ body: @escaping (EpochRecord, Trainer) throws -> Bool) { self.body = body }
-    /// Calls the closure.
-    public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool { try body(record, trainer) }
-}
-
-/// Stops when `monitor` has not improved by `minDelta` for `patience` epochs.
-public struct EarlyStopping: Sendable {
-    /// The record value watched, e.g. "val_loss" or "val_accuracy".
-    public var monitor: String
-    /// Whether smaller (loss) or larger (accuracy) is better.
-    public var mode: ReduceLROnPlateau.Mode
-    /// Epochs without improvement tolerated.
-    public var patience: Int
-    /// Smallest change that counts as an improvement.
-    public var minDelta: Double
-
-    /// Early stopping on `monitor`.
-    public init(monitor: String = "val_loss", mode: ReduceLROnPlateau.Mode = .min, patience: Int = 5, minDelta: Double = 0) {
-        self.monitor = monitor
-        self.mode = mode
-        self.patience = patience
-        self.minDelta = minDelta
-    }
-}
-
 /// Errors that stop training.
 public enum TrainingError: Error, CustomStringConvertible {
     /// The loss became NaN or infinite.
@@ -133,19 +98,33 @@ public enum TrainingError: Error, CustomStringConvertible {
     }
 }
 
-/// How progress is shown.
-public enum ProgressStyle: Sendable {
-    /// A live bar on a terminal, plain lines otherwise.
-    case automatic
-    /// One line per epoch.
-    case lines
-    /// Nothing.
-    case silent
+
+/// One training step, as callbacks see it.
+public struct TrainingStep {
+    /// The epoch the step belongs to (1-based).
+    public let epoch: Int
+    /// The step's index in its epoch (0-based).
+    public let index: Int
+    /// Batches in the epoch, when the engine knows them (``Trainer/trainEpoch(_:validation:)`` does).
+    public let batches: Int?
+    /// The batch's loss.
+    public let loss: Double
+    /// The model's output for the batch (detached).
+    public let output: Tensor
+    /// The batch's targets.
+    public let target: Tensor
+    /// Examples in the batch.
+    public var batchSize: Int { output.shape[0] }
 }
 
-/// The `fit` loop: `optimizer.zeroGrad(); loss.backward(); optimizer.step()` over a loader's batches,
-/// validation each epoch, metrics, schedule stepping, early stopping, callbacks, progress and
-/// per-layer gradient norms.
+/// The training engine: one step is `optimizer.zeroGrad(); loss.backward(); optimizer.step()` on a batch;
+/// an epoch is the steps over a loader's batches followed by validation; ``fit(_:validation:epochs:earlyStopping:callbacks:)``
+/// runs epochs. Everything else is a ``TrainingCallback`` on this engine: the progress bar (``ProgressBar``),
+/// early stopping (``EarlyStopping``), learning-rate schedules (``LRScheduler`` and ``ReduceLROnPlateau``
+/// step at each epoch's end), per-layer gradient norms (``GradientNormTracker``) and metric logs (``MetricsLog``).
+///
+/// A driver that trains in slices (the Playground trains a few steps between requests) calls
+/// ``trainStep(batch:)`` and then ``finishEpoch(validation:)`` when its loader runs out.
 public final class Trainer {
     /// The model being trained.
     public let model: any Layer
@@ -157,19 +136,45 @@ public final class Trainer {
     public var scheduler: LRScheduler?
     /// Plateau schedule, fed "val_loss" (or "loss" without validation) after each epoch.
     public var plateau: ReduceLROnPlateau?
+    /// Early stopping, checked after each epoch (``fit(_:validation:epochs:earlyStopping:callbacks:)`` sets it too).
+    public var earlyStopping: EarlyStopping? {
+        didSet {
+            if let earlyStopping, let resumed = resumedEarlyStopping { earlyStopping.restore(best: resumed.best, badEpochs: resumed.badEpochs) }
+            resumedEarlyStopping = nil
+        }
+    }
+    /// Tracks each layer's mean weight-gradient norm into the records (nil turns it off).
+    public var gradientNorms: GradientNormTracker? = GradientNormTracker()
+    /// Callbacks of every epoch, after the built-in ones.
+    public var callbacks: [TrainingCallback] = []
     /// Metrics besides the loss.
     public var metrics: [Metric]
-    /// Records of the epochs so far.
+    /// Records of the epochs so far (the most recent ``historyLimit``, when set).
     public private(set) var history: [EpochRecord] = []
+    /// Most records kept in ``history`` (nil: all), for a driver that trains without end.
+    public var historyLimit: Int?
     /// Epochs completed.
     public private(set) var epoch = 0
-    /// How progress is shown.
+    /// How ``fit(_:validation:epochs:earlyStopping:callbacks:)`` shows progress (through a ``ProgressBar``).
     public var progress: ProgressStyle = .automatic
-    /// Where progress goes.
+    /// Whether a NaN or infinite loss stops training with ``TrainingError/nonFiniteLoss(epoch:batch:value:)``
+    /// (a display that shows a diverged network, as the Playground does, turns this off).
+    public var throwsOnNonFiniteLoss = true
+    /// Where progress and messages go.
     public var output: (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
-    /// Early-stopping bookkeeping: best value and epochs since.
-    var bestMonitored: Double?
-    var epochsWithoutImprovement = 0
+
+    /// The epoch being trained: its start, steps, and running sums.
+    struct RunningEpoch {
+        var start = DispatchTime.now().uptimeNanoseconds
+        var batches: Int?
+        var steps = 0, samples = 0, lossSum = 0.0
+        var metricSums: [Double]
+    }
+    private var running: RunningEpoch?
+    /// Callbacks added by the current `fit` call.
+    private var fitCallbacks: [TrainingCallback] = []
+    /// Early-stopping state restored before an ``EarlyStopping`` was attached.
+    private var resumedEarlyStopping: (best: Double?, badEpochs: Int)?
 
     /// A trainer for `model`. It tunes the C allocator for training loops (``Allocator/tuneForTraining()``, a
     /// process-wide setting that `AXON_MALLOC_TUNING=0` declines).
@@ -183,84 +188,107 @@ public final class Trainer {
         self.scheduler = scheduler
     }
 
-    /// Layers whose weight gradients are tracked: every module with a `weight` parameter, by name.
-    lazy var trackedWeights: [(String, Tensor)] = model.namedParameters().compactMap { name, t in
-        if name == "weight" { return ("model", t) }
-        return name.hasSuffix(".weight") ? (String(name.dropLast(".weight".count)), t) : nil
+    /// The callbacks in the order they run: gradient norms, schedules, the current fit's own (its progress bar
+    /// first), the trainer's, and early stopping last.
+    private var activeCallbacks: [TrainingCallback] {
+        var all: [TrainingCallback] = []
+        if let gradientNorms { all.append(gradientNorms) }
+        if let scheduler { all.append(scheduler) }
+        if let plateau { all.append(plateau) }
+        all += fitCallbacks + callbacks
+        if let earlyStopping { all.append(earlyStopping) }
+        return all
+    }
+
+    /// Running means of the epoch so far ("loss" and each metric's name); empty between epochs.
+    public var runningValues: [String: Double] {
+        guard let r = running, r.samples > 0 else { return [:] }
+        var values = ["loss": r.lossSum / Double(r.samples)]
+        for (i, m) in metrics.enumerated() { values[m.name] = r.metricSums[i] / Double(r.samples) }
+        return values
+    }
+
+    /// Starts an epoch explicitly, with its batch count if known (``trainStep(batch:)`` starts one when none is
+    /// open).
+    public func beginEpoch(batches: Int? = nil) {
+        model.train()
+        running = RunningEpoch(batches: batches, metricSums: [Double](repeating: 0, count: metrics.count))
+        for c in activeCallbacks { c.epochWillStart(epoch + 1, batches: batches, trainer: self) }
+    }
+
+    /// One optimisation step on a batch: forward, loss, backward, optimizer step; the loss and metrics join
+    /// the epoch's running means. Throws ``TrainingError/nonFiniteLoss(epoch:batch:value:)`` before updating
+    /// anything when the loss is NaN or infinite (unless ``throwsOnNonFiniteLoss`` is off).
+    @discardableResult
+    public func trainStep(batch: (input: Tensor, target: Tensor)) throws -> TrainingStep {
+        if running == nil { beginEpoch() }
+        let (x, y) = batch
+        optimizer.zeroGrad()
+        let out = model(x)
+        let l = loss(out, y)
+        let value = l.item
+        let index = running!.steps  // opened above
+        guard value.isFinite || !throwsOnNonFiniteLoss else { throw TrainingError.nonFiniteLoss(epoch: epoch + 1, batch: index + 1, value: value) }
+        l.backward()
+        let callbacks = activeCallbacks
+        for c in callbacks { c.gradientsComputed(trainer: self) }
+        optimizer.step()
+        let n = x.shape[0]
+        let detached = out.detached()
+        running!.steps += 1
+        running!.samples += n
+        running!.lossSum += value * Double(n)
+        withNoGrad { for (i, m) in metrics.enumerated() { running!.metricSums[i] += m.batchSum(detached, y) } }
+        let step = TrainingStep(epoch: epoch + 1, index: index, batches: running!.batches, loss: value, output: detached, target: y)
+        for c in callbacks { c.stepEnded(step, trainer: self) }
+        return step
+    }
+
+    /// Closes the epoch: validates on `validation`, makes its record, and gives it to the callbacks. Returns the
+    /// record and whether every callback wants training to go on.
+    @discardableResult
+    public func finishEpoch(validation: DataLoader? = nil) throws -> (record: EpochRecord, keepGoing: Bool) {
+        let r = running ?? RunningEpoch(metricSums: [Double](repeating: 0, count: metrics.count))
+        running = nil
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - r.start) / 1e9
+        let samples = Double(max(r.samples, 1))
+        var values: [String: Double] = ["loss": r.lossSum / samples, "seconds": seconds,
+                                        "samples_per_second": Double(r.samples) / max(seconds, 1e-9),
+                                        "lr": optimizer.groups.first?.learningRate ?? 0]
+        for (i, m) in metrics.enumerated() { values[m.name] = r.metricSums[i] / samples }
+        if let validation {
+            for (k, v) in evaluate(validation) { values["val_" + k] = v }
+        }
+        var record = EpochRecord(epoch: epoch + 1, values: values, gradientNorms: [])
+        let callbacks = activeCallbacks
+        for c in callbacks { c.epochWillEnd(&record, trainer: self) }
+        history.append(record)
+        if let limit = historyLimit, history.count > limit { history.removeFirst(history.count - limit) }
+        epoch += 1
+        var keepGoing = true
+        for c in callbacks where try !c.epochEnded(record, trainer: self) { keepGoing = false }
+        return (record, keepGoing)
+    }
+
+    /// One epoch over `loader`'s batches, then ``finishEpoch(validation:)``.
+    @discardableResult
+    public func trainEpoch(_ loader: DataLoader, validation: DataLoader? = nil) throws -> (record: EpochRecord, keepGoing: Bool) {
+        beginEpoch(batches: loader.batchCount)
+        for batch in loader { try trainStep(batch: batch) }
+        return try finishEpoch(validation: validation)
     }
 
     /// Trains until `epochs` epochs are complete (counting epochs already done, so a resumed trainer
-    /// continues), or until early stopping or a callback stops it.
+    /// continues), or until early stopping or a callback stops it. Shows progress by ``progress``.
     @discardableResult
     public func fit(_ train: DataLoader, validation: DataLoader? = nil, epochs: Int, earlyStopping: EarlyStopping? = nil,
                     callbacks: [TrainingCallback] = []) throws -> [EpochRecord] {
-        let live = progress == .automatic && isatty(STDOUT_FILENO) != 0
+        if let earlyStopping { self.earlyStopping = earlyStopping }
+        fitCallbacks = [ProgressBar(style: progress, output: output)] + callbacks
+        defer { fitCallbacks = [] }
+        for c in activeCallbacks { c.fitWillStart(epochs: epochs, trainer: self) }
         while epoch < epochs {
-            let current = epoch + 1
-            model.train()
-            let start = DispatchTime.now().uptimeNanoseconds
-            var samples = 0, lossSum = 0.0, sums = [Double](repeating: 0, count: metrics.count)
-            var normSums = [Double](repeating: 0, count: trackedWeights.count), steps = 0
-            var lastDraw: UInt64 = 0
-            let batches = train.batchCount
-            for (b, (x, y)) in train.enumerated() {
-                optimizer.zeroGrad()
-                let out = model(x)
-                let l = loss(out, y)
-                let value = l.item
-                guard value.isFinite else { throw TrainingError.nonFiniteLoss(epoch: current, batch: b + 1, value: value) }
-                l.backward()
-                for (i, (_, w)) in trackedWeights.enumerated() {
-                    if let g = w.grad { normSums[i] += withNoGrad { (g * g).sum().item }.squareRoot() }
-                }
-                optimizer.step()
-                steps += 1
-                let n = x.shape[0]
-                samples += n
-                lossSum += value * Double(n)
-                withNoGrad { for (i, m) in metrics.enumerated() { sums[i] += m.batchSum(out.detached(), y) } }
-                if live {
-                    let now = DispatchTime.now().uptimeNanoseconds
-                    if now - lastDraw > 100_000_000 || b + 1 == batches {
-                        lastDraw = now
-                        let elapsed = Double(now - start) / 1e9
-                        let rate = Double(b + 1) / max(elapsed, 1e-9)
-                        let eta = Double(batches - b - 1) / max(rate, 1e-9)
-                        let filled = (b + 1) * 24 / max(batches, 1)
-                        let bar = String(repeating: "=", count: filled) + (filled < 24 ? ">" : "") + String(repeating: " ", count: max(0, 23 - filled))
-                        var line = String(format: "\r\u{1B}[2Kepoch %d/%d [%@] %d/%d  %.1f batch/s  ETA %@  loss %.4f",
-                                          current, epochs, bar, b + 1, batches, rate, Self.clock(eta), lossSum / Double(samples))
-                        for (i, m) in metrics.enumerated() { line += String(format: "  %@ %.4f", m.name, sums[i] / Double(samples)) }
-                        output(line)
-                    }
-                }
-            }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            var values: [String: Double] = ["loss": lossSum / Double(max(samples, 1)), "seconds": seconds,
-                                            "samples_per_second": Double(samples) / max(seconds, 1e-9),
-                                            "lr": optimizer.groups.first?.learningRate ?? 0]
-            for (i, m) in metrics.enumerated() { values[m.name] = sums[i] / Double(max(samples, 1)) }
-            if let validation {
-                for (k, v) in evaluate(validation) { values["val_" + k] = v }
-            }
-            let norms = trackedWeights.enumerated().map { (layer: $0.element.0, norm: normSums[$0.offset] / Double(max(steps, 1))) }
-            let record = EpochRecord(epoch: current, values: values, gradientNorms: norms)
-            history.append(record)
-            epoch = current
-            scheduler?.step()
-            plateau?.step(metric: values["val_loss"] ?? values["loss"]!)
-            if progress != .silent { output((live ? "\r\u{1B}[2K" : "") + Self.summaryLine(record, epochs: epochs) + "\n") }
-            var keepGoing = true
-            for c in callbacks where try !c.epochEnded(record, trainer: self) { keepGoing = false }
-            if let es = earlyStopping, let v = values[es.monitor] {
-                let improved = bestMonitored.map { es.mode == .min ? v < $0 - es.minDelta : v > $0 + es.minDelta } ?? true
-                if improved { bestMonitored = v; epochsWithoutImprovement = 0 } else { epochsWithoutImprovement += 1 }
-                if epochsWithoutImprovement > es.patience {
-                    if progress != .silent { output("early stopping: \(es.monitor) has not improved for \(es.patience) epochs\n") }
-                    keepGoing = false
-                }
-            }
-            if !keepGoing { break }
+            if try !trainEpoch(train, validation: validation).keepGoing { break }
         }
         return history
     }
@@ -299,8 +327,9 @@ public final class Trainer {
     public func trainingState(loaders: [String: DataLoader]) -> Checkpoint.TrainingState {
         var generators = loaders.mapValues { $0.generator.state }
         generators["global"] = Generator.global.state
-        var values: [String: Double] = ["early_stopping_bad_epochs": Double(epochsWithoutImprovement)]
-        if let best = bestMonitored { values["early_stopping_best"] = best }
+        let stopping = earlyStopping.map { ($0.best, $0.badEpochs) } ?? resumedEarlyStopping ?? (nil, 0)
+        var values: [String: Double] = ["early_stopping_bad_epochs": Double(stopping.1)]
+        if let best = stopping.0 { values["early_stopping_best"] = best }
         if let plateau {
             for (i, v) in plateau.state.enumerated() { values["plateau.\(i)"] = v }
         }
@@ -332,9 +361,10 @@ public final class Trainer {
         }
         if let g = state.generators["global"] { Generator.global.setState(g) }
         epoch = state.epoch
+        running = nil
         scheduler?.setEpoch(state.epoch)
-        epochsWithoutImprovement = badEpochs
-        bestMonitored = state.values["early_stopping_best"]
+        let best = state.values["early_stopping_best"]
+        if let earlyStopping { earlyStopping.restore(best: best, badEpochs: badEpochs) } else { resumedEarlyStopping = (best, badEpochs) }
         if let plateau, let a = plateauState[0], let b = plateauState[1], let c = plateauState[2] { plateau.setState([a, b, c]) }
     }
 

@@ -42,6 +42,61 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(t2.epoch, 4)
     }
 
+    /// The step and epoch API is the engine `fit` runs on: a driver's own loop over `trainStep(batch:)` and
+    /// `finishEpoch(validation:)` gives bitwise the weights and records `fit` gives, and the callbacks see each
+    /// moment in order.
+    func testStepAndEpochAPIAreTheEngineOfFit() throws {
+        let (fitNet, fitTrainer, fitTrain, fitTest) = makeRun(seed: 8)
+        try fitTrainer.fit(fitTrain, validation: fitTest, epochs: 3)
+
+        final class Recorder: TrainingCallback {
+            var events: [String] = []
+            func fitWillStart(epochs: Int, trainer: Trainer) { events.append("fit") }
+            func epochWillStart(_ epoch: Int, batches: Int?, trainer: Trainer) { events.append("start \(epoch) \(batches ?? -1)") }
+            func gradientsComputed(trainer: Trainer) { events.append("grads") }
+            func stepEnded(_ step: TrainingStep, trainer: Trainer) { events.append("step \(step.index)") }
+            func epochWillEnd(_ record: inout EpochRecord, trainer: Trainer) { record.values["extra"] = 42 }
+            func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool { events.append("end \(record.epoch)"); return true }
+        }
+        let (net, trainer, train, test) = makeRun(seed: 8)
+        let recorder = Recorder()
+        trainer.callbacks = [recorder]
+        for _ in 0..<3 {
+            for batch in train { try trainer.trainStep(batch: batch) }
+            try trainer.finishEpoch(validation: test)
+        }
+        XCTAssertEqual(net.parameters().flatMap(\.scalars), fitNet.parameters().flatMap(\.scalars), "bitwise the weights of fit")
+        XCTAssertEqual(trainer.epoch, 3)
+        XCTAssertEqual(trainer.history.map { $0["val_loss"]! }, fitTrainer.history.map { $0["val_loss"]! })
+        XCTAssertEqual(trainer.history.map { $0["loss"]! }, fitTrainer.history.map { $0["loss"]! })
+        XCTAssertEqual(trainer.history.last!.gradientNorms.map(\.norm), fitTrainer.history.last!.gradientNorms.map(\.norm))
+        XCTAssertEqual(trainer.history.last!["lr"]!, fitTrainer.history.last!["lr"]!, "the schedule is a callback of the engine")
+        XCTAssertEqual(trainer.history.last!["extra"], 42)
+        let batches = train.batchCount
+        XCTAssertEqual(recorder.events.prefix(2 * batches + 2), ["start 1 -1"] + (0..<batches).flatMap { ["grads", "step \($0)"] } + ["end 1"])
+
+        // trainEpoch knows its batch count; fit announces the epochs.
+        recorder.events = []
+        try trainer.trainEpoch(train)
+        XCTAssertEqual(recorder.events.first, "start 4 \(batches)")
+        recorder.events = []
+        try trainer.fit(train, epochs: 5)
+        XCTAssertEqual(recorder.events.first, "fit")
+        XCTAssertEqual(trainer.epoch, 5)
+    }
+
+    /// The metrics log is a callback: one JSON line per epoch, rewritten whole after each.
+    func testMetricsLogWritesOneLinePerEpoch() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("axon-metrics-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (_, trainer, train, test) = makeRun(seed: 2)
+        let path = folder + "/run/metrics.jsonl"
+        try trainer.fit(train, validation: test, epochs: 2, callbacks: [MetricsLog(path: path)])
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertTrue(lines[1].contains("\"epoch\":2") && lines[1].contains("\"val_accuracy\""), String(lines[1]))
+    }
+
     func testNonFiniteLossStopsWithAClearError() {
         let (net, _, train, _) = makeRun(seed: 5)
         let trainer = Trainer(model: net, optimizer: SGD(net.parameters(), lr: 1e30), loss: { crossEntropy($0, $1) * 1e30 })
