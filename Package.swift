@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).
-        .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand"]),
+        .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand", "Axon"]),
     ],
     swiftLanguageModes: [.v6]
 )

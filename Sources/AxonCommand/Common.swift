@@ -23,43 +23,23 @@ func writeText(_ text: String, to path: String) throws {
     try SafeTensors.writeAtomically(Data(text.utf8), to: path)
 }
 
-/// Checkpoint metadata keys the command writes and reads.
-enum Meta {
-    static let model = "axon.model", task = "axon.task", classNames = "axon.class_names"
-    static let mean = "axon.normalize_mean", std = "axon.normalize_std", metrics = "axon.metrics"
-
-    static func encode<T: Encodable>(_ v: T) -> String { String(decoding: (try? JSONEncoder().encode(v)) ?? Data(), as: UTF8.self) }
-    static func decode<T: Decodable>(_ s: String?, as: T.Type) -> T? { s.flatMap { try? JSONDecoder().decode(T.self, from: Data($0.utf8)) } }
-}
-
-/// A model rebuilt from a checkpoint made by `axon train`.
+/// A classifier or regressor rebuilt from a checkpoint made by `axon train` (``Checkpoint/loadModel(_:)``).
 struct LoadedModel {
+    let trained: TrainedModel
     let spec: ModelSpec
     let model: Sequential
-    let isClassification: Bool
-    let classNames: [String]?
-    let standardizer: Standardizer?
-    let metadata: [String: String]
+    var isClassification: Bool { trained.task == .classification }
+    var classNames: [String]? { trained.classNames }
+    var standardizer: Standardizer? { trained.standardizer }
+    var metadata: [String: String] { trained.metadata }
 
     static func load(_ path: String) throws -> LoadedModel {
-        let (_, metadata) = try SafeTensors.load(path: path)
-        guard let specText = metadata[Meta.model], let spec = Meta.decode(specText, as: ModelSpec.self) else {
-            throw UserError("\(path): no model description in its metadata (was it written by axon train?)")
+        let trained = try Checkpoint.loadModel(path)
+        // A description always builds a Sequential; a language model has none.
+        guard let spec = trained.description, let model = trained.model as? Sequential else {
+            throw UserError("\(path): holds a language model (use axon generate)")
         }
-        let model = try spec.build()
-        try Checkpoint.load(into: model, from: path)
-        var standardizer: Standardizer? = nil
-        if let m = Meta.decode(metadata[Meta.mean], as: [Double].self), let s = Meta.decode(metadata[Meta.std], as: [Double].self) {
-            // From the file: one statistic, or one per input feature, finite, with positive deviations.
-            let features = spec.input.reduce(1, *)  // bounded by build() above
-            guard m.count == s.count, m.count == 1 || m.count == features, m.allSatisfy(\.isFinite), s.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-                throw UserError("\(path): its input normalisation (\(m.count) means, \(s.count) deviations) does not fit the model's \(features) inputs")
-            }
-            standardizer = Standardizer(mean: m, std: s)
-        }
-        return LoadedModel(spec: spec, model: model, isClassification: metadata[Meta.task] != "regression",
-                           classNames: Meta.decode(metadata[Meta.classNames], as: [String].self), standardizer: standardizer,
-                           metadata: metadata)
+        return LoadedModel(trained: trained, spec: spec, model: model)
     }
 
     /// Checks that data examples fit the model's input.

@@ -12,20 +12,18 @@ struct Eval: ParsableCommand {
     var seed: UInt64 = 0
 
     func run() throws {
+        if dataOptions.data.hasPrefix("text:") { return try evaluateLanguageModel(path: String(dataOptions.data.dropFirst(5))) }
         let loaded = try LoadedModel.load(checkpoint)
         let data = try LoadedData.load(dataOptions.data, label: dataOptions.label, regression: !loaded.isClassification,
                                        samples: dataOptions.samples, noise: dataOptions.noise, seed: seed,
                                        classNames: loaded.classNames, standardizer: loaded.standardizer)
         try loaded.check(data)
         let set = data.test ?? data.train
-        let trainer = Trainer(model: loaded.model, optimizer: SGD(loaded.model.parameters(), lr: 0),
-                              loss: loaded.isClassification ? { crossEntropy($0, $1) } : { mseLoss($0, $1) },
-                              metrics: loaded.isClassification ? [.accuracy] : [.mae])
-        let result = trainer.evaluate(DataLoader(set, batchSize: 1024))
+        let result = loaded.trained.evaluate(prepared: set)
         print("examples \(set.count)")
         for (k, v) in result.sorted(by: { $0.key < $1.key }) { print(String(format: "%@ %.4f", k, v)) }
         guard loaded.isClassification else { return }
-        let outputs = trainer.predict(set.inputs)
+        let outputs = loaded.trained.predict(prepared: set.inputs)
         let classes = outputs.shape[1]
         let labels = set.targets.intScalars  // in 0..<classes: checked with the data (loaded.check)
         var matrix = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
@@ -37,6 +35,24 @@ struct Eval: ParsableCommand {
         for (i, row) in matrix.enumerated() {
             print(String("\(i) \(names[i])".prefix(13)).rightPad(14) + row.map { String($0).leftPad(width) }.joined())
         }
+    }
+}
+
+extension Eval {
+    /// A language model on a text: its loss and bits per character over the text's consecutive windows.
+    func evaluateLanguageModel(path: String) throws {
+        let trained = try Checkpoint.loadModel(checkpoint)
+        guard let spec = trained.languageModel, let tokenizer = trained.tokenizer else {
+            throw UserError("\(checkpoint): is not a language model; text data evaluates one trained by axon train --data text:")
+        }
+        let windows: TextDataset
+        do {
+            let tokens = try tokenizer.encode(try TextCorpus.load(path))
+            windows = try TextDataset(tokens: tokens, context: spec.context, randomOffset: false)
+        } catch let error as DataError { throw UserError("\(path): \(error.description)") }
+        let result = trained.evaluate(prepared: windows)
+        print("windows \(windows.count) of \(spec.context) tokens")
+        for (k, v) in result.sorted(by: { $0.key < $1.key }) { print(String(format: "%@ %.4f", k, v)) }
     }
 }
 
@@ -56,8 +72,7 @@ struct Predict: ParsableCommand {
         let input = try LoadedData.load(data, label: label, regression: !loaded.isClassification, samples: 0, noise: 0, seed: 0,
                                         classNames: loaded.classNames, standardizer: loaded.standardizer, requireLabels: false)
         try loaded.check(input)
-        let trainer = Trainer(model: loaded.model, optimizer: SGD(loaded.model.parameters(), lr: 0), loss: { mseLoss($0, $1) })
-        let outputs = trainer.predict(input.train.inputs)
+        let outputs = loaded.trained.predict(prepared: input.train.inputs)
         var lines: [String] = []
         if loaded.isClassification {
             let classes = outputs.shape[1]

@@ -2,56 +2,20 @@ import ArgumentParser
 import Axon
 import Foundation
 
-/// The architecture of a character language model, as recorded in its checkpoint.
-struct LanguageModelSpec: Codable {
-    /// `char-lstm`, `char-transformer`, or `described` (a JSON model description, in `description`).
-    var kind: String
-    var vocabSize: Int
-    var context: Int
-    var description: ModelSpec? = nil
-
-    static let kinds = ["char-lstm", "char-transformer", "described"]
-
-    func build() throws -> any LanguageModel {
-        switch kind {
-        case "char-lstm": return CharLSTM(vocabSize: vocabSize, embeddingDim: 64, hiddenSize: 256, numLayers: 2)
-        case "char-transformer":
-            return CharTransformer(vocabSize: vocabSize, contextLength: context, dModel: 128, nhead: 4, numLayers: 4, dimFeedforward: 512)
-        default:
-            guard let description, description.readsTokens else { throw UserError("a described language model must start with an embedding layer") }
-            let net = try description.build(vocabulary: vocabSize)
-            guard description.outputFeatures == vocabSize else {
-                throw UserError("the model's last linear layer has \(description.outputFeatures.map(String.init) ?? "no") outputs; a language model needs \(vocabSize) (the vocabulary)")
-            }
-            return DescribedLanguageModel(net, vocabSize: vocabSize)
-        }
-    }
-}
-
-extension Meta {
-    static let languageModel = "axon.language_model", vocabulary = "axon.vocabulary"
-}
-
-/// A character language model and its tokenizer, rebuilt from a checkpoint written by `axon train --data text:`.
+/// A character language model and its tokenizer, rebuilt from a checkpoint written by `axon train --data text:`
+/// (``Checkpoint/loadModel(_:)``).
 struct LoadedLanguageModel {
     let spec: LanguageModelSpec
     let model: any LanguageModel
     let tokenizer: ByteTokenizer
 
     static func load(_ path: String) throws -> LoadedLanguageModel {
-        let (_, metadata) = try SafeTensors.load(path: path)
-        guard let spec = Meta.decode(metadata[Meta.languageModel], as: LanguageModelSpec.self), LanguageModelSpec.kinds.contains(spec.kind),
-              let bytes = Meta.decode(metadata[Meta.vocabulary], as: [UInt8].self) else {
+        let trained = try Checkpoint.loadModel(path)
+        // loadModel gives all three for a language model, and builds it as one.
+        guard let spec = trained.languageModel, let tokenizer = trained.tokenizer, let model = trained.model as? any LanguageModel else {
             throw UserError("\(path): no language model in its metadata (was it written by axon train --data text:...?)")
         }
-        let tokenizer: ByteTokenizer
-        do { tokenizer = try ByteTokenizer(vocabulary: bytes) } catch { throw UserError("\(path): \(error)") }
-        guard spec.context >= 1 && spec.context <= 1 << 16 else { throw UserError("\(path): context \(spec.context) is out of range (1...65536)") }
-        guard tokenizer.count == spec.vocabSize else {
-            throw UserError("\(path): the vocabulary holds \(tokenizer.count) bytes but the model predicts \(spec.vocabSize)")
-        }
-        let model = try spec.build()
-        try Checkpoint.load(into: model, from: path)
+        model.train()
         return LoadedLanguageModel(spec: spec, model: model, tokenizer: tokenizer)
     }
 }
@@ -94,7 +58,7 @@ extension Train {
         // Written straight to the file descriptor, as the progress lines are (print's buffer would reorder them).
         FileHandle.standardOutput.write(Data(("text: \(corpus.count) bytes, vocabulary \(vocab), \(train.tokens.count) training and \(validation.tokens.count) validation tokens, "
               + "context \(spec.context), model \(spec.kind) (\(net.parameterCount) parameters)\n").utf8))
-        let metadata = [Meta.languageModel: Meta.encode(spec), Meta.vocabulary: Meta.encode(tokenizer.vocabulary), Meta.task: "language-model"]
+        let metadata = CheckpointMetadata.describing(spec, tokenizer: tokenizer)
         let metricsPath = try fit(trainer, net, trainLoader, validationLoader, metadata: metadata)
         if let last = trainer.history.last, let loss = last["val_loss"], let bpc = last["val_bpc"] {
             print(String(format: "validation loss %.4f, %.3f bits per character", loss, bpc))

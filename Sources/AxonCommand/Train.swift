@@ -93,9 +93,8 @@ struct Train: ParsableCommand {
         let validationLoader = validation.map { DataLoader($0, batchSize: 1024) }
         let trainer = Trainer(model: net, optimizer: opt, loss: lossFunction,
                               metrics: data.isClassification ? [.accuracy] : [.mae], scheduler: scheduler)
-        var metadata = [Meta.model: spec.json, Meta.task: data.isClassification ? "classification" : "regression"]
-        if let names = data.classNames { metadata[Meta.classNames] = Meta.encode(names) }
-        if let s = data.standardizer { metadata[Meta.mean] = Meta.encode(s.mean); metadata[Meta.std] = Meta.encode(s.std) }
+        let metadata = CheckpointMetadata.describing(spec, classification: data.isClassification, classNames: data.classNames,
+                                                     standardizer: data.standardizer)
         let metricsPath = try fit(trainer, net, trainLoader, validationLoader, metadata: metadata)
 
         if let test {
@@ -126,7 +125,7 @@ struct Train: ParsableCommand {
         let saveEachEpoch = EpochCallback { record, trainer in
             if let output = self.output {
                 var meta = metadata
-                meta[Meta.metrics] = record.json
+                meta[CheckpointMetadata.metrics] = record.json
                 try Checkpoint.save(model: net, state: trainer.trainingState(loaders: ["train": trainLoader]), to: output, metadata: meta)
             }
             return true

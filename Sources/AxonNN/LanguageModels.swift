@@ -113,3 +113,45 @@ func sample(_ logits: [Double], temperature: Double, topK: Int?, generator: Gene
     }
     return candidates.last!
 }
+
+/// The architecture of a character language model, as a checkpoint of `axon train --data text:` records it.
+public struct LanguageModelSpec: Codable, Sendable, Equatable {
+    /// `char-lstm`, `char-transformer`, or `described` (a JSON model description, in `description`).
+    public var kind: String
+    /// Tokens the model reads and predicts.
+    public var vocabSize: Int
+    /// Tokens per training window (the Transformer's positional table).
+    public var context: Int
+    /// The described model, for kind `described`.
+    public var description: ModelSpec?
+
+    /// The kinds a checkpoint may name.
+    public static let kinds = ["char-lstm", "char-transformer", "described"]
+
+    /// A description of a language model.
+    public init(kind: String, vocabSize: Int, context: Int, description: ModelSpec? = nil) {
+        self.kind = kind
+        self.vocabSize = vocabSize
+        self.context = context
+        self.description = description
+    }
+
+    /// The model, with fresh weights; a description from a file is checked first (sizes within bounds).
+    public func build() throws -> any LanguageModel {
+        guard Self.kinds.contains(kind) else { throw ModelSpecError("unknown language model '\(kind)' (one of \(Self.kinds.joined(separator: ", ")))") }
+        guard (1...(1 << 16)).contains(context) else { throw ModelSpecError("context \(context) is out of range (1...65536)") }
+        guard (1...(1 << 16)).contains(vocabSize) else { throw ModelSpecError("vocabulary size \(vocabSize) is out of range (1...65536)") }
+        switch kind {
+        case "char-lstm": return CharLSTM(vocabSize: vocabSize, embeddingDim: 64, hiddenSize: 256, numLayers: 2)
+        case "char-transformer":
+            return CharTransformer(vocabSize: vocabSize, contextLength: context, dModel: 128, nhead: 4, numLayers: 4, dimFeedforward: 512)
+        default:
+            guard let description, description.readsTokens else { throw ModelSpecError("a described language model must start with an embedding layer") }
+            let net = try description.build(vocabulary: vocabSize)
+            guard description.outputFeatures == vocabSize else {
+                throw ModelSpecError("the model's last linear layer has \(description.outputFeatures.map(String.init) ?? "no") outputs; a language model needs \(vocabSize) (the vocabulary)")
+            }
+            return DescribedLanguageModel(net, vocabSize: vocabSize)
+        }
+    }
+}

@@ -293,10 +293,11 @@ public final class Trainer {
         return history
     }
 
-    /// Loss and metrics over a loader, in evaluation mode, without recording.
+    /// Loss and metrics over a loader, in evaluation mode (the model's mode is restored after), without recording.
     public func evaluate(_ loader: DataLoader) -> [String: Double] {
+        let wasTraining = model.isTraining
         model.eval()
-        defer { model.train() }
+        defer { model.train(wasTraining) }
         var samples = 0, lossSum = 0.0, sums = [Double](repeating: 0, count: metrics.count)
         withNoGrad {
             for (x, y) in loader {
@@ -312,10 +313,11 @@ public final class Trainer {
         return values
     }
 
-    /// Model outputs for `inputs` `[N, ...]`, in evaluation mode, in batches.
+    /// Model outputs for `inputs` `[N, ...]`, in evaluation mode (restored after), in batches.
     public func predict(_ inputs: Tensor, batchSize: Int = 1024) -> Tensor {
+        let wasTraining = model.isTraining
         model.eval()
-        defer { model.train() }
+        defer { model.train(wasTraining) }
         return withNoGrad {
             concat(stride(from: 0, to: inputs.shape[0], by: batchSize).map { s in
                 model(inputs[s..<min(s + batchSize, inputs.shape[0])])
@@ -353,7 +355,7 @@ public final class Trainer {
             return Int(v)
         }
         let badEpochs = try count("early_stopping_bad_epochs") ?? 0
-        let plateauState = try [state.values["plateau.0"], try count("plateau.1").map(Double.init), try count("plateau.2").map(Double.init)]
+        let plateauState = [state.values["plateau.0"], try count("plateau.1").map(Double.init), try count("plateau.2").map(Double.init)]
         try optimizer.loadStateDict(state.optimizer)
         for (name, loader) in loaders {
             guard let g = state.generators[name] else { throw CheckpointError("training state has no generator '\(name)'") }

@@ -1,3 +1,4 @@
+import Axon
 import Foundation
 import XCTest
 
@@ -78,6 +79,60 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(evalOut.contains(String(format: "accuracy %.4f", accuracy)), evalOut)
         XCTAssertTrue(evalOut.contains("confusion matrix"), evalOut)
         XCTAssertTrue(evalOut.contains("Ankle boot"), evalOut)
+        // The library rebuilds the model from the checkpoint alone, and evaluates as the command does.
+        let trained = try Checkpoint.loadModel(path("model.safetensors"))
+        XCTAssertEqual(trained.classNames, MNIST.fashionClassNames)
+        let result = trained.evaluate(try MNIST.load(split: .test))
+        try expectReport(evalOut, equals: result)
+    }
+
+    /// `axon eval`'s report has a line "NAME VALUE" (four decimals) for each value the library computed.
+    func expectReport(_ report: String, equals values: [String: Double], file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertFalse(values.isEmpty, file: file, line: line)
+        for (name, value) in values {
+            XCTAssertTrue(report.split(separator: "\n").contains(Substring(String(format: "%@ %.4f", name, value))),
+                          "\(name) \(value) in:\n\(report)", file: file, line: line)
+        }
+    }
+
+    /// `Checkpoint.loadModel` rebuilds what `axon train` wrote with no other information (the architecture, the
+    /// normalisation, the class names, the vocabulary), and its `evaluate` equals `axon eval`: an MLP on a CSV file
+    /// with named classes, and a character language model.
+    func testCheckpointLoadModelRebuildsWhatAxonTrainWrote() throws {
+        try writeCSV()
+        let train = try axon(["train", "--data", "csv:points.csv", "--label", "kind", "--model", "mlp:2,8,2", "--epochs", "5",
+                              "--quiet", "--output", "mlp.safetensors", "--plots", "p"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let eval = try axon(["eval", "--checkpoint", "mlp.safetensors", "--data", "csv:points.csv", "--label", "kind"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let trained = try Checkpoint.loadModel(path("mlp.safetensors"))
+        XCTAssertEqual(trained.task, .classification)
+        XCTAssertEqual(trained.classNames, ["down", "up"])
+        XCTAssertEqual(trained.inputShape, [2])
+        XCTAssertNotNil(trained.standardizer)
+        let table = try CSVTable.load(path: path("points.csv"), label: .name("kind"), task: .classification, classNames: trained.classNames)
+        let data = try TensorDataset(inputs: table.features, targets: table.labels!)
+        try expectReport(eval.stdout, equals: trained.evaluate(data))
+        // predict agrees with the command's predictions, row by row.
+        let predict = try axon(["predict", "--checkpoint", "mlp.safetensors", "--data", "csv:new.csv"])
+        let names = trained.predict(Tensor(shape: [3, 2], scalars: [2, 2, -2, -2.5, 0.5, 1] as [Float])).argmax(axis: 1).intScalars.map { trained.classNames![$0] }
+        XCTAssertEqual(predict.stdout.split(separator: "\n").dropFirst().map { String($0.split(separator: ",")[0]) }, names)
+
+        let text = String(repeating: "the cat sat on the mat. the dog sat on the log.\n", count: 10)
+        try text.write(toFile: path("corpus.txt"), atomically: true, encoding: .utf8)
+        let lm = try axon(["train", "--data", "text:corpus.txt", "--model", "char-lstm", "--context", "16", "--epochs", "1",
+                           "--batch-size", "16", "--output", "lm.safetensors", "--quiet", "--plots", "p-lm"])
+        XCTAssertEqual(lm.status, 0, lm.stderr)
+        let lmEval = try axon(["eval", "--checkpoint", "lm.safetensors", "--data", "text:corpus.txt"])
+        XCTAssertEqual(lmEval.status, 0, lmEval.stderr)
+        let model = try Checkpoint.loadModel(path("lm.safetensors"))
+        XCTAssertEqual(model.task, .languageModel)
+        XCTAssertEqual(model.tokenizer?.count, 15)
+        let windows = try TextDataset(tokens: try model.tokenizer!.encode(text), context: 16, randomOffset: false)
+        try expectReport(lmEval.stdout, equals: model.evaluate(prepared: windows))
+        XCTAssertNotNil(model.evaluate(prepared: windows)["bpc"])
+        try expectOneLineError(["eval", "--checkpoint", "mlp.safetensors", "--data", "text:corpus.txt"], mentions: "is not a language model")
+        try expectOneLineError(["eval", "--checkpoint", "lm.safetensors", "--data", "csv:points.csv", "--label", "kind"], mentions: "holds a language model")
     }
 
     func testFashionMNISTMultilayerPerceptron() throws { try fashionMNIST(model: "mlp:784,256,128,10", threshold: 0.88) }
