@@ -137,84 +137,31 @@ struct Train: ParsableCommand {
     }
 
     func makeLoss(classification: Bool) throws -> (Tensor, Tensor) -> Tensor {
-        switch loss ?? (classification ? "cross-entropy" : "mse") {
-        case "cross-entropy":
-            guard classification else { throw UserError("--loss cross-entropy needs class labels; use mse, l1 or huber for regression") }
-            return { crossEntropy($0, $1) }
-        case "mse": return classification ? { mseLoss(softmax($0, axis: 1), oneHot($1, classes: $0.shape[1])) } : { mseLoss($0, $1) }
-        case "l1": return classification ? { l1Loss(softmax($0, axis: 1), oneHot($1, classes: $0.shape[1])) } : { l1Loss($0, $1) }
-        case "huber": return classification ? { huberLoss(softmax($0, axis: 1), oneHot($1, classes: $0.shape[1])) } : { huberLoss($0, $1) }
-        case let other: throw UserError("unknown loss '\(other)' (choose from cross-entropy, mse, l1, huber)")
+        let name = loss ?? (classification ? "cross-entropy" : "mse")
+        guard let kind = LossKind(name: name) else { throw UserError("unknown loss '\(name)' (choose from \(LossKind.names))") }
+        guard let function = kind.function(classification: classification) else {
+            throw UserError("--loss \(name) needs class labels; use mse, l1 or huber for regression")
         }
+        return function
     }
 
     func makeOptimizer(_ parameters: [Tensor]) throws -> Optimizer {
-        let options: [String: Double] = ["lr": lr, "momentum": momentum, "weightDecay": weightDecay]
-        let check: (Optimizer.Type) throws -> Void = { type in
-            if let problem = type.check(options) { throw UserError("--\(problem.hasPrefix("invalid learning rate") ? "lr" : "optimizer options"): \(problem)") }
+        guard let kind = OptimizerKind(name: optimizer) else {
+            throw UserError("unknown optimizer '\(optimizer)' (choose from \(OptimizerKind.names))")
         }
-        switch optimizer {
-        case "sgd": try check(SGD.self); return SGD(parameters, lr: lr, momentum: momentum, weightDecay: weightDecay)
-        case "adam": try check(Adam.self); return Adam(parameters, lr: lr, weightDecay: weightDecay)
-        case "adamw": try check(AdamW.self); return AdamW(parameters, lr: lr, weightDecay: weightDecay)
-        case "rmsprop": try check(RMSprop.self); return RMSprop(parameters, lr: lr, weightDecay: weightDecay, momentum: momentum)
-        case "adagrad": try check(Adagrad.self); return Adagrad(parameters, lr: lr, weightDecay: weightDecay)
-        case "lamb": try check(LAMB.self); return LAMB(parameters, lr: lr, weightDecay: weightDecay)
-        case "adadelta": try check(Adadelta.self); return Adadelta(parameters, lr: lr, weightDecay: weightDecay)
-        case "adamax": try check(Adamax.self); return Adamax(parameters, lr: lr, weightDecay: weightDecay)
-        case "nadam": try check(NAdam.self); return NAdam(parameters, lr: lr, weightDecay: weightDecay)
-        case "radam": try check(RAdam.self); return RAdam(parameters, lr: lr, weightDecay: weightDecay)
-        default:
-            throw UserError("unknown optimizer '\(optimizer)' (choose from sgd, adam, adamw, rmsprop, adagrad, lamb, adadelta, adamax, nadam, radam)")
+        do {
+            return try kind.make(parameters, lr: lr, momentum: momentum, weightDecay: weightDecay)
+        } catch {
+            let flag = ["lr": "--lr", "momentum": "--momentum", "weightDecay": "--weight-decay"][error.parameter] ?? "--optimizer \(optimizer)"
+            throw UserError("\(flag): \(error)")
         }
     }
 
     func makeSchedule(_ opt: Optimizer) throws -> LRScheduler? {
-        let parts = schedule.split(separator: ":").map(String.init)
-        switch parts.first {
-        case "none": return nil
-        case "cosine": return CosineAnnealingLR(opt, tMax: epochs)
-        case "step":
-            guard parts.count == 3, let n = Int(parts[1]), n > 0, let g = Double(parts[2]), g > 0 else {
-                throw UserError("--schedule step needs step:EPOCHS:GAMMA with positive values, got '\(schedule)'")
-            }
-            return StepLR(opt, stepSize: n, gamma: g)
-        case "exponential":
-            guard parts.count == 2, let g = Double(parts[1]), g > 0 else {
-                throw UserError("--schedule exponential needs exponential:GAMMA with GAMMA > 0, got '\(schedule)'")
-            }
-            return ExponentialLR(opt, gamma: g)
-        case "multistep":
-            let milestones = parts.count == 3 ? parts[1].split(separator: ",").compactMap { Int($0) } : []
-            guard parts.count == 3, !milestones.isEmpty, milestones.count == parts[1].split(separator: ",").count,
-                  milestones.allSatisfy({ $0 > 0 }), let g = Double(parts[2]), g > 0 else {
-                throw UserError("--schedule multistep needs multistep:E1,E2,...:GAMMA with positive epochs and GAMMA, got '\(schedule)'")
-            }
-            return MultiStepLR(opt, milestones: milestones, gamma: g)
-        case "polynomial":
-            guard parts.count == 2, let power = Double(parts[1]), power > 0 else {
-                throw UserError("--schedule polynomial needs polynomial:POWER with POWER > 0, got '\(schedule)'")
-            }
-            return PolynomialLR(opt, totalIters: epochs, power: power)
-        case "cosine-restarts":
-            guard parts.count == 2 || parts.count == 3, let t0 = Int(parts[1]), t0 > 0,
-                  let mult = parts.count == 3 ? Int(parts[2]) : 1, mult >= 1 else {
-                throw UserError("--schedule cosine-restarts needs cosine-restarts:T0[:TMULT] with T0 > 0 and TMULT >= 1, got '\(schedule)'")
-            }
-            return CosineAnnealingWarmRestarts(opt, t0: t0, tMult: mult)
-        case "onecycle":
-            guard parts.count == 2, let maxLR = Double(parts[1]), maxLR > 0 else {
-                throw UserError("--schedule onecycle needs onecycle:MAXLR with MAXLR > 0, got '\(schedule)'")
-            }
-            return OneCycleLR(opt, maxLR: maxLR, totalSteps: epochs)  // stepped once per epoch
-        case "warmup":
-            guard parts.count == 2, let n = Int(parts[1]), n >= 0, n < epochs else {
-                throw UserError("--schedule warmup needs warmup:EPOCHS with 0 <= EPOCHS < --epochs, got '\(schedule)'")
-            }
-            return WarmupCosineLR(opt, warmupEpochs: n, totalEpochs: epochs)
-        default:
-            throw UserError("unknown schedule '\(schedule)' (use none, step:EPOCHS:GAMMA, multistep:E1,E2,...:GAMMA, exponential:GAMMA, "
-                            + "cosine, cosine-restarts:T0[:TMULT], polynomial:POWER, onecycle:MAXLR, warmup:EPOCHS)")
+        do {
+            return try LRSchedule(parsing: schedule).make(opt, epochs: epochs)
+        } catch {
+            throw UserError("--schedule \(error)")
         }
     }
 }

@@ -329,3 +329,17 @@ public func cosineSimilarity(_ x1: Tensor, _ x2: Tensor, dim: Int = 1, eps: Doub
     let norm2 = maximum(sqrt((x2 * x2).sum(axes: [dim], keepDims: true)), Tensor.full([], eps, dtype: x2.dtype))
     return ((x1 / norm1) * (x2 / norm2)).sum(axes: [dim])
 }
+
+/// One-hot encoding of int64 class indices `[N]` as float32 `[N, classes]`.
+public func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
+    guard labels.dtype == .int64, labels.rank == 1 else {
+        fatalError("Axon.oneHot: expects int64 labels [N], got \(labels.dtype) \(labels.shape)")
+    }
+    var v = [Float](repeating: 0, count: labels.count * classes)
+    for (i, c) in labels.intScalars.enumerated() {
+        // Labels from outside are checked before they get here (TensorDataset.checkClassIndices, a DataError).
+        guard c >= 0 && c < classes else { fatalError("Axon.oneHot: label \(c) is out of range for \(classes) classes") }
+        v[i * classes + c] = 1
+    }
+    return Tensor(shape: [labels.count, classes], scalars: v)
+}

@@ -232,3 +232,31 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
     case .none: return losses
     }
 }
+
+/// The losses by name, for settings that arrive as text (the command's `--loss`, the Playground's settings).
+public enum LossKind: String, CaseIterable, Sendable {
+    case crossEntropy = "cross-entropy", mse, l1, huber
+
+    /// The loss called `name` ("cross-entropy", "mse", "l1", "huber"), or nil.
+    public init?(name: String) { self.init(rawValue: name) }
+
+    /// The names, for messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// loss(output, target). For classes: cross-entropy on the logits against class indices (with a single output,
+    /// binary cross-entropy on the logit against 0/1 targets); mse, l1 and huber compare the softmax with one-hot
+    /// targets. For real targets (regression) the loss compares the values; cross-entropy has none and gives nil.
+    public func function(classification: Bool) -> ((Tensor, Tensor) -> Tensor)? {
+        let compare: (Tensor, Tensor) -> Tensor
+        switch self {
+        case .crossEntropy:
+            guard classification else { return nil }
+            return { $0.shape[$0.rank - 1] == 1 ? binaryCrossEntropyWithLogits($0, $1) : AxonNN.crossEntropy($0, $1) }
+        case .mse: compare = { mseLoss($0, $1) }
+        case .l1: compare = { l1Loss($0, $1) }
+        case .huber: compare = { huberLoss($0, $1) }
+        }
+        guard classification else { return compare }
+        return { compare(softmax($0, axis: 1), oneHot($1, classes: $0.shape[1])) }
+    }
+}

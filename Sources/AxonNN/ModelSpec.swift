@@ -76,7 +76,7 @@ public struct ModelSpec: Codable, Equatable, Sendable {
     }
 
     /// The activations a preset can use.
-    public static let activations = ["relu", "tanh", "sigmoid", "leaky-relu", "gelu", "step", "linear"]
+    public static let activations = Activation.allCases.map(\.rawValue)
 
     /// Parses `logistic`, `mlp:784,256,128,10`, `lenet`, or a path to a JSON description.
     public static func parse(_ text: String, inputShape: [Int], classes: Int, activation: String) throws -> ModelSpec {
@@ -255,16 +255,11 @@ public struct ModelSpec: Codable, Equatable, Sendable {
                 makers.append { max ? MaxPool2d(k, stride: s) as any Layer : AvgPool2d(k, stride: s) }
                 shape = [shape[0], (shape[1] - k) / s + 1, (shape[2] - k) / s + 1]
             case "flatten": makers.append { Flatten() }; shape = [shape.reduce(1, *)]
-            case "relu": makers.append { ReLU() }
-            case "leaky-relu":
+            case "linear-activation", "identity": makers.append { Identity() }
+            case let type where Activation(name: type) != nil:  // "linear" is the layer, matched above
                 let slope = l.slope ?? 0.01
                 guard slope.isFinite else { throw ModelSpecError("\(at): slope must be finite, got \(slope)") }
-                makers.append { LeakyReLU(negativeSlope: slope) }
-            case "tanh": makers.append { Tanh() }
-            case "sigmoid": makers.append { Sigmoid() }
-            case "gelu": makers.append { GELU() }
-            case "step": makers.append { Step() }
-            case "linear-activation", "identity": makers.append { Identity() }
+                makers.append { Activation(name: type)!.layer(slope: slope) }
             case "dropout":
                 let p = l.p ?? 0.5
                 guard p >= 0 && p < 1 else { throw ModelSpecError("\(at): p must be in [0, 1), got \(p)") }

@@ -8,149 +8,235 @@ import Foundation
 ///     b ← g (first step), else μ b + (1 − τ) g
 ///     g ← g + μ b (Nesterov), else b
 ///     p ← p − lr g
-public final class SGD: Optimizer {
+public final class SGD: TypedOptimizer<SGD.Options> {
+    /// SGD's hyperparameters.
+    public struct Options: OptimizerOptions {
+        public var lr: Double
+        public var momentum: Double
+        public var dampening: Double
+        public var weightDecay: Double
+        public var nesterov: Bool
+
+        /// SGD's options, with PyTorch's defaults.
+        public init(lr: Double, momentum: Double = 0, dampening: Double = 0, weightDecay: Double = 0, nesterov: Bool = false) {
+            self.lr = lr
+            self.momentum = momentum
+            self.dampening = dampening
+            self.weightDecay = weightDecay
+            self.nesterov = nesterov
+        }
+
+        public static var fields: [OptimizerOption<Self>] {
+            [.number("lr", \.lr), .number("momentum", \.momentum), .number("dampening", \.dampening),
+             .number("weight_decay", \.weightDecay), .flag("nesterov", \.nesterov)]
+        }
+
+        public func validate() throws(OptimizerOptionError) {
+            try OptimizerOptionError.requireCommon(lr: lr, weightDecay: weightDecay)
+            try OptimizerOptionError.require(momentum >= 0, "momentum", momentum, ">= 0")
+            if nesterov && (momentum <= 0 || dampening != 0) {
+                throw OptimizerOptionError(parameter: "nesterov", value: "true",
+                                           requirement: "false unless momentum > 0 and dampening 0; momentum \(momentum), dampening \(dampening)")
+            }
+        }
+
+        public var cycledMomentum: Double? {
+            get { momentum }
+            set { if let newValue { momentum = newValue } }
+        }
+    }
+
     /// SGD over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double, momentum: Double = 0, dampening: Double = 0,
                             weightDecay: Double = 0, nesterov: Bool = false) {
-        self.init(groups: Self.single(parameters), lr: lr, momentum: momentum, dampening: dampening,
-                  weightDecay: weightDecay, nesterov: nesterov)
+        self.init(parameters, options: Options(lr: lr, momentum: momentum, dampening: dampening, weightDecay: weightDecay, nesterov: nesterov))
     }
 
-    /// SGD over parameter groups, with these defaults for options a group does not set.
-    public init(groups: [ParameterGroup], lr: Double, momentum: Double = 0, dampening: Double = 0,
-                weightDecay: Double = 0, nesterov: Bool = false) {
-        super.init(groups: groups, defaults: ["lr": lr, "momentum": momentum, "dampening": dampening,
-                                              "weightDecay": weightDecay, "nesterov": nesterov ? 1 : 0])
-    }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? {
-        if let p = super.check(o) { return p }
-        if let m = o["momentum"], !(m >= 0) { return "invalid momentum: \(m) (must be >= 0)" }
-        if o["nesterov"] == 1 && (o["momentum"] ?? 0 <= 0 || o["dampening"] ?? 0 != 0) {
-            return "Nesterov momentum requires a momentum > 0 and zero dampening (momentum \(o["momentum"] ?? 0), dampening \(o["dampening"] ?? 0))"
-        }
-        return nil
+    /// SGD over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
         var g = gradient
-        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
-        let mu = o["momentum"]
+        if o.weightDecay != 0 { g = g + p * o.weightDecay }
+        let mu = o.momentum
         if mu != 0 {
             let buffer: Tensor
             if let b = state.tensors["momentum_buffer"] {
-                b.addInPlace(g, alpha: 1 - o["dampening"], scalingSelfBy: mu)
+                b.addInPlace(g, alpha: 1 - o.dampening, scalingSelfBy: mu)
                 buffer = b
             } else {
                 buffer = g.clone()  // its own buffer: later steps update it in place
                 state.tensors["momentum_buffer"] = buffer
             }
-            g = o["nesterov"] == 1 ? g + buffer * mu : buffer
+            g = o.nesterov ? g + buffer * mu : buffer
         }
-        p.addInPlace(g, alpha: -o.learningRate)
+        p.addInPlace(g, alpha: -o.lr)
         return p
     }
 }
 
 /// Adagrad, as `torch.optim.Adagrad`: s ← s + g²; p ← p − lr_t g / (√s + ε) with
 /// lr_t = lr / (1 + (t − 1) lrDecay).
-public final class Adagrad: Optimizer {
+public final class Adagrad: TypedOptimizer<Adagrad.Options> {
+    /// Adagrad's hyperparameters.
+    public struct Options: OptimizerOptions {
+        public var lr: Double
+        public var lrDecay: Double
+        public var weightDecay: Double
+        public var initialAccumulatorValue: Double
+        public var eps: Double
+
+        /// Adagrad's options, with PyTorch's defaults.
+        public init(lr: Double = 0.01, lrDecay: Double = 0, weightDecay: Double = 0, initialAccumulatorValue: Double = 0, eps: Double = 1e-10) {
+            self.lr = lr
+            self.lrDecay = lrDecay
+            self.weightDecay = weightDecay
+            self.initialAccumulatorValue = initialAccumulatorValue
+            self.eps = eps
+        }
+
+        public static var fields: [OptimizerOption<Self>] {
+            [.number("lr", \.lr), .number("lr_decay", \.lrDecay), .number("weight_decay", \.weightDecay),
+             .number("initial_accumulator_value", \.initialAccumulatorValue), .number("eps", \.eps)]
+        }
+
+        public func validate() throws(OptimizerOptionError) {
+            try OptimizerOptionError.requireCommon(lr: lr, weightDecay: weightDecay, eps: eps)
+            try OptimizerOptionError.require(lrDecay >= 0, "lrDecay", lrDecay, ">= 0")
+            try OptimizerOptionError.require(initialAccumulatorValue >= 0, "initialAccumulatorValue", initialAccumulatorValue, ">= 0")
+        }
+    }
+
     /// Adagrad over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 0.01, lrDecay: Double = 0, weightDecay: Double = 0,
                             initialAccumulatorValue: Double = 0, eps: Double = 1e-10) {
-        self.init(groups: Self.single(parameters), lr: lr, lrDecay: lrDecay, weightDecay: weightDecay,
-                  initialAccumulatorValue: initialAccumulatorValue, eps: eps)
+        self.init(parameters, options: Options(lr: lr, lrDecay: lrDecay, weightDecay: weightDecay,
+                                               initialAccumulatorValue: initialAccumulatorValue, eps: eps))
     }
 
-    /// Adagrad over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 0.01, lrDecay: Double = 0, weightDecay: Double = 0,
-                initialAccumulatorValue: Double = 0, eps: Double = 1e-10) {
-        super.init(groups: groups, defaults: ["lr": lr, "lrDecay": lrDecay, "weightDecay": weightDecay,
-                                              "initialAccumulatorValue": initialAccumulatorValue, "eps": eps])
-    }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? {
-        if let p = super.check(o) { return p }
-        if let d = o["lrDecay"], !(d >= 0) { return "invalid lrDecay: \(d) (must be >= 0)" }
-        if let a = o["initialAccumulatorValue"], !(a >= 0) { return "invalid initialAccumulatorValue: \(a) (must be >= 0)" }
-        return nil
+    /// Adagrad over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
         var g = gradient
-        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
-        let clr = o.learningRate / (1 + Double(state.step - 1) * o["lrDecay"])
-        let sum = (state.tensors["sum"] ?? Tensor.full(p.shape, o["initialAccumulatorValue"], dtype: p.dtype)) + g * g
+        if o.weightDecay != 0 { g = g + p * o.weightDecay }
+        let clr = o.lr / (1 + Double(state.step - 1) * o.lrDecay)
+        let sum = (state.tensors["sum"] ?? Tensor.full(p.shape, o.initialAccumulatorValue, dtype: p.dtype)) + g * g
         state.tensors["sum"] = sum
-        return p - g / (sqrt(sum) + o["eps"]) * clr
+        return p - g / (sqrt(sum) + o.eps) * clr
     }
 }
 
 /// RMSprop, as `torch.optim.RMSprop`: v ← α v + (1 − α) g²; with `centered`, the running mean of g is
 /// subtracted (v − ḡ²); the step g / (√v + ε) is applied directly or through a momentum buffer.
-public final class RMSprop: Optimizer {
+public final class RMSprop: TypedOptimizer<RMSprop.Options> {
+    /// RMSprop's hyperparameters.
+    public struct Options: OptimizerOptions {
+        public var lr: Double
+        public var alpha: Double
+        public var eps: Double
+        public var weightDecay: Double
+        public var momentum: Double
+        public var centered: Bool
+
+        /// RMSprop's options, with PyTorch's defaults.
+        public init(lr: Double = 0.01, alpha: Double = 0.99, eps: Double = 1e-8, weightDecay: Double = 0, momentum: Double = 0,
+                    centered: Bool = false) {
+            self.lr = lr
+            self.alpha = alpha
+            self.eps = eps
+            self.weightDecay = weightDecay
+            self.momentum = momentum
+            self.centered = centered
+        }
+
+        public static var fields: [OptimizerOption<Self>] {
+            [.number("lr", \.lr), .number("alpha", \.alpha), .number("eps", \.eps), .number("weight_decay", \.weightDecay),
+             .number("momentum", \.momentum), .flag("centered", \.centered)]
+        }
+
+        public func validate() throws(OptimizerOptionError) {
+            try OptimizerOptionError.requireCommon(lr: lr, weightDecay: weightDecay, eps: eps)
+            try OptimizerOptionError.require(alpha >= 0 && alpha <= 1, "alpha", alpha, "in [0, 1]")
+            try OptimizerOptionError.require(momentum >= 0, "momentum", momentum, ">= 0")
+        }
+
+        public var cycledMomentum: Double? {
+            get { momentum }
+            set { if let newValue { momentum = newValue } }
+        }
+    }
+
     /// RMSprop over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 0.01, alpha: Double = 0.99, eps: Double = 1e-8,
                             weightDecay: Double = 0, momentum: Double = 0, centered: Bool = false) {
-        self.init(groups: Self.single(parameters), lr: lr, alpha: alpha, eps: eps, weightDecay: weightDecay,
-                  momentum: momentum, centered: centered)
+        self.init(parameters, options: Options(lr: lr, alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum, centered: centered))
     }
 
-    /// RMSprop over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 0.01, alpha: Double = 0.99, eps: Double = 1e-8,
-                weightDecay: Double = 0, momentum: Double = 0, centered: Bool = false) {
-        super.init(groups: groups, defaults: ["lr": lr, "alpha": alpha, "eps": eps, "weightDecay": weightDecay,
-                                              "momentum": momentum, "centered": centered ? 1 : 0])
-    }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? {
-        if let p = super.check(o) { return p }
-        if let a = o["alpha"], !(a >= 0 && a <= 1) { return "invalid alpha: \(a) (must be in [0, 1])" }
-        if let m = o["momentum"], !(m >= 0) { return "invalid momentum: \(m) (must be >= 0)" }
-        return nil
+    /// RMSprop over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
         var g = gradient
-        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
-        let alpha = o["alpha"]
+        if o.weightDecay != 0 { g = g + p * o.weightDecay }
+        let alpha = o.alpha
         let square = (state.tensors["square_avg"] ?? Tensor.zeros(like: p)) * alpha + g * g * (1 - alpha)
         state.tensors["square_avg"] = square
         var avg: Tensor
-        if o["centered"] == 1 {
+        if o.centered {
             let mean = (state.tensors["grad_avg"] ?? Tensor.zeros(like: p)) * alpha + g * (1 - alpha)
             state.tensors["grad_avg"] = mean
-            avg = sqrt(square - mean * mean) + o["eps"]
+            avg = sqrt(square - mean * mean) + o.eps
         } else {
-            avg = sqrt(square) + o["eps"]
+            avg = sqrt(square) + o.eps
         }
-        if o["momentum"] > 0 {
-            let buffer = (state.tensors["momentum_buffer"] ?? Tensor.zeros(like: p)) * o["momentum"] + g / avg
+        if o.momentum > 0 {
+            let buffer = (state.tensors["momentum_buffer"] ?? Tensor.zeros(like: p)) * o.momentum + g / avg
             state.tensors["momentum_buffer"] = buffer
-            return p - buffer * o.learningRate
+            return p - buffer * o.lr
         }
         avg = g / avg
-        return p - avg * o.learningRate
+        return p - avg * o.lr
     }
 }
 
-/// Checks shared by the Adam family.
-private func checkBetas(_ o: [String: Double]) -> String? {
-    for key in ["beta1", "beta2"] {
-        if let b = o[key], !(b >= 0 && b < 1) { return "invalid \(key): \(b) (must be in [0, 1))" }
+/// The hyperparameters of Adam and AdamW, and, without `amsgrad`, of LAMB and Adamax.
+public struct AdamOptions: OptimizerOptions {
+    public var lr: Double
+    public var betas: (Double, Double)
+    public var eps: Double
+    public var weightDecay: Double
+    public var amsgrad: Bool
+
+    /// Adam's options, with PyTorch's defaults (AdamW's weight decay is 0.01).
+    public init(lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false) {
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.amsgrad = amsgrad
     }
-    return nil
+
+    public static var fields: [OptimizerOption<Self>] { betaFields() + [.flag("amsgrad", \.amsgrad)] }
+    public func validate() throws(OptimizerOptionError) { try validateBetaOptions(self) }
+    public var cycledMomentum: Double? {
+        get { betas.0 }
+        set { if let newValue { betas.0 = newValue } }
+    }
 }
 
 /// The Adam moments with bias correction; returns the step direction m̂ / (√v̂ + ε).
-private func adamDirection(_ g: Tensor, state: inout ParameterState, options o: ParameterGroup, amsgrad: Bool) -> Tensor {
-    let b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
+private func adamDirection(_ g: Tensor, state: inout ParameterState, betas: (Double, Double), eps: Double, amsgrad: Bool) -> Tensor {
+    let (b1, b2) = betas, t = Double(state.step)
     let (m, v) = updateMoments(g, state: &state, b1: b1, b2: b2)
     let correction1 = 1 - Foundation.pow(b1, t), correction2 = 1 - Foundation.pow(b2, t)
     var second = v
@@ -159,58 +245,54 @@ private func adamDirection(_ g: Tensor, state: inout ParameterState, options o: 
         state.tensors["max_exp_avg_sq"] = second
     }
     // PyTorch's order of operations: (m / c1) / (√v / √c2 + ε).
-    return m / correction1 / (sqrt(second) / correction2.squareRoot() + o["eps"])
+    return m / correction1 / (sqrt(second) / correction2.squareRoot() + eps)
 }
 
 /// Adam, as `torch.optim.Adam` (L2 weight decay added to the gradient; `amsgrad` keeps the maximum of
 /// the second moments).
-public final class Adam: Optimizer {
+public final class Adam: TypedOptimizer<AdamOptions> {
+    /// Adam's hyperparameters.
+    public typealias Options = AdamOptions
+
     /// Adam over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
                             eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false) {
-        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad)
+        self.init(parameters, options: Options(lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad))
     }
 
-    /// Adam over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
-                eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false) {
-        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps,
-                                              "weightDecay": weightDecay, "amsgrad": amsgrad ? 1 : 0])
+    /// Adam over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: AdamOptions) -> Tensor {
         var g = gradient
-        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
-        return p - adamDirection(g, state: &state, options: o, amsgrad: o["amsgrad"] == 1) * o.learningRate
+        if o.weightDecay != 0 { g = g + p * o.weightDecay }
+        return p - adamDirection(g, state: &state, betas: o.betas, eps: o.eps, amsgrad: o.amsgrad) * o.lr
     }
 }
 
 /// AdamW, as `torch.optim.AdamW`: Adam with decoupled weight decay, p ← p (1 − lr λ) before the Adam step.
-public final class AdamW: Optimizer {
+public final class AdamW: TypedOptimizer<AdamOptions> {
+    /// AdamW's hyperparameters (Adam's; AdamW's default weight decay is 0.01).
+    public typealias Options = AdamOptions
+
     /// AdamW over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
                             eps: Double = 1e-8, weightDecay: Double = 0.01, amsgrad: Bool = false) {
-        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad)
+        self.init(parameters, options: Options(lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad))
     }
 
-    /// AdamW over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
-                eps: Double = 1e-8, weightDecay: Double = 0.01, amsgrad: Bool = false) {
-        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps,
-                                              "weightDecay": weightDecay, "amsgrad": amsgrad ? 1 : 0])
+    /// AdamW over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
-        let decayed = p * (1 - o.learningRate * o["weightDecay"])
-        return decayed - adamDirection(gradient, state: &state, options: o, amsgrad: o["amsgrad"] == 1) * o.learningRate
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: AdamOptions) -> Tensor {
+        let decayed = p * (1 - o.lr * o.weightDecay)
+        return decayed - adamDirection(gradient, state: &state, betas: o.betas, eps: o.eps, amsgrad: o.amsgrad) * o.lr
     }
 }
 
@@ -221,30 +303,48 @@ public final class AdamW: Optimizer {
 /// Each step is lr·‖p‖ long, so a parameter tensor scales rather than moves: a scalar (a bias of
 /// one unit) can shrink toward 0 but never change sign. Put such parameters in a group with another
 /// optimizer, or leave biases out of LAMB, as the paper's experiments do for layer norms and biases.
-public final class LAMB: Optimizer {
+public final class LAMB: TypedOptimizer<LAMB.Options> {
+    /// LAMB's hyperparameters.
+    public struct Options: OptimizerOptions {
+        public var lr: Double
+        public var betas: (Double, Double)
+        public var eps: Double
+        public var weightDecay: Double
+
+        /// LAMB's options, with the paper's defaults.
+        public init(lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-6, weightDecay: Double = 0) {
+            self.lr = lr
+            self.betas = betas
+            self.eps = eps
+            self.weightDecay = weightDecay
+        }
+
+        public static var fields: [OptimizerOption<Self>] { betaFields() }
+        public func validate() throws(OptimizerOptionError) { try validateBetaOptions(self) }
+        public var cycledMomentum: Double? {
+            get { betas.0 }
+            set { if let newValue { betas.0 = newValue } }
+        }
+    }
+
     /// LAMB over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
                             eps: Double = 1e-6, weightDecay: Double = 0) {
-        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay)
+        self.init(parameters, options: Options(lr: lr, betas: betas, eps: eps, weightDecay: weightDecay))
     }
 
-    /// LAMB over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
-                eps: Double = 1e-6, weightDecay: Double = 0) {
-        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps,
-                                              "weightDecay": weightDecay])
+    /// LAMB over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
-        var r = adamDirection(gradient, state: &state, options: o, amsgrad: false)
-        if o["weightDecay"] != 0 { r = r + p * o["weightDecay"] }
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
+        var r = adamDirection(gradient, state: &state, betas: o.betas, eps: o.eps, amsgrad: false)
+        if o.weightDecay != 0 { r = r + p * o.weightDecay }
         let weightNorm = sqrt((p * p).sum()).item, updateNorm = sqrt((r * r).sum()).item
         let trust = weightNorm > 0 && updateNorm > 0 ? weightNorm / updateNorm : 1
-        return p - r * (o.learningRate * trust)
+        return p - r * (o.lr * trust)
     }
 }
 
@@ -254,29 +354,47 @@ public final class LAMB: Optimizer {
 ///     δ ← √(u + ε) / √(v + ε) · g
 ///     u ← ρ u + (1 − ρ) δ²
 ///     p ← p − lr δ
-public final class Adadelta: Optimizer {
+public final class Adadelta: TypedOptimizer<Adadelta.Options> {
+    /// Adadelta's hyperparameters.
+    public struct Options: OptimizerOptions {
+        public var lr: Double
+        public var rho: Double
+        public var eps: Double
+        public var weightDecay: Double
+
+        /// Adadelta's options, with PyTorch's defaults.
+        public init(lr: Double = 1, rho: Double = 0.9, eps: Double = 1e-6, weightDecay: Double = 0) {
+            self.lr = lr
+            self.rho = rho
+            self.eps = eps
+            self.weightDecay = weightDecay
+        }
+
+        public static var fields: [OptimizerOption<Self>] {
+            [.number("lr", \.lr), .number("rho", \.rho), .number("eps", \.eps), .number("weight_decay", \.weightDecay)]
+        }
+
+        public func validate() throws(OptimizerOptionError) {
+            try OptimizerOptionError.requireCommon(lr: lr, weightDecay: weightDecay, eps: eps)
+            try OptimizerOptionError.require(rho >= 0 && rho <= 1, "rho", rho, "in [0, 1]")
+        }
+    }
+
     /// Adadelta over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 1, rho: Double = 0.9, eps: Double = 1e-6, weightDecay: Double = 0) {
-        self.init(groups: Self.single(parameters), lr: lr, rho: rho, eps: eps, weightDecay: weightDecay)
+        self.init(parameters, options: Options(lr: lr, rho: rho, eps: eps, weightDecay: weightDecay))
     }
 
-    /// Adadelta over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 1, rho: Double = 0.9, eps: Double = 1e-6, weightDecay: Double = 0) {
-        super.init(groups: groups, defaults: ["lr": lr, "rho": rho, "eps": eps, "weightDecay": weightDecay])
-    }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? {
-        if let p = super.check(o) { return p }
-        if let r = o["rho"], !(r >= 0 && r <= 1) { return "invalid rho: \(r) (must be in [0, 1])" }
-        return nil
+    /// Adadelta over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
         var g = gradient
-        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
-        let rho = o["rho"], eps = o["eps"]
+        if o.weightDecay != 0 { g = g + p * o.weightDecay }
+        let rho = o.rho, eps = o.eps
         let square = state.tensors["square_avg"] ?? Tensor.zeros(like: p)
         let accumulated = state.tensors["acc_delta"] ?? Tensor.zeros(like: p)
         square.addProductInPlace(g, g, alpha: 1 - rho, scalingSelfBy: rho)
@@ -284,7 +402,7 @@ public final class Adadelta: Optimizer {
         accumulated.addProductInPlace(delta, delta, alpha: 1 - rho, scalingSelfBy: rho)
         state.tensors["square_avg"] = square
         state.tensors["acc_delta"] = accumulated
-        p.addInPlace(delta, alpha: -o.learningRate)
+        p.addInPlace(delta, alpha: -o.lr)
         return p
     }
 }
@@ -294,33 +412,32 @@ public final class Adadelta: Optimizer {
 ///     m ← β₁ m + (1 − β₁) g
 ///     u ← max(β₂ u, |g| + ε)
 ///     p ← p − lr / (1 − β₁ᵗ) · m / u
-public final class Adamax: Optimizer {
+public final class Adamax: TypedOptimizer<LAMB.Options> {
+    /// Adamax's hyperparameters (LAMB's set: lr, betas, eps, weightDecay).
+    public typealias Options = LAMB.Options
+
     /// Adamax over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
                             eps: Double = 1e-8, weightDecay: Double = 0) {
-        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay)
+        self.init(parameters, options: Options(lr: lr, betas: betas, eps: eps, weightDecay: weightDecay))
     }
 
-    /// Adamax over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
-                eps: Double = 1e-8, weightDecay: Double = 0) {
-        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps, "weightDecay": weightDecay])
+    /// Adamax over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
         var g = gradient
-        if o["weightDecay"] != 0 { g = g + p * o["weightDecay"] }
-        let b1 = o["beta1"], b2 = o["beta2"]
+        if o.weightDecay != 0 { g = g + p * o.weightDecay }
+        let (b1, b2) = o.betas
         let m = state.tensors["exp_avg"] ?? Tensor.zeros(like: p)
         m.addInPlace(g, alpha: 1 - b1, scalingSelfBy: b1)
-        let u = maximum((state.tensors["exp_inf"] ?? Tensor.zeros(like: p)) * b2, abs(g) + o["eps"])
+        let u = maximum((state.tensors["exp_inf"] ?? Tensor.zeros(like: p)) * b2, abs(g) + o.eps)
         state.tensors["exp_avg"] = m
         state.tensors["exp_inf"] = u
-        p.addInPlace(m / u, alpha: -o.learningRate / (1 - Foundation.pow(b1, Double(state.step))))
+        p.addInPlace(m / u, alpha: -o.lr / (1 - Foundation.pow(b1, Double(state.step))))
         return p
     }
 }
@@ -342,42 +459,68 @@ private func updateMoments(_ g: Tensor, state: inout ParameterState, b1: Double,
 ///     p ← p − lr (1 − μₜ) / (1 − Πμ) · g / d − lr μₜ₊₁ / (1 − Πμ · μₜ₊₁) · m / d,   d = √(v / (1 − β₂ᵗ)) + ε
 ///
 /// With `decoupledWeightDecay` (NAdamW) the decay scales the parameter instead of joining the gradient.
-public final class NAdam: Optimizer {
+public final class NAdam: TypedOptimizer<NAdam.Options> {
+    /// NAdam's hyperparameters.
+    public struct Options: OptimizerOptions {
+        public var lr: Double
+        public var betas: (Double, Double)
+        public var eps: Double
+        public var weightDecay: Double
+        public var momentumDecay: Double
+        public var decoupledWeightDecay: Bool
+
+        /// NAdam's options, with PyTorch's defaults.
+        public init(lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, weightDecay: Double = 0,
+                    momentumDecay: Double = 4e-3, decoupledWeightDecay: Bool = false) {
+            self.lr = lr
+            self.betas = betas
+            self.eps = eps
+            self.weightDecay = weightDecay
+            self.momentumDecay = momentumDecay
+            self.decoupledWeightDecay = decoupledWeightDecay
+        }
+
+        public static var fields: [OptimizerOption<Self>] {
+            betaFields() + [.number("momentum_decay", \.momentumDecay), .flag("decoupled_weight_decay", \.decoupledWeightDecay)]
+        }
+
+        public func validate() throws(OptimizerOptionError) {
+            try validateBetaOptions(self)
+            try OptimizerOptionError.require(momentumDecay >= 0, "momentumDecay", momentumDecay, ">= 0")
+        }
+
+        public var cycledMomentum: Double? {
+            get { betas.0 }
+            set { if let newValue { betas.0 = newValue } }
+        }
+    }
+
     /// NAdam over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
                             eps: Double = 1e-8, weightDecay: Double = 0, momentumDecay: Double = 4e-3,
                             decoupledWeightDecay: Bool = false) {
-        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay,
-                  momentumDecay: momentumDecay, decoupledWeightDecay: decoupledWeightDecay)
+        self.init(parameters, options: Options(lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, momentumDecay: momentumDecay,
+                                               decoupledWeightDecay: decoupledWeightDecay))
     }
 
-    /// NAdam over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 2e-3, betas: (Double, Double) = (0.9, 0.999),
-                eps: Double = 1e-8, weightDecay: Double = 0, momentumDecay: Double = 4e-3, decoupledWeightDecay: Bool = false) {
-        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps, "weightDecay": weightDecay,
-                                              "momentumDecay": momentumDecay, "decoupledWeightDecay": decoupledWeightDecay ? 1 : 0])
-    }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? {
-        if let p = super.check(o) ?? checkBetas(o) { return p }
-        if let d = o["momentumDecay"], !(d >= 0) { return "invalid momentumDecay: \(d) (must be >= 0)" }
-        return nil
+    /// NAdam over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
-        let lr = o.learningRate, b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
+        let lr = o.lr, (b1, b2) = o.betas, t = Double(state.step)
         var g = gradient
-        if o["weightDecay"] != 0 {
-            if o["decoupledWeightDecay"] == 1 { p.assign(p * (1 - lr * o["weightDecay"])) } else { g = g + p * o["weightDecay"] }
+        if o.weightDecay != 0 {
+            if o.decoupledWeightDecay { p.assign(p * (1 - lr * o.weightDecay)) } else { g = g + p * o.weightDecay }
         }
-        let mu = b1 * (1 - 0.5 * Foundation.pow(0.96, t * o["momentumDecay"]))
-        let muNext = b1 * (1 - 0.5 * Foundation.pow(0.96, (t + 1) * o["momentumDecay"]))
+        let mu = b1 * (1 - 0.5 * Foundation.pow(0.96, t * o.momentumDecay))
+        let muNext = b1 * (1 - 0.5 * Foundation.pow(0.96, (t + 1) * o.momentumDecay))
         let product = (state.tensors["mu_product"]?.item ?? 1) * mu
         state.tensors["mu_product"] = Tensor(product, dtype: .float64)
         let (m, v) = updateMoments(g, state: &state, b1: b1, b2: b2)
-        let denominator = sqrt(v / (1 - Foundation.pow(b2, t))) + o["eps"]
+        let denominator = sqrt(v / (1 - Foundation.pow(b2, t))) + o.eps
         p.addInPlace(g / denominator, alpha: -lr * (1 - mu) / (1 - product))
         p.addInPlace(m / denominator, alpha: -lr * muNext / (1 - product * muNext))
         return p
@@ -391,30 +534,50 @@ public final class NAdam: Optimizer {
 ///     p ← p − lr m̂ · r √(1 − β₂ᵗ) / (√v + ε)   when ρₜ > 5, else p ← p − lr m̂
 ///
 /// With `decoupledWeightDecay` the decay scales the parameter instead of joining the gradient.
-public final class RAdam: Optimizer {
+public final class RAdam: TypedOptimizer<RAdam.Options> {
+    /// RAdam's hyperparameters.
+    public struct Options: OptimizerOptions {
+        public var lr: Double
+        public var betas: (Double, Double)
+        public var eps: Double
+        public var weightDecay: Double
+        public var decoupledWeightDecay: Bool
+
+        /// RAdam's options, with PyTorch's defaults.
+        public init(lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, weightDecay: Double = 0,
+                    decoupledWeightDecay: Bool = false) {
+            self.lr = lr
+            self.betas = betas
+            self.eps = eps
+            self.weightDecay = weightDecay
+            self.decoupledWeightDecay = decoupledWeightDecay
+        }
+
+        public static var fields: [OptimizerOption<Self>] { betaFields() + [.flag("decoupled_weight_decay", \.decoupledWeightDecay)] }
+        public func validate() throws(OptimizerOptionError) { try validateBetaOptions(self) }
+        public var cycledMomentum: Double? {
+            get { betas.0 }
+            set { if let newValue { betas.0 = newValue } }
+        }
+    }
+
     /// RAdam over `parameters`.
     public convenience init(_ parameters: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
                             eps: Double = 1e-8, weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
-        self.init(groups: Self.single(parameters), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay,
-                  decoupledWeightDecay: decoupledWeightDecay)
+        self.init(parameters, options: Options(lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupledWeightDecay: decoupledWeightDecay))
     }
 
-    /// RAdam over parameter groups.
-    public init(groups: [ParameterGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
-                eps: Double = 1e-8, weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
-        super.init(groups: groups, defaults: ["lr": lr, "beta1": betas.0, "beta2": betas.1, "eps": eps, "weightDecay": weightDecay,
-                                              "decoupledWeightDecay": decoupledWeightDecay ? 1 : 0])
+    /// RAdam over `parameters` with `options`.
+    public convenience init(_ parameters: [Tensor], options: Options) {
+        self.init(groups: Self.single(parameters, options))
     }
-
-    /// Checks this optimizer's hyperparameters; returns the first problem, naming the value.
-    public override class func check(_ o: [String: Double]) -> String? { super.check(o) ?? checkBetas(o) }
 
     /// This optimizer's per-parameter rule (see the type's documentation).
-    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: ParameterGroup) -> Tensor {
-        let lr = o.learningRate, b1 = o["beta1"], b2 = o["beta2"], t = Double(state.step)
+    public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: Options) -> Tensor {
+        let lr = o.lr, (b1, b2) = o.betas, t = Double(state.step)
         var g = gradient
-        if o["weightDecay"] != 0 {
-            if o["decoupledWeightDecay"] == 1 { p.assign(p * (1 - lr * o["weightDecay"])) } else { g = g + p * o["weightDecay"] }
+        if o.weightDecay != 0 {
+            if o.decoupledWeightDecay { p.assign(p * (1 - lr * o.weightDecay)) } else { g = g + p * o.weightDecay }
         }
         let (m, v) = updateMoments(g, state: &state, b1: b1, b2: b2)
         let correction1 = 1 - Foundation.pow(b1, t), correction2 = 1 - Foundation.pow(b2, t)
@@ -423,11 +586,36 @@ public final class RAdam: Optimizer {
         let rho = rhoInf - 2 * t * Foundation.pow(b2, t) / correction2
         if rho > 5 {
             let rect = ((rho - 4) * (rho - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rho)).squareRoot()
-            let adaptive = correction2.squareRoot() / (sqrt(v) + o["eps"])
+            let adaptive = correction2.squareRoot() / (sqrt(v) + o.eps)
             p.addInPlace(corrected * lr * adaptive * rect, alpha: -1)
         } else {
             p.addInPlace(corrected * lr, alpha: -1)
         }
         return p
     }
+}
+
+/// Options with lr, betas, eps and weight decay (LAMB, Adamax, NAdam, RAdam).
+protocol BetaOptions: OptimizerOptions {
+    var betas: (Double, Double) { get set }
+    var eps: Double { get set }
+    var weightDecay: Double { get set }
+}
+
+extension AdamOptions: BetaOptions {}
+extension LAMB.Options: BetaOptions {}
+extension NAdam.Options: BetaOptions {}
+extension RAdam.Options: BetaOptions {}
+
+extension BetaOptions {
+    /// lr, betas, eps and weight_decay, under PyTorch's names.
+    static func betaFields() -> [OptimizerOption<Self>] {
+        [.number("lr", \.lr), .pair("betas", \.betas), .number("eps", \.eps), .number("weight_decay", \.weightDecay)]
+    }
+}
+
+/// The checks of lr, weight decay, eps and betas.
+func validateBetaOptions(_ o: some BetaOptions) throws(OptimizerOptionError) {
+    try OptimizerOptionError.requireCommon(lr: o.lr, weightDecay: o.weightDecay, eps: o.eps)
+    try OptimizerOptionError.requireBetas(o.betas)
 }

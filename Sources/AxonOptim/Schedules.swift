@@ -15,7 +15,7 @@ open class LRScheduler {
     /// Attaches to `optimizer` and sets epoch 0's rates.
     public init(optimizer: Optimizer) {
         self.optimizer = optimizer
-        baseLearningRates = optimizer.groups.map(\.learningRate)
+        baseLearningRates = optimizer.learningRates
         apply()
     }
 
@@ -35,17 +35,15 @@ open class LRScheduler {
     }
 
     /// Current learning rate of each group.
-    public var learningRates: [Double] { optimizer.groups.map(\.learningRate) }
+    public var learningRates: [Double] { optimizer.learningRates }
 
-    /// Sets a group's hyperparameters for `epoch`: its learning rate; a schedule that also moves other
-    /// options (OneCycleLR's momentum) overrides this.
-    open func adjust(_ group: inout ParameterGroup, base: Double, epoch: Int) {
-        group.learningRate = learningRate(base: base, epoch: epoch)
+    /// Sets the optimizer's hyperparameters for `epoch`: each group's learning rate; a schedule that also moves
+    /// another option (OneCycleLR's momentum) overrides this.
+    open func adjust(epoch: Int) {
+        optimizer.learningRates = baseLearningRates.map { learningRate(base: $0, epoch: epoch) }
     }
 
-    private func apply() {
-        for i in optimizer.groups.indices { adjust(&optimizer.groups[i], base: baseLearningRates[i], epoch: epoch) }
-    }
+    private func apply() { adjust(epoch: epoch) }
 }
 
 /// Multiplies the rate by `gamma` every `stepSize` epochs.
@@ -261,11 +259,11 @@ public final class OneCycleLR: LRScheduler {
     /// This schedule's rate at `step` (the base rate is not used: the policy sets its own).
     public override func learningRate(base: Double, epoch: Int) -> Double { values(at: epoch).lr }
 
-    /// Sets the rate and, with `cycleMomentum`, the group's β₁ (Adam family) or momentum.
-    public override func adjust(_ group: inout ParameterGroup, base: Double, epoch: Int) {
+    /// Sets the rate and, with `cycleMomentum`, each group's β₁ (Adam family) or momentum (SGD, RMSprop).
+    public override func adjust(epoch: Int) {
         let (lr, momentum) = values(at: epoch)
-        group.learningRate = lr
-        if cycleMomentum { group.options[group.options["beta1"] != nil ? "beta1" : "momentum"] = momentum }
+        optimizer.learningRates = baseLearningRates.map { _ in lr }
+        if cycleMomentum { optimizer.cycledMomenta = optimizer.cycledMomenta.map { $0 == nil ? nil : momentum } }
     }
 }
 
@@ -308,10 +306,9 @@ public final class ReduceLROnPlateau {
         if better { best = metric; badEpochs = 0 } else { badEpochs += 1 }
         if cooldownLeft > 0 { cooldownLeft -= 1; badEpochs = 0 }
         if badEpochs > patience {
-            for i in optimizer.groups.indices {
-                let old = optimizer.groups[i].learningRate
+            optimizer.learningRates = optimizer.learningRates.map { old in
                 let new = max(old * factor, minLR)
-                if old - new > eps { optimizer.groups[i].learningRate = new }
+                return old - new > eps ? new : old
             }
             cooldownLeft = cooldown
             badEpochs = 0

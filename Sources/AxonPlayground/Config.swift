@@ -57,15 +57,13 @@ public struct PlaygroundConfig: Codable, Sendable, Equatable {
         guard hiddenLayers.count <= 6, hiddenLayers.allSatisfy({ (1...8).contains($0) }) else {
             throw fail("hiddenLayers \(hiddenLayers) must be 0-6 layers of 1-8 neurons")
         }
-        guard ["relu", "tanh", "sigmoid", "linear", "step"].contains(activation) else {
-            throw fail("activation '\(activation)' is not one of relu, tanh, sigmoid, linear, step")
-        }
+        guard Activation(name: activation) != nil else { throw fail("activation '\(activation)' is not one of \(Activation.names)") }
         guard learningRate >= 0.00001 && learningRate <= 10 else { throw fail("learningRate \(learningRate) is outside 0.00001-10") }
         guard ["none", "L1", "L2"].contains(regularization) else { throw fail("regularization '\(regularization)' is not none, L1 or L2") }
         guard (0...10).contains(regularizationRate) else { throw fail("regularizationRate \(regularizationRate) is outside 0-10") }
         guard ["classification", "regression"].contains(problem) else { throw fail("problem '\(problem)' is not classification or regression") }
-        guard ["sgd", "momentum", "adam", "rmsprop", "adagrad"].contains(optimizer) else {
-            throw fail("optimizer '\(optimizer)' is not one of sgd, momentum, adam, rmsprop, adagrad")
+        guard optimizer == "momentum" || OptimizerKind(name: optimizer) != nil else {
+            throw fail("optimizer '\(optimizer)' is not one of momentum (SGD with momentum 0.9), \(OptimizerKind.names)")
         }
         guard ["mse", "cross-entropy"].contains(loss) else { throw fail("loss '\(loss)' is not mse or cross-entropy") }
         guard loss == "mse" || problem == "classification" else { throw fail("cross-entropy needs a classification problem") }

@@ -175,28 +175,15 @@ public actor PlaygroundSession {
         var layers: [any Layer] = []
         var width = config.features.count
         for h in config.hiddenLayers {
-            let l = Linear(width, h, generator: generator)
-            layers.append(l)
-            switch config.activation {
-            case "relu": layers.append(ReLU())
-            case "sigmoid": layers.append(Sigmoid())
-            case "linear": layers.append(Identity())
-            case "step": layers.append(Step())
-            default: layers.append(Tanh())
-            }
+            layers.append(Linear(width, h, generator: generator))
+            layers.append(Activation(name: config.activation)!.layer())  // validated()
             width = h
         }
         layers.append(Linear(width, 1, generator: generator))
         model = Sequential(layers: layers)
-        let p = model.parameters(), lr = config.learningRate
-        let optimizer: Optimizer
-        switch config.optimizer {
-        case "momentum": optimizer = SGD(p, lr: lr, momentum: 0.9)
-        case "adam": optimizer = Adam(p, lr: lr)
-        case "rmsprop": optimizer = RMSprop(p, lr: lr)
-        case "adagrad": optimizer = Adagrad(p, lr: lr)
-        default: optimizer = SGD(p, lr: lr)
-        }
+        // validated(): "momentum" (SGD with momentum 0.9) or an OptimizerKind; the rate is within 0.00001-10.
+        let kind = OptimizerKind(name: config.optimizer) ?? .sgd
+        let optimizer = try! kind.make(model.parameters(), lr: config.learningRate, momentum: config.optimizer == "momentum" ? 0.9 : 0)
         trainer = Trainer(model: model, optimizer: optimizer, loss: Self.trainingLoss(config, weights: linears.map(\.weight)))
         trainer.throwsOnNonFiniteLoss = false  // the page shows a diverged network, as TensorFlow's Playground does
         trainer.historyLimit = 1
@@ -222,11 +209,15 @@ public actor PlaygroundSession {
         return config.loss == "mse" ? tanh(raw) : sigmoid(raw) * 2 - 1
     }
 
-    /// The loss the page shows: binary cross-entropy on logits, or MSE on tanh (classification) or raw outputs.
+    /// The loss the page shows: binary cross-entropy on the logit, or MSE on tanh (classification, ±1 targets) or on
+    /// the raw output (regression).
     private static func loss(_ config: PlaygroundConfig) -> (Tensor, Tensor) -> Tensor {
-        if config.problem == "classification" && config.loss == "cross-entropy" { return { binaryCrossEntropyWithLogits($0, $1) } }
         let classification = config.problem == "classification"
-        return { mseLoss(classification ? tanh($0) : $0, $1) }
+        // validated(): mse, or cross-entropy for classification (a single output: binary cross-entropy on the logit).
+        let kind = LossKind(name: config.loss)!
+        if kind == .crossEntropy { return kind.function(classification: true)! }
+        let mse = kind.function(classification: false)!
+        return classification ? { mse(tanh($0), $1) } : mse
     }
 
     /// The loss trained on: the shown loss plus the L1 or L2 penalty on `weights`.
@@ -384,11 +375,24 @@ public actor PlaygroundSession {
         return (0..<cols).map { c in (0..<rows).map { v[$0 * cols + c] } }
     }
 
-    /// The trained network as an Axon checkpoint (safetensors), with its configuration in the metadata.
+    /// The network as a model description: its input features, hidden layers and activation, one output.
+    var modelSpec: ModelSpec {
+        var layers: [ModelSpec.LayerSpec] = []
+        for h in config.hiddenLayers {
+            layers.append(.init(type: "linear", out: h))
+            layers.append(.init(type: config.activation == "linear" ? "identity" : config.activation))
+        }
+        return ModelSpec(input: [config.features.count], layers: layers + [.init(type: "linear", out: 1)])
+    }
+
+    /// The trained network as an Axon checkpoint (safetensors) that ``Checkpoint/loadModel(_:)`` rebuilds: its model
+    /// description and task as `axon train` writes them, and the Playground's configuration.
     public func checkpoint() -> Data {
         touch()
-        let configJSON = String(decoding: (try? JSONEncoder().encode(config)) ?? Data(), as: UTF8.self)
-        return SafeTensors.encode(model.stateDict(), metadata: ["axon.playground.config": configJSON, "epoch": "\(epoch)"],
-                                  order: model.stateDictKeys())
+        var metadata = CheckpointMetadata.describing(modelSpec, classification: config.problem == "classification", classNames: nil,
+                                                     standardizer: nil)
+        metadata["axon.playground.config"] = CheckpointMetadata.encode(config)
+        metadata["epoch"] = "\(epoch)"
+        return SafeTensors.encode(model.stateDict(), metadata: metadata, order: model.stateDictKeys())
     }
 }

@@ -90,7 +90,8 @@ public struct TrainedModel {
     }
 
     /// Loss and metrics on raw data (normalised first), as `axon eval` reports them: cross-entropy and accuracy
-    /// for classes, MSE and MAE for regression, cross-entropy and bits per token for a language model.
+    /// for classes (binary cross-entropy on the logit for a single output, against 0/1 targets), MSE and MAE for
+    /// regression, cross-entropy and bits per token for a language model.
     public func evaluate(_ data: TensorDataset, batchSize: Int = 1024) -> [String: Double] {
         evaluate(prepared: standardizer?.transform(data) ?? data, batchSize: batchSize)
     }
@@ -103,7 +104,7 @@ public struct TrainedModel {
     /// The loss the model was trained with.
     public var loss: (Tensor, Tensor) -> Tensor {
         switch task {
-        case .classification: return { crossEntropy($0, $1) }
+        case .classification: return LossKind.crossEntropy.function(classification: true)!  // defined for classes
         case .regression: return { mseLoss($0, $1) }
         case .languageModel:
             return { crossEntropy($0.reshaped([$0.count / $0.shape[$0.rank - 1], $0.shape[$0.rank - 1]]), $1.reshaped([$1.count])) }

@@ -254,7 +254,7 @@ public final class Trainer {
         let samples = Double(max(r.samples, 1))
         var values: [String: Double] = ["loss": r.lossSum / samples, "seconds": seconds,
                                         "samples_per_second": Double(r.samples) / max(seconds, 1e-9),
-                                        "lr": optimizer.groups.first?.learningRate ?? 0]
+                                        "lr": optimizer.learningRates.first ?? 0]
         for (i, m) in metrics.enumerated() { values[m.name] = r.metricSums[i] / samples }
         if let validation {
             for (k, v) in evaluate(validation) { values["val_" + k] = v }

@@ -67,3 +67,49 @@ final class LossTests: XCTestCase {
         }
     }
 }
+
+/// The losses and activations by name (`LossKind`, `Activation`), and one-hot encoding.
+final class NamedLossAndActivationTests: XCTestCase {
+    func testLossesByNameAreTheLosses() {
+        let logits = Tensor([[1.0, -0.5, 2.0], [0.3, 0.2, -1.0]]), labels = Tensor(shape: [2], scalars: [2, 0])
+        let values = Tensor([[0.5, 1.0, -1.0], [2.0, 0.0, 0.1]]), targets = Tensor([[0.0, 1.5, -1.0], [1.0, 0.5, 0.0]])
+        XCTAssertEqual(LossKind.crossEntropy.function(classification: true)!(logits, labels).item, crossEntropy(logits, labels).item)
+        XCTAssertNil(LossKind.crossEntropy.function(classification: false), "cross-entropy needs classes")
+        let single = Tensor([[0.3], [-2.0]]), binary = Tensor([[1.0], [0.0]])
+        XCTAssertEqual(LossKind.crossEntropy.function(classification: true)!(single, binary).item, binaryCrossEntropyWithLogits(single, binary).item)
+        let oneHotLabels = oneHot(labels, classes: 3)
+        XCTAssertEqual(oneHotLabels.scalars, [0, 0, 1, 1, 0, 0])
+        let p = softmax(logits, axis: 1)
+        func direct(_ kind: LossKind, _ a: Tensor, _ b: Tensor) -> Tensor {
+            switch kind {
+            case .mse: return mseLoss(a, b)
+            case .l1: return l1Loss(a, b)
+            case .huber: return huberLoss(a, b)
+            case .crossEntropy: return crossEntropy(a, b)
+            }
+        }
+        for kind in [LossKind.mse, .l1, .huber] {
+            let f = { (a: Tensor, b: Tensor) in direct(kind, a, b) }
+            XCTAssertEqual(LossKind(name: kind.rawValue), kind)
+            XCTAssertEqual(kind.function(classification: false)!(values, targets).item, f(values, targets).item, "\(kind)")
+            XCTAssertEqual(kind.function(classification: true)!(logits, labels).item, f(p, oneHotLabels).item, "\(kind) on classes")
+        }
+        XCTAssertNil(LossKind(name: "hinge"))
+    }
+
+    func testActivationsByNameAreTheLayers() {
+        let x = Tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
+        let expected: [Activation: [Float]] = [.relu: relu(x).scalars, .tanh: tanh(x).scalars, .sigmoid: sigmoid(x).scalars,
+                                               .leakyReLU: leakyRelu(x, negativeSlope: 0.01).scalars, .gelu: gelu(x).scalars,
+                                               .step: x.scalars.map { $0 > 0 ? 1 : 0 }, .linear: x.scalars]
+        XCTAssertEqual(Set(expected.keys), Set(Activation.allCases))
+        for a in Activation.allCases {
+            XCTAssertEqual(Activation(name: a.rawValue), a)
+            let layer = a.layer()
+            let y = layer(x).scalars
+            XCTAssertEqual(y, expected[a], "\(a)")
+        }
+        XCTAssertEqual((Activation.leakyReLU.layer(slope: 0.2) as? LeakyReLU)?.negativeSlope, 0.2)
+        XCTAssertEqual(ModelSpec.activations, Activation.allCases.map(\.rawValue))
+    }
+}

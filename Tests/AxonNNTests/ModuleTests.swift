@@ -211,14 +211,14 @@ final class ModuleTests: XCTestCase {
     }
 
     func testInvalidHyperparametersAreRefusedByName() {
-        for (name, mentions) in [("sgd-negative-lr", ["Axon.SGD", "invalid learning rate: -0.1"]),
-                                 ("adam-beta", ["Axon.Adam", "invalid beta2: 1.5"]),
+        for (name, mentions) in [("sgd-negative-lr", ["Axon.SGD", "invalid lr -0.1 (must be >= 0)"]),
+                                 ("adam-beta", ["Axon.Adam", "invalid betas (0.9, 1.5) (must be in [0, 1))"]),
                                  ("linear-input", ["Axon.Linear", "[4, 5]", "3 features"])] {
             let (status, stderr) = CrashTest.run(name, testID: CrashTest.testID(self, function: #function))
             XCTAssertNotEqual(status, 0, name)
             for m in mentions { XCTAssert(stderr.contains(m), "\(name): \(m) not in \(stderr.suffix(400))") }
         }
-        XCTAssertEqual(SGD.check(["lr": -1]), "invalid learning rate: -1.0 (must be >= 0)")
-        XCTAssertNil(Adam.check(["lr": 0.1, "beta1": 0.9, "beta2": 0.99]))
+        XCTAssertThrowsError(try SGD.Options(lr: -1).validate()) { XCTAssertEqual("\($0)", "invalid lr -1.0 (must be >= 0)") }
+        XCTAssertNoThrow(try AdamOptions(lr: 0.1, betas: (0.9, 0.99)).validate())
     }
 }

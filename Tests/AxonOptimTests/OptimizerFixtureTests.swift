@@ -124,7 +124,7 @@ final class OptimizerFixtureTests: XCTestCase {
                 let scheduler = try Self.makeSchedule(p, optimizer)
                 var actual: [Double] = []
                 for _ in expected {
-                    actual.append(optimizer.groups[0].learningRate)
+                    actual.append(optimizer.learningRates[0])
                     // An epoch of training would run here.
                     scheduler.step()
                 }

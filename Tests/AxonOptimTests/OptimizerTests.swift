@@ -28,18 +28,17 @@ final class OptimizerTests: XCTestCase {
     /// OneCycleLR's cases the shared fixtures lack: three phases with linear annealing, and the momentum (SGD)
     /// or β₁ (Adam) cycled against the rate. Expected values from PyTorch 2.15 (bench/onecycle_reference.py).
     func testOneCycleMatchesPyTorchInThreePhasesAndCyclesMomentum() {
-        func run(_ optimizer: Optimizer, _ schedule: OneCycleLR, key: String, steps: Int) -> ([Double], [Double]) {
+        func run(_ optimizer: Optimizer, _ schedule: OneCycleLR, steps: Int) -> ([Double], [Double]) {
             var lrs: [Double] = [], momenta: [Double] = []
             for _ in 0..<steps {
-                lrs.append(optimizer.groups[0].learningRate)
-                momenta.append(optimizer.groups[0][key])
+                lrs.append(optimizer.learningRates[0])
+                momenta.append(optimizer.cycledMomenta[0]!)  // SGD's momentum, Adam's β₁
                 schedule.step()
             }
             return (lrs, momenta)
         }
         let sgd = SGD([Tensor.zeros([1]).requiringGrad()], lr: 0.1, momentum: 0.9)
-        let (lrs, momenta) = run(sgd, OneCycleLR(sgd, maxLR: 0.5, totalSteps: 10, annealStrategy: .linear, threePhase: true),
-                                 key: "momentum", steps: 10)
+        let (lrs, momenta) = run(sgd, OneCycleLR(sgd, maxLR: 0.5, totalSteps: 10, annealStrategy: .linear, threePhase: true), steps: 10)
         let torchLRs = [0.02, 0.26, 0.5, 0.26, 0.020000000000000018, 0.016000399999999998, 0.012000799999999999, 0.0080012,
                         0.0040015999999999975, 1.9999999999985307e-06]
         let torchMomenta = [0.95, 0.8999999999999999, 0.85, 0.8999999999999999, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95]
@@ -47,27 +46,35 @@ final class OptimizerTests: XCTestCase {
         for (a, b) in zip(momenta, torchMomenta) { XCTAssertEqual(a, b, accuracy: 1e-12) }
 
         let adam = Adam([Tensor.zeros([1]).requiringGrad()], lr: 0.1)
-        let (adamLRs, betas) = run(adam, OneCycleLR(adam, maxLR: 0.01, totalSteps: 8, pctStart: 0.25), key: "beta1", steps: 8)
+        let (adamLRs, betas) = run(adam, OneCycleLR(adam, maxLR: 0.01, totalSteps: 8, pctStart: 0.25), steps: 8)
         let torchAdamLRs = [0.0003999999999999993, 0.01, 0.00933012969841412, 0.00750001, 0.00500002, 0.0025000300000000016,
                             0.0006699103015858822, 4e-08]
         let torchBetas = [0.95, 0.85, 0.856698729810778, 0.875, 0.8999999999999999, 0.9249999999999999, 0.9433012701892219, 0.95]
         for (a, b) in zip(adamLRs, torchAdamLRs) { XCTAssertEqual(a, b, accuracy: 1e-12) }
         for (a, b) in zip(betas, torchBetas) { XCTAssertEqual(a, b, accuracy: 1e-12) }
-        XCTAssertNil(adam.groups[0].options["momentum"], "Adam's β₁ cycles, no momentum option is added")
+        XCTAssertEqual(adam.groups[0].options.betas.0, torchBetas.last!, "Adam's β₁ is what cycles")
+        XCTAssertEqual(adam.groups[0].options.betas.1, 0.999)
+        // An optimizer without momentum keeps its options; only the rate moves.
+        let adagrad = Adagrad([Tensor.zeros([1]).requiringGrad()], lr: 0.1)
+        let cycle = OneCycleLR(adagrad, maxLR: 0.5, totalSteps: 4)
+        cycle.step()
+        XCTAssertEqual(adagrad.cycledMomenta, [nil])
+        XCTAssertEqual(adagrad.groups[0].options.lrDecay, 0)
     }
 
     func testParameterGroupsLeaveBiasesOutOfWeightDecay() {
         // The seeds' regularised gradient D = (1/n)Δ + λΘ for j ≠ 0: decay on weights, none on the bias.
         let layer = Linear(3, 1)
         let w0 = layer.weight.scalars, b0 = layer.bias!.scalars
-        let optimizer = SGD(groups: [ParameterGroup([layer.weight], options: ["weightDecay": 0.5]),
-                                     ParameterGroup([layer.bias!], options: ["weightDecay": 0])], lr: 0.1)
+        let defaults = SGD.Options(lr: 0.1)
+        let optimizer = SGD(groups: [ParameterGroup([layer.weight], options: defaults.with { $0.weightDecay = 0.5 }),
+                                     ParameterGroup([layer.bias!], options: defaults.with { $0.weightDecay = 0 })])
         layer.weight.grad = Tensor.zeros([1, 3])
         layer.bias!.grad = Tensor.zeros([1])
         optimizer.step()
         for (a, b) in zip(layer.weight.scalars, w0) { XCTAssertEqual(a, b * (1 - 0.1 * 0.5), accuracy: 1e-7) }
         XCTAssertEqual(layer.bias!.scalars, b0)
-        XCTAssertEqual(optimizer.groups[0].learningRate, 0.1)
+        XCTAssertEqual(optimizer.groups[0].options.lr, 0.1)
     }
 
     func testGradientClipping() {
@@ -99,7 +106,7 @@ final class OptimizerTests: XCTestCase {
         let q = savedValue.requiringGrad()
         let resumed = Adam([q], lr: 0.9)  // the saved lr replaces this one
         try resumed.loadStateDict(saved)
-        XCTAssertEqual(resumed.groups[0].learningRate, 0.05)
+        XCTAssertEqual(resumed.groups[0].options.lr, 0.05)
         for g in grads.suffix(3) { q.grad = g; resumed.step() }
         XCTAssertEqual(q.scalars, p.scalars)
 
@@ -141,21 +148,21 @@ final class OptimizerTests: XCTestCase {
         let optimizer = SGD([Tensor.zeros([1]).requiringGrad()], lr: 1)
         let plateau = ReduceLROnPlateau(optimizer, factor: 0.5, patience: 2)
         for metric in [1.0, 0.9, 0.95, 0.95, 0.95] { plateau.step(metric: metric) }  // 3 bad epochs > patience 2
-        XCTAssertEqual(optimizer.groups[0].learningRate, 0.5)
+        XCTAssertEqual(optimizer.groups[0].options.lr, 0.5)
         plateau.step(metric: 0.5)
-        XCTAssertEqual(optimizer.groups[0].learningRate, 0.5)
+        XCTAssertEqual(optimizer.groups[0].options.lr, 0.5)
         XCTAssertEqual(plateau.best, 0.5)
 
         let opt2 = SGD([Tensor.zeros([1]).requiringGrad()], lr: 1)
         let schedule = WarmupCosineLR(opt2, warmupEpochs: 2, totalEpochs: 6, startFactor: 0.5)
         var lrs: [Double] = []
-        for _ in 0..<7 { lrs.append(opt2.groups[0].learningRate); schedule.step() }
+        for _ in 0..<7 { lrs.append(opt2.groups[0].options.lr); schedule.step() }
         XCTAssertEqual(lrs[0], 0.5, accuracy: 1e-12)
         XCTAssertEqual(lrs[1], 0.75, accuracy: 1e-12)
         XCTAssertEqual(lrs[2], 1, accuracy: 1e-12)
         XCTAssertEqual(lrs[4], 0.5, accuracy: 1e-12)
         XCTAssertEqual(lrs[6], 0, accuracy: 1e-12)
         schedule.setEpoch(1)
-        XCTAssertEqual(opt2.groups[0].learningRate, 0.75, accuracy: 1e-12)
+        XCTAssertEqual(opt2.groups[0].options.lr, 0.75, accuracy: 1e-12)
     }
 }

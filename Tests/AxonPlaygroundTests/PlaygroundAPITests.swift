@@ -190,6 +190,17 @@ final class PlaygroundAPITests: XCTestCase, @unchecked Sendable {
             XCTAssertNotNil(metadata["axon.playground.config"])
             let model = Sequential(Linear(2, 3), Tanh(), Linear(3, 1))
             try model.loadStateDict(tensors)
+            // Checkpoint.loadModel rebuilds it from the file alone, with the same outputs.
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("axon-playground-\(getpid()).safetensors")
+            defer { try? FileManager.default.removeItem(at: file) }
+            try bytes.write(to: file)
+            let trained = try Checkpoint.loadModel(file.path)
+            XCTAssertEqual(trained.task, .classification)
+            XCTAssertEqual(trained.inputShape, [2])
+            let x = Tensor(shape: [4, 2], scalars: [1, 2, -3, 0.5, 0, 0, 6, -6] as [Float])
+            XCTAssertEqual(trained.predict(x).scalars, withNoGrad { model(x) }.scalars)
+            let accuracy = trained.evaluate(try TensorDataset(inputs: x, targets: Tensor(shape: [4, 1], scalars: [1, 0, 1, 0] as [Float])))["accuracy"]
+            XCTAssertNotNil(accuracy)
         }
     }
 

@@ -138,7 +138,7 @@ final class TrainerTests: XCTestCase {
         try resumedTrainer.fit(resumedTrain, validation: resumedTest, epochs: 6)
         XCTAssertEqual(resumedTrainer.epoch, 6)
         XCTAssertEqual(resumed.parameters().flatMap(\.scalars), full.parameters().flatMap(\.scalars), "bitwise equal weights")
-        XCTAssertEqual(resumedTrainer.optimizer.groups[0].learningRate, fullTrainer.optimizer.groups[0].learningRate)
+        XCTAssertEqual(resumedTrainer.optimizer.learningRates[0], fullTrainer.optimizer.learningRates[0])
         // A training state whose generator has the wrong number of words (a damaged or hostile .train file) is a
         // thrown error, not a trap in Generator.setState.
         var damaged = state

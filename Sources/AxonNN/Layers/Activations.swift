@@ -79,3 +79,32 @@ public final class Step: Module, Layer {
     /// Applies the step.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(step(input)) }
 }
+
+/// The activation functions by name, for settings that arrive as text (a model description, the command's
+/// `--activation`, the Playground's settings).
+public enum Activation: String, CaseIterable, Sendable {
+    case relu, tanh, sigmoid
+    case leakyReLU = "leaky-relu"
+    case gelu, step
+    /// No activation (the identity).
+    case linear
+
+    /// The activation called `name` ("relu", "leaky-relu", ...), or nil.
+    public init?(name: String) { self.init(rawValue: name) }
+
+    /// The names, for messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// The layer that applies it (`linear` is ``Identity``); `slope` is the leaky ReLU's negative slope.
+    public func layer(slope: Double = 0.01) -> any Layer {
+        switch self {
+        case .relu: return ReLU()
+        case .tanh: return Tanh()
+        case .sigmoid: return Sigmoid()
+        case .leakyReLU: return LeakyReLU(negativeSlope: slope)
+        case .gelu: return GELU()
+        case .step: return Step()
+        case .linear: return Identity()
+        }
+    }
+}
