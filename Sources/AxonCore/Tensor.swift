@@ -87,7 +87,14 @@ public struct StridedBuffer {
 /// reference semantics, as `torch.Tensor`: `.grad` accumulates into the same object that the model holds.
 /// Values change only through in-place operations (``assign(_:)``, ``addInPlace(_:alpha:scalingSelfBy:)``,
 /// ...), which write through views and bump the buffer's version counter.
-public final class Tensor {
+///
+/// ## Tensors across tasks
+/// `Tensor` is `Sendable`, as `torch.Tensor` may be shared by threads: any number of tasks may read a tensor,
+/// and compute new tensors from it, at the same time (the kernels and the worker pool are safe for concurrent
+/// callers, and recording is per thread). Writing is not synchronised: an in-place operation, `backward()`
+/// (which writes `.grad`), or an optimizer step on a tensor while another task uses it is a data race, as in
+/// PyTorch. Train on one task; share the results for reading.
+public final class Tensor: @unchecked Sendable {
     /// The layout a backend reads: buffer, shape, strides and offset, stored as one value, so that handing
     /// it to a backend call builds nothing and retains nothing.
     public let strided: StridedBuffer

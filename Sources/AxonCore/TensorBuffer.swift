@@ -17,7 +17,7 @@ public enum Device: String, Sendable, CustomStringConvertible {
 /// The buffer also carries the version counter of PyTorch's autograd: every in-place write through any
 /// view of it bumps ``version``, and a recorded operation that saved a tensor of this buffer checks the
 /// version when the backward pass needs that tensor.
-public final class TensorBuffer: ManagedBuffer<TensorBuffer.Header, UInt8>, @unchecked Sendable {
+public final class TensorBuffer: ManagedBuffer<TensorBuffer.Header, UInt8> {
     /// What a buffer knows about its elements (kept in the object, before them).
     public struct Header {
         let dtype: DType

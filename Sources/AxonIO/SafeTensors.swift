@@ -154,9 +154,6 @@ public enum SafeTensors {
         return try decode(data, source: path)
     }
 
-    /// Fault injection for tests only: called after each chunk written to the temporary file.
-    nonisolated(unsafe) static var afterChunkWritten: ((Int) -> Void)?
-
     /// Writes `data` to `path` so that a crash at any moment leaves either the old file or the new one,
     /// whole: write a temporary file in the same folder, fsync it, rename it over `path`, fsync the folder.
     public static func writeAtomically(_ data: Data, to path: String) throws {
@@ -179,7 +176,6 @@ public enum SafeTensors {
                     throw CheckpointError("\(path): write failed (\(String(cString: strerror(errno))))")
                 }
                 written += n
-                afterChunkWritten?(written)
             }
         }
         guard fsync(fd) == 0 else { throw CheckpointError("\(path): fsync failed (\(String(cString: strerror(errno))))") }

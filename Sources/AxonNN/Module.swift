@@ -35,6 +35,13 @@ public struct NamedParameters {
 /// property a submodule; arrays of tensors or modules are numbered (`layers.0.weight`). Names follow
 /// PyTorch's state_dict: Swift's camelCase properties become snake_case (`runningMean` is
 /// `running_mean`), so a checkpoint loads into the same architecture written in PyTorch.
+///
+/// ## Modules across tasks
+/// A module is a mutable reference type and is not `Sendable`: training, ``train(_:)``/``eval()``,
+/// ``loadStateDict(_:)`` and forward passes in training mode (BatchNorm updates its running statistics) change it.
+/// To serve one trained model to concurrent requests, wrap it in an ``InferenceModel``, which is `Sendable`: it
+/// keeps the model in evaluation mode and runs each forward pass without recording, which reads the parameters and
+/// buffers and writes nothing shared, so every task gets the result a serial run gives, bitwise.
 open class Module {
     /// Whether the module is in training mode (dropout active, batch statistics in BatchNorm).
     public private(set) var isTraining = true
@@ -247,9 +254,10 @@ public struct StateDictError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Collects (layer, output shape) pairs while a summary's forward pass runs.
-final class SummaryTrace {
-    nonisolated(unsafe) static var current: SummaryTrace?
+/// Collects (layer, output shape) pairs while a summary's forward pass runs. The trace is task-local: a summary
+/// traces only the forward pass it runs, whatever runs on other tasks or threads meanwhile.
+final class SummaryTrace: @unchecked Sendable {  // written only by the forward pass of the summary that bound it
+    @TaskLocal static var current: SummaryTrace?
     var rows: [(Module, [Int])] = []
     func record(_ module: Module, _ output: Tensor) { rows.append((module, output.shape)) }
 }
@@ -257,15 +265,13 @@ final class SummaryTrace {
 extension Module {
     /// A Keras-style summary: each layer that runs, its output shape for an input of `inputShape`,
     /// and its parameter count; then totals. `forward` runs the model (e.g. `net.callAsFunction`).
-    /// Not thread-safe: trace one model at a time.
+    /// It switches the model to evaluation mode for the pass, so run it while no other task uses the model.
     public func summary(inputShape: [Int], forward: (Tensor) -> Tensor) -> String {
         let trace = SummaryTrace()
-        SummaryTrace.current = trace
         let wasTraining = isTraining
         eval()
-        let output = withNoGrad { forward(Tensor.zeros(inputShape)) }
+        let output = SummaryTrace.$current.withValue(trace) { withNoGrad { forward(Tensor.zeros(inputShape)) } }
         train(wasTraining)
-        SummaryTrace.current = nil
         var names: [ObjectIdentifier: String] = [:]
         for (name, m) in namedModules() where names[ObjectIdentifier(m)] == nil { names[ObjectIdentifier(m)] = name }
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
@@ -294,4 +300,24 @@ extension Layer {
     public func summary(inputShape: [Int]) -> String {
         summary(inputShape: inputShape) { self($0) }
     }
+}
+
+/// A model frozen for inference, which tasks may share: a server keeps one for all its requests.
+///
+/// Making one puts the model in evaluation mode; each call runs a forward pass under ``withNoGrad(_:)``. A forward
+/// pass in evaluation mode writes nothing the model holds, and the kernels and worker pool are safe for concurrent
+/// callers, so any number of tasks may call it at once and each gets what a serial call gives. Do not train or
+/// change ``model`` while an `InferenceModel` of it is in use.
+public final class InferenceModel<Model: Layer>: @unchecked Sendable {  // read-only use of the model, as documented
+    /// The model (in evaluation mode).
+    public let model: Model
+
+    /// Freezes `model` for inference (switches it to evaluation mode).
+    public init(_ model: Model) {
+        model.eval()
+        self.model = model
+    }
+
+    /// The model's output for `input`, without recording.
+    public func callAsFunction(_ input: Tensor) -> Tensor { withNoGrad { model(input) } }
 }

@@ -28,9 +28,9 @@ public final class Perceptron: Module, Layer {
     ///
     /// Shapes: inputs `[N, inputs]`, targets `[N]` of 0/1.
     @discardableResult
-    public func train(inputs: Tensor, targets: Tensor, epochs: Int = 100, learningRate: Double = 1) -> Int? {
+    public func fit(inputs: Tensor, targets: Tensor, epochs: Int = 100, lr: Double = 1) -> Int? {
         guard inputs.rank == 2, inputs.shape[1] == weight.shape[0], targets.shape == [inputs.shape[0]] else {
-            fatalError("Axon.Perceptron.train: expected inputs [N, \(weight.shape[0])] and targets [N], got \(inputs.shape) and \(targets.shape)")
+            fatalError("Axon.Perceptron.fit: expected inputs [N, \(weight.shape[0])] and targets [N], got \(inputs.shape) and \(targets.shape)")
         }
         var w = weight.doubleScalars, b = bias.item
         let x = inputs.doubleScalars, t = targets.doubleScalars, n = inputs.shape[0], d = w.count
@@ -42,8 +42,8 @@ public final class Perceptron: Module, Layer {
                 let error = t[i] - (z > 0 ? 1 : 0)
                 if error != 0 {
                     mistakes += 1
-                    for j in 0..<d { w[j] += learningRate * error * x[i * d + j] }
-                    b += learningRate * error
+                    for j in 0..<d { w[j] += lr * error * x[i * d + j] }
+                    b += lr * error
                 }
             }
             weight.assign(Tensor(shape: [d], doubles: w, dtype: weight.dtype))

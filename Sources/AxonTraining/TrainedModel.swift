@@ -49,7 +49,11 @@ public enum CheckpointMetadata {
 
 /// A trained model rebuilt from its checkpoint, with what its training recorded: the architecture, the input
 /// normalisation, the class names, and a language model's vocabulary.
-public struct TrainedModel {
+///
+/// Its model is in evaluation mode and stays there: ``predict(_:batchSize:)`` and ``evaluate(_:batchSize:)`` write
+/// nothing the model holds, so tasks may share one `TrainedModel` (a server's request handlers, say) and call them
+/// concurrently, as an ``InferenceModel``. Do not train ``model`` while it is shared.
+public struct TrainedModel: @unchecked Sendable {  // its model is only read, as documented
     /// What the model was trained for.
     public enum Task: String, Sendable {
         case classification, regression

@@ -296,8 +296,8 @@ public final class Trainer {
     /// Loss and metrics over a loader, in evaluation mode (the model's mode is restored after), without recording.
     public func evaluate(_ loader: DataLoader) -> [String: Double] {
         let wasTraining = model.isTraining
-        model.eval()
-        defer { model.train(wasTraining) }
+        if wasTraining { model.eval() }  // a model already in evaluation mode is not written (tasks may share it)
+        defer { if wasTraining { model.train() } }
         var samples = 0, lossSum = 0.0, sums = [Double](repeating: 0, count: metrics.count)
         withNoGrad {
             for (x, y) in loader {
@@ -316,8 +316,8 @@ public final class Trainer {
     /// Model outputs for `inputs` `[N, ...]`, in evaluation mode (restored after), in batches.
     public func predict(_ inputs: Tensor, batchSize: Int = 1024) -> Tensor {
         let wasTraining = model.isTraining
-        model.eval()
-        defer { model.train(wasTraining) }
+        if wasTraining { model.eval() }  // a model already in evaluation mode is not written (tasks may share it)
+        defer { if wasTraining { model.train() } }
         return withNoGrad {
             concat(stride(from: 0, to: inputs.shape[0], by: batchSize).map { s in
                 model(inputs[s..<min(s + batchSize, inputs.shape[0])])

@@ -27,7 +27,7 @@ final class CommandTests: XCTestCase {
         process.currentDirectoryURL = dir
         // stderr goes to a file, so neither pipe can fill up while the other is read.
         let errPath = dir.appendingPathComponent(".stderr-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: errPath.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath.path, contents: nil)
         let errHandle = try FileHandle(forWritingTo: errPath)
         defer { try? FileManager.default.removeItem(at: errPath) }
         let out = Pipe()

@@ -11,11 +11,11 @@ final class SafeTensorsTests: XCTestCase {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("axon-io-\(getpid())-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         CrashTest.runIfChild([
-            // Start overwriting a checkpoint with 4 MiB of new data and get killed after the first MiB.
+            // Overwrite a checkpoint with 256 MiB of new data (the parent kills this process once the temporary file
+            // holds a MiB).
             "kill-mid-save": {
                 let path = ProcessInfo.processInfo.environment["AXON_TEST_PATH"]!
-                SafeTensors.afterChunkWritten = { written in if written >= 1 << 20 { kill(getpid(), SIGKILL) } }
-                try? SafeTensors.save(["w": Tensor.ones([1 << 20])], to: path)
+                try? SafeTensors.save(["w": Tensor.ones([1 << 26])], to: path)
             },
         ])
     }
@@ -136,6 +136,14 @@ final class SafeTensorsTests: XCTestCase {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // SIGKILL as soon as the temporary file holds a MiB: the write is under way, the rename not done.
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline {
+            let temporary = (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.first { $0.contains(".tmp-") }
+            let size = temporary.flatMap { try? FileManager.default.attributesOfItem(atPath: path($0))[.size] as? Int } ?? 0
+            if size >= 1 << 20 { kill(process.processIdentifier, SIGKILL); break }
+            usleep(200)
+        }
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the child was killed mid-save")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }

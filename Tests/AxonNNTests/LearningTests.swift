@@ -101,7 +101,7 @@ final class LearningTests: XCTestCase {
         onEveryBackend { _ in
             // AND is linearly separable: the perceptron rule converges.
             let and = Perceptron(inputs: 2)
-            let epochs = and.train(inputs: xorInputs, targets: Tensor([0, 0, 0, 1]), epochs: 100)
+            let epochs = and.fit(inputs: xorInputs, targets: Tensor([0, 0, 0, 1]), epochs: 100)
             XCTAssertNotNil(epochs)
             XCTAssertEqual(and(xorInputs).scalars, [0, 0, 0, 1])
             // A random separable set: points labelled by a fixed line.
@@ -109,11 +109,11 @@ final class LearningTests: XCTestCase {
             let pts = Tensor.uniform([100, 2], low: -1, high: 1, generator: g)
             let labels = ((pts.sliced(axis: 1, 0..<1) * 2 - pts.sliced(axis: 1, 1..<2) + 0.1) .> 0).reshaped([100])
             let p = Perceptron(inputs: 2)
-            XCTAssertNotNil(p.train(inputs: pts, targets: labels, epochs: 1000, learningRate: 0.1))
+            XCTAssertNotNil(p.fit(inputs: pts, targets: labels, epochs: 1000, lr: 0.1))
             XCTAssertEqual((p(pts) .== labels).mean().item, 1)
             // XOR is not: no pass is ever error-free, and at most 3 of 4 points are right.
             let xor = Perceptron(inputs: 2)
-            XCTAssertNil(xor.train(inputs: xorInputs, targets: Tensor([0, 1, 1, 0]), epochs: 1000))
+            XCTAssertNil(xor.fit(inputs: xorInputs, targets: Tensor([0, 1, 1, 0]), epochs: 1000))
             XCTAssertLessThanOrEqual((xor(xorInputs) .== Tensor([0, 1, 1, 0])).mean().item, 0.75)
         }
     }

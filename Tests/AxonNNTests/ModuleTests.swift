@@ -222,3 +222,41 @@ final class ModuleTests: XCTestCase {
         XCTAssertNoThrow(try AdamOptions(lr: 0.1, betas: (0.9, 0.99)).validate())
     }
 }
+
+/// Concurrent inference: 8 tasks share one model through `InferenceModel` and get, bitwise, what serial calls give.
+final class InferenceModelTests: XCTestCase {
+    static func outputsFromConcurrentTasks<M: Layer>(_ shared: InferenceModel<M>, _ inputs: [Tensor], rounds: Int) async -> [[[Float]]] {
+        await withTaskGroup(of: (Int, [[Float]]).self) { group in
+            for (i, x) in inputs.enumerated() {
+                group.addTask { (i, (0..<rounds).map { _ in shared(x).scalars }) }
+            }
+            var results = [[[Float]]](repeating: [], count: inputs.count)
+            for await (i, outputs) in group { results[i] = outputs }
+            return results
+        }
+    }
+
+    func testEightTasksShareOneModelAndGetTheSerialResults() async throws {
+        manualSeed(21)
+        let cnn = Sequential(Conv2d(1, 8, kernelSize: 3, padding: 1), BatchNorm2d(8), ReLU(), MaxPool2d(2), Flatten(),
+                             Linear(8 * 7 * 7, 32), Dropout(0.5), Tanh(), Linear(32, 10))
+        _ = cnn(Tensor.randn([16, 1, 14, 14]))  // training mode: BatchNorm's running statistics move off their start
+        let sharedCNN = InferenceModel(cnn)
+        XCTAssertFalse(cnn.isTraining)
+        let images = (0..<8).map { _ in Tensor.randn([4, 1, 14, 14]) }
+        let serialCNN = images.map { sharedCNN($0).scalars }
+
+        let lstm = CharLSTM(vocabSize: 20, embeddingDim: 8, hiddenSize: 16, numLayers: 2)
+        let sharedLSTM = InferenceModel(lstm)
+        let texts = (0..<8).map { i in Tensor(shape: [2, 12], scalars: (0..<24).map { ($0 * 7 + i) % 20 }) }
+        let serialLSTM = texts.map { sharedLSTM($0).scalars }
+
+        async let concurrentCNN = Self.outputsFromConcurrentTasks(sharedCNN, images, rounds: 20)
+        async let concurrentLSTM = Self.outputsFromConcurrentTasks(sharedLSTM, texts, rounds: 20)
+        let (cnnResults, lstmResults) = await (concurrentCNN, concurrentLSTM)
+        for i in 0..<8 {
+            XCTAssertEqual(Set(cnnResults[i].map { $0.map(\.bitPattern) }), [serialCNN[i].map(\.bitPattern)], "CNN task \(i)")
+            XCTAssertEqual(Set(lstmResults[i].map { $0.map(\.bitPattern) }), [serialLSTM[i].map(\.bitPattern)], "LSTM task \(i)")
+        }
+    }
+}
