@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        // `swift package generate-documentation --target Axon` (the DocC catalogue in Sources/Axon/Axon.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // Instruction-set-specific micro-kernels, the worker pool and a few atomics, in C.
@@ -68,6 +70,8 @@ let package = Package(
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).
         .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand", "Axon"]),
+        // Runs the snippets of Snippets/ (the code the DocC articles show, built with the package) and checks their output.
+        .testTarget(name: "SnippetTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -112,7 +112,7 @@ func conv2dWeightGradient(_ grad: Tensor, _ x: Tensor, _ g: Conv2dGeometry, weig
     }
 }
 
-/// 2-D transposed convolution, as `torch.nn.functional.conv_transpose2d`: the adjoint of ``conv2d(_:weight:bias:stride:padding:dilation:)``,
+/// 2-D transposed convolution, as `torch.nn.functional.conv_transpose2d`: the adjoint of `conv2d`,
 /// so it runs as a convolution's input gradient (differentiable twice, like it). `outputPadding` (less than
 /// the stride or the dilation) adds rows and columns at the bottom and right that a strided convolution
 /// would not have read.

@@ -38,7 +38,7 @@ public struct NamedParameters {
 ///
 /// ## Modules across tasks
 /// A module is a mutable reference type and is not `Sendable`: training, ``train(_:)``/``eval()``,
-/// ``loadStateDict(_:)`` and forward passes in training mode (BatchNorm updates its running statistics) change it.
+/// ``loadStateDict(_:strict:)`` and forward passes in training mode (BatchNorm updates its running statistics) change it.
 /// To serve one trained model to concurrent requests, wrap it in an ``InferenceModel``, which is `Sendable`: it
 /// keeps the model in evaluation mode and runs each forward pass without recording, which reads the parameters and
 /// buffers and writes nothing shared, so every task gets the result a serial run gives, bitwise.
@@ -304,7 +304,7 @@ extension Layer {
 
 /// A model frozen for inference, which tasks may share: a server keeps one for all its requests.
 ///
-/// Making one puts the model in evaluation mode; each call runs a forward pass under ``withNoGrad(_:)``. A forward
+/// Making one puts the model in evaluation mode; each call runs a forward pass under ``/AxonCore/withNoGrad(_:)``. A forward
 /// pass in evaluation mode writes nothing the model holds, and the kernels and worker pool are safe for concurrent
 /// callers, so any number of tasks may call it at once and each gets what a serial call gives. Do not train or
 /// change ``model`` while an `InferenceModel` of it is in use.

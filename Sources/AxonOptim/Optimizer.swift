@@ -199,7 +199,7 @@ open class TypedOptimizer<Options: OptimizerOptions>: Optimizer {
 
     /// The per-parameter update rule: returns the new value of `parameter` given its gradient, its state (to
     /// update) and its group's options. Runs with recording off. A rule may instead update `parameter` in place
-    /// (``Tensor/addInPlace(_:alpha:scalingSelfBy:)``) and return it.
+    /// (``/AxonCore/Tensor/addInPlace(_:alpha:scalingSelfBy:)``) and return it.
     open func update(_ parameter: Tensor, gradient: Tensor, state: inout ParameterState, options: Options) -> Tensor {
         fatalError("Axon.TypedOptimizer: \(Self.self) must override update(_:gradient:state:options:)")
     }

@@ -3,7 +3,7 @@ import Foundation
 
 /// One browser tab's playground: its data, network and optimizer, trained in Swift on Axon.
 /// An actor, so each session's tensors are only touched by one task at a time; it runs on the Playground's
-/// own threads (``TrainingThreads``), not on Swift's cooperative pool.
+/// own threads (`TrainingThreads`), not on Swift's cooperative pool.
 public actor PlaygroundSession {
     private let executor = SessionExecutor()
     /// The session's executor: a strand on the Playground's training threads.
@@ -385,7 +385,7 @@ public actor PlaygroundSession {
         return ModelSpec(input: [config.features.count], layers: layers + [.init(type: "linear", out: 1)])
     }
 
-    /// The trained network as an Axon checkpoint (safetensors) that ``Checkpoint/loadModel(_:)`` rebuilds: its model
+    /// The trained network as an Axon checkpoint (safetensors) that `Checkpoint.loadModel(_:)` rebuilds: its model
     /// description and task as `axon train` writes them, and the Playground's configuration.
     public func checkpoint() -> Data {
         touch()

@@ -6,9 +6,9 @@ import AxonOptim
 import Foundation
 
 /// The metadata keys that `axon train` writes into a checkpoint, beside the weights: what
-/// ``Checkpoint/loadModel(_:)`` needs to rebuild the model with no other information.
+/// ``/AxonTraining/AxonIO/Checkpoint/loadModel(_:)`` needs to rebuild the model with no other information.
 public enum CheckpointMetadata {
-    /// The JSON model description (``ModelSpec``) of a classifier or regressor.
+    /// The JSON model description (``/AxonNN/ModelSpec``) of a classifier or regressor.
     public static let model = "axon.model"
     /// "classification", "regression" or "language-model".
     public static let task = "axon.task"
@@ -18,7 +18,7 @@ public enum CheckpointMetadata {
     public static let normalizeMean = "axon.normalize_mean", normalizeStd = "axon.normalize_std"
     /// The last epoch's record (``EpochRecord/json``).
     public static let metrics = "axon.metrics"
-    /// A language model's architecture (``LanguageModelSpec``).
+    /// A language model's architecture (``/AxonNN/LanguageModelSpec``).
     public static let languageModel = "axon.language_model"
     /// A language model's vocabulary: the JSON array of its bytes, in token order.
     public static let vocabulary = "axon.vocabulary"
@@ -52,7 +52,7 @@ public enum CheckpointMetadata {
 ///
 /// Its model is in evaluation mode and stays there: ``predict(_:batchSize:)`` and ``evaluate(_:batchSize:)`` write
 /// nothing the model holds, so tasks may share one `TrainedModel` (a server's request handlers, say) and call them
-/// concurrently, as an ``InferenceModel``. Do not train ``model`` while it is shared.
+/// concurrently, as an ``/AxonNN/InferenceModel``. Do not train ``model`` while it is shared.
 public struct TrainedModel: @unchecked Sendable {  // its model is only read, as documented
     /// What the model was trained for.
     public enum Task: String, Sendable {
@@ -132,7 +132,7 @@ public struct TrainedModel: @unchecked Sendable {  // its model is only read, as
 extension Checkpoint {
     /// Rebuilds the model a checkpoint of `axon train` holds, from its metadata alone, and loads its weights.
     /// Every value from the file is checked: a description out of bounds, a normalisation that does not fit the
-    /// inputs, or a vocabulary that does not fit the model is a ``CheckpointError`` naming the file.
+    /// inputs, or a vocabulary that does not fit the model is a ``/AxonIO/CheckpointError`` naming the file.
     public static func loadModel(_ path: String) throws -> TrainedModel {
         let (_, metadata) = try SafeTensors.load(path: path)
         func fail(_ message: String) -> CheckpointError { CheckpointError("\(path): \(message)") }

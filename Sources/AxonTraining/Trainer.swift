@@ -120,7 +120,7 @@ public struct TrainingStep {
 /// The training engine: one step is `optimizer.zeroGrad(); loss.backward(); optimizer.step()` on a batch;
 /// an epoch is the steps over a loader's batches followed by validation; ``fit(_:validation:epochs:earlyStopping:callbacks:)``
 /// runs epochs. Everything else is a ``TrainingCallback`` on this engine: the progress bar (``ProgressBar``),
-/// early stopping (``EarlyStopping``), learning-rate schedules (``LRScheduler`` and ``ReduceLROnPlateau``
+/// early stopping (``EarlyStopping``), learning-rate schedules (``/AxonOptim/LRScheduler`` and ``/AxonOptim/ReduceLROnPlateau``
 /// step at each epoch's end), per-layer gradient norms (``GradientNormTracker``) and metric logs (``MetricsLog``).
 ///
 /// A driver that trains in slices (the Playground trains a few steps between requests) calls
@@ -176,7 +176,7 @@ public final class Trainer {
     /// Early-stopping state restored before an ``EarlyStopping`` was attached.
     private var resumedEarlyStopping: (best: Double?, badEpochs: Int)?
 
-    /// A trainer for `model`. It tunes the C allocator for training loops (``Allocator/tuneForTraining()``, a
+    /// A trainer for `model`. It tunes the C allocator for training loops (``/AxonCore/Allocator/tuneForTraining()``, a
     /// process-wide setting that `AXON_MALLOC_TUNING=0` declines).
     public init(model: any Layer, optimizer: Optimizer, loss: @escaping (Tensor, Tensor) -> Tensor, metrics: [Metric] = [],
                 scheduler: LRScheduler? = nil) {
