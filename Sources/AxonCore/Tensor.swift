@@ -94,6 +94,60 @@ public struct StridedBuffer {
 /// callers, and recording is per thread). Writing is not synchronised: an in-place operation, `backward()`
 /// (which writes `.grad`), or an optimizer step on a tensor while another task uses it is a data race, as in
 /// PyTorch. Train on one task; share the results for reading.
+///
+/// ## Topics
+///
+/// ### Creating tensors
+/// - ``init(_:dtype:requiresGrad:)-(Double,_,_)``
+/// - ``init(shape:scalars:requiresGrad:)-(_,[Float],_)``
+/// - ``zeros(_:dtype:)``
+/// - ``ones(_:dtype:)``
+/// - ``full(_:_:dtype:)``
+/// - ``arange(_:_:step:dtype:)``
+/// - ``randn(_:dtype:generator:)``
+/// - ``uniform(_:low:high:dtype:generator:)``
+///
+/// ### Shape and elements
+/// - ``shape``
+/// - ``rank``
+/// - ``count``
+/// - ``dtype``
+/// - ``scalars``
+/// - ``doubleScalars``
+/// - ``intScalars``
+/// - ``item``
+/// - ``converted(to:)``
+///
+/// ### Views and reshaping
+/// - ``reshaped(_:)``
+/// - ``transposed(_:_:)``
+/// - ``permuted(_:)``
+/// - ``sliced(axis:_:)``
+/// - ``squeezed(axis:)``
+/// - ``unsqueezed(axis:)``
+/// - ``expanded(to:)``
+/// - ``contiguous()``
+///
+/// ### Reductions
+/// - ``sum(axes:keepDims:)``
+/// - ``mean(axes:keepDims:)``
+/// - ``max(axes:keepDims:)``
+/// - ``argmax(axis:keepDims:)``
+/// - ``variance(axes:unbiased:keepDims:)``
+///
+/// ### Automatic differentiation
+/// - ``requiresGrad``
+/// - ``requiringGrad(_:)``
+/// - ``grad``
+/// - ``backward(_:retainGraph:createGraph:)``
+/// - ``detached()``
+/// - ``zeroGrad()``
+///
+/// ### Changing values in place
+/// - ``assign(_:)``
+/// - ``addInPlace(_:alpha:scalingSelfBy:)``
+/// - ``addProductInPlace(_:_:alpha:scalingSelfBy:)``
+/// - ``fillInPlace(_:)``
 public final class Tensor: @unchecked Sendable {
     /// The layout a backend reads: buffer, shape, strides and offset, stored as one value, so that handing
     /// it to a backend call builds nothing and retains nothing.

@@ -20,6 +20,28 @@ public protocol EpochDataset: AnyObject {
 ///
 /// Images read from bytes (``MNIST``) stay bytes in memory, with their scale, and become float32 a batch
 /// at a time: a quarter of the memory of float32 images, with the same values.
+///
+/// ## Topics
+///
+/// ### Making a dataset
+/// - ``init(inputs:targets:)``
+/// - ``MNIST``
+/// - ``CSVTable``
+/// - ``Playground``
+///
+/// ### Its examples
+/// - ``inputs``
+/// - ``targets``
+/// - ``count``
+/// - ``batch(_:)``
+///
+/// ### Subsets and splits
+/// - ``subset(_:)``
+/// - ``split(holdingOut:generator:)``
+///
+/// ### Checking data from outside
+/// - ``checkFinite(source:)``
+/// - ``checkClassIndices(below:source:)``
 public struct TensorDataset: Dataset {
     /// Byte elements `[N, ...]` standing for float32 values `Float(byte) * scale`.
     struct ByteImages {
@@ -154,6 +176,21 @@ public struct TensorDataset: Dataset {
 /// Iterates over a dataset in batches, as `torch.utils.data.DataLoader`: optionally shuffled with a
 /// permutation drawn from its own generator each epoch (same seed, same batches), optionally
 /// dropping a last incomplete batch.
+///
+/// ## Topics
+///
+/// ### Making a loader
+/// - ``init(_:batchSize:shuffle:dropLast:seed:)``
+/// - ``dataset``
+/// - ``batchSize``
+/// - ``shuffle``
+/// - ``dropLast``
+///
+/// ### Epochs
+/// - ``batchCount``
+/// - ``makeIterator()``
+/// - ``generator``
+/// - ``EpochDataset``
 public final class DataLoader: Sequence {
     /// The dataset.
     public let dataset: any Dataset

@@ -42,6 +42,30 @@ public struct NamedParameters {
 /// To serve one trained model to concurrent requests, wrap it in an ``InferenceModel``, which is `Sendable`: it
 /// keeps the model in evaluation mode and runs each forward pass without recording, which reads the parameters and
 /// buffers and writes nothing shared, so every task gets the result a serial run gives, bitwise.
+///
+/// ## Topics
+///
+/// ### Parameters and submodules
+/// - ``parameters()``
+/// - ``namedParameters()``
+/// - ``parameterCount``
+/// - ``namedChildren()``
+/// - ``zeroGrad()``
+///
+/// ### Modes
+/// - ``isTraining``
+/// - ``train(_:)``
+/// - ``eval()``
+///
+/// ### Saving and loading weights
+/// - ``stateDict()``
+/// - ``stateDictKeys()``
+/// - ``loadStateDict(_:strict:)``
+///
+/// ### Describing the model
+/// - ``summary(inputShape:forward:)``
+/// - ``layerDescription``
+/// - ``traced(_:)``
 open class Module {
     /// Whether the module is in training mode (dropout active, batch statistics in BatchNorm).
     public private(set) var isTraining = true

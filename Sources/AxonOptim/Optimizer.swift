@@ -136,6 +136,40 @@ public struct ParameterState {
 
 /// What every optimizer offers, whatever its options: stepping, the learning rates schedules move, and state
 /// dicts. Optimizers are ``TypedOptimizer`` subclasses; code that holds any optimizer holds this type.
+///
+/// ## Topics
+///
+/// ### Stepping
+/// - ``zeroGrad()``
+/// - ``step()``
+/// - ``parameters``
+///
+/// ### What schedules change
+/// - ``learningRates``
+/// - ``cycledMomenta``
+///
+/// ### Saving and restoring
+/// - ``stateDict()``
+/// - ``loadStateDict(_:)``
+///
+/// ### The optimizers
+/// - ``SGD``
+/// - ``Adam``
+/// - ``AdamW``
+/// - ``RMSprop``
+/// - ``Adagrad``
+/// - ``Adadelta``
+/// - ``Adamax``
+/// - ``NAdam``
+/// - ``RAdam``
+/// - ``LAMB``
+/// - ``OptimizerKind``
+///
+/// ### Writing an optimizer
+/// - ``TypedOptimizer``
+/// - ``OptimizerOptions``
+/// - ``ParameterGroup``
+/// - ``ParameterState``
 open class Optimizer {
     init() {}
 
