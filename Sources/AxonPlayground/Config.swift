@@ -38,6 +38,9 @@ public struct PlaygroundConfig: Codable, Sendable, Equatable {
     /// The defaults of TensorFlow Playground's first screen: circle, two hidden layers, tanh.
     public init() {}
 
+    /// The optimizer's momentum: 0.9 for "momentum" (SGD with momentum), none for the others.
+    var optimizerMomentum: Double { optimizer == "momentum" ? 0.9 : 0 }
+
     /// The input features the page offers, in its order.
     public static let allFeatures = ["x1", "x2", "x1Squared", "x2Squared", "x1x2", "sinX1", "sinX2"]
     static let datasets = ["circle", "xor", "gaussian", "spiral", "plane", "multi-gaussian", "upload"]
@@ -62,9 +65,10 @@ public struct PlaygroundConfig: Codable, Sendable, Equatable {
         guard ["none", "L1", "L2"].contains(regularization) else { throw fail("regularization '\(regularization)' is not none, L1 or L2") }
         guard (0...10).contains(regularizationRate) else { throw fail("regularizationRate \(regularizationRate) is outside 0-10") }
         guard ["classification", "regression"].contains(problem) else { throw fail("problem '\(problem)' is not classification or regression") }
-        guard optimizer == "momentum" || OptimizerKind(name: optimizer) != nil else {
+        guard let kind = optimizer == "momentum" ? .sgd : OptimizerKind(name: optimizer) else {
             throw fail("optimizer '\(optimizer)' is not one of momentum (SGD with momentum 0.9), \(OptimizerKind.names)")
         }
+        do { _ = try kind.make([], lr: learningRate, momentum: optimizerMomentum) } catch { throw fail("optimizer \(optimizer): \(error)") }
         guard ["mse", "cross-entropy"].contains(loss) else { throw fail("loss '\(loss)' is not mse or cross-entropy") }
         guard loss == "mse" || problem == "classification" else { throw fail("cross-entropy needs a classification problem") }
         let regressionSets = ["plane", "multi-gaussian"]

@@ -244,7 +244,7 @@ public enum PlaygroundServer {
                 switch action {
                 case 0: await session.setPlaying(true)
                 case 1: await session.setPlaying(false)
-                case 2: await session.reset()
+                case 2: try await session.reset()
                 default: try await session.regenerate()
                 }
                 return json(bytes: try await session.snapshotJSON())

@@ -47,7 +47,7 @@ public actor PlaygroundSession {
         trainSet = try TensorDataset(inputs: trainX, targets: trainY)
         loader = DataLoader(trainSet, batchSize: 1)
         try rebuildData()
-        rebuildNetwork()
+        try rebuildNetwork()
     }
 
     func touch() { lastAccess = Date() }
@@ -67,14 +67,14 @@ public actor PlaygroundSession {
             config = old
             throw error
         }
-        rebuildNetwork()
+        try rebuildNetwork()
     }
 
     /// New data from a fresh seed (the page's "regenerate").
     public func regenerate() throws {
         config.seed &+= 1
         try rebuildData()
-        rebuildNetwork()
+        try rebuildNetwork()
     }
 
     /// Replaces the data with uploaded CSV text: two feature columns and a label column (the last).
@@ -106,7 +106,7 @@ public actor PlaygroundSession {
         uploaded = (0..<n).map { (xs[2 * $0] * scale, xs[2 * $0 + 1] * scale, ys[$0]) }
         config.dataset = "upload"
         try rebuildData()
-        rebuildNetwork()
+        try rebuildNetwork()
     }
 
     private func rebuildData() throws {
@@ -170,7 +170,7 @@ public actor PlaygroundSession {
         return Tensor(shape: [points.count, config.features.count], scalars: values)
     }
 
-    private func rebuildNetwork() {
+    private func rebuildNetwork() throws {
         let generator = Generator(seed: config.seed &* 7919)
         var layers: [any Layer] = []
         var width = config.features.count
@@ -181,9 +181,12 @@ public actor PlaygroundSession {
         }
         layers.append(Linear(width, 1, generator: generator))
         model = Sequential(layers: layers)
-        // validated(): "momentum" (SGD with momentum 0.9) or an OptimizerKind; the rate is within 0.00001-10.
-        let kind = OptimizerKind(name: config.optimizer) ?? .sgd
-        let optimizer = try! kind.make(model.parameters(), lr: config.learningRate, momentum: config.optimizer == "momentum" ? 0.9 : 0)
+        // validated() made this optimizer once with these options: "momentum" is SGD with momentum 0.9.
+        let optimizer: Optimizer
+        do {
+            optimizer = try (OptimizerKind(name: config.optimizer) ?? .sgd).make(model.parameters(), lr: config.learningRate,
+                                                                                momentum: config.optimizerMomentum)
+        } catch { throw PlaygroundError(status: 400, "optimizer \(config.optimizer): \(error)") }
         trainer = Trainer(model: model, optimizer: optimizer, loss: Self.trainingLoss(config, weights: linears.map(\.weight)))
         trainer.throwsOnNonFiniteLoss = false  // the page shows a diverged network, as TensorFlow's Playground does
         trainer.historyLimit = 1
@@ -293,10 +296,10 @@ public actor PlaygroundSession {
     }
 
     /// Resets the network to fresh weights (same data).
-    public func reset() {
+    public func reset() throws {
         touch()
         playing = false
-        rebuildNetwork()
+        try rebuildNetwork()
     }
 
     /// Minibatch steps per turn of continuous training.

@@ -94,6 +94,7 @@ final class PlaygroundAPITests: XCTestCase, @unchecked Sendable {
                 ("/api/sessions", #"{"hiddenLayers": [9]}"#, "must be 0-6 layers of 1-8 neurons"),
                 ("/api/sessions", #"{"learningRate": 100}"#, "learningRate 100.0 is outside 0.00001-10"),
                 ("/api/sessions", #"{"activation": "swish"}"#, "activation 'swish'"),
+                ("/api/sessions", #"{"optimizer": "adamq"}"#, "optimizer 'adamq' is not one of momentum (SGD with momentum 0.9), sgd, adam"),
                 ("/api/sessions", #"{"features": ["x3"]}"#, "must be distinct, from x1, x2"),
                 ("/api/sessions", #"{"dataset": "plane"}"#, "regression set but problem is classification"),
                 ("/api/sessions", #"{"problem": "regression", "dataset": "plane", "loss": "cross-entropy"}"#, "cross-entropy needs a classification problem"),
