@@ -69,9 +69,9 @@ let package = Package(
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).
-        .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand", "Axon"]),
+        .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand", "Axon", "AxonTestSupport"]),
         // Runs the snippets of Snippets/ (the code the DocC articles show, built with the package) and checks their output.
-        .testTarget(name: "SnippetTests"),
+        .testTarget(name: "SnippetTests", dependencies: ["AxonTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -136,7 +136,7 @@ extension PointsPayload: JSONWritable {
 
 extension Created: JSONWritable {
     func write(to json: inout JSONWriter) throws {
-        try json.object { o in
+        json.object { o in
             o.key("id"); o.string(id)
             o.key("snapshot"); o.raw(snapshot)
         }

@@ -1,4 +1,5 @@
 import Axon
+import AxonTestSupport
 import Foundation
 import XCTest
 
@@ -20,7 +21,7 @@ final class CommandTests: XCTestCase {
 
     /// Runs the `axon` binary built beside this test bundle.
     func axon(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("axon")
+        let binary = builtProduct("axon")
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -280,18 +281,10 @@ final class CommandTests: XCTestCase {
 
     /// Runs a Python script of the repository with the `axon` binary as its first argument; prints its output.
     func runScript(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("axon").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent(script).path, binary] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        print(output)
-        return (process.terminationStatus, output)
+        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                    ["python3", repositoryRoot.appendingPathComponent(script).path, builtProduct("axon").path] + arguments)
+        print(result.output)
+        return result
     }
 
     func expectOneLineError(_ args: [String], mentions: String, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -1,3 +1,4 @@
+import AxonTestSupport
 import Foundation
 import XCTest
 
@@ -5,17 +6,8 @@ import XCTest
 /// run here, and what it prints is checked, so the articles cannot go stale.
 final class SnippetTests: XCTestCase {
     func run(_ snippet: String, environment: [String: String] = [:]) throws -> String {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(snippet)
-        let process = Process()
-        process.executableURL = binary
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "\(snippet):\n\(output)")
+        let (status, output) = try runProcess(builtProduct(snippet), environment: environment)
+        XCTAssertEqual(status, 0, "\(snippet):\n\(output)")
         return output
     }
 
