@@ -18,9 +18,7 @@ struct DataOptions: ParsableArguments {
 
 /// Writes text atomically (temporary file, fsync, rename), so no output is ever half-written.
 func writeText(_ text: String, to path: String) throws {
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    try SafeTensors.writeAtomically(Data(text.utf8), to: path)
+    try SafeTensors.writeAtomically(Data(text.utf8), to: path, creatingFolder: true)
 }
 
 /// A classifier or regressor rebuilt from a checkpoint made by `axon train` (``Checkpoint/loadModel(_:)``).

@@ -156,9 +156,11 @@ public enum SafeTensors {
 
     /// Writes `data` to `path` so that a crash at any moment leaves either the old file or the new one,
     /// whole: write a temporary file in the same folder, fsync it, rename it over `path`, fsync the folder.
-    public static func writeAtomically(_ data: Data, to path: String) throws {
+    /// With `creatingFolder`, the folders above `path` are made first when missing.
+    public static func writeAtomically(_ data: Data, to path: String, creatingFolder: Bool = false) throws {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
+        if creatingFolder { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let temporary = folder + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw CheckpointError("\(path): cannot create a temporary file in \(folder) (\(String(cString: strerror(errno))))") }

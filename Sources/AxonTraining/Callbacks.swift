@@ -197,9 +197,8 @@ public final class MetricsLog: TrainingCallback {
     public init(path: String) { self.path = path }
 
     public func epochEnded(_ record: EpochRecord, trainer: Trainer) throws -> Bool {
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try SafeTensors.writeAtomically(Data((trainer.history.map(\.json).joined(separator: "\n") + "\n").utf8), to: path)
+        try SafeTensors.writeAtomically(Data((trainer.history.map(\.json).joined(separator: "\n") + "\n").utf8), to: path,
+                                        creatingFolder: true)
         return true
     }
 }
