@@ -140,7 +140,7 @@ public enum SafeTensors {
         }
     }
 
-    /// Writes tensors and metadata to `path` atomically (see ``writeAtomically(_:to:)``).
+    /// Writes tensors and metadata to `path` atomically (see ``writeAtomically(_:to:creatingFolder:)``).
     public static func save(_ tensors: [String: Tensor], metadata: [String: String] = [:], order: [String]? = nil,
                             to path: String) throws {
         try writeAtomically(encode(tensors, metadata: metadata, order: order), to: path)
