@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Runs Axon's benchmark and the same workloads in PyTorch (and numpy for GEMM) in one command, and prints
-Axon, PyTorch and Axon/PyTorch per row (for RSS, PyTorch/Axon: higher is better everywhere).
+Axon, PyTorch and Axon/PyTorch per row (for RSS, PyTorch/Axon: higher is better everywhere), and, for GEMM and
+training rows, each side's share of the machine's float32 FMA peak measured by axon-bench at that thread count
+(the FLOPs per sample or token are counted by axon-bench from the model; PyTorch runs the same model).
 
 Usage: python3 bench/compare.py [--quick] [--threads 1,2] [--repeats 3] [--python PATH] [--json OUT]
 PyTorch comes from the reference environment (../shared/bench/setup_reference.sh installs it in
@@ -16,6 +18,16 @@ p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--python", default=os.path.expanduser("~/.axon-reference/bin/python"))
 p.add_argument("--json")
 a = p.parse_args()
+
+def cpu():
+    """The CPU's model name and family, from /proc/cpuinfo (Linux) or sysctl (macOS)."""
+    try:
+        info = dict(l.split(":", 1) for l in open("/proc/cpuinfo").read().split("\n\n")[0].splitlines() if ":" in l)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        return f"{info.get('model name', 'unknown')}, family {info.get('cpu family', 'unknown')}"
+    except OSError:
+        out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
 subprocess.run(["swift", "build", "-c", "release", "--product", "axon-bench"], cwd=root, check=True, stdout=subprocess.DEVNULL)
 bench = os.path.join(root, ".build", "release", "axon-bench")
 table = []
@@ -26,13 +38,14 @@ def median(values):
 for t in [int(x) for x in a.threads.split(",")]:
     env = dict(os.environ, AXON_NUM_THREADS=str(t))
     axon_json = os.path.join(root, ".build", f"axon-bench-{t}.json")
-    axon_runs, torch_runs, numpy_runs = {}, {}, {}
+    axon_runs, torch_runs, numpy_runs, flops = {}, {}, {}, {}
     units, order = {}, []
     for _ in range(a.repeats):
         subprocess.run([bench, "--threads", str(t), "--json", axon_json] + (["--quick"] if a.quick else []), check=True,
                        stdout=subprocess.DEVNULL, env=env)
         for r in json.load(open(axon_json)):
             axon_runs.setdefault(r["name"], []).append(r["value"])
+            if r.get("flops_per_unit"): flops[r["name"]] = r["flops_per_unit"]
         torch_out = subprocess.run([a.python, os.path.join(here, "torch_bench.py"), "--threads", str(t)] + (["--quick"] if a.quick else []),
                                    check=True, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(t)))
         for r in json.loads(torch_out.stdout.strip().splitlines()[-1]):
@@ -47,22 +60,33 @@ for t in [int(x) for x in a.threads.split(",")]:
     axon = {k: median(v) for k, v in axon_runs.items()}
     numpy = {k: {"value": median([r["value"] for r in v]), "kernel": v[0]["kernel"]} for k, v in numpy_runs.items()}
     torch_rows = [{"name": k, "unit": units[k], "value": median(torch_runs[k])} for k in order]
+    peak = axon.get("fma peak")
+    def share(name, value):  # percentage of the measured peak at this thread count
+        return 100 * value * flops[name] / 1e9 / peak if peak and name in flops else None
+    if peak: table.append({"threads": t, "name": "fma peak", "unit": "GFLOP/s", "axon": peak, "axon_peak_pct": 100.0})
     for r in torch_rows:
         name, unit, ref = r["name"], r["unit"], r["value"]
         if name not in axon: continue
         ratio = ref / axon[name] if unit == "MiB" else axon[name] / ref
         row = {"threads": t, "name": name, "unit": unit, "axon": axon[name], "pytorch": ref, "ratio": ratio}
+        if share(name, axon[name]) is not None:
+            row["axon_peak_pct"] = share(name, axon[name]); row["pytorch_peak_pct"] = share(name, ref)
         if name in numpy:
             row["numpy"] = numpy[name]["value"]; row["numpy_kernel"] = numpy[name]["kernel"]
         table.append(row)
     for name in ("mlp data loader alone", "lenet data loader alone"):
         if name in axon: table.append({"threads": t, "name": name, "unit": "samples/s", "axon": axon[name]})
-print(f"{'workload':40} {'thr':>3} {'Axon':>12} {'PyTorch':>12} {'ratio':>7}  {'numpy':>8}  unit")
+print(f"CPU: {cpu()}")
+print(f"{'workload':48} {'thr':>3} {'Axon':>12} {'PyTorch':>12} {'ratio':>7}  {'numpy':>8}  {'Axon %pk':>8} {'Torch %pk':>9}  unit")
 for r in table:
     torch_v = f"{r['pytorch']:12.1f}" if "pytorch" in r else " " * 12
     ratio = f"{r['ratio']:7.2f}" if "ratio" in r else " " * 7
     np_v = f"{r['numpy']:8.1f}" if "numpy" in r else " " * 8
-    print(f"{r['name']:40} {r['threads']:3d} {r['axon']:12.1f} {torch_v} {ratio}  {np_v}  {r['unit']}")
+    ap = f"{r['axon_peak_pct']:7.1f}%" if "axon_peak_pct" in r else " " * 8
+    tp = f"{r['pytorch_peak_pct']:8.1f}%" if "pytorch_peak_pct" in r else " " * 9
+    print(f"{r['name']:48} {r['threads']:3d} {r['axon']:12.1f} {torch_v} {ratio}  {np_v}  {ap} {tp}  {r['unit']}")
 print("ratio: Axon/PyTorch for speed, PyTorch/Axon for peak RSS (higher is better for Axon everywhere)")
+print("%pk: share of the float32 FMA peak ('fma peak', a register-only loop at that thread count); training rows")
+print("     count 2 FLOPs per multiply-add of each Linear and Conv2d forward and backward, per sample or token")
 if a.json:
     json.dump(table, open(a.json, "w"), indent=1)

@@ -69,10 +69,19 @@ if a.workload:  # one training workload in its own process, for its own peak RSS
         if a.workload == "lenet":
             net = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
                                 nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        elif a.workload == "conv-bn":  # as axon-bench's convBNNet
+            net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                                nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+                                nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))
         else:
             net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
-        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-        limit = 12800 if a.quick else len(xtr)
+        # conv-bn trains with Adam on the first 6400 images (as axon-bench); the others with SGD on all.
+        if a.workload == "conv-bn":
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+            limit = 1280 if a.quick else 6400
+        else:
+            opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+            limit = 12800 if a.quick else len(xtr)
         perm = torch.randperm(limit, generator=torch.Generator().manual_seed(0))
         t = time.perf_counter()
         for i in range(0, limit, 64):
@@ -85,8 +94,12 @@ if a.workload:  # one training workload in its own process, for its own peak RSS
         net.eval()
         t = time.perf_counter()
         with torch.no_grad():
-            for _ in range(3): net(xte)
-        out["inference_samples_per_second"] = 3 * len(xte) / (time.perf_counter() - t)
+            if a.workload == "conv-bn":  # 2000 test images in batches of 500, as axon-bench
+                for i in range(0, 2000, 500): net(xte[i:i + 500])
+            else:
+                for _ in range(3): net(xte)
+        seen = 2000 if a.workload == "conv-bn" else 3 * len(xte)
+        out["inference_samples_per_second"] = seen / (time.perf_counter() - t)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
     sys.exit(0)
@@ -96,7 +109,7 @@ def report(name, unit, value):
     rows.append({"name": name, "unit": unit, "value": value, "threads": a.threads})
 
 # Training runs first, each in its own process: Linux carries a parent's peak RSS into a child it starts.
-for workload in ["mlp", "lenet", "playground", "lstm-lm", "transformer-lm"]:
+for workload in ["mlp", "lenet", "conv-bn", "playground", "lstm-lm", "transformer-lm"]:
     out = subprocess.run([sys.executable, __file__, "--threads", str(a.threads), "--workload", workload] + (["--quick"] if a.quick else []),
                          capture_output=True, text=True, check=True)
     f = json.loads(out.stdout)
@@ -107,7 +120,8 @@ for workload in ["mlp", "lenet", "playground", "lstm-lm", "transformer-lm"]:
     elif workload == "transformer-lm":
         report("transformer lm train (batch 32, ctx 64, d128 x4)", "tokens/s", f["tokens_per_second"])
     else:
-        report(f"{workload} train (batch 64, SGD momentum)", "samples/s", f["train_samples_per_second"])
+        label = "conv-bn train (batch 64, Adam)" if workload == "conv-bn" else f"{workload} train (batch 64, SGD momentum)"
+        report(label, "samples/s", f["train_samples_per_second"])
         report(f"{workload} inference", "samples/s", f["inference_samples_per_second"])
     report(f"{workload} peak RSS", "MiB", f["peak_rss_mib"])
 shapes = [("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),
@@ -120,10 +134,12 @@ for name, m, k, n in shapes:
     flops = 2.0 * m * n * k
     s = median_time(lambda: A @ B, max(1, min(2000, int(1e9 / flops))), rounds=9)  # as axon-bench
     report(name, "GFLOP/s", flops / s / 1e9)
-for name, shape, wshape in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", (64, 1, 28, 28), (6, 1, 3, 3)),
-                            ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", (64, 6, 13, 13), (16, 6, 3, 3))]:
+for name, shape, wshape, padding in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", (64, 1, 28, 28), (6, 1, 3, 3), 0),
+                                     ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", (64, 6, 13, 13), (16, 6, 3, 3), 0),
+                                     ("conv-bn conv1 fwd+bwd (64x1x28x28, 32x3x3, pad 1)", (64, 1, 28, 28), (32, 1, 3, 3), 1),
+                                     ("conv-bn conv2 fwd+bwd (64x32x14x14, 64x3x3, pad 1)", (64, 32, 14, 14), (64, 32, 3, 3), 1)]:
     x = torch.randn(*shape, requires_grad=True); w = torch.randn(*wshape, requires_grad=True); b = torch.randn(wshape[0], requires_grad=True)
     def conv():
-        y = F.conv2d(x, w, b); y.backward(torch.ones_like(y)); x.grad = w.grad = b.grad = None
+        y = F.conv2d(x, w, b, padding=padding); y.backward(torch.ones_like(y)); x.grad = w.grad = b.grad = None
     report(name, "calls/s", 1 / median_time(conv, 20))
 print(json.dumps(rows))

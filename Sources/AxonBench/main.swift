@@ -5,11 +5,13 @@ import Glibc
 #endif
 
 // Axon's benchmark: `swift run -c release axon-bench [--threads N] [--json PATH] [--quick]`.
-// Rows: GEMM GFLOP/s, conv2d forward+backward for the LeNet layers, Fashion-MNIST training and inference
-// samples/s for the MLP and LeNet (batch 64, SGD with momentum), Playground-size steps/s, character language
-// models' training tokens/s (an LSTM and a Transformer, batch 32, context 64, Adam), and each training
-// run's peak resident memory (measured in a child process of its own). bench/compare.py runs the same
-// workloads in PyTorch in the same command and prints Axon/PyTorch per row.
+// Rows: the machine's float32 FMA peak (`fma peak`, a register-only loop), GEMM GFLOP/s, conv2d
+// forward+backward for the LeNet layers, Fashion-MNIST training and inference samples/s for the MLP and LeNet
+// (batch 64, SGD with momentum) and for a wider CNN with batch norm (`conv-bn`: batch 64, Adam),
+// Playground-size steps/s, character language models' training tokens/s (an LSTM and a Transformer, batch
+// 32, context 64, Adam), and each training run's peak resident memory (measured in a child process of its
+// own). GEMM and training rows carry their FLOPs per unit, so each is also given as a percentage of the peak.
+// bench/compare.py runs the same workloads in PyTorch in the same command and prints Axon/PyTorch per row.
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -31,7 +33,55 @@ func peakRSSMiB() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-struct Row: Codable { var name: String; var unit: String; var value: Double; var threads: Int }
+struct Row: Codable {
+    var name: String, unit: String, value: Double, threads: Int
+    /// Floating-point operations per unit (per sample, per token; 1e9 for GFLOP/s), when counted.
+    var flopsPerUnit: Double?
+    enum CodingKeys: String, CodingKey { case name, unit, value, threads, flopsPerUnit = "flops_per_unit" }
+}
+
+/// FLOPs of one training step per sample of `net` (input `inputShape` without the batch axis): each Linear
+/// and Conv2d does 2·MACs forward, 2·MACs for its weight gradient and 2·MACs for its input gradient, except
+/// the first, whose input needs none. MACs are the weight's elements times the output positions (1 for
+/// Linear). Elementwise work (activations, normalisation, pooling, the optimizer) is not counted, as usual.
+func trainingFLOPsPerSample(_ net: Sequential, inputShape: [Int]) -> Double {
+    net.eval()
+    defer { net.train() }
+    var x = Tensor.zeros([1] + inputShape), flops = 0.0, first = true
+    for layer in net.layers {
+        let y = withNoGrad { layer(x) }
+        var macs: Double? = nil
+        if let linear = layer as? Linear { macs = Double(linear.weight.count) }
+        if let conv = layer as? Conv2d { macs = Double(conv.weight.count * y.shape[2] * y.shape[3]) }
+        if let macs {
+            flops += 2 * macs * (first ? 2 : 3)
+            first = false
+        }
+        x = y
+    }
+    return flops
+}
+
+/// FLOPs of one training step per token of the character language models, from their configuration (the
+/// embedding's input gradient is the embedding's update, so every layer counts forward, weight and input
+/// gradients: 6·MACs).
+/// - LSTM: 4 gates of `hidden` outputs over input + hidden per layer, then the head.
+/// - Transformer: Q, K, V and output projections (4·d²), the feed-forward pair (2·d·ff), attention scores
+///   and their weighted sum over the whole context (2·ctx·d, causal masking not subtracted), then the head.
+func languageModelFLOPsPerToken(lstm: Bool, vocab: Int, context: Int) -> Double {
+    let macs = lstm
+        ? 4 * 256 * (64 + 256) + 4 * 256 * (256 + 256) + 256 * vocab
+        : 4 * (4 * 128 * 128 + 2 * 128 * 512 + 2 * context * 128) + 128 * vocab
+    return 6 * Double(macs)
+}
+
+/// The `conv-bn` network: conv 1→32 and 32→64 (kernel 3, padding 1), each followed by BatchNorm2d, ReLU and
+/// 2x2 max pooling, then linear 3136-128-10 with dropout 0.3 (the wider CNN of the kind users write).
+func convBNNet() -> Sequential {
+    Sequential(Conv2d(1, 32, kernelSize: 3, padding: 1), BatchNorm2d(32), ReLU(), MaxPool2d(2),
+               Conv2d(32, 64, kernelSize: 3, padding: 1), BatchNorm2d(64), ReLU(), MaxPool2d(2),
+               Flatten(), Linear(3136, 128), ReLU(), Dropout(0.3), Linear(128, 10))
+}
 
 Allocator.tuneForTraining()  // as the axon command and Trainer (AXON_MALLOC_TUNING=0 measures without)
 let args = Array(CommandLine.arguments.dropFirst())
@@ -92,6 +142,7 @@ if let workload = option("--workload") {
         let y = Tensor(shape: [b, t], scalars: (0..<b * t).map { _ in g.nextInt(below: v) })
         func step() { opt.zeroGrad(); crossEntropy(model(x).reshaped([b * t, v]), y.reshaped([b * t])).backward(); opt.step() }
         out["tokens_per_second"] = Double(b * t) / timeIt(reps: quick ? 1 : 4, rounds: 3) { step() }
+        out["flops_per_token"] = languageModelFLOPsPerToken(lstm: workload == "lstm-lm", vocab: v, context: t)
     } else if workload == "playground" {
         let g = Generator(seed: 0)
         let x = Tensor.uniform([10, 2], low: -6, high: 6, generator: g), y = Tensor.uniform([10, 1], low: -1, high: 1, generator: g)
@@ -106,10 +157,13 @@ if let workload = option("--workload") {
         let net: Sequential = workload == "lenet"
             ? Sequential(Conv2d(1, 6, kernelSize: 3), ReLU(), MaxPool2d(2), Conv2d(6, 16, kernelSize: 3), ReLU(), MaxPool2d(2),
                          Flatten(), Linear(400, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, 10))
+            : workload == "conv-bn" ? convBNNet()
             : Sequential(Flatten(), Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10))
-        let opt = SGD(net.parameters(), lr: 0.05, momentum: 0.9)
-        let limit = quick ? 12800 : train.count
-        let loader = DataLoader(quick ? train.subset(Array(0..<limit)) : train, batchSize: 64, shuffle: true, seed: 0)
+        out["flops_per_sample"] = trainingFLOPsPerSample(net, inputShape: [1, 28, 28])
+        // conv-bn trains with Adam on the first 6400 images (it is the slow one); the others with SGD on all.
+        let opt: Optimizer = workload == "conv-bn" ? Adam(net.parameters(), lr: 1e-3) : SGD(net.parameters(), lr: 0.05, momentum: 0.9)
+        let limit = workload == "conv-bn" ? (quick ? 1280 : 6400) : quick ? 12800 : train.count
+        let loader = DataLoader(limit < train.count ? train.subset(Array(0..<limit)) : train, batchSize: 64, shuffle: true, seed: 0)
         // The loader alone (gathering and copying batches), to show it is not the bottleneck.
         let tl = now()
         for _ in loader {}
@@ -128,9 +182,16 @@ if let workload = option("--workload") {
         if !args.contains("--train-only") {  // --train-only: for profiling the training loop alone
             net.eval()
             let inputs = test.inputs  // decoded to float32 once, outside the timing (as PyTorch's xte)
-            let ti = now()
-            for _ in 0..<3 { _ = withNoGrad { net(inputs) } }
-            out["inference_samples_per_second"] = 3 * Double(test.count) / (now() - ti)
+            if workload == "conv-bn" {
+                // 2000 test images in batches of 500 (the whole test set at once would hold a GiB of activations).
+                let ti = now()
+                for start in stride(from: 0, to: 2000, by: 500) { _ = withNoGrad { net(inputs[start..<(start + 500)]) } }
+                out["inference_samples_per_second"] = 2000 / (now() - ti)
+            } else {
+                let ti = now()
+                for _ in 0..<3 { _ = withNoGrad { net(inputs) } }
+                out["inference_samples_per_second"] = 3 * Double(test.count) / (now() - ti)
+            }
         }
     }
     out["peak_rss_mib"] = peakRSSMiB()
@@ -139,19 +200,27 @@ if let workload = option("--workload") {
     exit(0)
 }
 
+func padded(_ s: String, _ width: Int) -> String { s.padding(toLength: max(width, s.count), withPad: " ", startingAt: 0) }
 var rows: [Row] = []
-@MainActor func report(_ name: String, _ unit: String, _ value: Double, _ threads: Int) {
-    rows.append(Row(name: name, unit: unit, value: value, threads: threads))
-    print(String(format: "%-34@ %3d  %12.1f  %@", name as NSString, threads, value, unit as NSString))
+var peak: [Int: Double] = [:]  // GFLOP/s per thread count
+/// Records and prints a row; with `flops` (per unit), also its percentage of the measured peak.
+@MainActor func report(_ name: String, _ unit: String, _ value: Double, _ threads: Int, flops: Double? = nil) {
+    rows.append(Row(name: name, unit: unit, value: value, threads: threads, flopsPerUnit: flops))
+    let share = flops.flatMap { f in peak[threads].map { String(format: "%5.1f%%", 100 * value * f / 1e9 / $0) } } ?? ""
+    print(padded(name, 48) + String(format: " %3d  %12.1f  ", threads, value) + padded(unit, 10) + " " + share)
 }
 
 let threadCounts = option("--threads").map { [Int($0)!] } ?? [1, Threading.cpuCount]
-print(String(format: "%-34@ %3@  %12@  %@", "workload" as NSString, "thr" as NSString, "value" as NSString, "unit" as NSString))
+print("CPU: \(Machine.cpuModel), family \(Machine.cpuFamily.map(String.init) ?? "unknown"), \(Machine.vectorLanes) float32 lanes per vector, \(Threading.cpuCount) CPUs")
+print(padded("workload", 48) + " thr         value  " + padded("unit", 10) + " of peak")
 for threads in threadCounts {
     Threading.threadCount = threads
+    // The limit: float32 FMAs on registers only, on `threads` threads.
+    peak[threads] = Machine.measureFMAPeak(threads: threads)
+    report("fma peak", "GFLOP/s", peak[threads]!, threads, flops: 1e9)
     // Training runs first, each in its own process (for its own peak RSS: Linux carries a parent's peak
     // resident memory into a child it starts, so they run before the products below allocate anything).
-    for workload in ["mlp", "lenet", "playground", "lstm-lm", "transformer-lm"] where only == nil || only == "train" {
+    for workload in ["mlp", "lenet", "conv-bn", "playground", "lstm-lm", "transformer-lm"] where only == nil || only == "train" || only == workload {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         p.arguments = ["--workload", workload, "--threads", "\(threads)"] + (quick ? ["--quick"] : [])
@@ -167,11 +236,13 @@ for threads in threadCounts {
         if workload == "playground" {
             report("playground 2-8-8-1 tanh, batch 10", "steps/s", figures["steps_per_second"]!, threads)
         } else if workload == "lstm-lm" {
-            report("lstm lm train (batch 32, ctx 64, 2x256)", "tokens/s", figures["tokens_per_second"]!, threads)
+            report("lstm lm train (batch 32, ctx 64, 2x256)", "tokens/s", figures["tokens_per_second"]!, threads, flops: figures["flops_per_token"])
         } else if workload == "transformer-lm" {
-            report("transformer lm train (batch 32, ctx 64, d128 x4)", "tokens/s", figures["tokens_per_second"]!, threads)
+            report("transformer lm train (batch 32, ctx 64, d128 x4)", "tokens/s", figures["tokens_per_second"]!, threads,
+                   flops: figures["flops_per_token"])
         } else {
-            report("\(workload) train (batch 64, SGD momentum)", "samples/s", figures["train_samples_per_second"]!, threads)
+            let label = workload == "conv-bn" ? "conv-bn train (batch 64, Adam)" : "\(workload) train (batch 64, SGD momentum)"
+            report(label, "samples/s", figures["train_samples_per_second"]!, threads, flops: figures["flops_per_sample"])
             report("\(workload) inference", "samples/s", figures["inference_samples_per_second"]!, threads)
             report("\(workload) data loader alone", "samples/s", figures["loader_samples_per_second"]!, threads)
         }
@@ -190,18 +261,23 @@ for threads in threadCounts {
         // Rounds of about 1 GFLOP (at least a few milliseconds), median of 9: short rounds on a shared
         // machine measure its noise more than the product.
         let s = timeIt(reps: max(1, min(2000, Int(1e9 / flops))), rounds: 9) { _ = matmul(a, b) }
-        report(name, "GFLOP/s", flops / s / 1e9, threads)
+        report(name, "GFLOP/s", flops / s / 1e9, threads, flops: 1e9)
     }
-    // conv2d forward + backward for the LeNet layers, batch 64.
-    for (name, shape, wshape) in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", [64, 1, 28, 28], [6, 1, 3, 3]),
-                                  ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", [64, 6, 13, 13], [16, 6, 3, 3])] where only == nil || only == "conv" {
+    // conv2d forward + backward for the LeNet layers and the conv-bn network's (padding 1), batch 64.
+    for (name, shape, wshape, padding) in [("conv1 fwd+bwd (64x1x28x28, 6x3x3)", [64, 1, 28, 28], [6, 1, 3, 3], 0),
+                                           ("conv2 fwd+bwd (64x6x13x13, 16x3x3)", [64, 6, 13, 13], [16, 6, 3, 3], 0),
+                                           ("conv-bn conv1 fwd+bwd (64x1x28x28, 32x3x3, pad 1)", [64, 1, 28, 28], [32, 1, 3, 3], 1),
+                                           ("conv-bn conv2 fwd+bwd (64x32x14x14, 64x3x3, pad 1)", [64, 32, 14, 14], [64, 32, 3, 3], 1)]
+        where only == nil || only == "conv" {
         let x = Tensor.randn(shape).requiringGrad(), w = Tensor.randn(wshape).requiringGrad(), b = Tensor.randn([wshape[0]]).requiringGrad()
+        // 2·MACs forward, and as much again for each of the weight and input gradients.
+        let flops = 6.0 * Double(w.count * shape[0] * (shape[2] + 2 * padding - 2) * (shape[3] + 2 * padding - 2))
         let s = timeIt(reps: 20) {
-            let y = conv2d(x, weight: w, bias: b)
+            let y = conv2d(x, weight: w, bias: b, padding: (padding, padding))
             y.backward(Tensor.ones(y.shape))
             x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
         }
-        report(name, "calls/s", 1 / s, threads)
+        report(name, "calls/s", 1 / s, threads, flops: flops)
     }
 }
 if let path = option("--json") {

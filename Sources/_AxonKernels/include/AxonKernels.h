@@ -84,6 +84,16 @@ int axon_col2im_s1_f32(const float *cols, long channels, long height, long width
 // Sum of n floats in a fixed order (vector running sums, then a tree).
 float axon_sum_f32(const float *x, long n);
 
+// ---- The machine's limit (peak.c) ---------------------------------------------------------------
+// Runs `iterations` rounds of independent float32 FMAs on registers only, in the widest vectors this CPU runs
+// (AVX-512, AVX2 with FMA, or portable 4-lane code), and returns a value that depends on every result (so the
+// loop is not removed).
+double axon_fma_peak_loop(long iterations);
+// The floating-point operations that loop does in `iterations` rounds.
+long axon_fma_peak_flops(long iterations);
+// Float32 lanes per vector of that loop: 16, 8 or 4.
+long axon_fma_peak_lanes(void);
+
 // ---- Worker pool --------------------------------------------------------------------------
 // Runs fn(ctx, t) for every t in [0, ntasks) on the persistent pool, the calling thread included,
 // and returns when all have finished. Tasks are handed out dynamically; nested calls run inline.

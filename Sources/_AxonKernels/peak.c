@@ -1,0 +1,73 @@
+// The machine's float32 FMA peak: a loop of independent fused multiply-adds on registers only (no loads or
+// stores), in the widest vectors this CPU runs. axon-bench times it to give the limit every GEMM and
+// training figure is measured against.
+#include "AxonKernels.h"
+
+#include "cpu.h"
+
+// 12 independent accumulators: more than an FMA's latency (4 cycles) times the FMA pipes (2), so the loop is
+// bound by FMA throughput alone. a*x + b with a just below 1 converges to b / (1 - a) without denormals.
+#define AXON_PEAK_ACCUMULATORS 12
+
+#if AXON_X86
+__attribute__((target("avx512f")))
+static double fma_loop_avx512(long iterations) {
+    __m512 acc[AXON_PEAK_ACCUMULATORS];
+    for (int i = 0; i < AXON_PEAK_ACCUMULATORS; i++) acc[i] = _mm512_set1_ps((float)i);
+    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
+    for (long it = 0; it < iterations; it++) {
+        for (int i = 0; i < AXON_PEAK_ACCUMULATORS; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < AXON_PEAK_ACCUMULATORS; i++) s = _mm512_add_ps(s, acc[i]);
+    return (double)_mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma")))
+static double fma_loop_avx2(long iterations) {
+    __m256 acc[AXON_PEAK_ACCUMULATORS];
+    for (int i = 0; i < AXON_PEAK_ACCUMULATORS; i++) acc[i] = _mm256_set1_ps((float)i);
+    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f);
+    for (long it = 0; it < iterations; it++) {
+        for (int i = 0; i < AXON_PEAK_ACCUMULATORS; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+    }
+    float lanes[8];
+    __m256 s = acc[0];
+    for (int i = 1; i < AXON_PEAK_ACCUMULATORS; i++) s = _mm256_add_ps(s, acc[i]);
+    _mm256_storeu_ps(lanes, s);
+    double total = 0;
+    for (int i = 0; i < 8; i++) total += lanes[i];
+    return total;
+}
+#endif
+
+// Portable: 4-lane groups the compiler can keep in registers (NEON FMA on arm64).
+static double fma_loop_generic(long iterations) {
+    float acc[AXON_PEAK_ACCUMULATORS][4];
+    for (int i = 0; i < AXON_PEAK_ACCUMULATORS; i++) for (int l = 0; l < 4; l++) acc[i][l] = (float)i;
+    for (long it = 0; it < iterations; it++) {
+        for (int i = 0; i < AXON_PEAK_ACCUMULATORS; i++) for (int l = 0; l < 4; l++) acc[i][l] = acc[i][l] * 0.999999f + 1e-6f;
+    }
+    double total = 0;
+    for (int i = 0; i < AXON_PEAK_ACCUMULATORS; i++) for (int l = 0; l < 4; l++) total += acc[i][l];
+    return total;
+}
+
+long axon_fma_peak_lanes(void) {
+#if AXON_X86
+    if (axon_cpu_avx512()) return 16;
+    if (axon_cpu_avx2_fma()) return 8;
+#endif
+    return 4;
+}
+
+long axon_fma_peak_flops(long iterations) { return 2 * axon_fma_peak_lanes() * AXON_PEAK_ACCUMULATORS * iterations; }
+
+double axon_fma_peak_loop(long iterations) {
+    long lanes = axon_fma_peak_lanes();
+#if AXON_X86
+    if (lanes == 16) return fma_loop_avx512(iterations);
+    if (lanes == 8) return fma_loop_avx2(iterations);
+#endif
+    return fma_loop_generic(iterations);
+}
