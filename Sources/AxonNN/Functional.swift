@@ -18,41 +18,96 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
 /// updates them in place with `momentum` (the running variance with the unbiased estimate, as PyTorch).
 /// In evaluation mode normalises with the running statistics.
 ///
+/// One custom op, two passes over the data each way: the forward pass sums each channel (its values and
+/// squares, shifted by the channel's first value so that a large mean does not cancel the variance, in
+/// float64) and then writes (x − mean)·rstd·w + b per channel; the backward pass sums g and g·(x − mean) per
+/// channel and then writes dx = A·g + B·(x − mean) + C per channel, which is rstd·w·(g − mean(g) − x̂·mean(g·x̂)) in training
+/// and rstd·w·g in evaluation. When the backward pass is recorded (second derivatives), the same derivative is
+/// built from differentiable ops.
+///
 /// Shapes: input `[N, C]` or `[N, C, ...]`; statistics, weight and bias `[C]`.
 public func batchNorm(_ input: Tensor, runningMean: Buffer? = nil, runningVar: Buffer? = nil,
                       weight: Tensor? = nil, bias: Tensor? = nil, training: Bool, momentum: Double = 0.1,
                       eps: Double = 1e-5) -> Tensor {
     guard input.rank >= 2 else { fatalError("Axon.batchNorm: input needs shape [N, C, ...], got \(input.shape)") }
     let c = input.shape[1]
+    for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean?.wrappedValue),
+                      ("runningVar", runningVar?.wrappedValue)] {
+        if let t, t.shape != [c] { fatalError("Axon.batchNorm: \(name) \(t.shape) must be [\(c)] for input \(input.shape)") }
+    }
+    guard input.dtype == .float32 || input.dtype == .float64 else {
+        fatalError("Axon.batchNorm: input must be float32 or float64, got \(input.dtype) with shape \(input.shape)")
+    }
     var statShape = [Int](repeating: 1, count: input.rank)
     statShape[1] = c
     let axes = (0..<input.rank).filter { $0 != 1 }
-    let normalized: Tensor
-    if training || runningMean == nil || runningVar == nil {
-        let n = axes.reduce(1) { $0 * input.shape[$1] }
-        guard n > 1 || !training else {
-            fatalError("Axon.batchNorm: expected more than 1 value per channel when training, got input shape \(input.shape)")
-        }
-        let mean = input.mean(axes: axes, keepDims: true)
-        let variance = input.variance(axes: axes, unbiased: false, keepDims: true)
-        normalized = (input - mean) / sqrt(variance + eps)
-        if training, let runningMean, let runningVar {
-            withNoGrad {
-                let m = mean.detached().reshaped([c]).converted(to: runningMean.wrappedValue.dtype)
-                let v = (variance.detached() * (Double(n) / Double(max(n - 1, 1)))).reshaped([c])
-                    .converted(to: runningVar.wrappedValue.dtype)
-                runningMean.wrappedValue = runningMean.wrappedValue * (1 - momentum) + m * momentum
-                runningVar.wrappedValue = runningVar.wrappedValue * (1 - momentum) + v * momentum
+    let n = c == 0 ? 0 : input.count / c
+    let useBatch = training || runningMean == nil || runningVar == nil
+    if training && n <= 1 {
+        fatalError("Axon.batchNorm: expected more than 1 value per channel when training, got input shape \(input.shape)")
+    }
+    // Per channel: the mean and 1/√(var + ε) used, and the batch variance (for the running statistics).
+    var mean = [Double](repeating: 0, count: c), rstd = mean, batchVariance = mean
+    if !useBatch {
+        mean = runningMean!.wrappedValue.doubleScalars
+        rstd = runningVar!.wrappedValue.doubleScalars.map { 1 / ($0 + eps).squareRoot() }
+    }
+    let w = weight?.doubleScalars, b = bias?.doubleScalars
+    let inputs = [input] + [weight, bias].compactMap { $0 }
+    let out = customOp("batch_norm", inputs: inputs, forward: { v in
+        let x = v[0].contiguous()
+        if useBatch {
+            // Shifted by each channel's first value: Σ(x − k) and Σ(x − k)².
+            let first = x.count == 0 ? [Double](repeating: 0, count: c)
+                : x[0].reshaped([c, x.count / (x.shape[0] * c)])[0..<c, 0..<1].doubleScalars
+            let (d, q) = channelSums(x, x, shiftA: first, shiftB: first)
+            for ch in 0..<c {
+                let m = d[ch] / Double(n)
+                mean[ch] = first[ch] + m
+                batchVariance[ch] = max(q[ch] / Double(n) - m * m, 0)
+                rstd[ch] = 1 / (batchVariance[ch] + eps).squareRoot()
             }
         }
-    } else {
-        let mean = runningMean!.wrappedValue.reshaped(statShape)
-        let variance = runningVar!.wrappedValue.reshaped(statShape)
-        normalized = (input - mean) / sqrt(variance + eps)
+        return channelAffine(x, shiftA: mean, alpha: (0..<c).map { rstd[$0] * (w?[$0] ?? 1) }, gamma: b ?? [Double](repeating: 0, count: c))
+    }, backward: { g, v, _ in
+        if GradMode.isEnabled {  // recorded: the derivative from differentiable ops
+            let m = Tensor(shape: statShape, scalars: mean).converted(to: v[0].dtype)
+            let r = Tensor(shape: statShape, scalars: rstd).converted(to: v[0].dtype)
+            var centered = v[0] - m, scale = r
+            if useBatch {  // mean and rstd depend on x: recompute them from it
+                centered = v[0] - v[0].mean(axes: axes, keepDims: true)
+                scale = 1 / sqrt((centered * centered).mean(axes: axes, keepDims: true) + eps)
+            }
+            let y = centered * scale, gy = weight.map { _ in g * v[1].reshaped(statShape) } ?? g
+            let dx = useBatch ? scale * (gy - gy.mean(axes: axes, keepDims: true) - y * (gy * y).mean(axes: axes, keepDims: true))
+                : scale * gy
+            return [dx] + (weight.map { [(g * y).sum(axes: axes).converted(to: $0.dtype)] } ?? [])
+                + (bias.map { [g.sum(axes: axes).converted(to: $0.dtype)] } ?? [])
+        }
+        let grad = g.contiguous(), x = v[0].contiguous()
+        let (sumG, sumGC) = channelSums(grad, x, shiftB: mean)  // Σg, Σg·(x − mean)
+        let sumGXhat = (0..<c).map { sumGC[$0] * rstd[$0] }
+        let k = (0..<c).map { rstd[$0] * (w?[$0] ?? 1) }
+        let dx: Tensor
+        if useBatch {
+            let meanG = sumG.map { $0 / Double(n) }, meanGXhat = sumGXhat.map { $0 / Double(n) }
+            dx = channelAffine(grad, x, shiftB: mean, alpha: k, beta: (0..<c).map { -k[$0] * rstd[$0] * meanGXhat[$0] },
+                               gamma: (0..<c).map { -k[$0] * meanG[$0] })
+        } else {
+            dx = channelAffine(grad, alpha: k, gamma: [Double](repeating: 0, count: c))
+        }
+        return [dx] + (weight.map { [Tensor(shape: [c], doubles: sumGXhat, dtype: $0.dtype)] } ?? [])
+            + (bias.map { [Tensor(shape: [c], doubles: sumG, dtype: $0.dtype)] } ?? [])
+    })
+    if training, let runningMean, let runningVar {
+        let unbiased = Double(n) / Double(n - 1)
+        let rm = runningMean.wrappedValue.doubleScalars
+        let rv = runningVar.wrappedValue.doubleScalars
+        runningMean.wrappedValue = Tensor(shape: [c], doubles: (0..<c).map { rm[$0] * (1 - momentum) + mean[$0] * momentum },
+                                          dtype: runningMean.wrappedValue.dtype)
+        runningVar.wrappedValue = Tensor(shape: [c], doubles: (0..<c).map { rv[$0] * (1 - momentum) + batchVariance[$0] * unbiased * momentum },
+                                         dtype: runningVar.wrappedValue.dtype)
     }
-    var out = normalized
-    if let weight { out = out * weight.reshaped(statShape) }
-    if let bias { out = out + bias.reshaped(statShape) }
     return out
 }
 

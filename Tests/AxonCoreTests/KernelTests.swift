@@ -130,6 +130,42 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Batch normalisation's per-channel passes (norm.c) at every level this CPU runs, against float64 loops, on
+    /// planes off the 16-lane vectors and the 4096-value blocks, with and without shifts and a second operand.
+    func testChannelPassKernelsMatchTheReference() {
+        for level in 1...Int(axon_channel_levels()) {
+            for (n, c, s) in [(1, 1, 1), (3, 5, 17), (2, 3, 4100), (4, 2, 33), (64, 3, 1)] {
+                let a = randomFloats(n * c * s), b = randomFloats(n * c * s)
+                let shiftA = randomFloats(c), shiftB = randomFloats(c), alpha = randomFloats(c), beta = randomFloats(c), gamma = randomFloats(c)
+                var sumA = [Double](repeating: .nan, count: c), sumAB = sumA
+                // Channels in two calls (as two tasks would split them): the same as one call per channel.
+                let half = c / 2
+                axon_channel_sums_f32_with(Int32(level), a, b, n, c, s, 0, half, shiftA, shiftB, &sumA, &sumAB)
+                axon_channel_sums_f32_with(Int32(level), a, b, n, c, s, half, c, shiftA, shiftB, &sumA, &sumAB)
+                var affine = [Float](repeating: .nan, count: n * c * s), plain = affine
+                axon_channel_affine_f32_with(Int32(level), a, b, &affine, n, c, s, 0, c, shiftA, shiftB, alpha, beta, gamma)
+                axon_channel_affine_f32_with(Int32(level), a, nil, &plain, n, c, s, 0, c, shiftA, nil, alpha, nil, gamma)
+                for ch in 0..<c {
+                    var ea = 0.0, eab = 0.0
+                    for i in 0..<n {
+                        for j in 0..<s {
+                            let at = (i * c + ch) * s, u = Double(a[at + j]) - Double(shiftA[ch])
+                            ea += u
+                            eab += u * (Double(b[at + j]) - Double(shiftB[ch]))
+                            let first = Double(alpha[ch]) * u + Double(gamma[ch])
+                            let both = first + Double(beta[ch]) * (Double(b[at + j]) - Double(shiftB[ch]))
+                            XCTAssertEqual(Double(affine[at + j]), both, accuracy: 1e-5, "level \(level) affine \(n)x\(c)x\(s)")
+                            XCTAssertEqual(Double(plain[at + j]), first, accuracy: 1e-5)
+                        }
+                    }
+                    let bound = 1e-5 * Double(n * s)
+                    XCTAssertEqual(sumA[ch], ea, accuracy: bound, "level \(level) sums \(n)x\(c)x\(s) channel \(ch)")
+                    XCTAssertEqual(sumAB[ch], eab, accuracy: bound, "level \(level) products \(n)x\(c)x\(s) channel \(ch)")
+                }
+            }
+        }
+    }
+
     /// Packing a transposed operand (x·Wᵀ's right side) at every level this CPU runs, edge sizes included.
     func testTransposedPackingMatchesTheDefinition() {
         for level in 1...Int(axon_pack_transposed_levels()) {

@@ -84,6 +84,25 @@ int axon_col2im_s1_f32(const float *cols, long channels, long height, long width
 // Sum of n floats in a fixed order (vector running sums, then a tree).
 float axon_sum_f32(const float *x, long n);
 
+// ---- Per-channel passes of batch normalisation (norm.c) -------------------------------------------
+// Over contiguous [n, c, s] data, for channels [c0, c1):
+//   sums:   sum_a[ch] = Σ (a - shift_a[ch]), sum_ab[ch] = Σ (a - shift_a[ch])·(b - shift_b[ch]) (b may equal a;
+//           NULL shifts are 0). Each plane of s values is summed in float32 vectors, in blocks, and added into
+//           float64 totals in sample order.
+//   affine: out = alpha[ch]·(a - shift_a[ch]) + beta[ch]·(b - shift_b[ch]) + gamma[ch] (b NULL: without that
+//           term; NULL shifts are 0; out may equal a).
+// Levels: 1 portable, 2 AVX-512; the plain functions use the highest this CPU runs.
+int axon_channel_levels(void);
+void axon_channel_sums_f32_with(int level, const float *a, const float *b, long n, long c, long s, long c0, long c1,
+                                const float *shift_a, const float *shift_b, double *sum_a, double *sum_ab);
+void axon_channel_sums_f32(const float *a, const float *b, long n, long c, long s, long c0, long c1,
+                           const float *shift_a, const float *shift_b, double *sum_a, double *sum_ab);
+void axon_channel_affine_f32_with(int level, const float *a, const float *b, float *out, long n, long c, long s, long c0,
+                                  long c1, const float *shift_a, const float *shift_b, const float *alpha, const float *beta,
+                                  const float *gamma);
+void axon_channel_affine_f32(const float *a, const float *b, float *out, long n, long c, long s, long c0, long c1,
+                             const float *shift_a, const float *shift_b, const float *alpha, const float *beta, const float *gamma);
+
 // ---- The machine's limit (peak.c) ---------------------------------------------------------------
 // Runs `iterations` rounds of independent float32 FMAs on registers only, in the widest vectors this CPU runs
 // (AVX-512, AVX2 with FMA, or portable 4-lane code), and returns a value that depends on every result (so the
