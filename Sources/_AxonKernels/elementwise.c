@@ -98,9 +98,20 @@ void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long 
 // Row r = (c, kh, kw), columns i*P + p: image i's plane c read at (oh + kh, ow + kw). Each output row of ow
 // values is one or two masked 16-float copies.
 #if AXON_X86
+// The lanes x of an output row (ow <= 32) whose input column x - pad_w + kw lies inside the row: two 16-lane halves.
+__attribute__((target("avx512f")))
+static inline void axon_inside_masks(long ow, long width, long pad_w, long kw, __mmask16 *m0, __mmask16 *m1) {
+    long lo = pad_w - kw, hi = width + pad_w - kw;
+    if (lo < 0) lo = 0;
+    if (hi > ow) hi = ow;
+    unsigned int bits = hi > lo ? (unsigned int)((((unsigned long long)1 << hi) - 1) & ~(((unsigned long long)1 << lo) - 1)) : 0u;
+    *m0 = (__mmask16)(bits & 0xFFFF);
+    *m1 = (__mmask16)(bits >> 16);
+}
+
 __attribute__((target("avx512f")))
 static void im2col_s1_avx512(const float *x, long channels, long height, long width, long kh_n, long kw_n,
-                             long oh, long ow, long n0, long nb, float *out) {
+                             long oh, long ow, long pad_h, long pad_w, long n0, long nb, float *out) {
     const long P = oh * ow, columns = nb * P, plane = height * width;
     __mmask16 m0, m1;
     axon_row_masks(ow, &m0, &m1);
@@ -108,12 +119,22 @@ static void im2col_s1_avx512(const float *x, long channels, long height, long wi
         for (long kh = 0; kh < kh_n; kh++)
             for (long kw = 0; kw < kw_n; kw++) {
                 const long r = (c * kh_n + kh) * kw_n + kw;
+                __mmask16 v0, v1;  // lanes read from the image; the rest of the row is padding (zeros)
+                axon_inside_masks(ow, width, pad_w, kw, &v0, &v1);
                 for (long i = 0; i < nb; i++) {
-                    const float *src = x + ((n0 + i) * channels + c) * plane + kh * width + kw;
+                    const float *image = x + ((n0 + i) * channels + c) * plane;
                     float *dst = out + r * columns + i * P;
-                    for (long y = 0; y < oh; y++, src += width, dst += ow) {
-                        _mm512_mask_storeu_ps(dst, m0, _mm512_maskz_loadu_ps(m0, src));
-                        if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_maskz_loadu_ps(m1, src + 16));
+                    for (long y = 0; y < oh; y++, dst += ow) {
+                        const long ih = y - pad_h + kh;
+                        if (ih < 0 || ih >= height) {
+                            _mm512_mask_storeu_ps(dst, m0, _mm512_setzero_ps());
+                            if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_setzero_ps());
+                            continue;
+                        }
+                        // Lane x reads src[x]; masked-off lanes (before or after the row) are never touched.
+                        const float *src = image + ih * width + kw - pad_w;
+                        _mm512_mask_storeu_ps(dst, m0, _mm512_maskz_loadu_ps(v0, src));
+                        if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_maskz_loadu_ps(v1, src + 16));
                     }
                 }
             }
@@ -121,10 +142,10 @@ static void im2col_s1_avx512(const float *x, long channels, long height, long wi
 #endif
 
 int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
-                       long n0, long nb, float *out) {
+                       long pad_h, long pad_w, long n0, long nb, float *out) {
 #if AXON_X86
     if (axon_cpu_avx512() && ow <= 32) {
-        im2col_s1_avx512(x, channels, height, width, kh, kw, oh, ow, n0, nb, out);
+        im2col_s1_avx512(x, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, out);
         return 1;
     }
 #endif
@@ -132,36 +153,40 @@ int axon_im2col_s1_f32(const float *x, long channels, long height, long width, l
 }
 
 // The adjoint for the same case: image i's plane c gains the row block of column row r = (c, kh, kw),
-// shifted by (kh, kw); rows of at most 32 values as masked load-add-stores. Same order of additions as the
-// scalar loop (r ascending within each image and channel, then rows, then columns).
+// shifted by (kh - pad_h, kw - pad_w), inside the image only; rows of at most 32 values as masked
+// load-add-stores. Same order of additions as the scalar loop (r ascending within each image and channel,
+// then rows, then columns).
 #if AXON_X86
 __attribute__((target("avx512f")))
 static void col2im_s1_avx512(const float *cols, long channels, long height, long width, long kh_n, long kw_n,
-                             long oh, long ow, long n0, long nb, float *dx) {
+                             long oh, long ow, long pad_h, long pad_w, long n0, long nb, float *dx) {
     const long P = oh * ow, columns = nb * P, plane = height * width;
-    __mmask16 m0, m1;
-    axon_row_masks(ow, &m0, &m1);
     for (long i = 0; i < nb; i++)
         for (long c = 0; c < channels; c++)
             for (long kh = 0; kh < kh_n; kh++)
                 for (long kw = 0; kw < kw_n; kw++) {
                     const long r = (c * kh_n + kh) * kw_n + kw;
+                    __mmask16 v0, v1;
+                    axon_inside_masks(ow, width, pad_w, kw, &v0, &v1);
                     const float *src = cols + r * columns + i * P;
-                    float *dst = dx + ((n0 + i) * channels + c) * plane + kh * width + kw;
-                    for (long y = 0; y < oh; y++, src += ow, dst += width) {
-                        _mm512_mask_storeu_ps(dst, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), _mm512_maskz_loadu_ps(m0, src)));
-                        if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16),
-                                                                                  _mm512_maskz_loadu_ps(m1, src + 16)));
+                    float *image = dx + ((n0 + i) * channels + c) * plane;
+                    for (long y = 0; y < oh; y++, src += ow) {
+                        const long ih = y - pad_h + kh;
+                        if (ih < 0 || ih >= height) continue;
+                        float *dst = image + ih * width + kw - pad_w;
+                        _mm512_mask_storeu_ps(dst, v0, _mm512_add_ps(_mm512_maskz_loadu_ps(v0, dst), _mm512_maskz_loadu_ps(v0, src)));
+                        if (v1) _mm512_mask_storeu_ps(dst + 16, v1, _mm512_add_ps(_mm512_maskz_loadu_ps(v1, dst + 16),
+                                                                                  _mm512_maskz_loadu_ps(v1, src + 16)));
                     }
                 }
 }
 #endif
 
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
-                       long n0, long nb, float *dx) {
+                       long pad_h, long pad_w, long n0, long nb, float *dx) {
 #if AXON_X86
     if (axon_cpu_avx512() && ow <= 32) {
-        col2im_s1_avx512(cols, channels, height, width, kh, kw, oh, ow, n0, nb, dx);
+        col2im_s1_avx512(cols, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, dx);
         return 1;
     }
 #endif

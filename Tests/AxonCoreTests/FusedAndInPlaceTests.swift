@@ -103,40 +103,46 @@ final class FusedAndInPlaceTests: XCTestCase {
     }
 
     /// A batch that spans several chunks gives what the images give one at a time (each a single chunk),
-    /// forward and backward, and is bitwise the same on 1 and 2 threads.
+    /// forward and backward, and is bitwise the same on 1 and 2 threads: for the small-product path (few
+    /// channels) and the packed GEMM path (more channels, larger chunks).
     func testChunkedConvolutionMatchesPerImageAndThreadCounts() {
         onEveryBackend { _ in
-            let x = r([23, 2, 12, 12]).requiringGrad(), w = r([5, 2, 3, 3]).requiringGrad(), b = r([5]).requiringGrad()
-            let geometry = makeGeometry("conv2d", x, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1))
-            XCTAssertGreaterThan((23 + convChunkImages(geometry) - 1) / convChunkImages(geometry), 1, "needs several chunks")
-            let seed = r([23, 5, 12, 12])
-            let y = conv2d(x, weight: w, bias: b, padding: (1, 1))
-            y.backward(seed)
-            var dw = Tensor.zeros([5, 2, 3, 3], dtype: .float64), db = Tensor.zeros([5], dtype: .float64)
-            for n in 0..<23 {
-                let xn = x.detached()[n].unsqueezed(axis: 0).requiringGrad()
-                let wn = w.detached().requiringGrad(), bn = b.detached().requiringGrad()
-                let yn = conv2d(xn, weight: wn, bias: bn, padding: (1, 1))
-                XCTAssertLessThan(maxDifference(yn, y.detached()[n].unsqueezed(axis: 0)), 1e-12)
-                yn.backward(seed[n].unsqueezed(axis: 0))
-                XCTAssertLessThan(maxDifference(xn.grad!, x.grad![n].unsqueezed(axis: 0)), 1e-12)
-                dw = dw + wn.grad!
-                db = db + bn.grad!
+            for (xShape, wShape) in [([23, 2, 12, 12], [5, 2, 3, 3]), ([11, 20, 16, 16], [40, 20, 3, 3])] {
+                let x = r(xShape).requiringGrad(), w = r(wShape).requiringGrad(), b = r([wShape[0]]).requiringGrad()
+                let geometry = makeGeometry("conv2d", x, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1))
+                let per = convChunkImages(geometry, outChannels: wShape[0])
+                XCTAssertGreaterThan((xShape[0] + per - 1) / per, 1, "needs several chunks")
+                let y = conv2d(x, weight: w, bias: b, padding: (1, 1))
+                let seed = r(y.shape)
+                y.backward(seed)
+                var dw = Tensor.zeros(wShape, dtype: .float64), db = Tensor.zeros([wShape[0]], dtype: .float64)
+                for n in 0..<xShape[0] {
+                    let xn = x.detached()[n].unsqueezed(axis: 0).requiringGrad()
+                    let wn = w.detached().requiringGrad(), bn = b.detached().requiringGrad()
+                    let yn = conv2d(xn, weight: wn, bias: bn, padding: (1, 1))
+                    XCTAssertLessThan(maxDifference(yn, y.detached()[n].unsqueezed(axis: 0)), 1e-12)
+                    yn.backward(seed[n].unsqueezed(axis: 0))
+                    XCTAssertLessThan(maxDifference(xn.grad!, x.grad![n].unsqueezed(axis: 0)), 1e-12)
+                    dw = dw + wn.grad!
+                    db = db + bn.grad!
+                }
+                XCTAssertLessThan(maxDifference(dw, w.grad!), 1e-10)
+                XCTAssertLessThan(maxDifference(db, b.grad!), 1e-10)
             }
-            XCTAssertLessThan(maxDifference(dw, w.grad!), 1e-10)
-            XCTAssertLessThan(maxDifference(db, b.grad!), 1e-10)
 
-            let x32 = r([70, 6, 13, 13], dtype: .float32).requiringGrad(), w32 = r([16, 6, 3, 3], dtype: .float32).requiringGrad()
-            func run(_ threads: Int) -> [[Float]] {
-                Threading.threadCount = threads
-                x32.zeroGrad(); w32.zeroGrad()
-                let out = conv2d(x32, weight: w32)
-                out.backward(Tensor.ones(out.shape))
-                return [out.scalars, x32.grad!.scalars, w32.grad!.scalars]
-            }
             let saved = Threading.threadCount
             defer { Threading.threadCount = saved }
-            XCTAssertEqual(run(1), run(2))
+            for (xShape, wShape, padding) in [([70, 6, 13, 13], [16, 6, 3, 3], 0), ([9, 24, 14, 14], [40, 24, 3, 3], 1)] {
+                let x32 = r(xShape, dtype: .float32).requiringGrad(), w32 = r(wShape, dtype: .float32).requiringGrad()
+                func run(_ threads: Int) -> [[Float]] {
+                    Threading.threadCount = threads
+                    x32.zeroGrad(); w32.zeroGrad()
+                    let out = conv2d(x32, weight: w32, padding: (padding, padding))
+                    out.backward(Tensor.ones(out.shape))
+                    return [out.scalars, x32.grad!.scalars, w32.grad!.scalars]
+                }
+                XCTAssertEqual(run(1), run(2), "\(xShape) * \(wShape)")
+            }
         }
     }
 

@@ -137,7 +137,7 @@ public final class CPUBackend: Backend {
 
     public func conv2d(_ x: StridedBuffer, _ weight: StridedBuffer, _ bias: StridedBuffer?, _ geometry: Conv2dGeometry,
                        into output: StridedBuffer, keepColumns: Bool) -> TensorBuffer? {
-        let kept = keepColumns ? makeBuffer(dtype: x.dtype, count: keptColumnCount(geometry)) : nil
+        let kept = keepColumns ? makeBuffer(dtype: x.dtype, count: keptColumnCount(geometry, outChannels: weight.shape[0])) : nil
         func run<T: AxonFloat>(_: T.Type) {
             conv2dForward(UnsafePointer(x.pointer(T.self)), UnsafePointer(weight.pointer(T.self)),
                           bias.map { UnsafePointer($0.pointer(T.self)) }, geometry, outChannels: weight.shape[0],

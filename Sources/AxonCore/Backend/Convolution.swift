@@ -26,12 +26,16 @@ public struct Conv2dGeometry: Sendable {
     public var patch: Int { channels * kernelH * kernelW }
 }
 
-/// Images per chunk of a convolution: enough that a chunk's unfolded columns fill about 128 KiB (they
-/// stay in L2 while the chunk's products run). It depends on the geometry only, never on the thread
-/// count, so results are bitwise the same for any number of threads; and it bounds the scratch memory
-/// of a large batch (10 000 images at inference) to a few chunks.
-func convChunkImages(_ g: Conv2dGeometry) -> Int {
-    max(1, min(g.batch, (1 << 15) / max(1, g.patch * g.positions)))
+/// Images per chunk of a convolution. For the small-product path (few channels, short patches: LeNet's), enough
+/// that a chunk's unfolded columns fill about 128 KiB, so they stay in L2 while the chunk's products run. For
+/// the packed GEMM path, about 1 MiB: the GEMM blocks its operands for the caches itself, and a chunk's
+/// columns are its N axis, which must be long for full micro-kernel tiles (one 14x14 image is 196 columns, three
+/// 64-wide tiles and a quarter of one; four images waste 6%). It depends on the geometry only, never on the thread
+/// count, so results are bitwise the same for any number of threads; and it bounds the scratch memory of a large
+/// batch (10 000 images at inference) to a few chunks.
+func convChunkImages(_ g: Conv2dGeometry, outChannels o: Int) -> Int {
+    let target = usesSmallProducts(g, outChannels: o) ? 1 << 15 : 1 << 18
+    return max(1, min(g.batch, target / max(1, g.patch * g.positions)))
 }
 
 /// Unfolds images `n0..<n0+nb` of NCHW input into columns: row r = (c, kh, kw) of the kernel, column
@@ -39,11 +43,10 @@ func convChunkImages(_ g: Conv2dGeometry) -> Int {
 /// Shape [C·KH·KW, nb·P] (Caffe's layout), so that the long nb·P axis is the GEMM's N axis.
 func im2col<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, images n0: Int, _ nb: Int,
                           into out: UnsafeMutablePointer<T>) {
-    if T.self == Float.self && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
-        && g.dilationH == 1 && g.dilationW == 1
+    if T.self == Float.self && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
         && axon_im2col_s1_f32(floats(src), g.channels, g.height, g.width, g.kernelH, g.kernelW, g.outH, g.outW,
-                              n0, nb, mutableFloats(out)) != 0 {
-        return  // the common case, with masked vector row copies (same values)
+                              g.padH, g.padW, n0, nb, mutableFloats(out)) != 0 {
+        return  // the common case (stride 1, padded or not), with masked vector row copies (same values)
     }
     let columns = nb * g.positions
     for r in 0..<g.patch {
@@ -85,10 +88,9 @@ func im2col<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, images n
 /// planes of images `n0..<n0+nb`, in a fixed order.
 func col2im<T: AxonFloat>(_ cols: UnsafePointer<T>, _ g: Conv2dGeometry, images n0: Int, _ nb: Int,
                           into dx: UnsafeMutablePointer<T>) {
-    if T.self == Float.self && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
-        && g.dilationH == 1 && g.dilationW == 1
+    if T.self == Float.self && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
         && axon_col2im_s1_f32(floats(cols), g.channels, g.height, g.width, g.kernelH, g.kernelW, g.outH, g.outW,
-                              n0, nb, mutableFloats(dx)) != 0 {
+                              g.padH, g.padW, n0, nb, mutableFloats(dx)) != 0 {
         return  // the common case, with masked vector row additions (same order of additions)
     }
     let planeSize = g.height * g.width, columns = nb * g.positions
@@ -130,9 +132,9 @@ func usesSmallProducts(_ g: Conv2dGeometry, outChannels o: Int) -> Bool {
 
 /// Runs `body(chunk, n0, nb, scratch)` for every chunk of images, in parallel, each with its own scratch
 /// buffer of `scratchCount` elements.
-func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, scratchCount: Int,
+func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scratchCount: Int,
                                     _ body: (_ chunk: Int, _ n0: Int, _ nb: Int, _ scratch: UnsafeMutablePointer<T>) -> Void) {
-    let per = convChunkImages(g)
+    let per = convChunkImages(g, outChannels: o)
     let chunks = (g.batch + per - 1) / per
     let work = g.batch * g.patch * g.positions
     // Small convolutions stay on the calling thread (one chunk at a time, the same arithmetic).
@@ -148,8 +150,8 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, scratchCount: Int,
 }
 
 /// Scratch elements for a convolution's columns when the forward pass keeps them for the weight gradient.
-func keptColumnCount(_ g: Conv2dGeometry) -> Int {
-    let per = convChunkImages(g)
+func keptColumnCount(_ g: Conv2dGeometry, outChannels o: Int) -> Int {
+    let per = convChunkImages(g, outChannels: o)
     return ((g.batch + per - 1) / per) * g.patch * per * g.positions
 }
 
@@ -157,12 +159,12 @@ func keptColumnCount(_ g: Conv2dGeometry) -> Int {
 /// NCHW output with its bias in place (few channels, float32), or one GEMM W[O, CKK] x cols[CKK, nb·P] ->
 /// Y[O, nb·P] whose rows are copied into NCHW with the bias added.
 ///
-/// With `kept` (``keptColumnCount(_:)`` elements), also keeps every chunk's columns (chunk c at offset
+/// With `kept` (``keptColumnCount(_:outChannels:)`` elements), also keeps every chunk's columns (chunk c at offset
 /// c·C·KH·KW·chunk·P), which the weight gradient reads instead of unfolding again.
 func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
                                  _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<T>,
                                  keeping kept: UnsafeMutablePointer<T>?) {
-    let per = convChunkImages(g)
+    let per = convChunkImages(g, outChannels: o)
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
     let colCount = g.patch * per * g.positions
     let keepColumns = kept != nil
@@ -172,7 +174,7 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
     let keptBase = kept.map { SendablePointer(pointer: $0) }
     let biasp = bias.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
     let x = SendablePointer(pointer: UnsafeMutablePointer(mutating: src)), w = SendablePointer(pointer: UnsafeMutablePointer(mutating: wp))
-    forEachConvChunk(g, scratchCount: scratchCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+    forEachConvChunk(g, outChannels: o, scratchCount: scratchCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
         let src = UnsafePointer(x.pointer), wp = UnsafePointer(w.pointer)
         let columns = nb * g.positions
         let cols = keptBase.map { $0.pointer + ci * colCount } ?? scratch
@@ -210,7 +212,7 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
 func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer<T>, _ wp: UnsafePointer<T>,
                                   _ g: Conv2dGeometry, outChannels o: Int, savedColumns: UnsafeMutablePointer<T>?,
                                   dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?, db: UnsafeMutablePointer<T>?) {
-    let per = convChunkImages(g)
+    let per = convChunkImages(g, outChannels: o)
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
@@ -227,7 +229,7 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
         // Each present only when needed: an empty array's base address is not a flag (it may be non-nil).
         let pwOut = dw != nil ? ppw.baseAddress.map { SendablePointer(pointer: $0) } : nil
         let pbOut = db != nil ? ppb.baseAddress.map { SendablePointer(pointer: $0) } : nil
-        forEachConvChunk(g, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+        forEachConvChunk(g, outChannels: o, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
             let gradp = UnsafePointer(gradS.pointer), xp = UnsafePointer(xS.pointer), wp = UnsafePointer(wS.pointer)
             let columns = nb * g.positions
             let cols = scratch, gm = scratch + colCount
@@ -259,8 +261,15 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
                     im2col(xp, g, images: n0, nb, into: cols)
                     chunkColumns = cols
                 }
-                rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
-                        into: pwOut.pointer + ci * o * g.patch)
+                if smallProduct {
+                    rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
+                            into: pwOut.pointer + ci * o * g.patch)
+                } else {  // G · colsᵀ through the packed GEMM (colsᵀ read as a transposed view)
+                    T.gemm(m: o, n: g.patch, k: columns,
+                           a: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
+                           b: MatrixView(base: UnsafePointer(chunkColumns), rowStride: 1, columnStride: columns),
+                           c: pwOut.pointer + ci * o * g.patch, ldc: g.patch, accumulate: false)
+                }
             }
             if let dxp {
                 // dcols = Wᵀ·G (into the columns' scratch), then added back into the images.

@@ -73,14 +73,14 @@ void axon_sgemm_small_with(int level, const float *a, long rsa, long csa, const 
 void axon_sgemm_small(const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                       long m, long n, long k, const float *bias);
 
-// im2col of images [n0, n0 + nb) for stride 1, no padding, dilation 1, with AVX-512 masked row copies
+// im2col of images [n0, n0 + nb) for stride 1 and dilation 1, with zero padding, with AVX-512 masked row copies
 // (rows of at most 32 outputs); returns 0, having done nothing, when this CPU or shape is not covered.
 int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
-                       long n0, long nb, float *out);
+                       long pad_h, long pad_w, long n0, long nb, float *out);
 
-// Its adjoint, added into dx; returns 0, having done nothing, when not covered.
+// Its adjoint, added into dx (padding positions dropped); returns 0, having done nothing, when not covered.
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
-                       long n0, long nb, float *dx);
+                       long pad_h, long pad_w, long n0, long nb, float *dx);
 // Sum of n floats in a fixed order (vector running sums, then a tree).
 float axon_sum_f32(const float *x, long n);
 
