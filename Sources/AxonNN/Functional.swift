@@ -29,6 +29,15 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
 public func batchNorm(_ input: Tensor, runningMean: Buffer? = nil, runningVar: Buffer? = nil,
                       weight: Tensor? = nil, bias: Tensor? = nil, training: Bool, momentum: Double = 0.1,
                       eps: Double = 1e-5) -> Tensor {
+    batchNorm(input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, training: training,
+              momentum: momentum, eps: eps, overwriting: false)
+}
+
+/// ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:)``; with `overwriting`, when nothing is
+/// recorded and the input is contiguous, the result is written over the input (`BatchNorm` in a `Sequential`
+/// evaluated without gradients, on a fresh tensor no one else holds).
+func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weight: Tensor?, bias: Tensor?, training: Bool,
+               momentum: Double, eps: Double, overwriting: Bool) -> Tensor {
     guard input.rank >= 2 else { fatalError("Axon.batchNorm: input needs shape [N, C, ...], got \(input.shape)") }
     let c = input.shape[1]
     for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean?.wrappedValue),
@@ -68,7 +77,9 @@ public func batchNorm(_ input: Tensor, runningMean: Buffer? = nil, runningVar: B
                 rstd[ch] = 1 / (batchVariance[ch] + eps).squareRoot()
             }
         }
-        return channelAffine(x, shiftA: mean, alpha: (0..<c).map { rstd[$0] * (w?[$0] ?? 1) }, gamma: b ?? [Double](repeating: 0, count: c))
+        let inPlace = overwriting && !GradMode.isEnabled && x === v[0]
+        return channelAffine(x, shiftA: mean, alpha: (0..<c).map { rstd[$0] * (w?[$0] ?? 1) }, gamma: b ?? [Double](repeating: 0, count: c),
+                             into: inPlace ? x : nil)
     }, backward: { g, v, _ in
         if GradMode.isEnabled {  // recorded: the derivative from differentiable ops
             let m = Tensor(shape: statShape, scalars: mean).converted(to: v[0].dtype)

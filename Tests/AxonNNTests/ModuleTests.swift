@@ -192,6 +192,18 @@ final class ModuleTests: XCTestCase {
         let keeper = Keeper()
         _ = withNoGrad { Sequential(keeper, ReLU())(y) }
         XCTAssertEqual(keeper.kept!.scalars, [-2, 4, 6, -8])
+        // Batch norm overwrites too, in evaluation and in training mode (which still updates its statistics).
+        for training in [false, true] {
+            let conv = Conv2d(2, 3, kernelSize: 3, padding: 1), norm = BatchNorm2d(3), image = Tensor.randn([4, 2, 5, 5])
+            let cnn = Sequential(conv, norm, ReLU())
+            if training { cnn.train() } else { cnn.eval() }
+            let mean = Buffer(wrappedValue: norm.runningMean), variance = Buffer(wrappedValue: norm.runningVar)
+            let expected = relu(batchNorm(conv(image), runningMean: mean, runningVar: variance, weight: norm.weight,
+                                          bias: norm.bias, training: training))
+            XCTAssertEqual(withNoGrad { cnn(image) }.scalars, expected.scalars, "training \(training)")
+            XCTAssertEqual(norm.runningMean.scalars, mean.wrappedValue.scalars)
+            XCTAssertEqual(norm.runningVar.scalars, variance.wrappedValue.scalars)
+        }
     }
 
     func testActivationLayers() {

@@ -66,12 +66,15 @@ package func channelSums(_ a: Tensor, _ b: Tensor, shiftA: [Double]? = nil, shif
 /// absent shifts are 0), as a new contiguous tensor. `a` (and `b`) are contiguous, of the same shape and dtype
 /// (float32 or float64), rank >= 2. Subtracting the shift first keeps (x − mean)·scale accurate when the mean is
 /// large against the spread, where x·scale − mean·scale would round away the difference.
+///
+/// With `output` (contiguous, shaped and typed like `a`; it may be `a` itself), writes there and returns it.
 package func channelAffine(_ a: Tensor, _ b: Tensor? = nil, shiftA: [Double]? = nil, shiftB: [Double]? = nil,
-                           alpha: [Double], beta: [Double]? = nil, gamma: [Double]) -> Tensor {
-    precondition(a.isContiguous && (b.map { $0.isContiguous && $0.shape == a.shape && $0.dtype == a.dtype } ?? true),
+                           alpha: [Double], beta: [Double]? = nil, gamma: [Double], into output: Tensor? = nil) -> Tensor {
+    precondition(a.isContiguous && (b.map { $0.isContiguous && $0.shape == a.shape && $0.dtype == a.dtype } ?? true)
+                 && (output.map { $0.isContiguous && $0.shape == a.shape && $0.dtype == a.dtype } ?? true),
                  "Axon.channelAffine: mismatched operands")
     let (n, c, s) = channelGeometry(a)
-    let out = Tensor.empty(a.shape, dtype: a.dtype)
+    let out = output ?? Tensor.empty(a.shape, dtype: a.dtype)
     if a.dtype == .float32 {
         let sa = (shiftA ?? []).map { Float($0) }, sb = (shiftB ?? []).map { Float($0) }
         // The part of each shift that float32 rounds away goes into gamma: alpha·(a − s) = alpha·(a − Float(s)) − alpha·(s − Float(s)).

@@ -1,17 +1,18 @@
 import AxonCore
 
-/// An activation that can overwrite its input (Sequential uses it when evaluating without gradients).
-protocol InPlaceActivation {
-    func activateInPlace(_ x: Tensor)
+/// A layer that can overwrite its input (Sequential uses it when evaluating without gradients): the
+/// activations, and batch normalisation.
+protocol InPlaceLayer {
+    func applyInPlace(_ x: Tensor)
 }
 
 /// ReLU layer, max(x, 0).
-public final class ReLU: Module, Layer, InPlaceActivation {
+public final class ReLU: Module, Layer, InPlaceLayer {
     /// A ReLU layer.
     public override init() {}
     /// Applies ReLU.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(relu(input)) }
-    func activateInPlace(_ x: Tensor) { x.reluInPlace() }
+    func applyInPlace(_ x: Tensor) { x.reluInPlace() }
 }
 
 /// Leaky ReLU layer: x for x > 0, else `negativeSlope` · x.
@@ -27,21 +28,21 @@ public final class LeakyReLU: Module, Layer {
 }
 
 /// Logistic sigmoid layer.
-public final class Sigmoid: Module, Layer, InPlaceActivation {
+public final class Sigmoid: Module, Layer, InPlaceLayer {
     /// A sigmoid layer.
     public override init() {}
     /// Applies the sigmoid.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(sigmoid(input)) }
-    func activateInPlace(_ x: Tensor) { x.sigmoidInPlace() }
+    func applyInPlace(_ x: Tensor) { x.sigmoidInPlace() }
 }
 
 /// Hyperbolic tangent layer.
-public final class Tanh: Module, Layer, InPlaceActivation {
+public final class Tanh: Module, Layer, InPlaceLayer {
     /// A tanh layer.
     public override init() {}
     /// Applies tanh.
     public func callAsFunction(_ input: Tensor) -> Tensor { traced(tanh(input)) }
-    func activateInPlace(_ x: Tensor) { x.tanhInPlace() }
+    func applyInPlace(_ x: Tensor) { x.tanhInPlace() }
 }
 
 /// GELU layer (exact erf form unless `approximate`).

@@ -16,17 +16,17 @@ public final class Sequential: Module, Layer {
         layers.enumerated().map { ("\($0.offset)", $0.element) }
     }
 
-    /// Applies every layer in turn. Without recording (evaluation, `withNoGrad`), a ReLU, tanh or sigmoid
-    /// overwrites the tensor that the layer before it has just made when nothing else holds that tensor,
-    /// as PyTorch's `inplace=True` but chosen automatically: one buffer instead of two, the same values.
+    /// Applies every layer in turn. Without recording (evaluation, `withNoGrad`), a ReLU, tanh, sigmoid or
+    /// batch norm overwrites the tensor that the layer before it has just made when nothing else holds that
+    /// tensor, as PyTorch's `inplace=True` but chosen automatically: one buffer instead of two, the same values.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let mayOverwrite = !GradMode.isEnabled && SummaryTrace.current == nil
         var x = input
         for layer in layers {
             // A fresh tensor that no one else holds, and not a view of the caller's input (views share buffers).
-            if mayOverwrite, x !== input, !x.sharesStorage(with: input), let activation = layer as? InPlaceActivation,
+            if mayOverwrite, x !== input, !x.sharesStorage(with: input), let overwriting = layer as? InPlaceLayer,
                isKnownUniquelyReferenced(&x) {
-                activation.activateInPlace(x)
+                overwriting.applyInPlace(x)
             } else {
                 x = layer(x)
             }

@@ -2,7 +2,7 @@ import AxonCore
 
 /// Batch normalisation over the channel axis (1) of `[N, C]` or `[N, C, L]` input (BatchNorm1d) or
 /// `[N, C, H, W]` input (BatchNorm2d), with running statistics for evaluation mode.
-public class BatchNorm: Module, Layer {
+public class BatchNorm: Module, Layer, InPlaceLayer {
     /// Scale `[C]` (nil without `affine`).
     public let weight: Tensor?
     /// Shift `[C]` (nil without `affine`).
@@ -33,15 +33,20 @@ public class BatchNorm: Module, Layer {
     }
 
     /// Normalises the batch (training) or with the running statistics (evaluation).
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(normalize(input, overwriting: false)) }
+
+    /// The same, written over `x` when nothing is recorded (a `Sequential` evaluated without gradients).
+    func applyInPlace(_ x: Tensor) { _ = normalize(x, overwriting: true) }
+
+    private func normalize(_ input: Tensor, overwriting: Bool) -> Tensor {
         guard expectedRanks.contains(input.rank), input.shape[1] == runningMean.shape[0] else {
             fatalError("Axon.\(type(of: self)): expected input of rank \(expectedRanks.sorted()) with \(runningMean.shape[0]) channels, got shape \(input.shape)")
         }
         if isTraining {
             numBatchesTracked = Tensor(shape: [], scalars: [numBatchesTracked.intScalars[0] + 1] as [Int])
         }
-        return traced(batchNorm(input, runningMean: _runningMean, runningVar: _runningVar, weight: weight, bias: bias,
-                                training: isTraining, momentum: momentum, eps: eps))
+        return batchNorm(input, runningMean: _runningMean, runningVar: _runningVar, weight: weight, bias: bias,
+                         training: isTraining, momentum: momentum, eps: eps, overwriting: overwriting)
     }
 
     /// The layer and its configuration, as printed in a model description.
