@@ -236,16 +236,32 @@ public struct AdamOptions: OptimizerOptions {
 
 /// The Adam moments with bias correction; returns the step direction m̂ / (√v̂ + ε).
 private func adamDirection(_ g: Tensor, state: inout ParameterState, betas: (Double, Double), eps: Double, amsgrad: Bool) -> Tensor {
+    let (m, second, c1, c2) = adamMoments(g, state: &state, betas: betas, amsgrad: amsgrad)
+    // PyTorch's order of operations: (m / c1) / (√v / √c2 + ε).
+    return m / c1 / (sqrt(second) / c2.squareRoot() + eps)
+}
+
+/// The Adam moments updated in place: m, the second moment used (v, or its running maximum with `amsgrad`), and
+/// the bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ.
+private func adamMoments(_ g: Tensor, state: inout ParameterState, betas: (Double, Double), amsgrad: Bool)
+    -> (m: Tensor, second: Tensor, c1: Double, c2: Double) {
     let (b1, b2) = betas, t = Double(state.step)
     let (m, v) = updateMoments(g, state: &state, b1: b1, b2: b2)
-    let correction1 = 1 - Foundation.pow(b1, t), correction2 = 1 - Foundation.pow(b2, t)
     var second = v
     if amsgrad {
         second = maximum(state.tensors["max_exp_avg_sq"] ?? v, v)
         state.tensors["max_exp_avg_sq"] = second
     }
-    // PyTorch's order of operations: (m / c1) / (√v / √c2 + ε).
-    return m / correction1 / (sqrt(second) / correction2.squareRoot() + eps)
+    return (m, second, 1 - Foundation.pow(b1, t), 1 - Foundation.pow(b2, t))
+}
+
+/// `base − lr·m̂ / (√v̂ + ε)`, Adam's and AdamW's new parameter: one fused pass written over `base` (which the
+/// caller owns: the parameter itself, or AdamW's decayed copy) for float32, the composed ops otherwise.
+private func adamStep(_ base: Tensor, gradient g: Tensor, state: inout ParameterState, betas: (Double, Double), eps: Double,
+                      amsgrad: Bool, lr: Double) -> Tensor {
+    let (m, second, c1, c2) = adamMoments(g, state: &state, betas: betas, amsgrad: amsgrad)
+    if adamUpdate(base: base, m: m, v: second, into: base, c1: c1, sqrtC2: c2.squareRoot(), eps: eps, lr: lr) { return base }
+    return base - m / c1 / (sqrt(second) / c2.squareRoot() + eps) * lr
 }
 
 /// Adam, as `torch.optim.Adam` (L2 weight decay added to the gradient; `amsgrad` keeps the maximum of
@@ -269,7 +285,7 @@ public final class Adam: TypedOptimizer<AdamOptions> {
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: AdamOptions) -> Tensor {
         var g = gradient
         if o.weightDecay != 0 { g = g + p * o.weightDecay }
-        return p - adamDirection(g, state: &state, betas: o.betas, eps: o.eps, amsgrad: o.amsgrad) * o.lr
+        return adamStep(p, gradient: g, state: &state, betas: o.betas, eps: o.eps, amsgrad: o.amsgrad, lr: o.lr)
     }
 }
 
@@ -292,7 +308,7 @@ public final class AdamW: TypedOptimizer<AdamOptions> {
     /// This optimizer's per-parameter rule (see the type's documentation).
     public override func update(_ p: Tensor, gradient: Tensor, state: inout ParameterState, options o: AdamOptions) -> Tensor {
         let decayed = p * (1 - o.lr * o.weightDecay)
-        return decayed - adamDirection(gradient, state: &state, betas: o.betas, eps: o.eps, amsgrad: o.amsgrad) * o.lr
+        return adamStep(decayed, gradient: gradient, state: &state, betas: o.betas, eps: o.eps, amsgrad: o.amsgrad, lr: o.lr)
     }
 }
 

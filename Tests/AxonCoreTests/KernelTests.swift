@@ -152,6 +152,26 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Adam's fused step at every level this CPU runs gives bitwise what the composed tensor ops give, on
+    /// lengths off the 16-lane vectors.
+    func testFusedAdamStepMatchesTheComposedOpsBitwise() {
+        let (c1, c2, eps, lr) = (1 - pow(0.9, 3.0), 1 - pow(0.999, 3.0), 1e-8, 3e-3)
+        for n in [1, 15, 16, 33, 1000] {
+            let base = Tensor(shape: [n], scalars: randomFloats(n)), m = Tensor(shape: [n], scalars: randomFloats(n))
+            let v = Tensor(shape: [n], scalars: randomFloats(n).map { $0 * $0 })
+            let composed = (base - m / c1 / (sqrt(v) / c2.squareRoot() + eps) * lr).scalars
+            for level in 1...Int(axon_adam_levels()) {
+                var out = [Float](repeating: .nan, count: n)
+                axon_adam_update_f32_with(Int32(level), base.scalars, m.scalars, v.scalars, &out, n, Float(c1),
+                                          Float(c2.squareRoot()), Float(eps), Float(lr))
+                XCTAssertEqual(out, composed, "level \(level), \(n) values")
+            }
+            let copy = base.clone()
+            XCTAssertTrue(adamUpdate(base: copy, m: m, v: v, into: copy, c1: c1, sqrtC2: c2.squareRoot(), eps: eps, lr: lr))
+            XCTAssertEqual(copy.scalars, composed, "in place, \(n) values")
+        }
+    }
+
     /// Batch normalisation's per-channel passes (norm.c) at every level this CPU runs, against float64 loops, on
     /// planes off the 16-lane vectors and the 4096-value blocks, with and without shifts and a second operand.
     func testChannelPassKernelsMatchTheReference() {

@@ -103,6 +103,15 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
 void axon_channel_affine_f32(const float *a, const float *b, float *out, long n, long c, long s, long c0, long c1,
                              const float *shift_a, const float *shift_b, const float *alpha, const float *beta, const float *gamma);
 
+// ---- Fused optimizer updates (optim.c) ----------------------------------------------------------
+// Adam's step: out = base - ((m / c1) / (sqrt(v) / s2 + eps)) * lr over n floats, rounded after each operation
+// as the composed ops are (no FMA); out may equal base. Levels: 1 portable, 2 AVX-512.
+int axon_adam_levels(void);
+void axon_adam_update_f32_with(int level, const float *base, const float *m, const float *v, float *out, long n, float c1,
+                               float s2, float eps, float lr);
+void axon_adam_update_f32(const float *base, const float *m, const float *v, float *out, long n, float c1, float s2,
+                          float eps, float lr);
+
 // ---- The machine's limit (peak.c) ---------------------------------------------------------------
 // Runs `iterations` rounds of independent float32 FMAs on registers only, in the widest vectors this CPU runs
 // (AVX-512, AVX2 with FMA, or portable 4-lane code), and returns a value that depends on every result (so the
