@@ -77,6 +77,25 @@ final class BatchNormTests: XCTestCase {
         }
     }
 
+    /// The gradients of float32 data with a large mean agree with float64's: the backward sums subtract the
+    /// mean, and the part of the mean that float32 rounds away is accounted for.
+    func testLargeMeanGradientsMatchFloat64() {
+        let x32 = Tensor.randn([8, 3, 6, 6], generator: Generator(seed: 9)) * 0.01 + 10_000
+        let v32 = Tensor.randn([8, 3, 6, 6], generator: Generator(seed: 10)) + 0.5
+        func grads(_ x: Tensor, _ v: Tensor) -> [[Double]] {
+            let input = x.requiringGrad(), w = Tensor.ones([3], dtype: x.dtype).requiringGrad()
+            let b = Tensor.zeros([3], dtype: x.dtype).requiringGrad()
+            (batchNorm(input, weight: w, bias: b, training: true, eps: 1e-12) * v).sum().backward()
+            return [input.grad!.doubleScalars, w.grad!.doubleScalars, b.grad!.doubleScalars]
+        }
+        let single = grads(x32, v32), double = grads(x32.converted(to: .float64), v32.converted(to: .float64))
+        for (name, (s, d)) in zip(["input", "weight", "bias"], zip(single, double)) {
+            let scale = d.map { Swift.abs($0) }.max()!
+            let error = zip(s, d).map { Swift.abs($0 - $1) }.max()!
+            XCTAssertLessThan(error / scale, 1e-3, name)
+        }
+    }
+
     /// The channels are split across threads, but each is computed by one task in a fixed order: forward,
     /// gradients and running statistics are bitwise the same on 1, 2 and 3 threads.
     func testSameBitsForAnyThreadCount() {

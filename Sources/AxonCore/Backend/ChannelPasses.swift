@@ -15,9 +15,13 @@ private func channelGeometry(_ t: Tensor) -> (n: Int, c: Int, s: Int) {
 private func channelGrain(_ perChannel: Int) -> Int { max(1, (1 << 15) / max(1, perChannel)) }
 
 /// For each channel ch: Σ (a − shiftA[ch]) and Σ (a − shiftA[ch])·(b − shiftB[ch]), accumulated in float64.
-/// `a` and `b` are contiguous, of the same shape and dtype (float32 or float64), rank >= 2.
+/// `a` and `b` are contiguous, of the same shape and dtype (float32 or float64), rank >= 2. `shiftA` must hold
+/// values of that dtype (a channel's own values); `shiftB` may be any number (a mean): float32 kernels subtract
+/// it rounded, and the part rounded away, times Σ (a − shiftA), is taken off the products afterwards.
 package func channelSums(_ a: Tensor, _ b: Tensor, shiftA: [Double]? = nil, shiftB: [Double]? = nil) -> (sumA: [Double], sumAB: [Double]) {
     precondition(a.isContiguous && b.isContiguous && a.shape == b.shape && a.dtype == b.dtype, "Axon.channelSums: mismatched operands")
+    precondition(a.dtype != .float32 || (shiftA ?? []).allSatisfy { Double(Float($0)) == $0 },
+                 "Axon.channelSums: shiftA must be float32 values for float32 operands")
     let (n, c, s) = channelGeometry(a)
     var sumA = [Double](repeating: 0, count: c), sumAB = [Double](repeating: 0, count: c)
     sumA.withUnsafeMutableBufferPointer { pa in
@@ -35,6 +39,10 @@ package func channelSums(_ a: Tensor, _ b: Tensor, shiftA: [Double]? = nil, shif
                                                   outA.pointer, outAB.pointer)
                         }
                     }
+                }
+                // Σ (a − sA)(b − sB) = Σ (a − sA)(b − Float(sB)) − (sB − Float(sB))·Σ (a − sA).
+                if let shiftB {
+                    for ch in 0..<c { outAB.pointer[ch] -= (shiftB[ch] - Double(sb[ch])) * outA.pointer[ch] }
                 }
             } else {
                 precondition(a.dtype == .float64, "Axon.channelSums: needs float32 or float64, got \(a.dtype)")
