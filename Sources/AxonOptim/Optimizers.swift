@@ -237,8 +237,13 @@ public struct AdamOptions: OptimizerOptions {
 /// The Adam moments with bias correction; returns the step direction m̂ / (√v̂ + ε).
 private func adamDirection(_ g: Tensor, state: inout ParameterState, betas: (Double, Double), eps: Double, amsgrad: Bool) -> Tensor {
     let (m, second, c1, c2) = adamMoments(g, state: &state, betas: betas, amsgrad: amsgrad)
-    // PyTorch's order of operations: (m / c1) / (√v / √c2 + ε).
-    return m / c1 / (sqrt(second) / c2.squareRoot() + eps)
+    return adamDirection(m: m, second: second, c1: c1, c2: c2, eps: eps)
+}
+
+/// m̂ / (√v̂ + ε) in PyTorch's order of operations: (m / c1) / (√v / √c2 + ε). The fused float32 step
+/// (`adamUpdate`) does the same operations in the same order.
+private func adamDirection(m: Tensor, second: Tensor, c1: Double, c2: Double, eps: Double) -> Tensor {
+    m / c1 / (sqrt(second) / c2.squareRoot() + eps)
 }
 
 /// The Adam moments updated in place: m, the second moment used (v, or its running maximum with `amsgrad`), and
@@ -261,7 +266,7 @@ private func adamStep(_ base: Tensor, gradient g: Tensor, state: inout Parameter
                       amsgrad: Bool, lr: Double) -> Tensor {
     let (m, second, c1, c2) = adamMoments(g, state: &state, betas: betas, amsgrad: amsgrad)
     if adamUpdate(base: base, m: m, v: second, into: base, c1: c1, sqrtC2: c2.squareRoot(), eps: eps, lr: lr) { return base }
-    return base - m / c1 / (sqrt(second) / c2.squareRoot() + eps) * lr
+    return base - adamDirection(m: m, second: second, c1: c1, c2: c2, eps: eps) * lr
 }
 
 /// Adam, as `torch.optim.Adam` (L2 weight decay added to the gradient; `amsgrad` keeps the maximum of
