@@ -77,6 +77,21 @@ final class BatchNormTests: XCTestCase {
         }
     }
 
+    /// A channel whose first value is NaN or infinite (weights diverged, or a bad restored state) gives NaN for that
+    /// channel, as PyTorch does, and stops nothing: the fuzzer's train-state target found it trapping.
+    func testNonFiniteInputGivesNaNWithoutStopping() {
+        for bad in [Double.nan, .infinity] {
+            let x = Tensor.randn([4, 2, 3, 3], generator: Generator(seed: 5))
+            withNoGrad { x.sliced(axis: 0, 0..<1).sliced(axis: 1, 0..<1).fillInPlace(bad) }
+            let input = x.requiringGrad()
+            let y = batchNorm(input, training: true)
+            XCTAssertTrue(y.sliced(axis: 1, 0..<1).doubleScalars.allSatisfy(\.isNaN), "\(bad)")
+            XCTAssertTrue(y.sliced(axis: 1, 1..<2).doubleScalars.allSatisfy(\.isFinite), "\(bad)")
+            y.sum().backward()
+            XCTAssertEqual(input.grad?.shape, [4, 2, 3, 3])
+        }
+    }
+
     /// The gradients of float32 data with a large mean agree with float64's: the backward sums subtract the
     /// mean, and the part of the mean that float32 rounds away is accounted for.
     func testLargeMeanGradientsMatchFloat64() {

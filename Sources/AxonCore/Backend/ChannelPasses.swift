@@ -20,7 +20,8 @@ private func channelGrain(_ perChannel: Int) -> Int { max(1, (1 << 15) / max(1, 
 /// it rounded, and the part rounded away, times Σ (a − shiftA), is taken off the products afterwards.
 package func channelSums(_ a: Tensor, _ b: Tensor, shiftA: [Double]? = nil, shiftB: [Double]? = nil) -> (sumA: [Double], sumAB: [Double]) {
     precondition(a.isContiguous && b.isContiguous && a.shape == b.shape && a.dtype == b.dtype, "Axon.channelSums: mismatched operands")
-    precondition(a.dtype != .float32 || (shiftA ?? []).allSatisfy { Double(Float($0)) == $0 },
+    // A NaN shift (from a NaN input) is a float32 value too: its sums are NaN, as PyTorch's are.
+    precondition(a.dtype != .float32 || (shiftA ?? []).allSatisfy { $0.isNaN || Double(Float($0)) == $0 },
                  "Axon.channelSums: shiftA must be float32 values for float32 operands")
     let (n, c, s) = channelGeometry(a)
     var sumA = [Double](repeating: 0, count: c), sumAB = [Double](repeating: 0, count: c)
