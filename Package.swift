@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         // `swift package generate-documentation --target Axon` (the DocC catalogue in Sources/Axon/Axon.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+        // ONNX's protobuf messages (the Swift code generated from onnx.proto is committed: scripts/generate-onnx).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
         // Instruction-set-specific micro-kernels, the worker pool and a few atomics, in C.
@@ -44,8 +46,14 @@ let package = Package(
         .target(name: "AxonIO", dependencies: ["AxonCore", "AxonNN", "AxonOptim"]),
         // The fit loop, metrics, callbacks, progress, SVG plots.
         .target(name: "AxonTraining", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO"]),
+        // ONNX: export of Axon models, and ONNX models run with Axon's kernels.
+        .target(
+            name: "AxonONNX",
+            dependencies: ["AxonCore", "AxonNN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto"]
+        ),
         // `import Axon` gives the whole public API.
-        .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO", "AxonTraining"]),
+        .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO", "AxonTraining", "AxonONNX"]),
         // The Playground: sessions trained by Axon, a JSON API and event stream (Hummingbird), the page embedded.
         .target(
             name: "AxonPlayground",
@@ -66,6 +74,7 @@ let package = Package(
         .testTarget(name: "AxonOptimTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "AxonONNXTests", dependencies: ["Axon", "AxonTestSupport"], exclude: ["Models"]),
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).

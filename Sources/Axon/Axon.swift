@@ -5,3 +5,4 @@
 @_exported import AxonData
 @_exported import AxonIO
 @_exported import AxonTraining
+@_exported import AxonONNX

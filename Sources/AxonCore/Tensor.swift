@@ -290,7 +290,7 @@ public final class Tensor: @unchecked Sendable {
 
 /// Stops with a programmer-error message that names the op, in the style of PyTorch's errors.
 /// `fatalError` (not `precondition`) so the message is printed in release builds too.
-func axonFail(_ op: String, _ message: String) -> Never {
+package func axonFail(_ op: String, _ message: String) -> Never {
     fatalError("Axon.\(op): \(message)")
 }
 

@@ -47,7 +47,8 @@ public final class Tanh: Module, Layer, InPlaceLayer {
 
 /// GELU layer (exact erf form unless `approximate`).
 public final class GELU: Module, Layer {
-    let approximate: Bool
+    /// Whether the tanh approximation is used.
+    public let approximate: Bool
     /// A GELU layer; `approximate: true` uses the tanh approximation.
     public init(approximate: Bool = false) { self.approximate = approximate }
     /// Applies GELU.
@@ -56,7 +57,8 @@ public final class GELU: Module, Layer {
 
 /// Softmax layer along `axis`.
 public final class Softmax: Module, Layer {
-    let axis: Int
+    /// The axis normalised over.
+    public let axis: Int
     /// Softmax over `axis` (the last by default).
     public init(axis: Int = -1) { self.axis = axis }
     /// Applies softmax.
@@ -65,7 +67,8 @@ public final class Softmax: Module, Layer {
 
 /// Log-softmax layer along `axis`.
 public final class LogSoftmax: Module, Layer {
-    let axis: Int
+    /// The axis normalised over.
+    public let axis: Int
     /// Log-softmax over `axis` (the last by default).
     public init(axis: Int = -1) { self.axis = axis }
     /// Applies log-softmax.

@@ -203,6 +203,11 @@ public final class TransformerEncoderLayer: Module, Layer {
     /// Encodes `input` without masks (so the layer chains in ``Sequential``).
     public func callAsFunction(_ input: Tensor) -> Tensor { callAsFunction(input, srcMask: nil) }
 
+    /// Whether each block's layer norm comes before it (else after its residual sum).
+    public var normFirst: Bool { config.normFirst }
+    /// The feed-forward block's activation.
+    public var activation: TransformerActivation { config.activation }
+
     /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String {
         "TransformerEncoderLayer(dModel: \(config.dModel), nhead: \(config.nhead), dimFeedforward: \(config.dimFeedforward), normFirst: \(config.normFirst))"

@@ -138,7 +138,8 @@ public final class ConvTranspose2d: ConvolutionLayer, Layer {
 
 /// The window of a 2-D pooling layer (shared by ``MaxPool2d`` and ``AvgPool2d``).
 public class Pool2d: Module {
-    let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+    /// The window's height and width, its stride and the zero padding of each side.
+    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
 
     /// Pooling with a square window; `stride` defaults to the window size.
     public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
@@ -169,7 +170,8 @@ public final class AvgPool2d: Pool2d, Layer {
 
 /// The window of a 1-D pooling layer (shared by ``MaxPool1d`` and ``AvgPool1d``).
 public class Pool1d: Module {
-    let kernelSize: Int, stride: Int, padding: Int
+    /// The window's length, its stride and the zero padding of each side.
+    public let kernelSize: Int, stride: Int, padding: Int
 
     /// Pooling over windows of `kernelSize`; `stride` defaults to the window size.
     public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
@@ -237,7 +239,8 @@ public final class Upsample: Module, Layer {
 
 /// Flattens dimensions `startDim...endDim`, as `torch.nn.Flatten` (default: all but the batch axis).
 public final class Flatten: Module, Layer {
-    let startDim: Int, endDim: Int
+    /// The first and the last dimension flattened (negative counts from the end).
+    public let startDim: Int, endDim: Int
     /// Flattens from `startDim` through `endDim`.
     public init(startDim: Int = 1, endDim: Int = -1) {
         self.startDim = startDim
