@@ -60,14 +60,21 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Predict one row per input example, as CSV on standard output.")
 
     @Option(name: .long, help: "Checkpoint written by axon train.")
-    var checkpoint: String
-    @Option(name: .long, help: "Input: csv:PATH (a label column, if named with --label, is ignored).")
+    var checkpoint: String?
+    @Option(name: .long, help: "An ONNX model instead of a checkpoint: prints its output values, one CSV row per input row.")
+    var onnx: String?
+    @Option(name: .long, help: "Input: csv:PATH with a header row (a label column, if named with --label, is ignored).")
     var data: String
     @Option(name: .long, help: "Label column to ignore, if the file has one.")
     var label: String?
 
+    func validate() throws {
+        guard (checkpoint == nil) != (onnx == nil) else { throw ValidationError("give either --checkpoint PATH or --onnx PATH") }
+    }
+
     func run() throws {
-        let loaded = try LoadedModel.load(checkpoint)
+        if let onnx { return try PredictONNX.run(model: onnx, data: data, label: label) }
+        let loaded = try LoadedModel.load(checkpoint!)  // validate() requires one of the two
         guard data.hasPrefix("csv:") else { throw UserError("predict reads csv:PATH, got '\(data)'") }
         let input = try LoadedData.load(data, label: label, regression: !loaded.isClassification, samples: 0, noise: 0, seed: 0,
                                         classNames: loaded.classNames, standardizer: loaded.standardizer, requireLabels: false)

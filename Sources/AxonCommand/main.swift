@@ -7,7 +7,7 @@ struct AxonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "axon",
         abstract: "Train, evaluate and run neural networks with Axon.",
-        subcommands: [Demo.self, Train.self, Generate.self, Eval.self, Predict.self, Summary.self, PlaygroundCommand.self])
+        subcommands: [Demo.self, Train.self, Generate.self, Eval.self, Predict.self, Export.self, Summary.self, PlaygroundCommand.self])
 }
 
 // A training tool: the allocator keeps a step's freed buffers for the next step (AXON_MALLOC_TUNING=0 declines).

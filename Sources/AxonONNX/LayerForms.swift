@@ -102,6 +102,18 @@ enum ONNXForms {
             case let r as GRU: return out(try recurrent(x, r, lstm: false, path: net, to: &g), s)
             default: throw ONNXError("export: SequenceLayer ('\(path)') wraps \(type(of: s.net)), which has no ONNX form")
             }
+        case let m as DescribedLanguageModel:
+            return try emit(m.net, path: child("net"), input: x, to: &g)
+        case let m as CharLSTM:
+            let e = try emit(m.embedding, path: child("embedding"), input: x, to: &g)
+            let h = ONNXValue(name: try recurrent(e, m.lstm, lstm: true, path: child("lstm"), to: &g), value: m.lstm(e.value).0)
+            return ONNXValue(name: linear(h, m.head, path: child("head"), to: &g), value: m(x.value))
+        case let m as CharTransformer:
+            let e = try emit(m.embedding, path: child("embedding"), input: x, to: &g)
+            let p = try emit(m.position, path: child("position"), input: e, to: &g)
+            let encoded = ONNXValue(name: encoder(p, m.encoder, causal: true, path: child("encoder"), to: &g), value: p.value)
+            let n = try emit(m.norm, path: child("norm"), input: encoded, to: &g)
+            return ONNXValue(name: linear(n, m.head, path: child("head"), to: &g), value: m(x.value))
         case let p as SinusoidalPositionalEncoding:
             return out(positions(x, table: param(p.pe, "pe"), dtype: p.pe.dtype, path: path, to: &g), p)
         case let p as LearnedPositionalEmbedding:

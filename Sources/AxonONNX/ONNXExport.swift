@@ -82,6 +82,12 @@ public enum ONNXExport {
         return try m.serializedData()
     }
 
+    /// Adds `module`'s nodes for `input` to `graph` (its built-in form, or its own if it is ``ONNXExportable``): what a
+    /// custom module's ``ONNXExportable/exportONNX(_:path:to:)`` calls for its children.
+    public static func emit(_ module: Module, path: String, input: ONNXValue, to graph: inout ONNXGraph) throws -> ONNXValue {
+        try ONNXForms.emit(module, path: path, input: input, to: &graph)
+    }
+
     static func valueInfo(_ name: String, _ t: Tensor, dynamicBatch: Bool) -> Onnx_ValueInfoProto {
         var shape = Onnx_TensorShapeProto()
         shape.dim = t.shape.enumerated().map { i, d in

@@ -185,6 +185,42 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(preset.stdout.contains("Total params: 60074"), preset.stdout)
     }
 
+    /// `axon export` writes the checkpoint with its input normalisation as ONNX, and `axon predict --onnx` runs it on
+    /// raw CSV rows: its logits give the probabilities `predict --checkpoint` prints. A bad file is a clear error.
+    func testExportAndPredictWithONNX() throws {
+        try writeCSV()
+        let train = try axon(["train", "--data", "csv:points.csv", "--label", "kind", "--model", "mlp:2,8,2", "--epochs", "5", "--quiet",
+                              "--plots", "p", "--output", "csv.safetensors"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let export = try axon(["export", "--checkpoint", "csv.safetensors", "--output", "model.onnx"])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        XCTAssertTrue(export.stdout.contains("wrote model.onnx"), export.stdout)
+
+        let onnx = try axon(["predict", "--onnx", "model.onnx", "--data", "csv:new.csv"])
+        XCTAssertEqual(onnx.status, 0, onnx.stderr)
+        let rows = onnx.stdout.split(separator: "\n")
+        XCTAssertEqual(rows.first, "output_0,output_1")
+        let checkpoint = try axon(["predict", "--checkpoint", "csv.safetensors", "--data", "csv:new.csv"]).stdout.split(separator: "\n")
+        XCTAssertEqual(rows.count, 4, onnx.stdout)
+        for (logits, probabilities) in zip(rows.dropFirst(), checkpoint.dropFirst()) {
+            let z = logits.split(separator: ",").map { Double($0)! }, p = probabilities.split(separator: ",").dropFirst().map { Double($0)! }
+            let pUp = 1 / (1 + Foundation.exp(z[0] - z[1]))
+            XCTAssertEqual(pUp, p[1], accuracy: 2e-6, "\(logits) vs \(probabilities)")
+        }
+
+        try Data("not an onnx file".utf8).write(to: dir.appendingPathComponent("bad.onnx"))
+        let bad = try axon(["predict", "--onnx", "bad.onnx", "--data", "csv:new.csv"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("bad.onnx: not a valid ONNX model"), bad.stderr)
+        let labelled = try axon(["predict", "--onnx", "model.onnx", "--data", "csv:points.csv", "--label", "kind"])
+        XCTAssertEqual(labelled.status, 0, labelled.stderr)
+        XCTAssertGreaterThan(labelled.stdout.split(separator: "\n").count, 100)
+        try "a,b,c\n1,2,3\n".write(toFile: path("wide.csv"), atomically: true, encoding: .utf8)
+        let wide = try axon(["predict", "--onnx", "model.onnx", "--data", "csv:wide.csv"])
+        XCTAssertEqual(wide.status, 1)
+        XCTAssertTrue(wide.stderr.contains("rows have 3 values; the model's input [2] needs 2"), wide.stderr)
+    }
+
     /// A resumed run ends with the weights of an uninterrupted one, for optimizers with state of different
     /// kinds (moments, NAdam's momentum product). The schedules are ones that do not depend on --epochs (the
     /// shorter first run stands for an interrupted one).

@@ -137,4 +137,25 @@ final class ONNXRoundTripTests: XCTestCase {
             Tensor.randint(0, 13, [n, 6], generator: Generator(seed: UInt64(n)))
         }))
     }
+
+    /// The character language models of `axon train --data text:` export whole, reading token ids of a fixed context.
+    func testLanguageModels() throws {
+        Generator.global.reseed(10)
+        let tokens: (Int) -> Tensor = { n in Tensor.randint(0, 20, [n, 8], generator: Generator(seed: UInt64(n))) }
+        try roundTrip(Case(name: "char-lstm", model: LanguageLayer(CharLSTM(vocabSize: 20, embeddingDim: 6, hiddenSize: 10, numLayers: 2)),
+                           input: tokens))
+        try roundTrip(Case(name: "char-transformer", model: LanguageLayer(CharTransformer(vocabSize: 20, contextLength: 8, dModel: 8, nhead: 2,
+                                                                                             numLayers: 2, dimFeedforward: 16)),
+                           input: tokens))
+    }
+}
+
+/// A language model as a Layer (the round trip takes one), exported as the model itself.
+final class LanguageLayer: Module, Layer, ONNXExportable {
+    let model: any LanguageModel & Module
+    init(_ model: any LanguageModel & Module) { self.model = model }
+    func callAsFunction(_ input: Tensor) -> Tensor { model(input) }
+    func exportONNX(_ input: ONNXValue, path: String, to graph: inout ONNXGraph) throws -> ONNXValue {
+        try ONNXExport.emit(model, path: path, input: input, to: &graph)
+    }
 }
