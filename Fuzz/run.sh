@@ -5,7 +5,7 @@
 # prints the targets. The last line reports the executions, e.g. `fuzz idx: 1234567 runs in 60 s, 0 crashes`.
 set -euo pipefail
 cd "$(dirname "$0")"
-TARGETS="safetensors train-state idx csv model-json text playground-config playground-step playground-upload"
+TARGETS="safetensors train-state idx csv model-json text playground-config playground-step playground-upload onnx"
 if [ "${1:-}" = "list" ]; then echo "$TARGETS" | tr ' ' '\n'; exit 0; fi
 if [ $# -lt 2 ]; then echo "usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...] (targets: $TARGETS)" >&2; exit 2; fi
 TARGET=$1; SECONDS_TO_RUN=$2; shift 2

@@ -73,7 +73,7 @@ struct PredictONNX {
         }
         let declared = model.inputShapes[0]
         guard declared.count >= 1, declared.dropFirst().allSatisfy({ $0 != nil }) else {
-            throw UserError("\(path): input '\(model.inputNames[0])' has shape \(declared.map { $0.map(String.init) ?? "?" }); predict needs every axis but the batch fixed")
+            throw UserError("\(path): input '\(model.inputNames[0])' has shape \(ONNXModel.describe(declared)); predict needs every axis but the batch fixed")
         }
         let example = declared.dropFirst().map { $0! }
         let table: CSVTable

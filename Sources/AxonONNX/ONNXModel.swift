@@ -30,27 +30,43 @@ public final class ONNXModel: Module, Layer {
     let constants: [String: Tensor]
     let nodes: [ONNXNode]
 
-    /// The largest file read (1 GiB) and the most elements any one tensor may have (2²⁸).
-    public static let maxFileBytes = 1 << 30
-    static let maxElements = 1 << 28
+    /// How much a model may ask for: the bytes of its file and the elements of any one tensor (an initializer, or
+    /// any value the graph makes). A file past them gives an error before anything that large is allocated.
+    public struct Limits: Sendable {
+        /// The largest file read (1 GiB by default).
+        public var maxFileBytes: Int
+        /// The most elements one tensor may have (2²⁸, 1 GiB of float32, by default).
+        public var maxElements: Int
+        /// Limits of `maxFileBytes` and `maxElements`.
+        public init(maxFileBytes: Int = 1 << 30, maxElements: Int = 1 << 28) {
+            self.maxFileBytes = maxFileBytes
+            self.maxElements = maxElements
+        }
+    }
+
+    /// The limits this model was loaded with; its runs keep to them too.
+    public let limits: Limits
 
     /// Loads the model in the file at `path`.
-    public convenience init(contentsOf path: String) throws {
+    public convenience init(contentsOf path: String, limits: Limits = Limits()) throws {
         let attributes: [FileAttributeKey: Any]
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
             throw ONNXError("\(path): cannot read the file (\(error.localizedDescription))")
         }
         let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= ONNXModel.maxFileBytes else {
-            throw ONNXError("\(path): \(size) bytes is more than the \(ONNXModel.maxFileBytes) an ONNX model may have here")
+        guard size <= limits.maxFileBytes else {
+            throw ONNXError("\(path): \(size) bytes is more than the \(limits.maxFileBytes) an ONNX model may have here")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ONNXError("\(path): cannot read the file") }
-        try self.init(serializedData: data, source: path)
+        try self.init(serializedData: data, source: path, limits: limits)
     }
 
     /// Loads a model from its bytes; `source` names it in errors.
-    public init(serializedData data: Data, source: String = "ONNX model") throws {
-        guard data.count <= ONNXModel.maxFileBytes else { throw ONNXError("\(source): \(data.count) bytes is too large") }
+    public init(serializedData data: Data, source: String = "ONNX model", limits: Limits = Limits()) throws {
+        guard data.count <= limits.maxFileBytes else {
+            throw ONNXError("\(source): \(data.count) bytes is more than the \(limits.maxFileBytes) an ONNX model may have here")
+        }
+        self.limits = limits
         let model: Onnx_ModelProto
         do {
             var options = BinaryDecodingOptions()
@@ -72,7 +88,7 @@ public final class ONNXModel: Module, Layer {
         var floats: [(name: String, tensor: Tensor)] = [], constants: [String: Tensor] = [:]
         let statistics = Set(graph.node.filter { $0.opType == "BatchNormalization" }.flatMap { $0.input.dropFirst(3) })
         for proto in graph.initializer {
-            let t = try ONNXTensors.tensor(proto, context: "\(source): initializer '\(proto.name)'")
+            let t = try ONNXTensors.tensor(proto, context: "\(source): initializer '\(proto.name)'", maxElements: limits.maxElements)
             guard !proto.name.isEmpty, defined.insert(proto.name).inserted else {
                 throw ONNXError("\(source): initializer '\(proto.name)' is unnamed or named twice")
             }
@@ -87,7 +103,7 @@ public final class ONNXModel: Module, Layer {
             names.append(input.name)
             types.append(try ONNXTensors.dtype(input.type.tensorType.elemType, context: "\(source): input '\(input.name)'"))
             shapes.append(input.type.tensorType.shape.dim.map { d -> Int? in
-                if case .dimValue(let v)? = d.value, v > 0, v <= Int64(ONNXModel.maxElements) { return Int(v) }
+                if case .dimValue(let v)? = d.value, v > 0, v <= Int64(limits.maxElements) { return Int(v) }
                 return nil
             })
             defined.insert(input.name)
@@ -99,7 +115,7 @@ public final class ONNXModel: Module, Layer {
 
         var nodes: [ONNXNode] = []
         for (i, proto) in graph.node.enumerated() {
-            let node = try ONNXNode(proto, index: i, opset: opset, source: source)
+            let node = try ONNXNode(proto, index: i, opset: opset, source: source, maxElements: limits.maxElements)
             for input in node.inputs where !input.isEmpty && !defined.contains(input) {
                 throw ONNXError("\(source): node '\(node.name)' (\(node.op)) reads '\(input)' before any node makes it "
                                 + "(the graph is unsorted or has a cycle)")
@@ -139,19 +155,22 @@ public final class ONNXModel: Module, Layer {
             guard let t = inputs[name] else { throw ONNXError("input '\(name)' is missing") }
             let declared = inputShapes[i]
             guard t.rank == declared.count, zip(t.shape, declared).allSatisfy({ $1 == nil || $0 == $1 }) else {
-                throw ONNXError("input '\(name)' has shape \(t.shape); the model expects \(declared.map { $0.map(String.init) ?? "?" })")
+                throw ONNXError("input '\(name)' has shape \(t.shape); the model expects \(ONNXModel.describe(declared))")
             }
             values[name] = t.dtype == inputTypes[i] ? t : t.converted(to: inputTypes[i])
         }
         for node in nodes {
             let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
-            let results = try ONNXOps.run(node, args, opset: opset)
+            let results = try ONNXOps.run(node, args, opset: opset, maxElements: limits.maxElements)
             for (name, t) in zip(node.outputs, results) where !name.isEmpty { values[name] = t }
         }
         var out: [String: Tensor] = [:]
         for name in outputNames { out[name] = values[name] }
         return out
     }
+
+    /// A declared shape as text, `?` for an axis of any size: `[?, 3]`.
+    public static func describe(_ shape: [Int?]) -> String { "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
 
     /// Runs a model of one input and one output.
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -189,7 +208,7 @@ extension ONNXTensors {
     }
 
     /// The tensor a TensorProto holds, with its declared size checked against its data.
-    static func tensor(_ p: Onnx_TensorProto, context: String) throws -> Tensor {
+    static func tensor(_ p: Onnx_TensorProto, context: String, maxElements: Int) throws -> Tensor {
         if p.hasDataLocation && p.dataLocation == .external || !p.externalData.isEmpty {
             let location = p.externalData.first { $0.key == "location" }?.value ?? "?"
             throw ONNXError("\(context): external data ('\(location)') is not read; save the model with its weights inside")
@@ -199,8 +218,8 @@ extension ONNXTensors {
         for d in p.dims {
             guard d >= 0 else { throw ONNXError("\(context): negative dimension \(d)") }
             let (product, overflow) = count.multipliedReportingOverflow(by: Int(d))
-            guard !overflow, product <= ONNXModel.maxElements else {
-                throw ONNXError("\(context): declared shape \(p.dims) is larger than \(ONNXModel.maxElements) elements")
+            guard !overflow, product <= maxElements else {
+                throw ONNXError("\(context): declared shape \(p.dims) is larger than \(maxElements) elements")
             }
             count = product
         }

@@ -9,7 +9,7 @@ struct ONNXNode {
     let outputs: [String]
     let attributes: [String: ONNXAttribute]
 
-    init(_ p: Onnx_NodeProto, index: Int, opset: Int, source: String) throws {
+    init(_ p: Onnx_NodeProto, index: Int, opset: Int, source: String, maxElements: Int) throws {
         op = p.opType
         name = p.name.isEmpty ? "#\(index)" : p.name
         inputs = p.input
@@ -35,7 +35,8 @@ struct ONNXNode {
             case .float: attributes[a.name] = .float(Double(a.f))
             case .floats: attributes[a.name] = .floats(a.floats.map { Double($0) })
             case .string: attributes[a.name] = .string(String(decoding: a.s, as: UTF8.self))
-            case .tensor: attributes[a.name] = .tensor(try ONNXTensors.tensor(a.t, context: "\(context): attribute '\(a.name)'"))
+            case .tensor:
+                attributes[a.name] = .tensor(try ONNXTensors.tensor(a.t, context: "\(context): attribute '\(a.name)'", maxElements: maxElements))
             default: throw ONNXError("\(context): attribute '\(a.name)' has type \(a.type), which is not supported")
             }
         }

@@ -19,6 +19,7 @@ enum ONNXOps {
         let node: ONNXNode
         let values: [Tensor?]
         let opset: Int
+        let maxElements: Int
 
         func at(_ i: Int) throws -> Tensor {
             guard i < values.count, let t = values[i] else { throw node.error("input \(i) is missing") }
@@ -52,14 +53,14 @@ enum ONNXOps {
             for d in shape {
                 guard d >= 0 else { throw node.error("negative size in shape \(shape)") }
                 let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard !o, p <= ONNXModel.maxElements else { throw node.error("shape \(shape) has more than \(ONNXModel.maxElements) elements") }
+                guard !o, p <= maxElements else { throw node.error("shape \(shape) has more than \(maxElements) elements") }
                 count = p
             }
         }
     }
 
-    static func run(_ node: ONNXNode, _ values: [Tensor?], opset: Int) throws -> [Tensor] {
-        let results = try table[node.op]!.run(Args(node: node, values: values, opset: opset))
+    static func run(_ node: ONNXNode, _ values: [Tensor?], opset: Int, maxElements: Int) throws -> [Tensor] {
+        let results = try table[node.op]!.run(Args(node: node, values: values, opset: opset, maxElements: maxElements))
         if node.outputs.count > results.count, node.outputs[results.count...].contains(where: { !$0.isEmpty }) {
             throw node.error("asks for \(node.outputs.count) outputs; \(results.count) are supported")
         }
@@ -81,7 +82,8 @@ enum ONNXOps {
     static func binary(_ f: @escaping @Sendable (Tensor, Tensor) -> Tensor, integerDivision: Bool = false) -> Spec {
         Spec(minInputs: 2, maxInputs: 2) { a in
             let x = try a.at(0), y = try a.at(1)
-            guard broadcast(x.shape, y.shape) != nil else { throw a.node.error("shapes \(x.shape) and \(y.shape) do not broadcast") }
+            guard let shape = broadcast(x.shape, y.shape) else { throw a.node.error("shapes \(x.shape) and \(y.shape) do not broadcast") }
+            try a.checkSize(shape)
             guard x.dtype.isFloatingPoint == y.dtype.isFloatingPoint else {
                 throw a.node.error("operands of types \(x.dtype) and \(y.dtype) differ")
             }
@@ -204,6 +206,7 @@ enum ONNXOps {
         for i in 0..<spatial where input.shape[2 + i] + 2 * padding[i] < d[i] * (w.shape[2 + i] - 1) + 1 {
             throw a.node.error("the kernel \(Array(w.shape[2...])) does not fit input \(x.shape) with pads \(p)")
         }
+        try a.checkSize([x.shape[0], w.shape[0]] + (0..<spatial).map { (input.shape[2 + $0] + 2 * padding[$0] - d[$0] * (w.shape[2 + $0] - 1) - 1) / s[$0] + 1 })
         if spatial == 1 {
             return [conv1d(input, weight: w, bias: b, stride: s[0], padding: padding[0], dilation: d[0], groups: group)]
         }
@@ -274,6 +277,7 @@ enum ONNXOps {
         if transA { x = x.transposed() }
         let inner = transB ? w.shape[1] : w.shape[0], n = transB ? w.shape[0] : w.shape[1]
         guard x.shape[1] == inner else { throw a.node.error("A \(x.shape) and B \(w.shape) do not multiply (transB \(transB))") }
+        try a.checkSize([x.shape[0], n])
         let c = a.optional(2)
         if let c, broadcast(c.shape, [x.shape[0], n]) != [x.shape[0], n] {
             throw a.node.error("C \(c.shape) does not broadcast to [\(x.shape[0]), \(n)]")
@@ -290,11 +294,14 @@ enum ONNXOps {
         guard x.rank >= 1, w.rank >= 1 else { throw a.node.error("operands must have a dimension, got \(x.shape) and \(w.shape)") }
         let k = w.rank == 1 ? w.shape[0] : w.shape[w.rank - 2]
         guard x.shape.last == k else { throw a.node.error("\(x.shape) and \(w.shape) do not multiply") }
+        var batch: [Int] = []
         if x.rank >= 2 && w.rank >= 2 {
-            guard broadcast(Array(x.shape.dropLast(2)), Array(w.shape.dropLast(2))) != nil else {
+            guard let b = broadcast(Array(x.shape.dropLast(2)), Array(w.shape.dropLast(2))) else {
                 throw a.node.error("batch dimensions of \(x.shape) and \(w.shape) do not broadcast")
             }
+            batch = b
         }
+        try a.checkSize(batch + [x.rank >= 2 ? x.shape[x.rank - 2] : 1, w.rank >= 2 ? w.shape[w.rank - 1] : 1])
         if x.rank > 2 && w.rank == 2 {  // a batch of rows by one matrix: one matrix product
             return [matmul(x.reshaped([x.count / k, k]), w).reshaped(Array(x.shape.dropLast()) + [w.shape[1]])]
         }
@@ -326,6 +333,7 @@ enum ONNXOps {
         guard indices.dtype == .int64 else { throw a.node.error("indices must be integers, got \(indices.dtype)") }
         let axis = try a.axis(try a.node.int("axis", 0), rank: x.rank)
         let n = x.shape[axis]
+        try a.checkSize(Array(x.shape[..<axis]) + indices.shape + Array(x.shape[(axis + 1)...]))
         var flat = indices.intScalars
         for (i, v) in flat.enumerated() {
             guard v >= -n && v < n else { throw a.node.error("index \(v) is out of range for axis \(axis) of \(x.shape)") }
@@ -503,6 +511,7 @@ enum ONNXOps {
             guard h > 0, w.shape == [directions, gates * h, i], r.shape == [directions, gates * h, h] else {
                 throw a.node.error("W \(w.shape) and R \(r.shape) do not fit X \(x.shape) with \(directions) direction(s)")
             }
+            try a.checkSize([t, directions, b, gates * h])
             if let size = try a.node.ints("hidden_size"), size != [h] { throw a.node.error("\(size) differs from R's \(h)", attribute: "hidden_size") }
             let bias = a.optional(3)
             if let bias, bias.shape != [directions, 2 * gates * h] { throw a.node.error("B \(bias.shape) must be [\(directions), \(2 * gates * h)]") }
@@ -558,7 +567,8 @@ enum ONNXOps {
             "Add": binary(+), "Sub": binary(-), "Mul": binary(*), "Div": binary(/, integerDivision: true),
             "Pow": Spec(minInputs: 2, maxInputs: 2) { a in
                 let x = try a.float(0), y = try a.at(1)
-                guard broadcast(x.shape, y.shape) != nil else { throw a.node.error("shapes \(x.shape) and \(y.shape) do not broadcast") }
+                guard let shape = broadcast(x.shape, y.shape) else { throw a.node.error("shapes \(x.shape) and \(y.shape) do not broadcast") }
+                try a.checkSize(shape)
                 return [pow(x, y.converted(to: x.dtype))]
             },
             "Equal": binary { $0 .== $1 }, "Greater": binary { $0 .> $1 }, "GreaterOrEqual": binary { $0 .>= $1 },
@@ -566,9 +576,10 @@ enum ONNXOps {
             "Max": binary(maximum), "Min": binary(minimum),
             "Mod": Spec(minInputs: 2, maxInputs: 2, attributes: ["fmod"]) { a in
                 let x = try a.at(0), y = try a.at(1)
-                guard broadcast(x.shape, y.shape) != nil, x.dtype == y.dtype else {
+                guard let shape = broadcast(x.shape, y.shape), x.dtype == y.dtype else {
                     throw a.node.error("operands \(x.dtype) \(x.shape) and \(y.dtype) \(y.shape) do not broadcast")
                 }
+                try a.checkSize(shape)
                 let fmod = try a.node.int("fmod", 0) != 0
                 guard fmod || !x.dtype.isFloatingPoint else { throw a.node.error("fmod 0 needs integers", attribute: "fmod") }
                 if x.dtype == .int64 {
@@ -583,9 +594,10 @@ enum ONNXOps {
             },
             "Where": Spec(minInputs: 3, maxInputs: 3) { a in
                 let c = try a.at(0), x = try a.at(1), y = try a.at(2)
-                guard let xy = broadcast(x.shape, y.shape), broadcast(c.shape, xy) != nil else {
+                guard let xy = broadcast(x.shape, y.shape), let shape = broadcast(c.shape, xy) else {
                     throw a.node.error("shapes \(c.shape), \(x.shape) and \(y.shape) do not broadcast")
                 }
+                try a.checkSize(shape)
                 return [`where`(c.dtype == .bool ? c : c .!= 0, x, y)]
             },
             "Relu": unary(relu), "Sigmoid": unary(sigmoid), "Tanh": unary(tanh), "Exp": unary(exp), "Log": unary(log),

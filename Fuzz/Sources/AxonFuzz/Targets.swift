@@ -19,6 +19,7 @@ let targets: [String: @Sendable (Data) -> Void] = [
     "playground-config": playgroundConfig,
     "playground-step": playgroundStep,
     "playground-upload": playgroundUpload,
+    "onnx": onnx,
 ]
 
 /// The target chosen for this process.
@@ -67,6 +68,20 @@ func trainState(_ data: Data) {
     guard (try? trainer.restore(state, loaders: ["train": loader])) != nil, trainer.epoch < 1 << 20 else { return }
     // A restored state must train: one epoch with the restored moments and schedule.
     _ = try? trainer.fit(loader, epochs: trainer.epoch + 1)
+}
+
+/// ONNX model bytes, loaded with small limits (a 1 MiB file, tensors of 2²⁰ elements): the load checks the whole
+/// file and runs the graph once on zeros; a loaded model then runs on a batch of 3.
+func onnx(_ data: Data) {
+    let limits = ONNXModel.Limits(maxFileBytes: 1 << 20, maxElements: 1 << 20)
+    guard let model = try? ONNXModel(serializedData: data, source: "fuzz", limits: limits) else { return }
+    var inputs: [String: Tensor] = [:]
+    for (i, name) in model.inputNames.enumerated() {
+        let shape = model.inputShapes[i].enumerated().map { $0.element ?? ($0.offset == 0 ? 3 : 1) }
+        guard shape.reduce(1, *) <= 1 << 16 else { return }
+        inputs[name] = Tensor.zeros(shape, dtype: model.inputTypes[i])
+    }
+    _ = try? withNoGrad { try model.run(inputs) }
 }
 
 // MARK: - Data

@@ -1,0 +1,168 @@
+import Axon
+import Foundation
+import XCTest
+
+@testable import AxonONNX
+
+/// Malformed, truncated and hostile files give an ONNXError that says what is wrong and where; none stops the
+/// process or allocates what its data does not hold.
+final class BadFileTests: XCTestCase {
+    /// A valid model: y = x·Wᵀ + b (Gemm), x [batch, 3].
+    func gemmModel() -> Onnx_ModelProto {
+        var graph = ONNXGraph(opset: 17)
+        let w = graph.initializer(Tensor.ones([2, 3]), name: "fc.weight"), b = graph.initializer(Tensor.zeros([2]), name: "fc.bias")
+        let y = graph.add1("Gemm", ["x", w, b], ["transB": .int(1)], name: "fc")
+        var g = Onnx_GraphProto()
+        g.node = graph.nodes
+        g.initializer = graph.initializers
+        g.input = [ONNXExport.valueInfo("x", Tensor.zeros([1, 3]), dynamicBatch: true)]
+        g.output = [ONNXExport.valueInfo(y, Tensor.zeros([1, 2]), dynamicBatch: true)]
+        var m = Onnx_ModelProto()
+        m.irVersion = 8
+        var op = Onnx_OperatorSetIdProto()
+        op.version = 17
+        m.opsetImport = [op]
+        m.graph = g
+        return m
+    }
+
+    func load(_ m: Onnx_ModelProto) throws -> ONNXModel { try ONNXModel(serializedData: try m.serializedData(), source: "bad.onnx") }
+
+    func assertError(_ m: Onnx_ModelProto, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try load(m), file: file, line: line) { error in
+            let text = "\(error)"
+            XCTAssertTrue(error is ONNXError, text, file: file, line: line)
+            XCTAssertTrue(text.contains(fragment), "expected '\(fragment)' in: \(text)", file: file, line: line)
+        }
+    }
+
+    func testTheValidModelLoads() throws {
+        let model = try load(gemmModel())
+        XCTAssertEqual(try model.forward(Tensor.ones([4, 3])).doubleScalars, [Double](repeating: 3, count: 8))
+    }
+
+    func testTruncatedAndRandomBytes() throws {
+        let bytes = try gemmModel().serializedData()
+        for cut in [1, bytes.count / 3, bytes.count / 2, bytes.count - 1] {
+            XCTAssertThrowsError(try ONNXModel(serializedData: bytes.prefix(cut), source: "cut.onnx"), "cut at \(cut)")
+        }
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let random = Data((0..<Int.random(in: 0..<300, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) })
+            _ = try? ONNXModel(serializedData: random, source: "random.onnx")
+        }
+        XCTAssertThrowsError(try ONNXModel(contentsOf: "/nonexistent/model.onnx")) { XCTAssertTrue("\($0)".contains("cannot read")) }
+    }
+
+    func testHugeDeclaredSizesAreRefusedBeforeAllocating() {
+        var m = gemmModel()
+        m.graph.initializer[0].dims = [1 << 40, 1 << 30]
+        assertError(m, "initializer 'fc.weight': declared shape [1099511627776, 1073741824] is larger than")
+        m = gemmModel()
+        m.graph.initializer[0].dims = [1000, 3]
+        assertError(m, "initializer 'fc.weight': shape [1000, 3] needs 3000 values, the data has 6")
+        m = gemmModel()
+        m.graph.initializer[0].dims = [-2, 3]
+        assertError(m, "negative dimension")
+        // A graph that asks for a huge tensor at run time.
+        m = gemmModel()
+        var constant = Onnx_NodeProto()
+        constant.opType = "ConstantOfShape"
+        constant.name = "huge"
+        constant.input = ["shape"]
+        constant.output = ["big"]
+        m.graph.node.append(constant)
+        m.graph.initializer.append(ONNXTensors.proto(Tensor(shape: [2], scalars: [1 << 30, 1 << 30]), name: "shape"))
+        m.graph.output[0].name = "big"
+        assertError(m, "node 'huge' (ConstantOfShape): shape [1073741824, 1073741824] has more than")
+    }
+
+    func testExternalDataIsNotRead() {
+        var m = gemmModel()
+        var entry = Onnx_StringStringEntryProto()
+        entry.key = "location"
+        entry.value = "../../etc/passwd"
+        m.graph.initializer[0].externalData = [entry]
+        m.graph.initializer[0].dataLocation = .external
+        assertError(m, "initializer 'fc.weight': external data ('../../etc/passwd') is not read")
+    }
+
+    func testCyclesAndUnsortedGraphs() {
+        var m = gemmModel()
+        var relu = Onnx_NodeProto()
+        relu.opType = "Relu"
+        relu.name = "loop"
+        relu.input = ["later"]
+        relu.output = ["early"]
+        var tanh = Onnx_NodeProto()
+        tanh.opType = "Tanh"
+        tanh.name = "back"
+        tanh.input = ["early"]
+        tanh.output = ["later"]
+        m.graph.node += [relu, tanh]
+        assertError(m, "node 'loop' (Relu) reads 'later' before any node makes it (the graph is unsorted or has a cycle)")
+        m = gemmModel()
+        m.graph.node.append(m.graph.node[0])
+        assertError(m, "makes 'fc/Gemm_output', which is already defined")
+        m = gemmModel()
+        m.graph.output[0].name = "nowhere"
+        assertError(m, "output 'nowhere' is made by no node")
+    }
+
+    func testUnsupportedOpsAndAttributesNameTheNode() {
+        var m = gemmModel()
+        m.graph.node[0].opType = "FooBar"
+        assertError(m, "node 'fc/Gemm' (FooBar): op FooBar is not supported")
+        m = gemmModel()
+        var a = Onnx_AttributeProto()
+        a.name = "mystery"
+        a.type = .int
+        m.graph.node[0].attribute.append(a)
+        assertError(m, "node 'fc/Gemm' (Gemm): attribute 'mystery' is not supported")
+        m = gemmModel()
+        m.graph.node[0].domain = "com.example"
+        assertError(m, "domain 'com.example' is not supported")
+        m = gemmModel()
+        m.opsetImport = []
+        assertError(m, "the default operator set is missing")
+        // A valid attribute with a value Axon does not run.
+        m = gemmModel()
+        var conv = Onnx_NodeProto()
+        conv.opType = "Conv"
+        conv.name = "conv"
+        conv.input = ["x", "fc.weight"]
+        conv.output = ["c"]
+        var pad = Onnx_AttributeProto()
+        pad.name = "auto_pad"
+        pad.type = .string
+        pad.s = Data("SAME_LOWER".utf8)
+        conv.attribute = [pad]
+        m.graph.node.append(conv)
+        assertError(m, "node 'conv' (Conv), attribute 'auto_pad': 'SAME_LOWER' is not supported")
+        m = gemmModel()
+        var sub = Onnx_AttributeProto()
+        sub.name = "then_branch"
+        sub.type = .graph
+        var branch = Onnx_NodeProto()
+        branch.opType = "If"
+        branch.name = "branch"
+        branch.input = ["x"]
+        branch.output = ["z"]
+        branch.attribute = [sub]
+        m.graph.node.append(branch)
+        assertError(m, "node 'branch' (If): op If is not supported")
+    }
+
+    func testShapesThatDoNotFitFailAtLoad() {
+        var m = gemmModel()
+        m.graph.initializer[0] = ONNXTensors.proto(Tensor.ones([2, 4]), name: "fc.weight")
+        assertError(m, "node 'fc/Gemm' (Gemm): A [1, 3] and B [2, 4] do not multiply")
+        m = gemmModel()
+        m.graph.initializer[1] = ONNXTensors.proto(Tensor.ones([5]), name: "fc.bias")
+        assertError(m, "C [5] does not broadcast to [1, 2]")
+        // At run time, an input of the wrong shape is an error too.
+        XCTAssertThrowsError(try load(gemmModel()).forward(Tensor.ones([2, 4]))) {
+            XCTAssertTrue("\($0)".contains("input 'x' has shape [2, 4]; the model expects [?, 3]"), "\($0)")
+        }
+    }
+}
