@@ -26,6 +26,15 @@ final class BadFileTests: XCTestCase {
         return m
     }
 
+    func node(_ op: String, _ name: String, _ inputs: [String], _ outputs: [String]) -> Onnx_NodeProto {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.name = name
+        n.input = inputs
+        n.output = outputs
+        return n
+    }
+
     func load(_ m: Onnx_ModelProto) throws -> ONNXModel { try ONNXModel(serializedData: try m.serializedData(), source: "bad.onnx") }
 
     func assertError(_ m: Onnx_ModelProto, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -66,11 +75,7 @@ final class BadFileTests: XCTestCase {
         assertError(m, "negative dimension")
         // A graph that asks for a huge tensor at run time.
         m = gemmModel()
-        var constant = Onnx_NodeProto()
-        constant.opType = "ConstantOfShape"
-        constant.name = "huge"
-        constant.input = ["shape"]
-        constant.output = ["big"]
+        let constant = node("ConstantOfShape", "huge", ["shape"], ["big"])
         m.graph.node.append(constant)
         m.graph.initializer.append(ONNXTensors.proto(Tensor(shape: [2], scalars: [1 << 30, 1 << 30]), name: "shape"))
         m.graph.output[0].name = "big"
@@ -89,16 +94,8 @@ final class BadFileTests: XCTestCase {
 
     func testCyclesAndUnsortedGraphs() {
         var m = gemmModel()
-        var relu = Onnx_NodeProto()
-        relu.opType = "Relu"
-        relu.name = "loop"
-        relu.input = ["later"]
-        relu.output = ["early"]
-        var tanh = Onnx_NodeProto()
-        tanh.opType = "Tanh"
-        tanh.name = "back"
-        tanh.input = ["early"]
-        tanh.output = ["later"]
+        let relu = node("Relu", "loop", ["later"], ["early"])
+        let tanh = node("Tanh", "back", ["early"], ["later"])
         m.graph.node += [relu, tanh]
         assertError(m, "node 'loop' (Relu) reads 'later' before any node makes it (the graph is unsorted or has a cycle)")
         m = gemmModel()
@@ -127,11 +124,7 @@ final class BadFileTests: XCTestCase {
         assertError(m, "the default operator set is missing")
         // A valid attribute with a value Axon does not run.
         m = gemmModel()
-        var conv = Onnx_NodeProto()
-        conv.opType = "Conv"
-        conv.name = "conv"
-        conv.input = ["x", "fc.weight"]
-        conv.output = ["c"]
+        var conv = node("Conv", "conv", ["x", "fc.weight"], ["c"])
         var pad = Onnx_AttributeProto()
         pad.name = "auto_pad"
         pad.type = .string
@@ -143,11 +136,7 @@ final class BadFileTests: XCTestCase {
         var sub = Onnx_AttributeProto()
         sub.name = "then_branch"
         sub.type = .graph
-        var branch = Onnx_NodeProto()
-        branch.opType = "If"
-        branch.name = "branch"
-        branch.input = ["x"]
-        branch.output = ["z"]
+        var branch = node("If", "branch", ["x"], ["z"])
         branch.attribute = [sub]
         m.graph.node.append(branch)
         assertError(m, "node 'branch' (If): op If is not supported")
