@@ -43,3 +43,14 @@ try Checkpoint.save(model: net, to: folder + "/moons.safetensors",
 
 let trained = try Checkpoint.loadModel(folder + "/moons.safetensors")
 print(trained.classNames!, trained.evaluate(data.test))
+
+// snippet.onnx
+// ONNX: the model leaves Axon for onnxruntime, TensorRT, Core ML or a browser, and ONNX models from any exporter
+// run in Axon. Parameters keep their state_dict names; the batch axis is dynamic.
+model.eval()
+try ONNXExport.export(model, exampleInput: Tensor.zeros([1, 1, 8, 8]), to: folder + "/model.onnx")
+let imported = try ONNXModel(contentsOf: folder + "/model.onnx")
+let images = Tensor.randn([5, 1, 8, 8], generator: Generator(seed: 2))
+let onnxOutput = try withNoGrad { try imported.forward(images) }, axonOutput = withNoGrad { model(images) }
+let difference = abs(onnxOutput - axonOutput).max().item
+print("onnx round trip: \(imported.namedParameters().count) parameters, largest difference \(difference < 1e-5 ? "below 1e-5" : "\(difference)")")

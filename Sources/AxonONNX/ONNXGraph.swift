@@ -2,7 +2,7 @@ import AxonCore
 import Foundation
 
 /// An ONNX graph being written: its nodes and initializers, with names kept unique. ``ONNXExport`` makes one;
-/// a custom module's ``ONNXExportable/exportONNX(_:to:)`` adds its nodes to it.
+/// a custom module's ``ONNXExportable/exportONNX(_:path:to:)`` adds its nodes to it.
 public struct ONNXGraph {
     var nodes: [Onnx_NodeProto] = []
     var initializers: [Onnx_TensorProto] = []

@@ -3,7 +3,7 @@ import AxonNN
 import Foundation
 import SwiftProtobuf
 
-/// An ONNX model run with Axon's kernels, as a ``Module``: `ONNXModel(contentsOf: "model.onnx")`.
+/// An ONNX model run with Axon's kernels, as a ``/AxonNN/Module``: `ONNXModel(contentsOf: "model.onnx")`.
 ///
 /// The float initializers become parameters, named as in the file (PyTorch's exporter writes `state_dict`
 /// names), so an imported model can be fine-tuned; batch norm's running statistics and integer initializers
@@ -213,7 +213,7 @@ extension ONNXTensors {
             let location = p.externalData.first { $0.key == "location" }?.value ?? "?"
             throw ONNXError("\(context): external data ('\(location)') is not read; save the model with its weights inside")
         }
-        let dtype = try dtype(p.dataType, context: context)
+        _ = try dtype(p.dataType, context: context)  // a supported element type
         var count = 1
         for d in p.dims {
             guard d >= 0 else { throw ONNXError("\(context): negative dimension \(d)") }
