@@ -23,9 +23,11 @@ import _AxonKernels
 
 /// A recorded operation: its name, its inputs, its derivative rule, and the versions of the tensors the
 /// rule reads (PyTorch's saved tensors).
-final class GradFn {
-    let name: String
-    let inputs: [Tensor]
+package final class GradFn {
+    package let name: String
+    package let inputs: [Tensor]
+    /// What an export needs to write the op (its axes, windows, ...): set only while ``ExportTrace`` is active.
+    package var traced: [String: TracedAttribute] = [:]
     /// Maps the output's gradient to one gradient per input (nil where the input needs none).
     let backward: (Tensor) -> [Tensor?]
     /// The version of each input's buffer when the operation ran, -1 for inputs the rule does not read
@@ -73,6 +75,25 @@ struct SavedVersion {
     let role: String
 }
 
+/// An attribute an op records while a model is traced for export (ONNX): see ``ExportTrace``.
+package enum TracedAttribute {
+    case int(Int)
+    case ints([Int])
+    case tensor(Tensor)
+    case object(AnyObject)
+}
+
+/// Whether ops record their attributes for an export on this task. An export runs the model's forward pass with
+/// this on, then reads the recorded graph; ops that are not differentiable (comparisons, the step) are recorded too.
+package enum ExportTrace {
+    @TaskLocal package static var isActive = false
+}
+
+extension Tensor {
+    /// `detached()`, except while an export traces the forward pass: there the value must stay in the graph it reads.
+    package func detachedUnlessTraced() -> Tensor { ExportTrace.isActive ? self : detached() }
+}
+
 /// Whether operations are being recorded on this thread.
 public enum GradMode {
     /// False inside ``withNoGrad(_:)``.
@@ -111,9 +132,11 @@ extension Tensor {
     /// and recording is on. `saving` lists the tensors the derivative reads (all inputs when nil) and
     /// `savingOutput` whether it reads the output: their versions are checked by the backward pass.
     /// Returns `output`.
+    /// `traced` gives the op's attributes for an export, evaluated only while ``ExportTrace`` is active.
     @discardableResult
-    static func record(_ name: String, _ inputs: [Tensor], _ output: Tensor, saving: [Tensor]? = nil,
-                       savingOutput: Bool = false, backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    package static func record(_ name: String, _ inputs: [Tensor], _ output: Tensor, saving: [Tensor]? = nil,
+                               savingOutput: Bool = false, traced: @autoclosure () -> [String: TracedAttribute] = [:],
+                               backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return output }
         var versions: [Int]? = nil, others: [SavedVersion] = []
         if let saving, !saving.isEmpty {  // a subset of the inputs, or tensors that are not inputs
@@ -132,8 +155,10 @@ extension Tensor {
         if savingOutput {
             others.append(SavedVersion(buffer: output.buffer, version: output.buffer.version, shape: output.shape, role: "output"))
         }
-        output.requiresGrad = true
+        // Only an export's trace records ops with integer or bool outputs (comparisons): those have no gradient.
+        if output.dtype.isFloatingPoint { output.requiresGrad = true }
         output.gradFn = GradFn(name: name, inputs: inputs, inputVersions: versions, otherSaved: others, backward: backward)
+        if ExportTrace.isActive { output.gradFn!.traced = traced() }
         return output
     }
 

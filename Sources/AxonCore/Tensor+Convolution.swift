@@ -59,7 +59,8 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     let saved = Backends.current.conv2d(x.strided, w.strided, b?.strided, g, into: out.strided,
                                         keepColumns: GradMode.isEnabled && w.requiresGrad)
     let inputs = [x, w] + (b.map { [$0] } ?? [])
-    return Tensor.record("conv2d", inputs, out) { grad in
+    return Tensor.record("conv2d", inputs, out, traced: ["strides": .ints([stride.0, stride.1]), "pads": .ints([padding.0, padding.1]),
+                                                          "dilations": .ints([dilation.0, dilation.1])]) { grad in
         if GradMode.isEnabled && (grad.requiresGrad || x.requiresGrad || w.requiresGrad) {
             // Recorded backward (second derivatives): both gradients are bilinear in (grad, w) and
             // (x, grad), written as differentiable ops of their own.
@@ -172,7 +173,8 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     let indices = GradMode.isEnabled && input.requiresGrad ? Tensor.empty(out.shape, dtype: .int64) : nil
     Backends.current.maxPool2d(x.strided, g, into: out.strided, indices: indices?.strided)
     guard let indices else { return out }
-    return Tensor.record("maxPool2d", [x], out, saving: []) { [shape = x.shape] grad in
+    return Tensor.record("maxPool2d", [x], out, saving: [], traced: window(kernelSize, stride ?? kernelSize, padding, dilation)) {
+        [shape = x.shape] grad in
         [grad.scatteredFlat(indices, shape: shape)]
     }
 }
@@ -194,7 +196,9 @@ public func avgPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     let x = input.contiguous()
     let out = Tensor.empty([g.batch, g.channels, g.outH, g.outW], dtype: x.dtype)
     Backends.current.avgPool2d(x.strided, g, into: out.strided)
-    return Tensor.record("avgPool2d", [x], out, saving: []) { grad in [avgPool2dBackward(grad, g)] }
+    return Tensor.record("avgPool2d", [x], out, saving: [], traced: window(kernelSize, stride ?? kernelSize, padding, (1, 1))) {
+        grad in [avgPool2dBackward(grad, g)]
+    }
 }
 
 /// The adjoint of average pooling, as a recorded op (its own derivative is average pooling).
@@ -210,4 +214,9 @@ func avgPool2dBackward(_ grad: Tensor, _ g: Conv2dGeometry) -> Tensor {
 /// 2-D average pooling with a square window.
 public func avgPool2d(_ input: Tensor, _ kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
     avgPool2d(input, kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))
+}
+
+/// A pooling window's attributes for an export's trace.
+private func window(_ k: (Int, Int), _ s: (Int, Int), _ p: (Int, Int), _ d: (Int, Int)) -> [String: TracedAttribute] {
+    ["kernel": .ints([k.0, k.1]), "strides": .ints([s.0, s.1]), "pads": .ints([p.0, p.1]), "dilations": .ints([d.0, d.1])]
 }

@@ -175,7 +175,10 @@ extension Tensor {
         if dtype == self.dtype { return self }
         let out = Tensor.empty(shape, dtype: dtype)
         Backends.current.copy(strided, into: out.strided)
-        guard dtype.isFloatingPoint && self.dtype.isFloatingPoint else { return out }
+        guard dtype.isFloatingPoint && self.dtype.isFloatingPoint else {  // not differentiable: recorded for an export only
+            return ExportTrace.isActive && (requiresGrad || gradFn != nil) && GradMode.isEnabled
+                ? Tensor.record("to(\(dtype))", [self], out, saving: []) { _ in [nil] } : out
+        }
         let from = self.dtype
         return Tensor.record("to(\(dtype))", [self], out, saving: []) { g in [g.converted(to: from)] }
     }

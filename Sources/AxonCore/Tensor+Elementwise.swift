@@ -16,8 +16,12 @@ extension Tensor {
         guard dtype.isFloatingPoint else { axonFail(name, "needs a floating-point tensor, got \(dtype) with shape \(shape)") }
         let out = Tensor.empty(shape, dtype: dtype)
         Backends.current.unary(op, strided, into: out.strided)
-        // Nothing to record: return before the derivative's closure is even made.
-        guard let derivative, requiresGrad, GradMode.isEnabled else { return out }
+        // Nothing to record: return before the derivative's closure is even made. An export's trace records
+        // the ops without a derivative too (the step), so the graph it reads is whole.
+        guard requiresGrad, GradMode.isEnabled else { return out }
+        guard let derivative else {
+            return ExportTrace.isActive ? Tensor.record(name, [self], out, saving: []) { _ in [nil] } : out
+        }
         let savesInput = saving == .input || saving == .inputAndOutput
         return Tensor.record(name, [self], out, saving: savesInput ? nil : [], savingOutput: saving == .output || saving == .inputAndOutput) {
             [unowned out] g in [derivative(g, self, out)]
@@ -48,7 +52,10 @@ extension Tensor {
         if shapeCount(shape) > 0 {
             Backends.current.binary(op, a.strided.broadcast(to: shape), b.strided.broadcast(to: shape), into: out.strided)
         }
-        guard let derivative, out.dtype.isFloatingPoint, a.requiresGrad || b.requiresGrad, GradMode.isEnabled else { return out }
+        guard a.requiresGrad || b.requiresGrad, GradMode.isEnabled else { return out }
+        guard let derivative, out.dtype.isFloatingPoint else {  // comparisons: recorded for an export's trace only
+            return ExportTrace.isActive ? record(name, [a, b], out, saving: []) { _ in [nil, nil] } : out
+        }
         let savesInputs = saving == .input || saving == .inputAndOutput
         return record(name, [a, b], out, saving: savesInputs ? nil : [], savingOutput: saving == .output || saving == .inputAndOutput) {
             [unowned out] g in
@@ -226,6 +233,12 @@ public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
 public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { -maximum(-a, -b) }
 /// Clamps to `[min, max]` (either bound optional); the gradient passes where min <= x <= max, as PyTorch.
 public func clamp(_ x: Tensor, min lower: Double? = nil, max upper: Double? = nil) -> Tensor {
+    if ExportTrace.isActive {  // the same values from ops an export can follow (the gradient does not matter there)
+        var y = x
+        if let lower { y = maximum(y, x.scalarLike(lower)) }
+        if let upper { y = minimum(y, x.scalarLike(upper)) }
+        return y
+    }
     var inside = Tensor.ones(like: x)
     var clamped = x.detached()
     if let lower {
@@ -249,7 +262,7 @@ public func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
     Backends.current.select(mask.strided.broadcast(to: shape), a.strided.broadcast(to: shape), b.strided.broadcast(to: shape),
                             into: out.strided)
     guard out.dtype.isFloatingPoint else { return out }
-    return Tensor.record("where", [a, b], out, saving: [mask]) { g in
+    return Tensor.record("where", [a, b], out, saving: [mask], traced: ["condition": .tensor(condition)]) { g in
         let zero = g.scalarLike(0)
         return [a.requiresGrad ? `where`(mask, g, zero).summed(toShape: a.shape) : nil,
                 b.requiresGrad ? `where`(mask, zero, g).summed(toShape: b.shape) : nil]

@@ -36,7 +36,9 @@ extension Tensor {
     public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let (out, _, keep) = reduce(.sum, "sum", axes: axes, keepDims: keepDims)
         guard out.dtype.isFloatingPoint else { return out }
-        return Tensor.record("sum", [self], out, saving: []) { [shape] g in [g.reshaped(keep).broadcasted(to: shape)] }
+        return Tensor.record("sum", [self], out, saving: [], traced: ["axes": .ints(reductionAxes(axes, op: "sum")), "keepDims": .int(keepDims ? 1 : 0)]) {
+            [shape] g in [g.reshaped(keep).broadcasted(to: shape)]
+        }
     }
     /// Sum over one axis.
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
@@ -66,7 +68,7 @@ extension Tensor {
     private func extremum(_ op: ReduceOp, _ name: String, _ axes: [Int]?, _ keepDims: Bool) -> Tensor {
         let (out, ax, keep) = reduce(op, name, axes: axes, keepDims: keepDims)
         guard out.dtype.isFloatingPoint else { return out }
-        return Tensor.record(name, [self], out, savingOutput: true) { [unowned out] g in
+        return Tensor.record(name, [self], out, savingOutput: true, traced: ["axes": .ints(ax), "keepDims": .int(keepDims ? 1 : 0)]) { [unowned out] g in
             let mask = (self.detached() .== out.detached().reshaped(keep)).converted(to: out.dtype)
             let share = mask / mask.sum(axes: ax, keepDims: true)
             return [g.reshaped(keep) * share]
@@ -104,9 +106,9 @@ extension Tensor {
     /// so that inputs of magnitude 1e4 neither overflow nor lose the result.
     public func logSumExp(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, op: "logsumexp")
-        var m = max(axes: ax, keepDims: true).detached()
+        var m = max(axes: ax, keepDims: true).detachedUnlessTraced()
         // An all -inf slice would give inf - inf; use 0 there, as PyTorch does.
-        m = AxonCore.`where`(Axon_abs(m) .== Double.infinity, Tensor.zeros(like: m), m)
+        m = AxonCore.`where`(Axon_abs(m) .== Double.infinity, m.scalarLike(0), m)
         let s = Axon_log(Axon_exp(self - m).sum(axes: ax, keepDims: true)) + m
         return keepDims ? s : s.reshaped(reducedShapes(ax).drop)
     }
@@ -118,8 +120,8 @@ extension Tensor {
     /// x - max(x) along `axis` with the maximum detached (softmax is shift-invariant, so the gradient is
     /// unchanged) and an all -inf slice shifted by 0.
     func shiftedByMax(axis: Int) -> Tensor {
-        var m = max(axes: [axis], keepDims: true).detached()
-        m = AxonCore.`where`(Axon_abs(m) .== Double.infinity, Tensor.zeros(like: m), m)
+        var m = max(axes: [axis], keepDims: true).detachedUnlessTraced()
+        m = AxonCore.`where`(Axon_abs(m) .== Double.infinity, m.scalarLike(0), m)
         return self - m
     }
 }

@@ -5,10 +5,11 @@
 
 extension Tensor {
     /// A view of the same buffer with another layout, recorded with `backward` (nil: not differentiable).
-    func view(_ name: String, shape: [Int], strides: [Int]?, offset: Int, backward: ((Tensor) -> Tensor)?) -> Tensor {
+    func view(_ name: String, shape: [Int], strides: [Int]?, offset: Int, traced: @autoclosure () -> [String: TracedAttribute] = [:],
+              backward: ((Tensor) -> Tensor)?) -> Tensor {
         let out = Tensor(buffer: buffer, shape: shape, strides: strides, offset: offset)
         guard let backward else { return out }
-        return Tensor.record(name, [self], out, saving: []) { g in [backward(g)] }
+        return Tensor.record(name, [self], out, saving: [], traced: traced()) { g in [backward(g)] }
     }
 
     /// The strides of a view of this tensor with `target`'s shape over the same elements in row-major
@@ -101,7 +102,7 @@ extension Tensor {
         var inverse = [Int](repeating: 0, count: rank)
         for (i, a) in d.enumerated() { inverse[a] = i }
         let strides = self.strides
-        return view("permute", shape: d.map { shape[$0] }, strides: d.map { strides[$0] }, offset: storageOffset) {
+        return view("permute", shape: d.map { shape[$0] }, strides: d.map { strides[$0] }, offset: storageOffset, traced: ["perm": .ints(d)]) {
             g in g.permuted(inverse)
         }
     }
@@ -165,7 +166,8 @@ extension Tensor {
         outShape[a] = range.count
         // A slice of a contiguous tensor along its first non-unit axis is contiguous too (no strides array).
         let layout = isContiguous && shape[..<a].allSatisfy({ $0 == 1 }) ? nil : strides
-        let out = view("slice", shape: outShape, strides: layout, offset: storageOffset + range.lowerBound * (layout ?? strides)[a]) {
+        let out = view("slice", shape: outShape, strides: layout, offset: storageOffset + range.lowerBound * (layout ?? strides)[a],
+                       traced: ["axis": .int(a), "range": .ints([range.lowerBound, range.upperBound])]) {
             [shape, dtype] g in
             // The gradient goes into zeros of the base's shape, through the same slice.
             if GradMode.isEnabled && g.requiresGrad {
@@ -339,7 +341,7 @@ extension Tensor {
         let source = contiguous()
         let out = Tensor.empty(outShape, dtype: dtype)
         Backends.current.gather(source.strided, indices: index.strided, into: out.strided)
-        return Tensor.record(name, [source], out, saving: []) { [shape] g in [g.scatteredFlat(index, shape: shape)] }
+        return Tensor.record(name, [source], out, saving: [], traced: ["index": .tensor(index)]) { [shape] g in [g.scatteredFlat(index, shape: shape)] }
     }
 
     /// Zeros of `shape` with this tensor's element k added at flat position `indices[k]`, in order, on one
@@ -380,7 +382,7 @@ public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
         start += s
     }
     guard dtype.isFloatingPoint else { return out }
-    return Tensor.record("concat", parts, out, saving: []) { g in
+    return Tensor.record("concat", parts, out, saving: [], traced: ["axis": .int(a)]) { g in
         var start = 0
         return sizes.map { s in defer { start += s }; return g.sliced(axis: a, start..<(start + s)) }
     }

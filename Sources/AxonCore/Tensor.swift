@@ -179,7 +179,7 @@ public final class Tensor: @unchecked Sendable {
     public var grad: Tensor?
     /// The operation that produced this tensor (nil for leaves and for tensors made without gradients).
     @exclusivity(unchecked)
-    var gradFn: GradFn?
+    package var gradFn: GradFn?
     /// Backward-pass scratch: the pass that last visited this tensor, and the gradient gathered for it in
     /// that pass (kept on the tensor so the pass needs no hash tables).
     @exclusivity(unchecked)

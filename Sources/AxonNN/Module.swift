@@ -245,6 +245,15 @@ open class Module {
         SummaryTrace.current?.record(self, output)
         return output
     }
+
+    /// Records `output`, made from `input`, for a summary; while a model is traced for export, also marks it as this
+    /// module's output (a view recorded as one op from `input`), so the export writes the module's own form for it
+    /// instead of the ops inside. Built-in layers call this at the end of their forward pass.
+    public func traced(_ output: Tensor, from input: Tensor) -> Tensor {
+        SummaryTrace.current?.record(self, output)
+        guard ExportTrace.isActive, GradMode.isEnabled, input.requiresGrad else { return output }
+        return Tensor.record("module", [input], output.detached(), saving: [], traced: ["module": .object(self)]) { _ in [nil] }
+    }
 }
 
 extension Module: CustomStringConvertible {

@@ -132,9 +132,15 @@ enum ONNXForms {
             let positive = g.add1("Greater", [x.name, g.scalar(0, like: x.value, name: child("zero"))], name: path)
             return out(g.add1("Cast", [positive], ["to": .int(Int(ONNXTensors.code(x.value.dtype)))], name: path), a)
 
+        case let r as LSTM:  // the output sequence (called from a traced module)
+            return ONNXValue(name: try recurrent(x, r, lstm: true, path: path, to: &g), value: r(x.value).0)
+        case let r as GRU:
+            return ONNXValue(name: try recurrent(x, r, lstm: false, path: path, to: &g), value: r(x.value).0)
+        case let layer as any Layer:  // a module of the user's: its forward pass, traced
+            return try ONNXTrace.export(layer, path: path, input: x, to: &g)
         default:
-            throw ONNXError("export: \(type(of: module))\(path.isEmpty ? "" : " ('\(path)')") has no ONNX form; "
-                            + "make it ONNXExportable, or build the model from layers that have one")
+            throw ONNXError("export: \(type(of: module))\(path.isEmpty ? "" : " ('\(path)')") has no ONNX form and is not a Layer "
+                            + "(a forward pass to trace); make it ONNXExportable")
         }
     }
 

@@ -23,8 +23,9 @@ public struct ONNXError: Error, CustomStringConvertible, Equatable {
 ///
 /// The model is written in evaluation mode (dropout is the identity, batch norm uses its running statistics)
 /// from its layers: each built-in layer has an ONNX form, and parameters keep their `state_dict` names as the
-/// initializers' names. A module with no form of its own (and not ``ONNXExportable``) stops the export with an
-/// error that names it.
+/// initializers' names. A custom module (a ``/AxonNN/Layer``) is traced: its forward pass runs once on the example's
+/// value and the graph it records becomes nodes, the built-in layers it calls in their own forms. An op with no ONNX
+/// form stops the export with an error that names it; ``ONNXExportable`` lets a module write its own form.
 public enum ONNXExport {
     /// The ONNX IR version written (ONNX 1.12's, which every opset from 17 on may use).
     static let irVersion: Int64 = 8

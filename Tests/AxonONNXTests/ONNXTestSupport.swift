@@ -39,3 +39,47 @@ func relativeError(_ actual: Tensor, _ expected: Tensor) -> Double {
     let scale = max(expected.doubleScalars.map { abs($0) }.max() ?? 0, 1e-6)
     return maxDifference(actual.converted(to: .float64), expected.converted(to: .float64)) / scale
 }
+
+/// The round trip the ONNX suites share: export, onnx.checker, onnxruntime at batches 1, 3 and 7 against Axon's own
+/// output (within rel 1e-4 of the output's largest magnitude), and the file imported back into Axon (rel 1e-5).
+class ONNXTestCase: XCTestCase {
+    /// A model in evaluation mode and how to draw its input for a batch size.
+    struct Case {
+        let name: String
+        let model: Module & Layer
+        let input: (Int) -> Tensor
+    }
+
+    /// Trains batch norm's running statistics away from 0 and 1, so that evaluation mode shows them.
+    func warmUp(_ model: Module & Layer, _ input: Tensor) {
+        model.train()
+        for _ in 0..<3 { _ = withNoGrad { model(input) } }
+        model.eval()
+    }
+
+    func roundTrip(_ c: Case, opset: Int = 17, file: StaticString = #filePath, line: UInt = #line) throws {
+        let folder = try scratchFolder(c.name)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("\(c.name).onnx")
+        warmUp(c.model, c.input(8))
+        try ONNXExport.export(c.model, exampleInput: c.input(2), to: path.path, opset: opset)
+        let batches = [1, 3, 7]
+        let inputs = batches.map { c.input($0) }
+        let expected = inputs.map { x in withNoGrad { c.model(x) } }
+        let runtime = try onnxRuntime(path, runs: inputs.map { [$0] })
+        let imported = try ONNXModel(contentsOf: path.path)
+        for (i, batch) in batches.enumerated() {
+            XCTAssertEqual(runtime[i].count, 1, c.name, file: file, line: line)
+            XCTAssertLessThanOrEqual(relativeError(runtime[i][0], expected[i]), 1e-4, "\(c.name): onnxruntime, batch \(batch)",
+                                     file: file, line: line)
+            let mine = try withNoGrad { try imported.forward(inputs[i]) }
+            XCTAssertLessThanOrEqual(relativeError(mine, expected[i]), 1e-5, "\(c.name): imported into Axon, batch \(batch)",
+                                     file: file, line: line)
+        }
+    }
+
+    func input(_ shape: [Int], seed: UInt64) -> (Int) -> Tensor {
+        { n in Tensor.randn([n] + shape, generator: Generator(seed: seed + UInt64(n))) }
+    }
+
+}

@@ -11,7 +11,7 @@ public final class ReLU: Module, Layer, InPlaceLayer {
     /// A ReLU layer.
     public override init() {}
     /// Applies ReLU.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(relu(input)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(relu(input), from: input) }
     func applyInPlace(_ x: Tensor) { x.reluInPlace() }
 }
 
@@ -22,7 +22,7 @@ public final class LeakyReLU: Module, Layer {
     /// A leaky ReLU with the given slope (PyTorch's default 0.01).
     public init(negativeSlope: Double = 0.01) { self.negativeSlope = negativeSlope }
     /// Applies leaky ReLU.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(leakyRelu(input, negativeSlope: negativeSlope)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(leakyRelu(input, negativeSlope: negativeSlope), from: input) }
     /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "LeakyReLU(negativeSlope: \(negativeSlope))" }
 }
@@ -32,7 +32,7 @@ public final class Sigmoid: Module, Layer, InPlaceLayer {
     /// A sigmoid layer.
     public override init() {}
     /// Applies the sigmoid.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(sigmoid(input)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(sigmoid(input), from: input) }
     func applyInPlace(_ x: Tensor) { x.sigmoidInPlace() }
 }
 
@@ -41,7 +41,7 @@ public final class Tanh: Module, Layer, InPlaceLayer {
     /// A tanh layer.
     public override init() {}
     /// Applies tanh.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(tanh(input)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(tanh(input), from: input) }
     func applyInPlace(_ x: Tensor) { x.tanhInPlace() }
 }
 
@@ -52,7 +52,7 @@ public final class GELU: Module, Layer {
     /// A GELU layer; `approximate: true` uses the tanh approximation.
     public init(approximate: Bool = false) { self.approximate = approximate }
     /// Applies GELU.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(gelu(input, approximate: approximate)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(gelu(input, approximate: approximate), from: input) }
 }
 
 /// Softmax layer along `axis`.
@@ -62,7 +62,7 @@ public final class Softmax: Module, Layer {
     /// Softmax over `axis` (the last by default).
     public init(axis: Int = -1) { self.axis = axis }
     /// Applies softmax.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(softmax(input, axis: axis)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(softmax(input, axis: axis), from: input) }
 }
 
 /// Log-softmax layer along `axis`.
@@ -72,7 +72,7 @@ public final class LogSoftmax: Module, Layer {
     /// Log-softmax over `axis` (the last by default).
     public init(axis: Int = -1) { self.axis = axis }
     /// Applies log-softmax.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(logSoftmax(input, axis: axis)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(logSoftmax(input, axis: axis), from: input) }
 }
 
 /// Heaviside step layer (1 where x > 0, else 0): the perceptron's activation. It has no useful gradient
@@ -81,7 +81,7 @@ public final class Step: Module, Layer {
     /// A step layer.
     public override init() {}
     /// Applies the step.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(step(input)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(step(input), from: input) }
 }
 
 /// The activation functions by name, for settings that arrive as text (a model description, the command's

@@ -192,12 +192,14 @@ public final class TransformerEncoderLayer: Module, Layer {
             dropout1(selfAttn(x, x, x, attnMask: srcMask, keyPaddingMask: srcKeyPaddingMask, needWeights: false, isCausal: isCausal).0)
         }
         func feedForward(_ x: Tensor) -> Tensor { dropout2(linear2(dropout(config.activation(linear1(x))))) }
+        // Without masks, an export writes the layer's own form; with them, the ops inside.
+        func exported(_ y: Tensor) -> Tensor { srcMask == nil && srcKeyPaddingMask == nil && !isCausal ? traced(y, from: src) : traced(y) }
         if config.normFirst {
             let x = src + attend(norm1(src))
-            return traced(x + feedForward(norm2(x)))
+            return exported(x + feedForward(norm2(x)))
         }
         let x = norm1(src + attend(src))
-        return traced(norm2(x + feedForward(x)))
+        return exported(norm2(x + feedForward(x)))
     }
 
     /// Encodes `input` without masks (so the layer chains in ``Sequential``).
@@ -309,7 +311,8 @@ public final class TransformerEncoder: Module, Layer {
     public func callAsFunction(_ src: Tensor, mask: Tensor? = nil, srcKeyPaddingMask: Tensor? = nil, isCausal: Bool = false) -> Tensor {
         var x = src
         for layer in layers { x = layer(x, srcMask: mask, srcKeyPaddingMask: srcKeyPaddingMask, isCausal: isCausal) }
-        return traced(norm.map { $0(x) } ?? x)
+        let y = norm.map { $0(x) } ?? x
+        return mask == nil && srcKeyPaddingMask == nil && !isCausal ? traced(y, from: src) : traced(y)
     }
 
     /// Encodes `input` without masks.
@@ -371,7 +374,7 @@ public final class SinusoidalPositionalEncoding: Module, Layer {
         guard input.rank == 3, input.shape[2] == pe.shape[1], input.shape[1] <= pe.shape[0] else {
             fatalError("Axon.SinusoidalPositionalEncoding: input must be [batch, ≤ \(pe.shape[0]), \(pe.shape[1])], got \(input.shape)")
         }
-        return traced(input + pe.sliced(axis: 0, 0..<input.shape[1]).converted(to: input.dtype))
+        return traced(input + pe.sliced(axis: 0, 0..<input.shape[1]).converted(to: input.dtype), from: input)
     }
 }
 
@@ -390,6 +393,6 @@ public final class LearnedPositionalEmbedding: Module, Layer {
         guard input.rank == 3, input.shape[1] <= embedding.numEmbeddings else {
             fatalError("Axon.LearnedPositionalEmbedding: input must be [batch, ≤ \(embedding.numEmbeddings), dModel], got \(input.shape)")
         }
-        return traced(input + embedding(Tensor(shape: [input.shape[1]], scalars: Array(0..<input.shape[1]))))
+        return traced(input + embedding(Tensor(shape: [input.shape[1]], scalars: Array(0..<input.shape[1]))), from: input)
     }
 }

@@ -40,7 +40,7 @@ public final class Identity: Module, Layer {
     /// An identity layer.
     public override init() {}
     /// Returns `input`.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(input) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(input, from: input) }
 }
 
 /// A residual connection around a block: y = x + block(x) (the block must keep the shape), optionally
@@ -69,6 +69,6 @@ public final class Residual: Module, Layer {
         guard y.shape == skip.shape else {
             fatalError("Axon.Residual: block output \(y.shape) does not match skip shape \(skip.shape); pass a shortcut")
         }
-        return traced(skip + y)
+        return traced(skip + y, from: input)
     }
 }

@@ -59,7 +59,7 @@ public final class Conv2d: ConvolutionLayer, Layer {
 
     /// Applies the convolution.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        traced(conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups))
+        traced(conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups), from: input)
     }
 
     /// The layer and its configuration, as printed in a model description.
@@ -88,7 +88,7 @@ public final class Conv1d: ConvolutionLayer, Layer {
 
     /// Applies the convolution.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        traced(conv1d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups))
+        traced(conv1d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups), from: input)
     }
 
     /// The layer and its configuration, as printed in a model description.
@@ -126,7 +126,7 @@ public final class ConvTranspose2d: ConvolutionLayer, Layer {
     /// Applies the transposed convolution.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         traced(convTranspose2d(input, weight: weight, bias: bias, stride: stride, padding: padding, outputPadding: outputPadding,
-                               dilation: dilation))
+                               dilation: dilation), from: input)
     }
 
     /// The layer and its configuration, as printed in a model description.
@@ -156,7 +156,7 @@ public class Pool2d: Module {
 public final class MaxPool2d: Pool2d, Layer {
     /// Applies the pooling.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        traced(maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding))
+        traced(maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding), from: input)
     }
 }
 
@@ -164,7 +164,7 @@ public final class MaxPool2d: Pool2d, Layer {
 public final class AvgPool2d: Pool2d, Layer {
     /// Applies the pooling.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        traced(avgPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding))
+        traced(avgPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding), from: input)
     }
 }
 
@@ -187,13 +187,13 @@ public class Pool1d: Module {
 /// 1-D max pooling of `[N, C, L]` input, as `torch.nn.MaxPool1d`.
 public final class MaxPool1d: Pool1d, Layer {
     /// Applies the pooling.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(maxPool1d(input, kernelSize, stride: stride, padding: padding)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(maxPool1d(input, kernelSize, stride: stride, padding: padding), from: input) }
 }
 
 /// 1-D average pooling of `[N, C, L]` input, as `torch.nn.AvgPool1d` (zero padding counts).
 public final class AvgPool1d: Pool1d, Layer {
     /// Applies the pooling.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(avgPool1d(input, kernelSize, stride: stride, padding: padding)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(avgPool1d(input, kernelSize, stride: stride, padding: padding), from: input) }
 }
 
 /// Adaptive average pooling to a fixed output size, as `torch.nn.AdaptiveAvgPool2d` (`(1, 1)`: global
@@ -206,7 +206,7 @@ public final class AdaptiveAvgPool2d: Module, Layer {
     /// Pooling to a square `outputSize`.
     public convenience init(_ outputSize: Int) { self.init((outputSize, outputSize)) }
     /// Applies the pooling.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(adaptiveAvgPool2d(input, outputSize: outputSize)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(adaptiveAvgPool2d(input, outputSize: outputSize), from: input) }
     /// The layer and its output size, as printed in a model description.
     public override var layerDescription: String { "AdaptiveAvgPool2d(\(outputSize))" }
 }
@@ -230,7 +230,7 @@ public final class Upsample: Module, Layer {
         self.mode = mode
     }
     /// Applies the upsampling.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(upsampleNearest(input, size: size, scaleFactor: scaleFactor)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(upsampleNearest(input, size: size, scaleFactor: scaleFactor), from: input) }
     /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String {
         "Upsample(\(size.map { "size: \($0)" } ?? "scaleFactor: \(scaleFactor!)"), mode: \(mode.rawValue))"
@@ -247,5 +247,5 @@ public final class Flatten: Module, Layer {
         self.endDim = endDim
     }
     /// Applies the flattening.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(input.flattened(from: startDim, to: endDim)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(input.flattened(from: startDim, to: endDim), from: input) }
 }

@@ -45,7 +45,7 @@ public final class Embedding: Module, Layer {
     }
 
     /// The vectors of the ids in `input`.
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(embedding(input, weight, paddingIdx: paddingIdx)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(embedding(input, weight, paddingIdx: paddingIdx), from: input) }
 
     /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String {

@@ -30,7 +30,7 @@ public final class Linear: Module, Layer {
         guard input.shape.last == inFeatures else {
             fatalError("Axon.Linear: input shape \(input.shape) does not end in \(inFeatures) features (weight \(weight.shape))")
         }
-        return traced(linear(input, weight: weight, bias: bias))
+        return traced(linear(input, weight: weight, bias: bias), from: input)
     }
 
     /// The layer and its configuration, as printed in a model description.

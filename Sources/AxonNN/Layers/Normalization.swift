@@ -33,7 +33,7 @@ public class BatchNorm: Module, Layer, InPlaceLayer {
     }
 
     /// Normalises the batch (training) or with the running statistics (evaluation).
-    public func callAsFunction(_ input: Tensor) -> Tensor { traced(normalize(input, overwriting: false)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { traced(normalize(input, overwriting: false), from: input) }
 
     /// The same, written over `x` when nothing is recorded (a `Sequential` evaluated without gradients).
     func applyInPlace(_ x: Tensor) { _ = normalize(x, overwriting: true) }
@@ -85,7 +85,7 @@ public final class Dropout: Module, Layer {
     }
     /// Applies dropout in training mode.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        traced(dropout(input, p: p, training: isTraining, generator: generator))
+        traced(dropout(input, p: p, training: isTraining, generator: generator), from: input)
     }
     /// The layer and its configuration, as printed in a model description.
     public override var layerDescription: String { "Dropout(p: \(p))" }
@@ -121,7 +121,7 @@ public final class LayerNorm: Module, Layer {
 
     /// Applies the layer.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        traced(layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps))
+        traced(layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps), from: input)
     }
 
     /// The layer and its configuration, as printed in a model description.
@@ -157,7 +157,7 @@ public final class RMSNorm: Module, Layer {
 
     /// Applies the layer.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        traced(rmsNorm(input, normalizedShape: normalizedShape, weight: weight, eps: eps))
+        traced(rmsNorm(input, normalizedShape: normalizedShape, weight: weight, eps: eps), from: input)
     }
 
     /// The layer and its configuration, as printed in a model description.
@@ -197,7 +197,7 @@ public final class GroupNorm: Module, Layer {
         guard input.rank >= 2, input.shape[1] == numChannels else {
             fatalError("Axon.GroupNorm: expected input [N, \(numChannels), ...], got \(input.shape)")
         }
-        return traced(groupNorm(input, numGroups: numGroups, weight: weight, bias: bias, eps: eps))
+        return traced(groupNorm(input, numGroups: numGroups, weight: weight, bias: bias, eps: eps), from: input)
     }
 
     /// The layer and its configuration, as printed in a model description.

@@ -275,7 +275,8 @@ public final class LSTM: RecurrentNet {
     /// The output and the final (hidden, cell) states; `lengths` (int64 `[B]`) for sequences shorter than the input.
     public func callAsFunction(_ input: Tensor, _ state: (Tensor, Tensor)? = nil, lengths: Tensor? = nil) -> (Tensor, (Tensor, Tensor)) {
         let r = run(input, state?.0, state?.1, lengths: lengths)
-        return (traced(r.output), (r.h, r.c!))
+        // From zero states over whole sequences, an export writes ONNX's LSTM for the output; else the ops inside.
+        return (state == nil && lengths == nil ? traced(r.output, from: input) : traced(r.output), (r.h, r.c!))
     }
 }
 
@@ -292,7 +293,7 @@ public final class GRU: RecurrentNet {
     /// The output and the final hidden state; `lengths` (int64 `[B]`) for sequences shorter than the input.
     public func callAsFunction(_ input: Tensor, _ h0: Tensor? = nil, lengths: Tensor? = nil) -> (Tensor, Tensor) {
         let r = run(input, h0, nil, lengths: lengths)
-        return (traced(r.output), r.h)
+        return (h0 == nil && lengths == nil ? traced(r.output, from: input) : traced(r.output), r.h)
     }
 }
 
