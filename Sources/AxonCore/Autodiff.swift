@@ -83,10 +83,18 @@ package enum TracedAttribute {
     case object(AnyObject)
 }
 
-/// Whether ops record their attributes for an export on this task. An export runs the model's forward pass with
+/// Whether ops record their attributes for an export on this thread. An export runs the model's forward pass with
 /// this on, then reads the recorded graph; ops that are not differentiable (comparisons, the step) are recorded too.
+/// A thread-local depth in C, as grad mode: every recorded op reads it, so it must cost nothing.
 package enum ExportTrace {
-    @TaskLocal package static var isActive = false
+    package static var isActive: Bool { axon_export_trace_depth() > 0 }
+
+    /// Runs `body` with tracing on (on this thread).
+    package static func tracing<R>(_ body: () throws -> R) rethrows -> R {
+        axon_export_trace_push()
+        defer { axon_export_trace_pop() }
+        return try body()
+    }
 }
 
 extension Tensor {

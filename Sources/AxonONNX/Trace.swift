@@ -9,7 +9,7 @@ enum ONNXTrace {
     static func export(_ layer: any Layer, path: String, input x: ONNXValue, to g: inout ONNXGraph) throws -> ONNXValue {
         // A leaf that requires gradients, so every op on the data is recorded.
         let source = x.value.detached().requiringGrad()
-        let output = withGrad { ExportTrace.$isActive.withValue(true) { layer(source) } }
+        let output = withGrad { ExportTrace.tracing { layer(source) } }
         var tracer = Tracer(root: layer, path: path, source: source, sourceName: x.name)
         let name = try tracer.name(of: output, &g)
         return ONNXValue(name: name, value: output.detached())

@@ -162,6 +162,12 @@ int axon_grad_disabled_depth(void) { return grad_disabled; }
 void axon_grad_disabled_push(void) { grad_disabled++; }
 void axon_grad_disabled_pop(void) { if (grad_disabled > 0) grad_disabled--; }
 
+// ---- export trace (AxonCore's ExportTrace) ----
+static _Thread_local int export_trace = 0;
+int axon_export_trace_depth(void) { return export_trace; }
+void axon_export_trace_push(void) { export_trace++; }
+void axon_export_trace_pop(void) { if (export_trace > 0) export_trace--; }
+
 // ---- counters ----
 static long counters[8];
 void axon_counter_add(int which, long delta) {

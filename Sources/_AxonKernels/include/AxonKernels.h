@@ -140,6 +140,10 @@ int axon_tune_allocator(void);
 int axon_grad_disabled_depth(void);
 void axon_grad_disabled_push(void);
 void axon_grad_disabled_pop(void);
+// Whether an export traces the forward pass on this thread (AxonCore's ExportTrace), as a depth.
+int axon_export_trace_depth(void);
+void axon_export_trace_push(void);
+void axon_export_trace_pop(void);
 
 // ---- Counters (relaxed atomics) -----------------------------------------------------------
 void axon_counter_add(int which, long delta);
