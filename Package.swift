@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "AxonOptimTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "AxonONNXTests", dependencies: ["Axon", "AxonTestSupport"], exclude: ["Models"]),
+        .testTarget(name: "AxonONNXTests", dependencies: ["Axon", "AxonTestSupport"], exclude: ["Models", "onnx_runtime.py"]),
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).
