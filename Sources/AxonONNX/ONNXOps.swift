@@ -48,6 +48,11 @@ enum ONNXOps {
             guard a >= -rank && a < Swift.max(rank, 1) else { throw node.error("axis \(a) is out of range for rank \(rank)", attribute: attribute) }
             return a < 0 ? a + rank : a
         }
+        /// Requires every size of `t` to be positive (the windowed and normalising kernels need a sample, a channel
+        /// and a position).
+        func positive(_ t: Tensor, _ what: String) throws {
+            guard t.shape.allSatisfy({ $0 > 0 }) else { throw node.error("\(what) \(t.shape) has an empty axis") }
+        }
         func checkSize(_ shape: [Int]) throws {
             var count = 1
             for d in shape {
@@ -150,6 +155,7 @@ enum ONNXOps {
             try n.require("storage_order", equals: 0)
         }) { a in
             let x = try a.float(0)
+            try a.positive(x, "input")
             guard x.rank == 3 || x.rank == 4 else { throw a.node.error("input \(x.shape) must be [N, C, L] or [N, C, H, W]") }
             let spatial = x.rank - 2
             guard let k = try a.node.ints("kernel_shape"), k.count == spatial, k.allSatisfy({ $0 > 0 }) else {
@@ -183,6 +189,8 @@ enum ONNXOps {
 
     static func conv(_ a: Args) throws -> [Tensor] {
         let x = try a.float(0), w = try a.float(1), b = a.optional(2)
+        try a.positive(x, "input")
+        try a.positive(w, "weight")
         guard x.rank == 3 || x.rank == 4, w.rank == x.rank else {
             throw a.node.error("input \(x.shape) and weight \(w.shape) must both be [N, C, L] or [N, C, H, W]")
         }
@@ -215,6 +223,8 @@ enum ONNXOps {
 
     static func convTranspose(_ a: Args) throws -> [Tensor] {
         let x = try a.float(0), w = try a.float(1), b = a.optional(2)
+        try a.positive(x, "input")
+        try a.positive(w, "weight")
         guard x.rank == 4, w.rank == 4, x.shape[1] == w.shape[0] else {
             throw a.node.error("input \(x.shape) and weight \(w.shape) must be [N, C, H, W] and [C, M, kH, kW]")
         }
@@ -253,6 +263,7 @@ enum ONNXOps {
         let x = try a.float(0), scale = try a.float(1), bias = a.optional(2)
         let axis = try a.axis(try a.node.int("axis", -1), rank: x.rank)
         let normalized = Array(x.shape[axis...])
+        try a.positive(x, "input")
         guard scale.shape == normalized, bias == nil || bias!.shape == normalized else {
             throw a.node.error("scale \(scale.shape) and bias \(bias?.shape ?? []) must be \(normalized) for input \(x.shape)")
         }
@@ -261,6 +272,7 @@ enum ONNXOps {
 
     static func instanceNormalization(_ a: Args) throws -> [Tensor] {
         let x = try a.float(0)
+        try a.positive(x, "input")
         guard x.rank >= 3 else { throw a.node.error("input \(x.shape) must be [N, C, D, ...]") }
         let scale = try a.float(1), bias = try a.float(2)
         guard scale.shape == [x.shape[1]], bias.shape == [x.shape[1]] else {
@@ -508,6 +520,7 @@ enum ONNXOps {
             let directions = try a.node.string("direction", "forward") == "bidirectional" ? 2 : 1
             let (t, b, i) = (x.shape[0], x.shape[1], x.shape[2])
             let h = r.rank == 3 ? r.shape[2] : 0
+            try a.positive(x, "X")
             guard h > 0, w.shape == [directions, gates * h, i], r.shape == [directions, gates * h, h] else {
                 throw a.node.error("W \(w.shape) and R \(r.shape) do not fit X \(x.shape) with \(directions) direction(s)")
             }

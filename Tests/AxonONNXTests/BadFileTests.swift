@@ -149,6 +149,11 @@ final class BadFileTests: XCTestCase {
         m = gemmModel()
         m.graph.initializer[1] = ONNXTensors.proto(Tensor.ones([5]), name: "fc.bias")
         assertError(m, "C [5] does not broadcast to [1, 2]")
+        // An empty batch reaches no kernel that needs a sample.
+        let cnn = try? ONNXModel(contentsOf: testFolder.appendingPathComponent("Models/cnn_bn.onnx").path)
+        XCTAssertThrowsError(try cnn?.forward(Tensor.zeros([0, 1, 12, 12])) ?? Tensor.zeros([])) {
+            XCTAssertTrue("\($0)".contains("input [0, 1, 12, 12] has an empty axis"), "\($0)")
+        }
         // At run time, an input of the wrong shape is an error too.
         XCTAssertThrowsError(try load(gemmModel()).forward(Tensor.ones([2, 4]))) {
             XCTAssertTrue("\($0)".contains("input 'x' has shape [2, 4]; the model expects [?, 3]"), "\($0)")
