@@ -98,15 +98,15 @@ enum ONNXForms {
             let net = child("net")
             switch s.net {
             case let t as TransformerEncoder: return out(encoder(x, t, causal: s.causal, path: net, to: &g), s)
-            case let r as LSTM: return out(try recurrent(x, r, lstm: true, path: net, to: &g), s)
-            case let r as GRU: return out(try recurrent(x, r, lstm: false, path: net, to: &g), s)
+            case let r as LSTM: return out(recurrent(x, r, .lstm, path: net, to: &g), s)
+            case let r as GRU: return out(recurrent(x, r, .gru, path: net, to: &g), s)
             default: throw ONNXError("export: SequenceLayer ('\(path)') wraps \(type(of: s.net)), which has no ONNX form")
             }
         case let m as DescribedLanguageModel:
             return try emit(m.net, path: child("net"), input: x, to: &g)
         case let m as CharLSTM:
             let e = try emit(m.embedding, path: child("embedding"), input: x, to: &g)
-            let h = ONNXValue(name: try recurrent(e, m.lstm, lstm: true, path: child("lstm"), to: &g), value: m.lstm(e.value).0)
+            let h = ONNXValue(name: recurrent(e, m.lstm, .lstm, path: child("lstm"), to: &g), value: m.lstm(e.value).0)
             return ONNXValue(name: linear(h, m.head, path: child("head"), to: &g), value: m(x.value))
         case let m as CharTransformer:
             let e = try emit(m.embedding, path: child("embedding"), input: x, to: &g)
@@ -132,10 +132,16 @@ enum ONNXForms {
             let positive = g.add1("Greater", [x.name, g.scalar(0, like: x.value, name: child("zero"))], name: path)
             return out(g.add1("Cast", [positive], ["to": .int(Int(ONNXTensors.code(x.value.dtype)))], name: path), a)
 
-        case let r as LSTM:  // the output sequence (called from a traced module)
-            return ONNXValue(name: try recurrent(x, r, lstm: true, path: path, to: &g), value: r(x.value).0)
+        case let r as LSTM:  // the output sequence, from zero states (as a traced module calls it)
+            return ONNXValue(name: recurrent(x, r, .lstm, path: path, to: &g), value: r(x.value).0)
         case let r as GRU:
-            return ONNXValue(name: try recurrent(x, r, lstm: false, path: path, to: &g), value: r(x.value).0)
+            return ONNXValue(name: recurrent(x, r, .gru, path: path, to: &g), value: r(x.value).0)
+        case let r as RNN:
+            return ONNXValue(name: recurrent(x, r, .rnn(relu: r.nonlinearity == .relu), path: path, to: &g), value: r(x.value).0)
+        case let c as LSTMCell:  // one step from zero states
+            return ONNXValue(name: cell(x, c, .lstm, path: path, to: &g), value: c(x.value).0)
+        case let c as GRUCell:
+            return ONNXValue(name: cell(x, c, .gru, path: path, to: &g), value: c(x.value))
         case let layer as any Layer:  // a module of the user's: its forward pass, traced
             return try ONNXTrace.export(layer, path: path, input: x, to: &g)
         default:
@@ -318,45 +324,73 @@ enum ONNXForms {
         return g.add1("LayerNormalization", inputs, ["axis": .int(-1), "epsilon": .float(n.eps)], name: "\(path).norm")
     }
 
-    /// An LSTM or GRU, layer by layer, as ONNX's LSTM (gates i, o, f, c) and GRU (gates z, r, h; PyTorch's reset,
-    /// linear_before_reset = 1) over [T, B, F]. The weights keep their state_dict names; Slice and Concat nodes put
-    /// PyTorch's gate order (i, f, g, o and r, z, n) into ONNX's.
-    static func recurrent(_ x: ONNXValue, _ r: RecurrentNet, lstm: Bool, path: String, to g: inout ONNXGraph) throws -> String {
-        let h = r.hiddenSize, order = lstm ? [0, 3, 1, 2] : [1, 0, 2], directions = r.bidirectional ? 2 : 1
-        func reordered(_ name: String, _ g: inout ONNXGraph) -> String {
-            let source = g.parameter(r.weights[name]!, name: "\(path).\(name)")
+    /// The recurrent ops: ONNX's LSTM (gates i, o, f, c), GRU (gates z, r, h; PyTorch's reset, linear_before_reset = 1)
+    /// and RNN (tanh or ReLU).
+    enum Recurrence {
+        case lstm, gru, rnn(relu: Bool)
+        var op: String { switch self { case .lstm: "LSTM"; case .gru: "GRU"; case .rnn: "RNN" } }
+        /// PyTorch's gate blocks in ONNX's order.
+        var order: [Int] { switch self { case .lstm: [0, 3, 1, 2]; case .gru: [1, 0, 2]; case .rnn: [0] } }
+        var outputs: Int { if case .lstm = self { 3 } else { 2 } }
+    }
+
+    /// One recurrent layer over a time-major [T, B, F] value, from the parameters of each direction (weight_ih,
+    /// weight_hh, bias_ih, bias_hh; the biases may be nil). The weights keep their state_dict names; Slice and Concat
+    /// nodes put PyTorch's gate order into ONNX's. Returns Y [T, D, B, H].
+    static func recurrentLayer(_ x: String, _ kind: Recurrence, directions: [(ih: Tensor, hh: Tensor, bih: Tensor?, bhh: Tensor?, names: [String])],
+                               hidden h: Int, path: String, to g: inout ONNXGraph) -> String {
+        func reordered(_ t: Tensor, _ name: String, _ g: inout ONNXGraph) -> String {
+            let source = g.parameter(t, name: name)
+            if kind.order == [0] { return source }
             let axes = g.ints([0], name: "\(path).axes")
-            let parts = order.map { k in
+            let parts = kind.order.map { k in
                 g.add1("Slice", [source, g.ints([k * h], name: "\(path).start"), g.ints([(k + 1) * h], name: "\(path).end"), axes], name: path)
             }
             return g.add1("Concat", parts, ["axis": .int(0)], name: path)
         }
-        func stacked(_ kind: String, _ layer: Int, _ g: inout ONNXGraph) -> String {
-            let perDirection = (0..<directions).map { d -> String in
-                let weight = reordered("\(kind)_l\(layer)\(d == 1 ? "_reverse" : "")", &g)
-                return g.add1("Unsqueeze", [weight, g.ints([0], name: "\(path).axes")], name: path)
-            }
-            return directions == 1 ? perDirection[0] : g.add1("Concat", perDirection, ["axis": .int(0)], name: path)
+        func stacked(_ parts: [String], _ g: inout ONNXGraph) -> String {
+            let unsqueezed = parts.map { g.add1("Unsqueeze", [$0, g.ints([0], name: "\(path).axes")], name: path) }
+            return unsqueezed.count == 1 ? unsqueezed[0] : g.add1("Concat", unsqueezed, ["axis": .int(0)], name: path)
         }
-        let hasBias = r.weights["bias_ih_l0"] != nil
+        var inputs = [x, stacked(directions.map { reordered($0.ih, $0.names[0], &g) }, &g),
+                      stacked(directions.map { reordered($0.hh, $0.names[1], &g) }, &g)]
+        if directions[0].bih != nil {
+            inputs.append(stacked(directions.map { d in
+                g.add1("Concat", [reordered(d.bih!, d.names[2], &g), reordered(d.bhh!, d.names[3], &g)], ["axis": .int(0)], name: path)
+            }, &g))
+        }
+        var attributes: [String: ONNXAttribute] = ["hidden_size": .int(h), "direction": .string(directions.count == 2 ? "bidirectional" : "forward")]
+        switch kind {
+        case .gru: attributes["linear_before_reset"] = .int(1)
+        case .rnn(let relu): attributes["activations"] = .strings([String](repeating: relu ? "Relu" : "Tanh", count: directions.count))
+        case .lstm: break
+        }
+        return g.add(kind.op, inputs, attributes, name: path, outputs: kind.outputs)[0]
+    }
+
+    /// A stacked, optionally bidirectional LSTM, GRU or RNN, layer by layer; its output sequence.
+    static func recurrent(_ x: ONNXValue, _ r: RecurrentNet, _ kind: Recurrence, path: String, to g: inout ONNXGraph) -> String {
         var y = r.batchFirst ? g.add1("Transpose", [x.name], ["perm": .ints([1, 0, 2])], name: path) : x.name
         for layer in 0..<r.numLayers {
-            var inputs = [y, stacked("weight_ih", layer, &g), stacked("weight_hh", layer, &g)]
-            if hasBias {
-                let biases = (0..<directions).map { d -> String in
-                    let suffix = "_l\(layer)\(d == 1 ? "_reverse" : "")"
-                    let both = g.add1("Concat", [reordered("bias_ih\(suffix)", &g), reordered("bias_hh\(suffix)", &g)], ["axis": .int(0)], name: path)
-                    return g.add1("Unsqueeze", [both, g.ints([0], name: "\(path).axes")], name: path)
-                }
-                inputs.append(directions == 1 ? biases[0] : g.add1("Concat", biases, ["axis": .int(0)], name: path))
+            let directions = (r.bidirectional ? ["", "_reverse"] : [""]).map { suffix in
+                let names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"].map { "\($0)_l\(layer)\(suffix)" }
+                return (ih: r.weights[names[0]]!, hh: r.weights[names[1]]!, bih: r.weights[names[2]], bhh: r.weights[names[3]],
+                        names: names.map { "\(path).\($0)" })
             }
-            var attributes: [String: ONNXAttribute] = ["hidden_size": .int(h), "direction": .string(r.bidirectional ? "bidirectional" : "forward")]
-            if !lstm { attributes["linear_before_reset"] = .int(1) }
-            let outputs = g.add(lstm ? "LSTM" : "GRU", inputs, attributes, name: "\(path).l\(layer)", outputs: lstm ? 3 : 2)
+            let output = recurrentLayer(y, kind, directions: directions, hidden: r.hiddenSize, path: "\(path).l\(layer)", to: &g)
             // Y [T, D, B, H] -> [T, B, D·H]
-            let timeMajor = g.add1("Transpose", [outputs[0]], ["perm": .ints([0, 2, 1, 3])], name: path)
+            let timeMajor = g.add1("Transpose", [output], ["perm": .ints([0, 2, 1, 3])], name: path)
             y = g.add1("Reshape", [timeMajor, g.ints([0, 0, -1], name: "\(path).shape")], name: path)
         }
         return r.batchFirst ? g.add1("Transpose", [y], ["perm": .ints([1, 0, 2])], name: path) : y
+    }
+
+    /// One step of a cell from a zero state: the recurrent op over a sequence of one; its hidden state [B, H].
+    static func cell(_ x: ONNXValue, _ c: RecurrentCellLayer, _ kind: Recurrence, path: String, to g: inout ONNXGraph) -> String {
+        let sequence = g.add1("Unsqueeze", [x.name, g.ints([0], name: "\(path).axes")], name: path)
+        let names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"].map { "\(path).\($0)" }
+        let y = recurrentLayer(sequence, kind, directions: [(ih: c.weightIh, hh: c.weightHh, bih: c.biasIh, bhh: c.biasHh, names: names)],
+                               hidden: c.weightHh.shape[1], path: path, to: &g)
+        return g.add1("Squeeze", [y, g.ints([0, 1], name: "\(path).axes")], name: path)
     }
 }

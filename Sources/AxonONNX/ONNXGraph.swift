@@ -74,6 +74,7 @@ public enum ONNXAttribute {
     case float(Double)
     case floats([Double])
     case string(String)
+    case strings([String])
     case tensor(Tensor)
 
     func proto(named name: String) -> Onnx_AttributeProto {
@@ -85,6 +86,7 @@ public enum ONNXAttribute {
         case .float(let v): a.type = .float; a.f = Float(v)
         case .floats(let v): a.type = .floats; a.floats = v.map(Float.init)
         case .string(let v): a.type = .string; a.s = Data(v.utf8)
+        case .strings(let v): a.type = .strings; a.strings = v.map { Data($0.utf8) }
         case .tensor(let t): a.type = .tensor; a.t = ONNXTensors.proto(t, name: name)
         }
         return a

@@ -35,6 +35,7 @@ struct ONNXNode {
             case .float: attributes[a.name] = .float(Double(a.f))
             case .floats: attributes[a.name] = .floats(a.floats.map { Double($0) })
             case .string: attributes[a.name] = .string(String(decoding: a.s, as: UTF8.self))
+            case .strings: attributes[a.name] = .strings(a.strings.map { String(decoding: $0, as: UTF8.self) })
             case .tensor:
                 attributes[a.name] = .tensor(try ONNXTensors.tensor(a.t, context: "\(context): attribute '\(a.name)'", maxElements: maxElements))
             default: throw ONNXError("\(context): attribute '\(a.name)' has type \(a.type), which is not supported")

@@ -496,17 +496,23 @@ enum ONNXOps {
         [AxonCore.gelu(try a.float(0), approximate: try a.node.string("approximate", "none") == "tanh")]
     }
 
-    /// ONNX's LSTM (gates i, o, f, c) and GRU (gates z, r, h), one layer in one or both directions, as a loop of
-    /// Axon's tensor ops (differentiable, so an imported recurrent model can be fine-tuned). Default activations only.
-    static func recurrent(lstm: Bool) -> Spec {
-        let gates = lstm ? 4 : 3
+    /// ONNX's LSTM (gates i, o, f, c), GRU (gates z, r, h) and RNN (tanh or ReLU), one layer in one or both directions,
+    /// as a loop of Axon's tensor ops (differentiable, so an imported recurrent model can be fine-tuned). Default
+    /// activations only (and ReLU for RNN).
+    static func recurrent(gates: Int) -> Spec {
+        let lstm = gates == 4, rnn = gates == 1
         var attributes: Set<String> = ["activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout"]
-        attributes.insert(lstm ? "input_forget" : "linear_before_reset")
+        if !rnn { attributes.insert(lstm ? "input_forget" : "linear_before_reset") }
         return Spec(minInputs: 3, maxInputs: lstm ? 8 : 6, attributes: attributes, check: { n in
             try n.require("direction", in: ["forward", "reverse", "bidirectional"])
             if lstm { try n.require("input_forget", equals: 0) }
-            for key in ["clip", "activations", "activation_alpha", "activation_beta"] where n.attributes[key] != nil {
+            for key in ["clip", "activation_alpha", "activation_beta"] + (rnn ? [] : ["activations"]) where n.attributes[key] != nil {
                 throw n.error("is not supported (only the default activations, unclipped)", attribute: key)
+            }
+            if rnn, let a = n.attributes["activations"] {
+                guard case .strings(let names) = a, let first = names.first, ["Tanh", "Relu"].contains(first), Set(names).count == 1 else {
+                    throw n.error("only Tanh or Relu, the same for every direction, is supported", attribute: "activations")
+                }
             }
             if lstm && n.inputs.count > 7 && !n.inputs[7].isEmpty { throw n.error("peephole weights (input P) are not supported") }
         }) { a in
@@ -539,6 +545,8 @@ enum ONNXOps {
             }
             let h0 = try state(5, "initial_h"), c0 = lstm ? try state(6, "initial_c") : nil
             let beforeReset = try a.node.int("linear_before_reset", 0) != 0
+            var relu = false
+            if case .strings(let names)? = a.node.attributes["activations"] { relu = names.first == "Relu" }
             var ys: [Tensor] = [], hs: [Tensor] = [], cs: [Tensor] = []
             for d in 0..<directions {
                 let wd = w[d], rd = r[d]
@@ -549,7 +557,10 @@ enum ONNXOps {
                 var steps = [Tensor?](repeating: nil, count: t)
                 for step in (reverse || d == 1) ? Array((0..<t).reversed()) : Array(0..<t) {
                     let xs = projected[step]
-                    if lstm {
+                    if rnn {
+                        let z = xs + linear(hidden, weight: rd, bias: rb)
+                        hidden = relu ? AxonCore.relu(z) : tanh(z)
+                    } else if lstm {
                         let g = xs + linear(hidden, weight: rd, bias: rb)
                         let q = g.chunked(4, axis: 1)
                         let input = sigmoid(q[0]), output = sigmoid(q[1]), forget = sigmoid(q[2]), candidate = tanh(q[3])
@@ -636,7 +647,7 @@ enum ONNXOps {
                 try n.require("group", equals: 1)
             }, run: convTranspose),
             "MaxPool": pool(max: true), "AveragePool": pool(max: false),
-            "LSTM": recurrent(lstm: true), "GRU": recurrent(lstm: false),
+            "LSTM": recurrent(gates: 4), "GRU": recurrent(gates: 3), "RNN": recurrent(gates: 1),
             "GlobalAveragePool": Spec(minInputs: 1, maxInputs: 1) { a in
                 let x = try a.float(0)
                 guard x.rank >= 3, x.shape[2...].allSatisfy({ $0 > 0 }) else { throw a.node.error("input \(x.shape) must be [N, C, D, ...]") }

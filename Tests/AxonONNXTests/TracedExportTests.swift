@@ -60,6 +60,29 @@ final class TracedExportTests: ONNXTestCase {
         try roundTrip(Case(name: "traced-decoder", model: EncoderDecoder(), input: input([6, 8], seed: 84)))
     }
 
+    /// Elman RNNs (ONNX's RNN op), the LSTM and GRU cells from zero states (the recurrent ops over one step) and a
+    /// perceptron (its step traced op by op).
+    final class Cells: Module, Layer {
+        let rnn = RNN(4, 5, numLayers: 2, bidirectional: true, batchFirst: true)
+        let relu = RNN(10, 3, nonlinearity: .relu, batchFirst: true)
+        let lstm = LSTMCell(3, 4), gru = GRUCell(4, 6), perceptron = Perceptron(inputs: 6)
+        func callAsFunction(_ x: Tensor) -> Tensor {
+            let (y, _) = relu(rnn(x).0)
+            let last = y.sliced(axis: 1, y.shape[1] - 1..<y.shape[1]).squeezed(axis: 1)
+            let h = gru(lstm(last).0)
+            return concat([h, perceptron(h).unsqueezed(axis: 1)], axis: 1)
+        }
+        override init() {
+            super.init()
+            perceptron.weight.assign(Tensor.randn([6], generator: Generator(seed: 3)))
+        }
+    }
+
+    func testRecurrentCellsAndRNN() throws {
+        Generator.global.reseed(13)
+        try roundTrip(Case(name: "traced-cells", model: Cells(), input: input([5, 4], seed: 85)))
+    }
+
     final class LastStepWrapper: Module, Layer {
         let inner = Sequential(Linear(3, 5), Tanh())
         func callAsFunction(_ x: Tensor) -> Tensor { inner(x) * 2 + x.sum(axes: [1], keepDims: true) }

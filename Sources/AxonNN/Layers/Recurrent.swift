@@ -258,8 +258,11 @@ public final class RNN: RecurrentNet {
     /// The output and the final hidden state; `lengths` (int64 `[B]`) for sequences shorter than the input.
     public func callAsFunction(_ input: Tensor, _ h0: Tensor? = nil, lengths: Tensor? = nil) -> (Tensor, Tensor) {
         let r = run(input, h0, nil, lengths: lengths)
-        return (traced(r.output), r.h)
+        return (h0 == nil && lengths == nil ? traced(r.output, from: input) : traced(r.output), r.h)
     }
+
+    /// The hidden nonlinearity.
+    public var nonlinearity: Nonlinearity { cell == .relu ? .relu : .tanh }
 }
 
 /// Long short-term memory, as `torch.nn.LSTM`.
@@ -340,7 +343,7 @@ public final class LSTMCell: RecurrentCellLayer {
     /// The next (hidden, cell) state (zeros when `state` is nil).
     public func callAsFunction(_ input: Tensor, _ state: (Tensor, Tensor)? = nil) -> (Tensor, Tensor) {
         let r = step(input, state?.0, state?.1)
-        return (traced(r.h), r.c!)
+        return (state == nil ? traced(r.h, from: input) : traced(r.h), r.c!)
     }
 }
 
@@ -351,5 +354,8 @@ public final class GRUCell: RecurrentCellLayer {
         super.init(.gru, "GRUCell", inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, generator: generator)
     }
     /// The next hidden state (from zeros when `h` is nil).
-    public func callAsFunction(_ input: Tensor, _ h: Tensor? = nil) -> Tensor { traced(step(input, h, nil).h) }
+    public func callAsFunction(_ input: Tensor, _ h: Tensor? = nil) -> Tensor {
+        let next = step(input, h, nil).h
+        return h == nil ? traced(next, from: input) : traced(next)
+    }
 }
