@@ -102,10 +102,20 @@ public final class ONNXModel: Module, Layer {
             guard input.type.tensorType.hasElemType else { throw ONNXError("\(source): input '\(input.name)' is not a tensor") }
             names.append(input.name)
             types.append(try ONNXTensors.dtype(input.type.tensorType.elemType, context: "\(source): input '\(input.name)'"))
-            shapes.append(input.type.tensorType.shape.dim.map { d -> Int? in
+            let shape = input.type.tensorType.shape.dim.map { d -> Int? in
                 if case .dimValue(let v)? = d.value, v > 0, v <= Int64(limits.maxElements) { return Int(v) }
                 return nil
-            })
+            }
+            // The fixed axes alone must fit the limit: the load's run on zeros (and any caller) allocates that much.
+            var fixed = 1
+            for d in shape.compactMap({ $0 }) {
+                let (product, overflow) = fixed.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= limits.maxElements else {
+                    throw ONNXError("\(source): input '\(input.name)' declares shape \(ONNXModel.describe(shape)), more than \(limits.maxElements) elements")
+                }
+                fixed = product
+            }
+            shapes.append(shape)
             defined.insert(input.name)
         }
         guard !names.isEmpty else { throw ONNXError("\(source): the graph has no input") }
@@ -177,7 +187,10 @@ public final class ONNXModel: Module, Layer {
         guard inputNames.count == 1, outputNames.count == 1 else {
             throw ONNXError("the model has \(inputNames.count) inputs and \(outputNames.count) outputs; use run(_:) with names")
         }
-        return try run([inputNames[0]: input])[outputNames[0]]!
+        guard let output = try run([inputNames[0]: input])[outputNames[0]] else {
+            throw ONNXError("output '\(outputNames[0])' was not made")
+        }
+        return output
     }
 
     /// ``forward(_:)``, stopping with the error's message if the input does not fit the model.

@@ -73,6 +73,12 @@ final class BadFileTests: XCTestCase {
         m = gemmModel()
         m.graph.initializer[0].dims = [-2, 3]
         assertError(m, "negative dimension")
+        // An input whose declared axes multiply past the limit (each one alone is under it).
+        m = gemmModel()
+        var dimension = Onnx_TensorShapeProto.Dimension()
+        dimension.dimValue = 1 << 27
+        m.graph.input[0].type.tensorType.shape.dim = [dimension, dimension, dimension]
+        assertError(m, "input 'x' declares shape [134217728, 134217728, 134217728], more than 268435456 elements")
         // A graph that asks for a huge tensor at run time.
         m = gemmModel()
         let constant = node("ConstantOfShape", "huge", ["shape"], ["big"])
