@@ -180,7 +180,7 @@ public struct TensorDataset: Dataset {
 /// ## Topics
 ///
 /// ### Making a loader
-/// - ``init(_:batchSize:shuffle:dropLast:seed:)``
+/// - ``init(_:batchSize:shuffle:dropLast:seed:sampler:)``
 /// - ``dataset``
 /// - ``batchSize``
 /// - ``shuffle``
@@ -202,26 +202,35 @@ public final class DataLoader: Sequence {
     public let dropLast: Bool
     /// The generator that draws the permutations (its state is part of a training checkpoint).
     public let generator: AxonCore.Generator
+    /// This process's share of each epoch's order, in distributed training (nil: the whole order).
+    public let sampler: DistributedSampler?
 
-    /// A loader over `dataset`; `seed` fixes the shuffling.
-    public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, dropLast: Bool = false, seed: UInt64 = 0) {
+    /// A loader over `dataset`; `seed` fixes the shuffling. With a `sampler`, each epoch's order (the same order a
+    /// loader without one draws for that seed and epoch) is cut down to this rank's share.
+    public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, dropLast: Bool = false, seed: UInt64 = 0,
+                sampler: DistributedSampler? = nil) {
         guard batchSize > 0 else { fatalError("Axon.DataLoader: batchSize must be positive, got \(batchSize)") }
         self.dataset = dataset
         self.batchSize = batchSize
         self.shuffle = shuffle
         self.dropLast = dropLast
+        self.sampler = sampler
         generator = AxonCore.Generator(seed: seed)
     }
 
+    /// Examples in one epoch: the dataset's, or this rank's share of them.
+    var epochCount: Int { sampler?.count(of: dataset.count) ?? dataset.count }
+
     /// Number of batches in one epoch (for an ``EpochDataset``, the epoch being drawn).
     public var batchCount: Int {
-        dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
+        dropLast ? epochCount / batchSize : (epochCount + batchSize - 1) / batchSize
     }
 
     /// One epoch's batches (draws the epoch's permutation when shuffling).
     public func makeIterator() -> AnyIterator<(input: Tensor, target: Tensor)> {
         (dataset as? EpochDataset)?.startEpoch(generator: generator)
-        let order = shuffle ? generator.permutation(dataset.count) : Array(0..<dataset.count)
+        let all = shuffle ? generator.permutation(dataset.count) : Array(0..<dataset.count)
+        let order = sampler?.share(of: all) ?? all
         let batches = batchCount, size = batchSize, data = dataset
         var b = 0
         return AnyIterator {
@@ -230,5 +239,56 @@ public final class DataLoader: Sequence {
             b += 1
             return data.batch(Array(order[start..<Swift.min(start + size, order.count)]))
         }
+    }
+}
+
+/// One rank's share of each epoch's examples in distributed training, as `torch.utils.data.DistributedSampler`:
+/// every rank draws the same order (the order a single-process ``DataLoader`` draws for the seed and epoch), and
+/// rank r takes its positions r, r + N, r + 2N, ... for N ranks.
+///
+/// With `even` (the default, PyTorch's behaviour), every rank gets the same number of examples, so every rank
+/// runs the same number of steps: the order is padded with its own first examples up to a multiple of N, or,
+/// with `dropLast`, cut down to one. Without `even` (an evaluation set, where each example must count once),
+/// the shares differ by at most one example.
+public struct DistributedSampler: Sendable, Equatable {
+    /// This process's rank, 0..<worldSize.
+    public let rank: Int
+    /// Number of ranks.
+    public let worldSize: Int
+    /// Whether an order that does not divide evenly is cut down (true) or padded (false).
+    public let dropLast: Bool
+    /// Whether every rank gets the same number of examples.
+    public let even: Bool
+
+    /// Rank `rank` of `worldSize` ranks.
+    public init(rank: Int, worldSize: Int, dropLast: Bool = false, even: Bool = true) {
+        guard worldSize >= 1, (0..<worldSize).contains(rank) else {
+            fatalError("Axon.DistributedSampler: rank \(rank) must be in 0..<worldSize, with worldSize \(worldSize) >= 1")
+        }
+        self.rank = rank
+        self.worldSize = worldSize
+        self.dropLast = dropLast
+        self.even = even
+    }
+
+    /// Examples this rank gets from a dataset of `total`.
+    public func count(of total: Int) -> Int {
+        if !even { return total > rank ? (total - rank + worldSize - 1) / worldSize : 0 }
+        return dropLast ? total / worldSize : (total + worldSize - 1) / worldSize
+    }
+
+    /// This rank's positions of `order` (an epoch's order of example indices).
+    public func share(of order: [Int]) -> [Int] {
+        guard !order.isEmpty else { return [] }
+        var full = order
+        if even {
+            let total = count(of: order.count) * worldSize
+            if total < full.count {
+                full.removeLast(full.count - total)
+            } else {
+                while full.count < total { full += order.prefix(total - full.count) }  // PyTorch's padding
+            }
+        }
+        return Array(stride(from: rank, to: full.count, by: worldSize).map { full[$0] })
     }
 }
