@@ -187,6 +187,18 @@ extension Tensor {
                                retainGraph: retainGraph ?? createGraph)
     }
 
+    /// Runs `hook` with this leaf each time a backward pass has finished accumulating into its `.grad`, while
+    /// the rest of the pass may still be running, as PyTorch's `register_post_accumulate_grad_hook`.
+    /// `DistributedDataParallel` starts a bucket's all-reduce from it. Not run by
+    /// ``gradients(of:withRespectTo:gradOutputs:createGraph:retainGraph:)``, which leaves `.grad` untouched.
+    public func registerPostAccumulateGradHook(_ hook: @escaping (Tensor) -> Void) {
+        guard isLeaf else { axonFail("registerPostAccumulateGradHook", "only leaves accumulate .grad, got a tensor made by \(gradFn!.name) with shape \(shape)") }
+        postAccumulateGradHooks.append(hook)
+    }
+
+    /// Removes every hook added by ``registerPostAccumulateGradHook(_:)``.
+    public func removePostAccumulateGradHooks() { postAccumulateGradHooks = [] }
+
     /// The engine: the reverse topological walk from `root`. Accumulates into leaves' `.grad` when
     /// `targets` is nil; otherwise returns the gradient of each target (zeros where none flows) and
     /// leaves every `.grad` untouched.
@@ -250,6 +262,7 @@ extension Tensor {
                 // A leaf's .grad is a tensor of its own layout: an expanded or strided view (the gradient
                 // of a sum, a slice) is made contiguous, as PyTorch's AccumulateGrad does.
                 node.grad = node.grad.map { $0 + g } ?? (g.isContiguous ? g : g.contiguous())
+                for hook in node.postAccumulateGradHooks { hook(node) }
                 continue
             }
             guard let fn = node.gradFn else { continue }

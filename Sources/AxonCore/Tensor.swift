@@ -186,6 +186,10 @@ public final class Tensor: @unchecked Sendable {
     var visitedInPass = 0
     @exclusivity(unchecked)
     var pendingGrad: Tensor?
+    /// Run by ``backward(_:retainGraph:createGraph:)`` once this leaf's `.grad` holds the pass's whole gradient
+    /// (``registerPostAccumulateGradHook(_:)``).
+    @exclusivity(unchecked)
+    var postAccumulateGradHooks: [(Tensor) -> Void] = []
 
     /// A view of `buffer`; nil strides mean row-major.
     init(buffer: TensorBuffer, shape: [Int], strides: [Int]?, offset: Int, requiresGrad: Bool = false) {

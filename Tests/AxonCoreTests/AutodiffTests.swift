@@ -115,3 +115,23 @@ final class AutodiffTests: XCTestCase {
         }
     }
 }
+
+final class PostAccumulateGradHookTests: XCTestCase {
+    /// The hook sees the leaf's whole gradient for the pass (both uses of `x` summed), once per backward pass;
+    /// `gradients(of:)` leaves `.grad` alone and runs none.
+    func testHookRunsOnceWithTheWholeGradient() {
+        let x = Tensor([1, 2, 3], requiresGrad: true), w = Tensor([2, 2, 2], requiresGrad: true)
+        var seen: [[Float]] = []
+        x.registerPostAccumulateGradHook { t in seen.append(t.grad!.scalars) }
+        let y = (x * x + x * w).sum()  // dy/dx = 2x + w
+        y.backward(retainGraph: true)
+        XCTAssertEqual(seen, [[4, 6, 8]])
+        y.backward()
+        XCTAssertEqual(seen, [[4, 6, 8], [8, 12, 16]], "after the second pass .grad holds both")
+        _ = gradients(of: (x * w).sum(), withRespectTo: [x])
+        XCTAssertEqual(seen.count, 2)
+        x.removePostAccumulateGradHooks()
+        (x * 1).sum().backward()
+        XCTAssertEqual(seen.count, 2)
+    }
+}
