@@ -36,8 +36,14 @@ public func batchNorm(_ input: Tensor, runningMean: Buffer? = nil, runningVar: B
 /// ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:)``; with `overwriting`, when nothing is
 /// recorded and the input is contiguous, the result is written over the input (`BatchNorm` in a `Sequential`
 /// evaluated without gradients, on a fresh tensor no one else holds).
+///
+/// With `crossReplicaSum` (synchronised batch norm in distributed training, as PyTorch's `SyncBatchNorm`), the
+/// statistics are those of the batches of every rank together: the closure sums an array element-wise over the
+/// ranks, and is called twice in the forward pass (counts and sums, then squared deviations) and once in the
+/// backward pass (Σg and Σg·(x − mean)). The weight's and bias's gradients stay this rank's, for the gradient
+/// averaging to combine.
 func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weight: Tensor?, bias: Tensor?, training: Bool,
-               momentum: Double, eps: Double, overwriting: Bool) -> Tensor {
+               momentum: Double, eps: Double, overwriting: Bool, crossReplicaSum: ((inout [Double]) -> Void)? = nil) -> Tensor {
     guard input.rank >= 2 else { fatalError("Axon.batchNorm: input needs shape [N, C, ...], got \(input.shape)") }
     let c = input.shape[1]
     for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean?.wrappedValue),
@@ -52,6 +58,8 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
     let axes = (0..<input.rank).filter { $0 != 1 }
     let n = c == 0 ? 0 : input.count / c
     let useBatch = training || runningMean == nil || runningVar == nil
+    let sync = useBatch ? crossReplicaSum : nil
+    var total = Double(n)  // values per channel in the statistics (every rank's, when synchronised)
     if training && n <= 1 {
         fatalError("Axon.batchNorm: expected more than 1 value per channel when training, got input shape \(input.shape)")
     }
@@ -70,11 +78,29 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
             let first = x.count == 0 ? [Double](repeating: 0, count: c)
                 : x[0].reshaped([c, x.count / (x.shape[0] * c)])[0..<c, 0..<1].doubleScalars
             let (d, q) = channelSums(x, x, shiftA: first, shiftB: first)
-            for ch in 0..<c {
-                let m = d[ch] / Double(n)
-                mean[ch] = first[ch] + m
-                batchVariance[ch] = max(q[ch] / Double(n) - m * m, 0)
-                rstd[ch] = 1 / (batchVariance[ch] + eps).squareRoot()
+            if let sync {
+                // Every rank's values: the count and sums give the mean; then each rank's squared deviations
+                // from that mean, Σ(x − k)² − 2(m − k)Σ(x − k) + n(m − k)² with m − k the mean's distance from the shift.
+                var sums = (0..<c).map { first[$0] * Double(n) + d[$0] } + [Double(n)]
+                sync(&sums)
+                total = sums[c]
+                for ch in 0..<c { mean[ch] = sums[ch] / total }
+                var squares = (0..<c).map { ch -> Double in
+                    let m = mean[ch] - first[ch]
+                    return max(q[ch] - 2 * m * d[ch] + Double(n) * m * m, 0)
+                }
+                sync(&squares)
+                for ch in 0..<c {
+                    batchVariance[ch] = squares[ch] / total
+                    rstd[ch] = 1 / (batchVariance[ch] + eps).squareRoot()
+                }
+            } else {
+                for ch in 0..<c {
+                    let m = d[ch] / Double(n)
+                    mean[ch] = first[ch] + m
+                    batchVariance[ch] = max(q[ch] / Double(n) - m * m, 0)
+                    rstd[ch] = 1 / (batchVariance[ch] + eps).squareRoot()
+                }
             }
         }
         let inPlace = overwriting && !GradMode.isEnabled && x === v[0]
@@ -82,6 +108,7 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
                              into: inPlace ? x : nil)
     }, backward: { g, v, _ in
         if GradMode.isEnabled {  // recorded: the derivative from differentiable ops
+            if sync != nil { axonFail("batchNorm", "synchronised batch norm has no recorded (second) derivative, input \(input.shape)") }
             let m = Tensor(shape: statShape, scalars: mean).converted(to: v[0].dtype)
             let r = Tensor(shape: statShape, scalars: rstd).converted(to: v[0].dtype)
             var centered = v[0] - m, scale = r
@@ -101,7 +128,9 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
         let k = (0..<c).map { rstd[$0] * (w?[$0] ?? 1) }
         let dx: Tensor
         if useBatch {
-            let meanG = sumG.map { $0 / Double(n) }, meanGXhat = sumGXhat.map { $0 / Double(n) }
+            var both = sumG + sumGXhat  // over every rank's values when synchronised
+            sync?(&both)
+            let meanG = both[..<c].map { $0 / total }, meanGXhat = both[c...].map { $0 / total }
             dx = channelAffine(grad, x, shiftB: mean, alpha: k, beta: (0..<c).map { -k[$0] * rstd[$0] * meanGXhat[$0] },
                                gamma: (0..<c).map { -k[$0] * meanG[$0] })
         } else {
@@ -111,7 +140,7 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
             + (bias.map { [Tensor(shape: [c], doubles: sumG, dtype: $0.dtype)] } ?? [])
     })
     if training, let runningMean, let runningVar {
-        let unbiased = Double(n) / Double(n - 1)
+        let unbiased = total / (total - 1)
         let rm = runningMean.wrappedValue.doubleScalars
         let rv = runningVar.wrappedValue.doubleScalars
         runningMean.wrappedValue = Tensor(shape: [c], doubles: (0..<c).map { rm[$0] * (1 - momentum) + mean[$0] * momentum },

@@ -18,6 +18,10 @@ public class BatchNorm: Module, Layer, InPlaceLayer {
     /// Added to the variance for stability.
     public let eps: Double
     let expectedRanks: Set<Int>
+    /// Sums an array element-wise over the ranks of a distributed job, making the statistics in training those of
+    /// every rank's batch together (PyTorch's `SyncBatchNorm`); nil (the default) keeps each rank's own, as
+    /// PyTorch's `BatchNorm` under `DistributedDataParallel`. `DistributedDataParallel(syncBatchNorm: true)` sets it.
+    public var crossReplicaSum: ((inout [Double]) -> Void)?
 
     init(_ numFeatures: Int, eps: Double, momentum: Double, affine: Bool, ranks: Set<Int>) {
         guard numFeatures > 0 else { fatalError("Axon.BatchNorm: numFeatures must be positive, got \(numFeatures)") }
@@ -46,7 +50,8 @@ public class BatchNorm: Module, Layer, InPlaceLayer {
             numBatchesTracked = Tensor(shape: [], scalars: [numBatchesTracked.intScalars[0] + 1] as [Int])
         }
         return batchNorm(input, runningMean: _runningMean, runningVar: _runningVar, weight: weight, bias: bias,
-                         training: isTraining, momentum: momentum, eps: eps, overwriting: overwriting)
+                         training: isTraining, momentum: momentum, eps: eps, overwriting: overwriting,
+                         crossReplicaSum: crossReplicaSum)
     }
 
     /// The layer and its configuration, as printed in a model description.
