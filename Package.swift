@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -13,6 +13,9 @@ let package = Package(
         .executable(name: "axon-bench", targets: ["AxonBench"]),
         .executable(name: "lenet-example", targets: ["LeNetExample"]),
     ],
+    // MPI: distributed data-parallel training on MPI (`swift build -c release --traits MPI`; needs Open MPI's
+    // headers and library, Debian's libopenmpi-dev). Off by default: the package builds with nothing installed.
+    traits: [.trait(name: "MPI", description: "Distributed training on MPI (Open MPI's libopenmpi-dev)")],
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,10 +45,16 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Datasets, loaders, readers (CSV, IDX), built-in 2-D sets, transforms.
         .target(name: "AxonData", dependencies: ["AxonCore", "CZlib"]),
+        // MPI's C API (the MPI trait only), found by pkg-config.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
+        // Distributed training: the collectives interface, MPI behind it (the MPI trait), DistributedDataParallel.
+        .target(name: "AxonDistributed", dependencies: [
+            "AxonCore", "AxonNN", "_AxonKernels", .target(name: "CMPI", condition: .when(traits: ["MPI"])),
+        ]),
         // Checkpoints: safetensors with atomic writes, model and training state.
         .target(name: "AxonIO", dependencies: ["AxonCore", "AxonNN", "AxonOptim"]),
         // The fit loop, metrics, callbacks, progress, SVG plots.
-        .target(name: "AxonTraining", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO"]),
+        .target(name: "AxonTraining", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO", "AxonDistributed"]),
         // ONNX: export of Axon models, and ONNX models run with Axon's kernels.
         .target(
             name: "AxonONNX",
@@ -53,7 +62,7 @@ let package = Package(
             exclude: ["Proto"]
         ),
         // `import Axon` gives the whole public API.
-        .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO", "AxonTraining", "AxonONNX"]),
+        .target(name: "Axon", dependencies: ["AxonCore", "AxonNN", "AxonOptim", "AxonData", "AxonIO", "AxonTraining", "AxonONNX", "AxonDistributed"]),
         // The Playground: sessions trained by Axon, a JSON API and event stream (Hummingbird), the page embedded.
         .target(
             name: "AxonPlayground",
@@ -75,6 +84,7 @@ let package = Package(
         .testTarget(name: "AxonDataTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonIOTests", dependencies: ["Axon", "AxonIO", "AxonTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AxonONNXTests", dependencies: ["Axon", "AxonTestSupport"], exclude: ["Models", "onnx_runtime.py"]),
+        .testTarget(name: "AxonDistributedTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).

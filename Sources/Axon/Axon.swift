@@ -6,3 +6,4 @@
 @_exported import AxonIO
 @_exported import AxonTraining
 @_exported import AxonONNX
+@_exported import AxonDistributed

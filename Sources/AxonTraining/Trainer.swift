@@ -1,5 +1,6 @@
 import AxonCore
 import AxonData
+import AxonDistributed
 import AxonIO
 import AxonNN
 import AxonOptim
@@ -160,6 +161,10 @@ public final class Trainer {
     /// Whether a NaN or infinite loss stops training with ``TrainingError/nonFiniteLoss(epoch:batch:value:)``
     /// (a display that shows a diverged network, as the Playground does, turns this off).
     public var throwsOnNonFiniteLoss = true
+    /// The model as a ``/AxonDistributed/DistributedDataParallel`` when it is one: each step then averages the
+    /// gradients over the ranks before the optimizer's step, and each epoch's record and ``evaluate(_:)`` give the
+    /// means over every rank's examples.
+    public var distributed: DistributedDataParallel? { model as? DistributedDataParallel }
     /// Where progress and messages go.
     public var output: (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
 
@@ -230,6 +235,7 @@ public final class Trainer {
         let index = running!.steps  // opened above
         guard value.isFinite || !throwsOnNonFiniteLoss else { throw TrainingError.nonFiniteLoss(epoch: epoch + 1, batch: index + 1, value: value) }
         l.backward()
+        try distributed?.synchronizeGradients()
         let callbacks = activeCallbacks
         for c in callbacks { c.gradientsComputed(trainer: self) }
         optimizer.step()
@@ -248,8 +254,15 @@ public final class Trainer {
     /// record and whether every callback wants training to go on.
     @discardableResult
     public func finishEpoch(validation: DataLoader? = nil) throws -> (record: EpochRecord, keepGoing: Bool) {
-        let r = running ?? RunningEpoch(metricSums: [Double](repeating: 0, count: metrics.count))
+        var r = running ?? RunningEpoch(metricSums: [Double](repeating: 0, count: metrics.count))
         running = nil
+        if let distributed {  // every rank's examples: the job's means and throughput
+            var sums = [Double(r.samples), r.lossSum] + r.metricSums
+            try distributed.communicator.allReduceSum(&sums)
+            r.samples = Int(sums[0])
+            r.lossSum = sums[1]
+            r.metricSums = Array(sums[2...])
+        }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - r.start) / 1e9
         let samples = Double(max(r.samples, 1))
         var values: [String: Double] = ["loss": r.lossSum / samples, "seconds": seconds,
@@ -307,6 +320,13 @@ public final class Trainer {
                 lossSum += loss(out, y).item * Double(n)
                 for (i, m) in metrics.enumerated() { sums[i] += m.batchSum(out, y) }
             }
+        }
+        if let distributed {  // every rank's share of the loader (or, without a sampler, every rank's copy)
+            var all = [Double(samples), lossSum] + sums
+            do { try distributed.communicator.allReduceSum(&all) } catch { Distributed.stop(error) }
+            samples = Int(all[0])
+            lossSum = all[1]
+            sums = Array(all[2...])
         }
         var values = ["loss": lossSum / Double(max(samples, 1))]
         for (i, m) in metrics.enumerated() { values[m.name] = sums[i] / Double(max(samples, 1)) }

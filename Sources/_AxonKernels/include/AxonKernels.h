@@ -149,6 +149,13 @@ void axon_export_trace_pop(void);
 void axon_counter_add(int which, long delta);
 long axon_counter_get(int which);
 
+// ---- Peer watch (distributed training) ------------------------------------------------------
+// Watches the other ranks of a job: every 200 ms, and on SIGTERM from the launcher, a rank on this host whose
+// process has ended (pids[r], same_host[r] != 0) makes this process print which rank was lost and exit(1).
+// Returns 0, or -1 for a bad rank or world size. stop() turns it off (a job finishing normally).
+int axon_peer_watch_start(int self, int world, const int *pids, const unsigned char *same_host);
+void axon_peer_watch_stop(void);
+
 #ifdef __cplusplus
 }
 #endif
