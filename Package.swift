@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "AxonTrainingTests", dependencies: ["Axon", "AxonTestSupport"]),
         .testTarget(name: "AxonPlaygroundTests", dependencies: ["AxonPlayground", "Axon"]),
         // Runs the `axon` binary (built because the tests depend on it).
-        .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand", "Axon", "AxonTestSupport"]),
+        .testTarget(name: "AxonCommandTests", dependencies: ["AxonCommand", "Axon", "AxonTestSupport"], exclude: ["Scripts"]),
         // Runs the snippets of Snippets/ (the code the DocC articles show, built with the package) and checks their output.
         .testTarget(name: "SnippetTests", dependencies: ["AxonTestSupport"]),
     ],

@@ -50,10 +50,10 @@ extension Train {
         } catch let error as DataError { throw UserError("\(path): \(error.description)") }
         let net = try spec.build()
         let opt = try makeOptimizer(net.parameters())
-        let trainLoader = DataLoader(train, batchSize: batchSize, shuffle: true, seed: seed)
-        let validationLoader = DataLoader(validation, batchSize: batchSize)
+        let trainLoader = loader(train, batchSize: batchSize, shuffle: true, seed: seed)
+        let validationLoader = loader(validation, batchSize: batchSize, shuffle: false)
         let vocab = tokenizer.count
-        let trainer = Trainer(model: net, optimizer: opt, loss: { crossEntropy($0.reshaped([$0.count / vocab, vocab]), $1.reshaped([$1.count])) },
+        let trainer = Trainer(model: try trained(net, examples: train.count), optimizer: opt, loss: { crossEntropy($0.reshaped([$0.count / vocab, vocab]), $1.reshaped([$1.count])) },
                               metrics: [.bitsPerToken], scheduler: try makeSchedule(opt))
         // Written straight to the file descriptor, as the progress lines are (print's buffer would reorder them).
         FileHandle.standardOutput.write(Data(("text: \(corpus.count) bytes, vocabulary \(vocab), \(train.tokens.count) training and \(validation.tokens.count) validation tokens, "

@@ -46,6 +46,10 @@ struct Train: ParsableCommand {
     var threads: Int?
     @Flag(name: .long, help: "Plain lines instead of a progress bar.")
     var quiet = false
+    @Flag(name: .long, help: "Train on every rank of an MPI job (under mpirun; the build needs --traits MPI). --batch-size is per rank; rank 0 writes the outputs.")
+    var distributed = false
+    @Flag(name: .long, help: "With --distributed: batch norm uses every rank's batch together (SyncBatchNorm), not each rank's own.")
+    var syncBatchNorm = false
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
@@ -58,8 +62,42 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if distributed { try joinJob() }
         if let threads { Threading.threadCount = threads }
         manualSeed(seed)
+        try train()
+        if distributed { try Distributed.finish() }
+    }
+
+    /// Joins the MPI job: ranks other than 0 print nothing (errors still go to standard error), each rank uses its
+    /// share of the host's cores unless --threads says otherwise, and the ranks check they were given the same seed.
+    func joinJob() throws {
+        try Distributed.start()
+        if !Distributed.isMain {
+            let null = open("/dev/null", O_WRONLY)
+            if null >= 0 { dup2(null, STDOUT_FILENO); close(null) }
+        }
+        let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? Distributed.worldSize
+        if threads == nil { Threading.threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1)) }
+        try Distributed.checkAgreement([("--seed", Int64(bitPattern: seed)), ("--batch-size", Int64(batchSize)), ("--epochs", Int64(epochs))])
+    }
+
+    /// The model trained: `net`, or with --distributed the data-parallel wrapper around it, once the ranks have checked
+    /// that they hold the same dataset.
+    func trained(_ net: any Layer, examples: Int) throws -> any Layer {
+        guard distributed else { return net }
+        try Distributed.checkAgreement([("the number of training examples", Int64(examples))])
+        return try DistributedDataParallel(net, syncBatchNorm: syncBatchNorm)
+    }
+
+    /// A loader over `data`; with --distributed, over this rank's share (training: PyTorch's even shares of the
+    /// shuffled order; evaluation: every example once over the ranks).
+    func loader(_ data: any Dataset, batchSize: Int, shuffle: Bool, seed: UInt64 = 0) -> DataLoader {
+        let sampler = distributed ? DistributedSampler(rank: Distributed.rank, worldSize: Distributed.worldSize, even: shuffle) : nil
+        return DataLoader(data, batchSize: batchSize, shuffle: shuffle, seed: seed, sampler: sampler)
+    }
+
+    func train() throws {
         if dataOptions.data.hasPrefix("text:") { return try trainLanguageModel(path: String(dataOptions.data.dropFirst(5))) }
         let resumed = try resume.map { try LoadedModel.load($0) }
         var data = try LoadedData.load(dataOptions.data, label: dataOptions.label, regression: dataOptions.regression,
@@ -89,23 +127,23 @@ struct Train: ParsableCommand {
             test = data.test
             validation = held
         }
-        let trainLoader = DataLoader(data.train, batchSize: batchSize, shuffle: true, seed: seed)
-        let validationLoader = validation.map { DataLoader($0, batchSize: 1024) }
-        let trainer = Trainer(model: net, optimizer: opt, loss: lossFunction,
+        let trainLoader = loader(data.train, batchSize: batchSize, shuffle: true, seed: seed)
+        let validationLoader = validation.map { loader($0, batchSize: 1024, shuffle: false) }
+        let trainer = Trainer(model: try trained(net, examples: data.train.count), optimizer: opt, loss: lossFunction,
                               metrics: data.isClassification ? [.accuracy] : [.mae], scheduler: scheduler)
         let metadata = CheckpointMetadata.describing(spec, classification: data.isClassification, classNames: data.classNames,
                                                      standardizer: data.standardizer)
         let metricsPath = try fit(trainer, net, trainLoader, validationLoader, metadata: metadata)
 
         if let test {
-            let result = trainer.evaluate(DataLoader(test, batchSize: 1024))
+            let result = trainer.evaluate(loader(test, batchSize: 1024, shuffle: false))
             print(String(format: "test loss %.4f", result["loss"]!) + (result["accuracy"].map { String(format: "  test accuracy %.4f", $0) } ?? ""))
         } else if let last = trainer.history.last, let acc = last["val_accuracy"] {
             print(String(format: "final %@ accuracy %.4f", data.test != nil ? "test" : "validation", acc))
         } else if let last = trainer.history.last, let mae = last["val_mae"] ?? last["mae"] {
             print(String(format: "final MAE %.4f", mae))
         }
-        try writePlots(trainer: trainer, data: data, net: net, folder: plots)
+        if Distributed.isMain { try writePlots(trainer: trainer, data: data, net: net, folder: plots) }
         print("metrics: \(metricsPath)")
         if let output { print("checkpoint: \(output) (training state: \(Checkpoint.trainingStatePath(for: output)))") }
     }
@@ -115,7 +153,7 @@ struct Train: ParsableCommand {
     /// metrics file's path.
     func fit(_ trainer: Trainer, _ net: Module, _ trainLoader: DataLoader, _ validationLoader: DataLoader?,
              metadata: [String: String]) throws -> String {
-        trainer.progress = quiet ? .lines : .automatic
+        trainer.progress = !Distributed.isMain ? .silent : quiet ? .lines : .automatic
         if let resume {
             let (state, _) = try Checkpoint.resume(model: net, from: resume)
             try trainer.restore(state, loaders: ["train": trainLoader])
@@ -123,7 +161,7 @@ struct Train: ParsableCommand {
         }
         let metricsPath = (plots as NSString).appendingPathComponent("metrics.jsonl")
         let saveEachEpoch = EpochCallback { record, trainer in
-            if let output = self.output {
+            if let output = self.output, Distributed.isMain {  // rank 0 alone writes
                 var meta = metadata
                 meta[CheckpointMetadata.metrics] = record.json
                 try Checkpoint.save(model: net, state: trainer.trainingState(loaders: ["train": trainLoader]), to: output, metadata: meta)
@@ -132,7 +170,7 @@ struct Train: ParsableCommand {
         }
         let stopping = earlyStopping.map { EarlyStopping(monitor: validationLoader == nil ? "loss" : "val_loss", patience: $0) }
         try trainer.fit(trainLoader, validation: validationLoader, epochs: epochs, earlyStopping: stopping,
-                        callbacks: [MetricsLog(path: metricsPath), saveEachEpoch])
+                        callbacks: (Distributed.isMain ? [MetricsLog(path: metricsPath)] : []) + [saveEachEpoch])
         return metricsPath
     }
 
