@@ -163,23 +163,49 @@ if let workload = option("--workload") {
         // conv-bn trains with Adam on the first 6400 images (it is the slow one); the others with SGD on all.
         let opt: Optimizer = workload == "conv-bn" ? Adam(net.parameters(), lr: 1e-3) : SGD(net.parameters(), lr: 0.05, momentum: 0.9)
         let limit = workload == "conv-bn" ? (quick ? 1280 : 6400) : quick ? 12800 : train.count
-        let loader = DataLoader(limit < train.count ? train.subset(Array(0..<limit)) : train, batchSize: 64, shuffle: true, seed: 0)
+        // --distributed (under mpirun, built with --traits MPI): data-parallel over the ranks, batch 64 per rank, each
+        // rank its share of the epoch; the figure is every rank's samples over the slowest rank's time, from rank 0.
+        let distributed = args.contains("--distributed")
+        if distributed { try Distributed.start() }
+        let ddp = distributed ? try DistributedDataParallel(net) : nil
+        let model: any Layer = ddp ?? net
+        let sampler = distributed ? DistributedSampler(rank: Distributed.rank, worldSize: Distributed.worldSize) : nil
+        let loader = DataLoader(limit < train.count ? train.subset(Array(0..<limit)) : train, batchSize: 64, shuffle: true, seed: 0,
+                                sampler: sampler)
         // The loader alone (gathering and copying batches), to show it is not the bottleneck.
         let tl = now()
         for _ in loader {}
-        out["loader_samples_per_second"] = Double(limit) / (now() - tl)
+        out["loader_samples_per_second"] = Double(limit) / (now() - tl) * Double(Distributed.worldSize)
+        try Distributed.barrier()
         let t = now()
-        var last = 0.0
+        var last = 0.0, synchronizing = 0.0
         for (x, y) in loader {
             opt.zeroGrad()
-            let loss = crossEntropy(net(x), y)
+            let loss = crossEntropy(model(x), y)
             loss.backward()
+            if let ddp {
+                let ts = now()
+                try ddp.synchronizeGradients()
+                synchronizing += now() - ts
+            }
             opt.step()
             last = loss.item
         }
-        out["train_samples_per_second"] = Double(limit) / (now() - t)
+        let rankSeconds = now() - t
+        try Distributed.barrier()
+        out["train_samples_per_second"] = Double(sampler.map { $0.count(of: limit) * $0.worldSize } ?? limit) / (now() - t)
         out["last_loss"] = last
-        if !args.contains("--train-only") {  // --train-only: for profiling the training loop alone
+        if distributed {
+            out["ranks"] = Double(Distributed.worldSize)
+            // Rank 0's share of its epoch spent in synchronizeGradients (the last bucket's all-reduce and the waits),
+            // and the slowest rank's epoch over rank 0's (time rank 0 waited at the closing barrier).
+            out["synchronize_fraction"] = synchronizing / rankSeconds
+            out["barrier_wait_fraction"] = (now() - t) / rankSeconds - 1
+            let main = Distributed.isMain
+            try Distributed.finish()
+            if !main { exit(0) }
+        }
+        if !args.contains("--train-only") && !distributed {  // --train-only: for profiling the training loop alone
             net.eval()
             let inputs = test.inputs  // decoded to float32 once, outside the timing (as PyTorch's xte)
             if workload == "conv-bn" {
