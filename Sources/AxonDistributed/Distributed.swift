@@ -3,8 +3,9 @@ import Foundation
 import _AxonKernels
 
 /// The process's place in a distributed job, as `torch.distributed`: ``start()`` joins the job that `mpirun`
-/// launched, and ``rank``, ``worldSize``, ``barrier()`` and ``allReduceMean(_:)`` work on it. Before ``start()``
-/// (or in a build without MPI) the process is rank 0 of 1 and every collective leaves its data as it is.
+/// launched, and ``rank``, ``worldSize``, ``barrier()`` and `allReduceMean(_:)` (of values, or of named metrics)
+/// work on it. Before ``start()`` (or in a build without MPI) the process is rank 0 of 1 and every collective leaves
+/// its data as it is.
 ///
 /// ```swift
 /// try Distributed.start()                      // under mpirun -np 4
