@@ -144,7 +144,6 @@ final class Bucket {
     /// A gradient that changed after its bucket was complete (a second backward pass before the step): the bucket
     /// is summed from the gradients as they are at the end.
     private var stale = false
-    var isStarted: Bool { pending != nil || startError != nil }
 
     init(_ parameters: [Tensor]) {
         dtype = parameters[0].dtype
