@@ -41,22 +41,25 @@ extension Communicator {
         try values.withUnsafeMutableBytes { try allReduceSum($0.baseAddress!, count: count, dtype: .float64) }
     }
 
-    /// Sums a contiguous tensor element-wise over the ranks, in place.
-    public func allReduceSum(_ tensor: Tensor) throws {
-        guard tensor.isContiguous, tensor.count > 0 else {
-            guard tensor.count == 0 else { axonFail("allReduceSum", "needs a contiguous tensor, got strides \(tensor.strides) for shape \(tensor.shape)") }
-            return
+    /// Copies the values of `tensors` on rank `root` into the same tensors on every rank, packed into one message
+    /// (a model's parameters at the start of training, its buffers before each training step).
+    public func broadcast(_ tensors: [Tensor], root: Int = 0) throws {
+        let tensors = tensors.filter { $0.count > 0 }
+        guard !tensors.isEmpty, worldSize > 1 else { return }
+        let contiguous = tensors.map { $0.contiguous() }
+        let sizes = contiguous.map { $0.count * $0.dtype.byteSize }
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: sizes.reduce(0, +), alignment: 16)
+        defer { packed.deallocate() }
+        var at = 0
+        for (t, size) in zip(contiguous, sizes) { (packed + at).copyMemory(from: t.rawPointer, byteCount: size); at += size }
+        try broadcast(packed, byteCount: at, root: root)
+        at = 0
+        for (i, t) in contiguous.enumerated() {
+            t.rawPointer.copyMemory(from: packed + at, byteCount: sizes[i])
+            t.buffer.bumpVersion("broadcast")
+            if t !== tensors[i] { tensors[i].assign(t) }  // a strided tensor: written through its copy
+            at += sizes[i]
         }
-        try allReduceSum(tensor.rawPointer, count: tensor.count, dtype: tensor.dtype)
-        tensor.buffer.bumpVersion("allReduceSum")
-    }
-
-    /// Copies a contiguous tensor's values from rank `root` into the same tensor on every rank.
-    public func broadcast(_ tensor: Tensor, root: Int = 0) throws {
-        guard tensor.isContiguous else { axonFail("broadcast", "needs a contiguous tensor, got strides \(tensor.strides) for shape \(tensor.shape)") }
-        guard tensor.count > 0 else { return }
-        try broadcast(tensor.rawPointer, byteCount: tensor.count * tensor.dtype.byteSize, root: root)
-        tensor.buffer.bumpVersion("broadcast")
     }
 
     /// The mean over the ranks of each of `values`.

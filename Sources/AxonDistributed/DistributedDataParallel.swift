@@ -33,6 +33,8 @@ public final class DistributedDataParallel: Module, Layer {
     /// Whether training-mode forward passes copy rank 0's buffers to every rank first.
     public let broadcastBuffers: Bool
     private let buckets: [Bucket]
+    /// The module's buffers (their holders: a layer may replace the tensor inside), found once.
+    private let buffers: [Buffer]
 
     /// Wraps `module` for data-parallel training over `communicator` (by default the job's, ``Distributed/communicator``).
     /// Throws ``DistributedError`` when the ranks' models differ, or a collective fails.
@@ -54,11 +56,10 @@ public final class DistributedDataParallel: Module, Layer {
                                         ("the model's number of parameters", Int64(named.reduce(0) { $0 + $1.1.count })),
                                         ("the model's parameter names, shapes and types (hashed)", Int64(bitPattern: layout))], on: comm)
         buckets = Bucket.make(named.map(\.1).reversed(), capacity: bucketCapacity)
+        buffers = module.namedBuffers().map(\.1)
         super.init()
-        try withNoGrad {
-            for p in named.map(\.1) { try comm.broadcast(p) }
-            try broadcastModuleBuffers()
-        }
+        try comm.broadcast(named.map(\.1))
+        try comm.broadcast(buffers.map(\.wrappedValue))
         for bucket in buckets {
             for (slot, p) in bucket.parameters.enumerated() {
                 p.registerPostAccumulateGradHook { [weak self, weak bucket] _ in
@@ -83,29 +84,9 @@ public final class DistributedDataParallel: Module, Layer {
     /// The wrapped module's output; in training mode, rank 0's buffers are copied to every rank first.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         if isTraining && broadcastBuffers && communicator.worldSize > 1 {
-            do { try broadcastModuleBuffers() } catch { Distributed.stop(error) }
+            do { try communicator.broadcast(buffers.map(\.wrappedValue)) } catch { Distributed.stop(error) }
         }
         return module(input)
-    }
-
-    /// Copies rank 0's buffers to every rank, packed into one message.
-    private func broadcastModuleBuffers() throws {
-        let tensors = module.namedBuffers().map { $0.1.wrappedValue }.filter { $0.count > 0 }
-        guard !tensors.isEmpty, communicator.worldSize > 1 else { return }
-        let contiguous = tensors.map { $0.contiguous() }
-        let sizes = contiguous.map { $0.count * $0.dtype.byteSize }
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: sizes.reduce(0, +), alignment: 16)
-        defer { packed.deallocate() }
-        var at = 0
-        for (t, size) in zip(contiguous, sizes) { packed.advanced(by: at).copyMemory(from: t.rawPointer, byteCount: size); at += size }
-        try communicator.broadcast(packed, byteCount: at, root: 0)
-        at = 0
-        for (i, t) in contiguous.enumerated() {
-            t.rawPointer.copyMemory(from: packed.advanced(by: at), byteCount: sizes[i])
-            t.buffer.bumpVersion("broadcast")
-            if t !== tensors[i] { tensors[i].assign(t) }
-            at += sizes[i]
-        }
     }
 
     /// Completes the gradients' all-reduce after a backward pass: starts the buckets still waiting (a parameter that
