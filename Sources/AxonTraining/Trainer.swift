@@ -257,11 +257,7 @@ public final class Trainer {
         var r = running ?? RunningEpoch(metricSums: [Double](repeating: 0, count: metrics.count))
         running = nil
         if let distributed {  // every rank's examples: the job's means and throughput
-            var sums = [Double(r.samples), r.lossSum] + r.metricSums
-            try distributed.communicator.allReduceSum(&sums)
-            r.samples = Int(sums[0])
-            r.lossSum = sums[1]
-            r.metricSums = Array(sums[2...])
+            try Self.sumOverRanks(distributed, &r.samples, &r.lossSum, &r.metricSums)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - r.start) / 1e9
         let samples = Double(max(r.samples, 1))
@@ -322,11 +318,7 @@ public final class Trainer {
             }
         }
         if let distributed {  // every rank's share of the loader (or, without a sampler, every rank's copy)
-            var all = [Double(samples), lossSum] + sums
-            do { try distributed.communicator.allReduceSum(&all) } catch { Distributed.stop(error) }
-            samples = Int(all[0])
-            lossSum = all[1]
-            sums = Array(all[2...])
+            do { try Self.sumOverRanks(distributed, &samples, &lossSum, &sums) } catch { Distributed.stop(error) }
         }
         var values = ["loss": lossSum / Double(max(samples, 1))]
         for (i, m) in metrics.enumerated() { values[m.name] = sums[i] / Double(max(samples, 1)) }
@@ -388,6 +380,16 @@ public final class Trainer {
         let best = state.values["early_stopping_best"]
         if let earlyStopping { earlyStopping.restore(best: best, badEpochs: badEpochs) } else { resumedEarlyStopping = (best, badEpochs) }
         if let plateau, let a = plateauState[0], let b = plateauState[1], let c = plateauState[2] { plateau.setState([a, b, c]) }
+    }
+
+    /// Sums a pass's sample count, loss sum and metric sums over the ranks, in one all-reduce.
+    private static func sumOverRanks(_ ddp: DistributedDataParallel, _ samples: inout Int, _ lossSum: inout Double,
+                                     _ metricSums: inout [Double]) throws {
+        var all = [Double(samples), lossSum] + metricSums
+        try ddp.communicator.allReduceSum(&all)
+        samples = Int(all[0])
+        lossSum = all[1]
+        metricSums = Array(all[2...])
     }
 
     static func clock(_ seconds: Double) -> String {
