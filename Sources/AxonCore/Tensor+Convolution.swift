@@ -175,7 +175,7 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     guard let indices else { return out }
     return Tensor.record("maxPool2d", [x], out, saving: [], traced: window(kernelSize, stride ?? kernelSize, padding, dilation)) {
         [shape = x.shape] grad in
-        [grad.scatteredFlat(indices, shape: shape)]
+        [grad.scatteredFlat(indices, shape: shape, poolWindows: g)]
     }
 }
 

@@ -347,10 +347,14 @@ extension Tensor {
     /// Zeros of `shape` with this tensor's element k added at flat position `indices[k]`, in order, on one
     /// thread (so repeated indices always sum the same way): the adjoint of a gather, differentiable (its
     /// own derivative is the gather).
-    func scatteredFlat(_ indices: Tensor, shape outShape: [Int]) -> Tensor {
+    func scatteredFlat(_ indices: Tensor, shape outShape: [Int], poolWindows: Conv2dGeometry? = nil) -> Tensor {
         let source = contiguous()
         let out = Tensor.empty(outShape, dtype: dtype)
-        Backends.current.scatterAdd(source.strided, indices: indices.strided, into: out.strided)
+        if let poolWindows {  // max pooling's adjoint: the same sums, through the backend's pooling kernel
+            Backends.current.maxPool2dBackward(source.strided, indices: indices.strided, poolWindows, into: out.strided)
+        } else {
+            Backends.current.scatterAdd(source.strided, indices: indices.strided, into: out.strided)
+        }
         return Tensor.record("scatterAdd", [source], out, saving: []) { g in
             [g.gatheredFlat(indices, shape: source.shape, name: "gather")]
         }

@@ -2,6 +2,8 @@
 // would be mispredicted about half the time (ReLU's sign pattern, max pooling's winners). Written in C so
 // that the compiler turns the selects into vector blends or conditional moves.
 #include "AxonKernels.h"
+#include <stdint.h>
+#include <string.h>
 
 #include "cpu.h"
 
@@ -89,6 +91,82 @@ void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long 
                 best = take ? v : best; at = take ? a3 : at;
                 o[j] = best;
                 if (ix) ix[j] = at;
+            }
+        }
+    }
+}
+
+// The adjoint of 2x2 max pooling with stride 2: each input of a window gets the window's gradient where it was
+// the maximum (indices from axon_maxpool2x2_f32) and zero elsewhere. Windows do not overlap, so every input is
+// written once (0 + g, as a scatter-add into zeros gives), and the rows and columns no window covers are zeroed.
+// Branch-free: which of the four is the maximum is data, and a branch on it is mispredicted most of the time.
+static inline float keep_if(float v, int keep) {
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= (uint32_t)0 - (uint32_t)keep;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+#if AXON_X86
+// Eight windows at a time: the four masks of where each window's index points, then each row's 16 values interleaved
+// from the two masked gradients; the last few windows with masks. Returns ow.
+__attribute__((target("avx512f")))
+static long maxpool2x2_backward_avx512_row(const float *g, const long *ix, long r0, long width, long ow, float *d0, float *d1) {
+    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i interleave = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i one = _mm512_set1_epi64(1), w = _mm512_set1_epi64(width), w1 = _mm512_set1_epi64(width + 1);
+    long j = 0;
+    for (; j + 8 <= ow; j += 8) {
+        const __m512 v = _mm512_castps256_ps512(_mm256_add_ps(_mm256_setzero_ps(), _mm256_loadu_ps(g + j)));
+        const __m512i rel = _mm512_sub_epi64(_mm512_loadu_si512(ix + j), _mm512_add_epi64(_mm512_set1_epi64(r0 + 2 * j), even));
+        const __mmask16 m00 = _mm512_cmpeq_epi64_mask(rel, _mm512_setzero_si512()), m01 = _mm512_cmpeq_epi64_mask(rel, one);
+        const __mmask16 m10 = _mm512_cmpeq_epi64_mask(rel, w), m11 = _mm512_cmpeq_epi64_mask(rel, w1);
+        _mm512_storeu_ps(d0 + 2 * j, _mm512_permutex2var_ps(_mm512_maskz_mov_ps(m00, v), interleave, _mm512_maskz_mov_ps(m01, v)));
+        _mm512_storeu_ps(d1 + 2 * j, _mm512_permutex2var_ps(_mm512_maskz_mov_ps(m10, v), interleave, _mm512_maskz_mov_ps(m11, v)));
+    }
+    if (j < ow) {  // the last 1-7 windows (rows of 7 or 14 are common): the same with masked loads and stores
+        const long rest = ow - j;
+        const __mmask16 in = (__mmask16)((1u << rest) - 1), out = (__mmask16)((1u << (2 * rest)) - 1);
+        const __m512 v = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(in, g + j));
+        const __m512i rel = _mm512_sub_epi64(_mm512_maskz_loadu_epi64((__mmask8)in, ix + j),
+                                             _mm512_add_epi64(_mm512_set1_epi64(r0 + 2 * j), even));
+        const __mmask16 m00 = _mm512_mask_cmpeq_epi64_mask((__mmask8)in, rel, _mm512_setzero_si512());
+        const __mmask16 m01 = _mm512_mask_cmpeq_epi64_mask((__mmask8)in, rel, one);
+        const __mmask16 m10 = _mm512_mask_cmpeq_epi64_mask((__mmask8)in, rel, w);
+        const __mmask16 m11 = _mm512_mask_cmpeq_epi64_mask((__mmask8)in, rel, w1);
+        _mm512_mask_storeu_ps(d0 + 2 * j, out, _mm512_permutex2var_ps(_mm512_maskz_mov_ps(m00, v), interleave, _mm512_maskz_mov_ps(m01, v)));
+        _mm512_mask_storeu_ps(d1 + 2 * j, out, _mm512_permutex2var_ps(_mm512_maskz_mov_ps(m10, v), interleave, _mm512_maskz_mov_ps(m11, v)));
+        j = ow;
+    }
+    return j;
+}
+#endif
+
+void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
+                                  long width, long oh, long ow, float *dx) {
+#if AXON_X86
+    const int avx512 = axon_cpu_avx512();
+#endif
+    for (long p = first_plane; p < end_plane; p++) {
+        const long base = p * height * width;
+        if (height != 2 * oh || width != 2 * ow) memset(dx + base, 0, sizeof(float) * height * width);
+        for (long i = 0; i < oh; i++) {
+            const long r0 = base + 2 * i * width, r1 = r0 + width;
+            const float *g = grad + (p * oh + i) * ow;
+            const long *ix = indices + (p * oh + i) * ow;
+            float *d0 = dx + r0, *d1 = dx + r1;
+            long j0 = 0;
+#if AXON_X86
+            if (avx512) j0 = maxpool2x2_backward_avx512_row(g, ix, r0, width, ow, d0, d1);
+#endif
+            for (long j = j0; j < ow; j++) {
+                const long at = ix[j], a0 = r0 + 2 * j;
+                const float v = 0.0f + g[j];
+                d0[2 * j] = keep_if(v, at == a0);
+                d0[2 * j + 1] = keep_if(v, at == a0 + 1);
+                d1[2 * j] = keep_if(v, at == r1 + 2 * j);
+                d1[2 * j + 1] = keep_if(v, at == r1 + 2 * j + 1);
             }
         }
     }

@@ -231,6 +231,26 @@ final class FusedAndInPlaceTests: XCTestCase {
             }
             XCTAssertEqual(fastOut.scalars.map { $0.isNaN ? 1e9 : $0 }, expected.map { $0.isNaN ? 1e9 : $0 })
             XCTAssertEqual(wide.grad!.scalars, winners)
+            // Odd sizes leave a last row and column that no window covers: their gradient is zero, and each winner
+            // gets its window's gradient.
+            let ov = (0..<(2 * 3 * 7 * 9)).map { _ in Float(Int.random(in: -3...3)) }
+            let odd = Tensor(shape: [2, 3, 7, 9], scalars: ov).requiringGrad()
+            let upstream = Tensor.randn([2, 3, 3, 4])
+            maxPool2d(odd, 2).backward(upstream)
+            var oddGrad = [Float](repeating: 0, count: ov.count)
+            for plane in 0..<6 {
+                for i in 0..<3 {
+                    for j in 0..<4 {
+                        var at = -1
+                        for (p, q) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                            let k = plane * 63 + (2 * i + p) * 9 + 2 * j + q
+                            if at < 0 || ov[k] > ov[at] { at = k }
+                        }
+                        oddGrad[at] = upstream.scalars[(plane * 3 + i) * 4 + j]
+                    }
+                }
+            }
+            XCTAssertEqual(odd.grad!.scalars, oddGrad)
             // Without recording no indices are kept, and the values are the same.
             let eval = withNoGrad { maxPool2d(x, 2) }
             XCTAssertEqual(eval.doubleScalars, maxPool2d(x, 2).doubleScalars)

@@ -111,6 +111,9 @@ public protocol Backend: AnyObject, Sendable {
                         biasGradient: StridedBuffer?)
     /// Max pooling; when `indices` is given, also the flat input position (int64) of each window's maximum.
     func maxPool2d(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer, indices: StridedBuffer?)
+    /// The adjoint of max pooling: zeros `output` (the input's shape), then adds each `gradient` element at its
+    /// window's maximum (`indices` from ``maxPool2d(_:_:into:indices:)``), as ``scatterAdd(_:indices:into:)`` does.
+    func maxPool2dBackward(_ gradient: StridedBuffer, indices: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer)
     /// Average pooling (zero padding counts in the divisor).
     func avgPool2d(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer)
     /// The adjoint of average pooling: spreads `gradient` over each window into `output` (the input's shape).
@@ -125,6 +128,12 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
+    /// The scatter-add itself (what the reference backend runs).
+    public func maxPool2dBackward(_ gradient: StridedBuffer, indices: StridedBuffer, _ geometry: Conv2dGeometry,
+                                  into output: StridedBuffer) {
+        scatterAdd(gradient, indices: indices, into: output)
+    }
+
     /// A buffer in host memory (every CPU backend's).
     public func makeBuffer(dtype: DType, count: Int) -> TensorBuffer { TensorBuffer.allocate(dtype: dtype, count: count, device: device) }
 }

@@ -167,6 +167,22 @@ public final class CPUBackend: Backend {
         }
     }
 
+    public func maxPool2dBackward(_ gradient: StridedBuffer, indices: StridedBuffer, _ g: Conv2dGeometry, into output: StridedBuffer) {
+        // 2x2 windows with stride 2 (the usual pooling) in float32: one pass that writes every input, no zeroing
+        // first and no scattered additions. Other windows may overlap: the scatter-add.
+        guard gradient.dtype == .float32, g.kernelH == 2, g.kernelW == 2, g.strideH == 2, g.strideW == 2, g.padH == 0, g.padW == 0,
+              g.dilationH == 1, g.dilationW == 1 else {
+            scatterAdd(gradient, indices: indices, into: output)
+            return
+        }
+        let gp = SendablePointer(pointer: gradient.pointer(Float.self)), ip = SendablePointer(pointer: indices.pointer(Int.self))
+        let dx = SendablePointer(pointer: output.pointer(Float.self))
+        parallelFor(g.batch * g.channels, grain: 4) { range in
+            axon_maxpool2x2_backward_f32(gp.pointer, ip.pointer, range.lowerBound, range.upperBound, g.height, g.width,
+                                         g.outH, g.outW, dx.pointer)
+        }
+    }
+
     public func avgPool2d(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer) {
         switch x.dtype {
         case .float32: AxonCore.avgPool2d(UnsafePointer(x.pointer(Float.self)), geometry, into: output.pointer(Float.self))

@@ -56,6 +56,9 @@ void axon_relu_backward_f32(const float *g, const float *y, float *out, long n);
 // positions, may be NULL) are the whole outputs.
 void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
                          float *out, long *indices);
+// The adjoint of axon_maxpool2x2_f32 for planes [first_plane, end_plane): writes every input of those planes.
+void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
+                                  long width, long oh, long ow, float *dx);
 
 // ---- GEMM packing of a transposed operand -------------------------------------------------------
 // dst[p * nr + j] = src[j * ld + p] (p < rows, j < cols), zero-padded to nr columns. Levels: 1 portable,
