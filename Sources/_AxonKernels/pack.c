@@ -16,31 +16,54 @@ static void pack_t_generic(const float *src, long ld, long rows, long cols, long
 }
 
 #if AXON_X86
+// Transposes the 8x8 tile of rows r[0..7] in registers: on return r[t] holds column t.
+__attribute__((target("avx2")))
+static inline void transpose8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]), t2 = _mm256_unpacklo_ps(r[2], r[3]),
+           t3 = _mm256_unpackhi_ps(r[2], r[3]), t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]),
+           t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// At most 8 columns into groups of nr <= 8 (the GEMM's packed A: MR = 6 rows of a row-major A, each k's six values
+// together): 8 k at a time through one tile, each group written as a whole 8-lane vector in increasing order, so
+// that the next group overwrites its spare lanes. The last group of the last tile would spill past the end: the
+// scalar loop writes it.
+__attribute__((target("avx2")))
+static void pack_t_narrow_avx2(const float *src, long ld, long rows, long cols, long nr, float *dst) {
+    long p = 0;
+    for (; p + 8 < rows || (p + 8 == rows && nr == 8); p += 8) {
+        __m256 r[8];
+        for (long j = 0; j < 8; j++) r[j] = j < cols ? _mm256_loadu_ps(src + j * ld + p) : _mm256_setzero_ps();
+        transpose8x8(r);
+        for (long t = 0; t < 8; t++) _mm256_storeu_ps(dst + (p + t) * nr, r[t]);
+    }
+    for (; p < rows; p++) {
+        float *d = dst + p * nr;
+        for (long j = 0; j < cols; j++) d[j] = src[j * ld + p];
+        for (long j = cols; j < nr; j++) d[j] = 0;
+    }
+}
+
 __attribute__((target("avx2")))
 static void pack_t_avx2(const float *src, long ld, long rows, long cols, long nr, float *dst) {
+    if (nr <= 8) { pack_t_narrow_avx2(src, ld, rows, cols, nr, dst); return; }
     const long rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
     for (long j = 0; j < cols8; j += 8) {
         for (long p = 0; p < rows8; p += 8) {
             const float *s = src + j * ld + p;
-            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld), r2 = _mm256_loadu_ps(s + 2 * ld),
-                   r3 = _mm256_loadu_ps(s + 3 * ld), r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld),
-                   r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-                   t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-                   t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
-                   u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
-                   u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-                   u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            __m256 r[8];
+            for (long q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(s + q * ld);
+            transpose8x8(r);
             float *d = dst + p * nr + j;
-            _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_storeu_ps(d + nr, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_storeu_ps(d + 2 * nr, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_storeu_ps(d + 3 * nr, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_storeu_ps(d + 4 * nr, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_storeu_ps(d + 5 * nr, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_storeu_ps(d + 6 * nr, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_storeu_ps(d + 7 * nr, _mm256_permute2f128_ps(u3, u7, 0x31));
+            for (long t = 0; t < 8; t++) _mm256_storeu_ps(d + t * nr, r[t]);
         }
         for (long p = rows8; p < rows; p++)
             for (long jj = j; jj < j + 8; jj++) dst[p * nr + jj] = src[jj * ld + p];

@@ -208,10 +208,12 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// Packing a transposed operand (x·Wᵀ's right side) at every level this CPU runs, edge sizes included.
+    /// Packing a transposed operand (x·Wᵀ's right side, and a row-major A into MR-wide groups) at every level this
+    /// CPU runs, edge sizes included.
     func testTransposedPackingMatchesTheDefinition() {
         for level in 1...Int(axon_pack_transposed_levels()) {
-            for (rows, cols, nr, ld) in [(512, 64, 64, 784), (13, 5, 16, 20), (8, 8, 8, 8), (17, 63, 64, 70), (1, 1, 4, 1)] {
+            for (rows, cols, nr, ld) in [(512, 64, 64, 784), (13, 5, 16, 20), (8, 8, 8, 8), (17, 63, 64, 70), (1, 1, 4, 1),
+                                         (512, 6, 6, 784), (288, 4, 6, 288), (21, 6, 6, 30), (7, 3, 6, 9), (16, 8, 8, 17)] {
                 let src = randomFloats(cols * ld)
                 var dst = [Float](repeating: .nan, count: rows * nr)
                 axon_pack_transposed_with(Int32(level), src, ld, rows, cols, nr, &dst)

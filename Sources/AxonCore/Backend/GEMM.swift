@@ -188,16 +188,17 @@ enum GEMM {
             }
             return
         }
+        if a.columnStride == 1 {
+            // Row-major A: each k's mr values come from mr rows; moved as tiles through registers (in C).
+            axon_pack_transposed(a.base + row0 * a.rowStride + col0, a.rowStride, cols, rows, mr, dst)
+            return
+        }
         if rows < mr { dst.update(repeating: 0, count: mr * cols) }
         for i in 0..<rows {
             let src = a.base + (row0 + i) * a.rowStride + col0 * a.columnStride
             let cs = a.columnStride
             var d = dst + i
-            if cs == 1 {
-                for p in 0..<cols { d.pointee = src[p]; d += mr }
-            } else {
-                for p in 0..<cols { d.pointee = src[p * cs]; d += mr }
-            }
+            for p in 0..<cols { d.pointee = src[p * cs]; d += mr }
         }
     }
 
