@@ -151,20 +151,44 @@ extension Tensor {
     /// pass. Fused for speed: every cross-entropy step runs logSoftmax, and the composed form records six
     /// nodes and their temporaries (it was part of the change that took MLP training on one thread from
     /// 1.07x to 1.72x PyTorch's speed); every attention runs softmax.
-    func softmaxLastAxis(log: Bool) -> Tensor {
+    func softmaxLastAxis(log: Bool) -> Tensor { softmaxLastAxis(log: log, recordedOn: nil, scale: 1) }
+
+    /// The same, of logits that are `source · scale` plus a constant (attention's masked scores): recorded on
+    /// `source`, with the derivative times `scale`, so that the logits are not kept until backward.
+    func softmaxLastAxis(log: Bool, recordedOn source: Tensor?, scale: Double) -> Tensor {
         let x = contiguous()
         let out = Tensor.empty(shape, dtype: dtype)
         Backends.current.softmax(x.strided, log: log, into: out.strided)
-        return Tensor.record(log ? "logSoftmax" : "softmax", [x], out, saving: [], savingOutput: true) { [unowned out] g in
+        return Tensor.record(log ? "logSoftmax" : "softmax", [source ?? x], out, saving: [], savingOutput: true) { [unowned out] g in
+            let dx: Tensor
             if GradMode.isEnabled && (g.requiresGrad || out.requiresGrad) {
                 // Recorded backward (second derivatives): the same rule as differentiable ops.
-                if log { return [g - Axon_exp(out) * g.sum(axis: -1, keepDims: true)] }
-                return [out * (g - (g * out).sum(axis: -1, keepDims: true))]
+                dx = log ? g - Axon_exp(out) * g.sum(axis: -1, keepDims: true) : out * (g - (g * out).sum(axis: -1, keepDims: true))
+            } else {
+                let gc = g.converted(to: out.dtype).contiguous()
+                dx = Tensor.empty(out.shape, dtype: out.dtype)
+                Backends.current.softmaxBackward(gc.strided, out.strided, log: log, into: dx.strided)
             }
-            let gc = g.converted(to: out.dtype).contiguous()
-            let dx = Tensor.empty(out.shape, dtype: out.dtype)
-            Backends.current.softmaxBackward(gc.strided, out.strided, log: log, into: dx.strided)
-            return [dx]
+            return [scale == 1 ? dx : dx * scale]
         }
     }
+}
+
+/// softmax(x · scale + bias) over the last axis: attention's weights from its raw scores. Recorded as one op on
+/// `x`, whose derivative needs only the output, so the scaled and the masked scores are not kept until backward
+/// (two [batch, heads, L, S] tensors per attention layer). The same operations as the composed form, so the same
+/// values. A bias that needs a gradient, or an export trace (which writes the ops one by one), takes the composed
+/// form.
+package func scaledSoftmax(_ x: Tensor, scale: Double, bias: Tensor?) -> Tensor {
+    func composed() -> Tensor {
+        let scaled = x * scale
+        return softmax(bias.map { scaled + $0 } ?? scaled, axis: -1)
+    }
+    guard x.rank >= 1, x.dtype.isFloatingPoint, !ExportTrace.isActive, bias?.requiresGrad != true else { return composed() }
+    let logits = withNoGrad { () -> Tensor in
+        let scaled = x * scale
+        return bias.map { scaled + $0 } ?? scaled
+    }
+    guard logits.shape == x.shape, logits.dtype == x.dtype else { return composed() }
+    return logits.softmaxLastAxis(log: false, recordedOn: x, scale: scale)
 }

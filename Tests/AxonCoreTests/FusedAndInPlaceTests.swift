@@ -55,6 +55,45 @@ final class FusedAndInPlaceTests: XCTestCase {
         }
     }
 
+    /// Attention's softmax(x · scale + bias) as one op: the composed form's values and gradients, bit for bit in
+    /// float32; first and second derivatives against finite differences; the scaled and masked scores are not
+    /// inputs of the recorded op (so they are freed before backward).
+    func testScaledSoftmaxMatchesTheComposedForm() {
+        onEveryBackend { _ in
+            let causal = Tensor(shape: [5, 5], doubles: (0..<25).map { $0 % 5 > $0 / 5 ? -Double.infinity : 0 }, dtype: .float32)
+            for bias in [nil, causal] as [Tensor?] {
+                let x = Tensor.randn([2, 3, 5, 5]).requiringGrad()
+                let g = Tensor.randn([2, 3, 5, 5])
+                let fused = scaledSoftmax(x, scale: 0.35, bias: bias)
+                XCTAssertTrue(fused.gradFn?.inputs.count == 1 && fused.gradFn?.inputs[0] === x)  // (backward frees the graph)
+                fused.backward(g)
+                let fusedGrad = x.grad!.scalars
+                x.zeroGrad()
+                let scaled = x * 0.35
+                let composed = softmax(bias.map { scaled + $0 } ?? scaled, axis: -1)
+                composed.backward(g)
+                XCTAssertEqual(fused.scalars, composed.scalars)
+                XCTAssertEqual(fusedGrad, x.grad!.scalars)
+            }
+            let x = r([2, 4, 3])
+            let mask = Tensor(shape: [4, 3], doubles: (0..<12).map { $0 % 3 > $0 / 3 ? -1e300 : 0.5 }, dtype: .float64)
+            XCTAssert(checkGradients({ scaledSoftmax($0[0], scale: 0.7, bias: mask) }, at: [x]).passed)
+            XCTAssert(checkGradients({ scaledSoftmax($0[0], scale: 1.3, bias: nil) }, at: [x]).passed)
+            // A bias that needs a gradient takes the composed form, and gets its gradient.
+            XCTAssert(checkGradients({ scaledSoftmax($0[0], scale: 0.7, bias: $0[1]) }, at: [x, r([4, 3])]).passed)
+            // Second derivatives: the gradient of the gradient (a recorded backward pass) against finite differences.
+            let report = checkGradients({ xs in
+                withGrad {
+                    let leaf = xs[0].requiresGrad ? xs[0] : xs[0].requiringGrad()
+                    let y = scaledSoftmax(leaf, scale: 0.7, bias: mask)
+                    let weights = Tensor.uniform(y.shape, low: 0.5, high: 1.5, dtype: y.dtype, generator: Generator(seed: 3))
+                    return gradients(of: y, withRespectTo: [leaf], gradOutputs: weights, createGraph: xs[0].requiresGrad)[0]
+                }
+            }, at: [x])
+            XCTAssert(report.passed)
+        }
+    }
+
     func testActivationDerivativesUseTheOutput() {
         onEveryBackend { _ in
             let x = Tensor(shape: [6], scalars: [-2.0, -0.5, 0, 1e-3, 0.5, 3]).requiringGrad()

@@ -47,9 +47,9 @@ func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, bias: Tensor?, dropoutP: D
           k.shape[k.rank - 2] == v.shape[v.rank - 2] else {
         fatalError("Axon.scaledDotProductAttention: query \(q.shape), key \(k.shape) and value \(v.shape) need shapes [..., L, E], [..., S, E], [..., S, Ev]")
     }
-    var scores = matmul(q, k.transposed(-2, -1)) * (scale ?? 1 / Double(q.shape[q.rank - 1]).squareRoot())
-    if let bias { scores = scores + bias }
-    var weights = softmax(scores, axis: -1)
+    // softmax(q·kᵀ · scale + bias) as one recorded op: the scaled and masked scores are not kept for backward.
+    var weights = scaledSoftmax(matmul(q, k.transposed(-2, -1)), scale: scale ?? 1 / Double(q.shape[q.rank - 1]).squareRoot(),
+                                bias: bias)
     if dropoutP > 0 && training { weights = dropout(weights, p: dropoutP, training: true, generator: generator) }
     return (matmul(weights, v), weights)
 }
