@@ -330,6 +330,7 @@ enum ONNXOps {
         }
         let unknown = target.indices.filter { target[$0] == -1 }
         guard unknown.count <= 1, target.allSatisfy({ $0 >= -1 }) else { throw a.node.error("shape \(target) is invalid") }
+        try a.checkSize(target.map { $0 == -1 ? 1 : $0 })  // the known sizes' product, without overflow
         let known = target.filter { $0 != -1 }.reduce(1, *)
         if let u = unknown.first {
             guard known > 0, x.count % known == 0 else { throw a.node.error("cannot reshape \(x.shape) to \(target)") }

@@ -160,6 +160,12 @@ final class BadFileTests: XCTestCase {
         XCTAssertThrowsError(try cnn?.forward(Tensor.zeros([0, 1, 12, 12])) ?? Tensor.zeros([])) {
             XCTAssertTrue("\($0)".contains("input [0, 1, 12, 12] has an empty axis"), "\($0)")
         }
+        // A Reshape to sizes whose product overflows (found by the onnx fuzz target) is an error, not a trap.
+        m = gemmModel()
+        m.graph.initializer.append(ONNXTensors.proto(Tensor(shape: [3], scalars: [1 << 40, 1 << 40, -1]), name: "huge"))
+        m.graph.node.append(node("Reshape", "r", [m.graph.output[0].name, "huge"], ["z"]))
+        m.graph.output[0].name = "z"
+        assertError(m, "node 'r' (Reshape): shape [1099511627776, 1099511627776, 1] has more than")
         // At run time, an input of the wrong shape is an error too.
         XCTAssertThrowsError(try load(gemmModel()).forward(Tensor.ones([2, 4]))) {
             XCTAssertTrue("\($0)".contains("input 'x' has shape [2, 4]; the model expects [?, 3]"), "\($0)")
