@@ -61,10 +61,53 @@ static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, lon
 }
 #endif
 
+#if AXON_X86
+// Sixteen windows at a time, the last 1-15 of a row with masked loads and stores (rows of 7 and 14 windows are
+// common, and a scalar tail would take most of them): even and odd columns of the two rows split by one permute
+// each, the same comparisons as the scalar loop, and the winners' positions widened to 64 bits. Returns ow.
+__attribute__((target("avx512f")))
+static long maxpool2x2_avx512_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i one = _mm512_set1_epi32(1), w = _mm512_set1_epi32((int)width);
+    for (long j = 0; j < ow; j += 16) {
+        const long rest = ow - j < 16 ? ow - j : 16;
+        const __mmask16 m = (__mmask16)((1u << rest) - 1);
+        const __mmask16 lo = (__mmask16)(rest >= 8 ? 0xFFFF : (1u << (2 * rest)) - 1);
+        const __mmask16 hi = (__mmask16)(rest > 8 ? (1u << (2 * (rest - 8))) - 1 : 0);
+        const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * j), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * j + 16);
+        const __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * j), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * j + 16);
+        const __m512 v1 = _mm512_permutex2var_ps(a0, odd, a1), v2 = _mm512_permutex2var_ps(b0, even, b1);
+        const __m512 v3 = _mm512_permutex2var_ps(b0, odd, b1);
+        __m512 best = _mm512_permutex2var_ps(a0, even, a1);
+        __m512i at = _mm512_setzero_si512();  // 0, 1, 2, 3: which of the four won
+        __mmask16 take = _mm512_cmp_ps_mask(v1, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+        best = _mm512_mask_mov_ps(best, take, v1); at = _mm512_mask_mov_epi32(at, take, one);
+        take = _mm512_cmp_ps_mask(v2, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+        best = _mm512_mask_mov_ps(best, take, v2); at = _mm512_mask_mov_epi32(at, take, _mm512_set1_epi32(2));
+        take = _mm512_cmp_ps_mask(v3, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+        best = _mm512_mask_mov_ps(best, take, v3); at = _mm512_mask_mov_epi32(at, take, _mm512_set1_epi32(3));
+        _mm512_mask_storeu_ps(o + j, m, best);
+        if (ix) {
+            // position = row0 + 2j + 2·lane + (at & 1) + (at >> 1)·width
+            const __m512i off = _mm512_add_epi32(_mm512_add_epi32(even, _mm512_and_si512(at, one)),
+                                                 _mm512_mullo_epi32(_mm512_srli_epi32(at, 1), w));
+            const __m512i base = _mm512_set1_epi64(row0 + 2 * j);
+            _mm512_mask_storeu_epi64(ix + j, (__mmask8)m,
+                                     _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(off))));
+            if (rest > 8)
+                _mm512_mask_storeu_epi64(ix + j + 8, (__mmask8)(m >> 8),
+                                         _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(off, 1))));
+        }
+    }
+    return ow;
+}
+#endif
+
 void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
                          float *out, long *indices) {
 #if AXON_X86
-    const int avx2 = axon_cpu_avx2();
+    const int avx2 = axon_cpu_avx2(), avx512 = axon_cpu_avx512();
 #endif
     for (long p = first_plane; p < end_plane; p++) {
         const long base = p * height * width;
@@ -74,7 +117,8 @@ void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long 
             long *ix = indices ? indices + (p * oh + i) * ow : 0;
             long j0 = 0;
 #if AXON_X86
-            if (avx2) j0 = maxpool2x2_avx2_row(x + r0, x + r1, r0, width, ow, o, ix);
+            if (avx512) j0 = maxpool2x2_avx512_row(x + r0, x + r1, r0, width, ow, o, ix);
+            else if (avx2) j0 = maxpool2x2_avx2_row(x + r0, x + r1, r0, width, ow, o, ix);
 #endif
             for (long j = j0; j < ow; j++) {
                 const long a0 = r0 + 2 * j, a1 = a0 + 1, a2 = r1 + 2 * j, a3 = a2 + 1;
