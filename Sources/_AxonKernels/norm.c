@@ -79,18 +79,19 @@ int axon_channel_levels(void) { return axon_cpu_avx512() ? 2 : 1; }
 
 void axon_channel_sums_f32_with(int level, const float *a, const float *b, long n, long c, long s, long c0, long c1,
                                 const float *shift_a, const float *shift_b, double *sum_a, double *sum_ab) {
-    for (long ch = c0; ch < c1; ch++) {
-        double ta = 0, tab = 0;
-        const float sa = shift_a ? shift_a[ch] : 0, sb = shift_b ? shift_b[ch] : 0;
-        for (long i = 0; i < n; i++) {
+    for (long ch = c0; ch < c1; ch++) sum_a[ch] = sum_ab[ch] = 0;
+    // Sample by sample, so the task reads one contiguous run per sample (its channels' planes) instead of jumping
+    // between samples for every short plane; each channel still adds its planes in sample order, so the sums are
+    // the same.
+    for (long i = 0; i < n; i++) {
+        for (long ch = c0; ch < c1; ch++) {
+            const float sa = shift_a ? shift_a[ch] : 0, sb = shift_b ? shift_b[ch] : 0;
             const long at = (i * c + ch) * s;
 #if AXON_X86
-            if (level >= 2) { sums_avx512(a + at, b + at, s, sa, sb, &ta, &tab); continue; }
+            if (level >= 2) { sums_avx512(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch); continue; }
 #endif
-            sums_portable(a + at, b + at, s, sa, sb, &ta, &tab);
+            sums_portable(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch);
         }
-        sum_a[ch] = ta;
-        sum_ab[ch] = tab;
     }
 }
 
