@@ -275,39 +275,52 @@ int axon_im2col_s1_f32(const float *x, long channels, long height, long width, l
 }
 
 // The adjoint for the same case: image i's plane c gains the row block of column row r = (c, kh, kw),
-// shifted by (kh - pad_h, kw - pad_w), inside the image only; rows of at most 32 values as masked
-// load-add-stores. Same order of additions as the scalar loop (r ascending within each image and channel,
-// then rows, then columns).
+// shifted by (kh - pad_h, kw - pad_w), inside the image only. Each input row is gathered in registers from the
+// (kh, kw) terms that reach it, added in r order onto zero, and stored once: the same sums, in the same order,
+// as adding each term into the zeroed gradient, without a store that the next term's load has to wait for.
+// Rows of at most 32 values (input and output).
 #if AXON_X86
 __attribute__((target("avx512f")))
 static void col2im_s1_avx512(const float *cols, long channels, long height, long width, long kh_n, long kw_n,
                              long oh, long ow, long pad_h, long pad_w, long n0, long nb, float *dx) {
     const long P = oh * ow, columns = nb * P, plane = height * width;
+    __mmask16 w0, w1;  // the lanes of an input row
+    axon_row_masks(width, &w0, &w1);
     for (long i = 0; i < nb; i++)
-        for (long c = 0; c < channels; c++)
-            for (long kh = 0; kh < kh_n; kh++)
-                for (long kw = 0; kw < kw_n; kw++) {
-                    const long r = (c * kh_n + kh) * kw_n + kw;
-                    __mmask16 v0, v1;
-                    axon_inside_masks(ow, width, pad_w, kw, &v0, &v1);
-                    const float *src = cols + r * columns + i * P;
-                    float *image = dx + ((n0 + i) * channels + c) * plane;
-                    for (long y = 0; y < oh; y++, src += ow) {
-                        const long ih = y - pad_h + kh;
-                        if (ih < 0 || ih >= height) continue;
-                        float *dst = image + ih * width + kw - pad_w;
-                        _mm512_mask_storeu_ps(dst, v0, _mm512_add_ps(_mm512_maskz_loadu_ps(v0, dst), _mm512_maskz_loadu_ps(v0, src)));
-                        if (v1) _mm512_mask_storeu_ps(dst + 16, v1, _mm512_add_ps(_mm512_maskz_loadu_ps(v1, dst + 16),
-                                                                                  _mm512_maskz_loadu_ps(v1, src + 16)));
+        for (long c = 0; c < channels; c++) {
+            float *image = dx + ((n0 + i) * channels + c) * plane;
+            for (long ih = 0; ih < height; ih++) {
+                __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+                for (long kh = 0; kh < kh_n; kh++) {
+                    const long y = ih + pad_h - kh;  // the output row whose window row kh reads input row ih
+                    if (y < 0 || y >= oh) continue;
+                    for (long kw = 0; kw < kw_n; kw++) {
+                        const long r = (c * kh_n + kh) * kw_n + kw;
+                        // Input column w takes output column w - kw + pad_w, where that lies in [0, ow).
+                        __mmask16 v0, v1;
+                        long lo = kw - pad_w, hi = kw - pad_w + ow;
+                        if (lo < 0) lo = 0;
+                        if (hi > width) hi = width;
+                        const unsigned int bits = hi > lo ? (unsigned int)((((unsigned long long)1 << hi) - 1)
+                                                                           & ~(((unsigned long long)1 << lo) - 1)) : 0u;
+                        v0 = (__mmask16)(bits & 0xFFFF);
+                        v1 = (__mmask16)(bits >> 16);
+                        const float *src = cols + r * columns + i * P + y * ow + pad_w - kw;
+                        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(v0, src));
+                        if (w1) s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(v1, src + 16));
                     }
                 }
+                _mm512_mask_storeu_ps(image + ih * width, w0, s0);
+                if (w1) _mm512_mask_storeu_ps(image + ih * width + 16, w1, s1);
+            }
+        }
 }
 #endif
 
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long pad_h, long pad_w, long n0, long nb, float *dx) {
 #if AXON_X86
-    if (axon_cpu_avx512() && ow <= 32) {
+    if (axon_cpu_avx512() && ow <= 32 && width <= 32) {
         col2im_s1_avx512(cols, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, dx);
         return 1;
     }

@@ -84,16 +84,18 @@ func im2col<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, images n
     }
 }
 
-/// The adjoint of im2col for one chunk: adds column gradients [C·KH·KW, nb·P] into the NCHW gradient
-/// planes of images `n0..<n0+nb`, in a fixed order.
+/// The adjoint of im2col for one chunk: writes the NCHW gradient planes of images `n0..<n0+nb`, each element
+/// the sum of its column gradients [C·KH·KW, nb·P] added onto zero in a fixed order (row r of the columns
+/// ascending).
 func col2im<T: AxonFloat>(_ cols: UnsafePointer<T>, _ g: Conv2dGeometry, images n0: Int, _ nb: Int,
                           into dx: UnsafeMutablePointer<T>) {
     if T.self == Float.self && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
         && axon_col2im_s1_f32(floats(cols), g.channels, g.height, g.width, g.kernelH, g.kernelW, g.outH, g.outW,
                               g.padH, g.padW, n0, nb, mutableFloats(dx)) != 0 {
-        return  // the common case, with masked vector row additions (same order of additions)
+        return  // the common case: each input row summed in registers and stored once (the same sums)
     }
     let planeSize = g.height * g.width, columns = nb * g.positions
+    (dx + n0 * g.channels * planeSize).update(repeating: 0, count: nb * g.channels * planeSize)
     for i in 0..<nb {
         for c in 0..<g.channels {
             let plane = dx + ((n0 + i) * g.channels + c) * planeSize
@@ -216,7 +218,6 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
-    if let dx { dx.update(repeating: 0, count: g.batch * g.channels * g.height * g.width) }
     // Per-chunk partial sums of dW (O x CKK) and db (O).
     var partialW = [T](repeating: 0, count: dw != nil ? chunks * o * g.patch : 0)
     var partialB = [T](repeating: 0, count: db != nil ? chunks * o : 0)
