@@ -54,8 +54,8 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     let x = input.converted(to: dtype).contiguous(), w = weight.converted(to: dtype).contiguous()
     let b = bias?.converted(to: dtype).contiguous()
     let out = Tensor.empty([g.batch, o, g.outH, g.outW], dtype: dtype)
-    // The backend may keep what the weight gradient reuses (the CPU backend keeps the unfolded input, C·KH·KW
-    // values per output position) when one will be taken; evaluation keeps nothing.
+    // A backend may keep what the weight gradient reuses when one will be taken (the CPU backend keeps nothing:
+    // it unfolds the input again); evaluation keeps nothing.
     let saved = Backends.current.conv2d(x.strided, w.strided, b?.strided, g, into: out.strided,
                                         keepColumns: GradMode.isEnabled && w.requiresGrad)
     let inputs = [x, w] + (b.map { [$0] } ?? [])

@@ -151,35 +151,23 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scr
     }
 }
 
-/// Scratch elements for a convolution's columns when the forward pass keeps them for the weight gradient.
-func keptColumnCount(_ g: Conv2dGeometry, outChannels o: Int) -> Int {
-    let per = convChunkImages(g, outChannels: o)
-    return ((g.batch + per - 1) / per) * g.patch * per * g.positions
-}
-
 /// conv2d forward, chunk by chunk: im2col, then either the small-product kernel, which writes each image's
 /// NCHW output with its bias in place (few channels, float32), or one GEMM W[O, CKK] x cols[CKK, nb·P] ->
 /// Y[O, nb·P] whose rows are copied into NCHW with the bias added.
-///
-/// With `kept` (``keptColumnCount(_:outChannels:)`` elements), also keeps every chunk's columns (chunk c at offset
-/// c·C·KH·KW·chunk·P), which the weight gradient reads instead of unfolding again.
 func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
-                                 _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<T>,
-                                 keeping kept: UnsafeMutablePointer<T>?) {
+                                 _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<T>) {
     let per = convChunkImages(g, outChannels: o)
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
     let colCount = g.patch * per * g.positions
-    let keepColumns = kept != nil
-    // Per-task scratch: the columns unless they are kept, and Y for the packed path only.
-    let scratchCount = (keepColumns ? 0 : colCount) + (smallProduct ? 0 : o * per * g.positions)
+    // Per-task scratch: the columns, and Y for the packed path only.
+    let scratchCount = colCount + (smallProduct ? 0 : o * per * g.positions)
     let out = SendablePointer(pointer: output)
-    let keptBase = kept.map { SendablePointer(pointer: $0) }
     let biasp = bias.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
     let x = SendablePointer(pointer: UnsafeMutablePointer(mutating: src)), w = SendablePointer(pointer: UnsafeMutablePointer(mutating: wp))
-    forEachConvChunk(g, outChannels: o, scratchCount: scratchCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+    forEachConvChunk(g, outChannels: o, scratchCount: scratchCount) { (_, n0, nb, scratch: UnsafeMutablePointer<T>) in
         let src = UnsafePointer(x.pointer), wp = UnsafePointer(w.pointer)
         let columns = nb * g.positions
-        let cols = keptBase.map { $0.pointer + ci * colCount } ?? scratch
+        let cols = scratch
         im2col(src, g, images: n0, nb, into: cols)
         if smallProduct {
             // Straight into each image's NCHW output, bias first: no packing, no copy.
@@ -190,7 +178,7 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
             }
             return
         }
-        let y = scratch + (keepColumns ? 0 : colCount)
+        let y = scratch + colCount
         T.gemm(m: o, n: columns, k: g.patch,
                a: MatrixView(base: wp, rowStride: g.patch, columnStride: 1),
                b: MatrixView(base: UnsafePointer(cols), rowStride: columns, columnStride: 1),
@@ -207,13 +195,13 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
     }
 }
 
-/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the
-/// columns kept by the forward pass, or unfolded again; one partial per chunk, summed in chunk order),
-/// dcols = Wᵀ·G then col2im into the chunk's images, and the bias gradient sums G's rows (per chunk, then
-/// in chunk order). Each gradient is written only where its pointer is given.
+/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the input
+/// unfolded again; one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's
+/// images, and the bias gradient sums G's rows (per chunk, then in chunk order). Each gradient is written only
+/// where its pointer is given.
 func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer<T>, _ wp: UnsafePointer<T>,
-                                  _ g: Conv2dGeometry, outChannels o: Int, savedColumns: UnsafeMutablePointer<T>?,
-                                  dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?, db: UnsafeMutablePointer<T>?) {
+                                  _ g: Conv2dGeometry, outChannels o: Int, dx: UnsafeMutablePointer<T>?,
+                                  dw: UnsafeMutablePointer<T>?, db: UnsafeMutablePointer<T>?) {
     let per = convChunkImages(g, outChannels: o)
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
@@ -224,7 +212,6 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
     let gradS = SendablePointer(pointer: UnsafeMutablePointer(mutating: gradp))
     let xS = SendablePointer(pointer: UnsafeMutablePointer(mutating: xp)), wS = SendablePointer(pointer: UnsafeMutablePointer(mutating: wp))
     let dxp = dx.map { SendablePointer(pointer: $0) }
-    let keptColumns = savedColumns.map { SendablePointer(pointer: $0) }
     partialW.withUnsafeMutableBufferPointer { ppw in
       partialB.withUnsafeMutableBufferPointer { ppb in
         // Each present only when needed: an empty array's base address is not a flag (it may be non-nil).
@@ -255,20 +242,14 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
             }
             if let pwOut {
                 // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; every row pair dotted.
-                let chunkColumns: UnsafeMutablePointer<T>
-                if let keptColumns {
-                    chunkColumns = keptColumns.pointer + ci * colCount
-                } else {
-                    im2col(xp, g, images: n0, nb, into: cols)
-                    chunkColumns = cols
-                }
+                im2col(xp, g, images: n0, nb, into: cols)
                 if smallProduct {
-                    rowDots(UnsafePointer(gm), o, UnsafePointer(chunkColumns), g.patch, columns,
+                    rowDots(UnsafePointer(gm), o, UnsafePointer(cols), g.patch, columns,
                             into: pwOut.pointer + ci * o * g.patch)
                 } else {  // G · colsᵀ through the packed GEMM (colsᵀ read as a transposed view)
                     T.gemm(m: o, n: g.patch, k: columns,
                            a: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
-                           b: MatrixView(base: UnsafePointer(chunkColumns), rowStride: 1, columnStride: columns),
+                           b: MatrixView(base: UnsafePointer(cols), rowStride: 1, columnStride: columns),
                            c: pwOut.pointer + ci * o * g.patch, ldc: g.patch, accumulate: false)
                 }
             }
