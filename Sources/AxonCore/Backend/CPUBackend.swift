@@ -139,7 +139,7 @@ public final class CPUBackend: Backend {
                        into output: StridedBuffer, keepColumns: Bool) -> TensorBuffer? {
         // Nothing is kept: the weight gradient unfolds the input again, chunk by chunk, into columns that stay in
         // the cache. Kept columns (C·KH·KW values per output position) were read back from memory, which cost
-        // more than unfolding them again (measured on the conv-bn network: the step took 6-20% longer) and held
+        // more than unfolding them again (measured on the conv-bn network: 4-23% more CPU time per run) and held
         // about 14 MB for its second convolution.
         func run<T: AxonFloat>(_: T.Type) {
             conv2dForward(UnsafePointer(x.pointer(T.self)), UnsafePointer(weight.pointer(T.self)),
