@@ -149,8 +149,11 @@ final class DistributedTrainTests: XCTestCase {
         let args = fashion(model: "mlp:784,128,10", batch: 64, output: "run.safetensors", extra: ["--epochs", "3", "--distributed"])
         let job = try launch([(2, args)], log: "killed.log")
         let metrics = path("run.safetensors-plots/metrics.jsonl")
+        // The first epoch is over when its metrics line is written and its checkpoint is in place (written under
+        // another name and renamed, so it exists only whole); the line comes first, so wait for both.
         var waited = 0.0
-        while waited < 120 && ((try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 1 {
+        while waited < 120 && (((try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 1
+                               || !FileManager.default.fileExists(atPath: path("run.safetensors"))) {
             Thread.sleep(forTimeInterval: 0.02)
             waited += 0.02
         }
