@@ -22,50 +22,49 @@ static void sdot_generic(const float *a, long rows_a, const float *b, long rows_
 }
 
 #if AXON_X86
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-
-__attribute__((target("avx512f")))
-static inline float hsum16(v16 v) {
-    return _mm512_reduce_add_ps((__m512)v);  // a fixed tree of adds (a serial sum would cost as much as the dots)
-}
-
-__attribute__((target("avx512f")))
-static void sdot_avx512(const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
-    long vec_end = n / 16 * 16;
-    for (long i = 0; i < rows_a; i += 4) {
-        long ia = rows_a - i < 4 ? rows_a - i : 4;
-        for (long j = 0; j < rows_b; j += 2) {
-            long jb = rows_b - j < 2 ? rows_b - j : 2;
-            // Rows past the edge repeat the last valid row (computed, never stored).
-            const float *a0 = a + i * n, *a1 = a + (i + (ia > 1 ? 1 : 0)) * n;
-            const float *a2 = a + (i + (ia > 2 ? 2 : ia - 1)) * n, *a3 = a + (i + (ia > 3 ? 3 : ia - 1)) * n;
-            const float *b0 = b + j * n, *b1 = b + (j + (jb > 1 ? 1 : 0)) * n;
-            v16 s[8] = {0};
-            for (long k = 0; k < vec_end; k += 16) {
-                v16 x0 = *(const v16 *)(b0 + k), x1 = *(const v16 *)(b1 + k);
-                v16 y0 = *(const v16 *)(a0 + k), y1 = *(const v16 *)(a1 + k);
-                v16 y2 = *(const v16 *)(a2 + k), y3 = *(const v16 *)(a3 + k);
-                s[0] += y0 * x0; s[1] += y0 * x1; s[2] += y1 * x0; s[3] += y1 * x1;
-                s[4] += y2 * x0; s[5] += y2 * x1; s[6] += y3 * x0; s[7] += y3 * x1;
-            }
-            for (long di = 0; di < ia; di++) {
-                for (long dj = 0; dj < jb; dj++) {
-                    const float *x = a + (i + di) * n, *y = b + (j + dj) * n;
-                    float t = hsum16(s[di * 2 + dj]);
-                    for (long k = vec_end; k < n; k++) t += x[k] * y[k];
-                    out[(i + di) * rows_b + j + dj] = t;
-                }
-            }
-        }
+// One kernel for each vector width V of W lanes (HSUM reduces one), compiled for TARGET.
+#define AXON_SDOT_KERNEL(NAME, V, W, HSUM, TARGET)                                                                   \
+    __attribute__((target(TARGET))) static void NAME(const float *a, long rows_a, const float *b, long rows_b, long n, \
+                                                     float *out) {                                                   \
+        long vec_end = n / W * W;                                                                                    \
+        for (long i = 0; i < rows_a; i += 4) {                                                                       \
+            long ia = rows_a - i < 4 ? rows_a - i : 4;                                                               \
+            for (long j = 0; j < rows_b; j += 2) {                                                                   \
+                long jb = rows_b - j < 2 ? rows_b - j : 2;                                                           \
+                /* Rows past the edge repeat the last valid row (computed, never stored). */                        \
+                const float *a0 = a + i * n, *a1 = a + (i + (ia > 1 ? 1 : 0)) * n;                                   \
+                const float *a2 = a + (i + (ia > 2 ? 2 : ia - 1)) * n, *a3 = a + (i + (ia > 3 ? 3 : ia - 1)) * n;    \
+                const float *b0 = b + j * n, *b1 = b + (j + (jb > 1 ? 1 : 0)) * n;                                   \
+                V s[8] = {0};                                                                                        \
+                for (long k = 0; k < vec_end; k += W) {                                                              \
+                    V x0 = *(const V *)(b0 + k), x1 = *(const V *)(b1 + k);                                          \
+                    V y0 = *(const V *)(a0 + k), y1 = *(const V *)(a1 + k);                                          \
+                    V y2 = *(const V *)(a2 + k), y3 = *(const V *)(a3 + k);                                          \
+                    s[0] += y0 * x0; s[1] += y0 * x1; s[2] += y1 * x0; s[3] += y1 * x1;                              \
+                    s[4] += y2 * x0; s[5] += y2 * x1; s[6] += y3 * x0; s[7] += y3 * x1;                              \
+                }                                                                                                    \
+                for (long di = 0; di < ia; di++) {                                                                   \
+                    for (long dj = 0; dj < jb; dj++) {                                                               \
+                        const float *x = a + (i + di) * n, *y = b + (j + dj) * n;                                    \
+                        float t = HSUM(s[di * 2 + dj]); /* a fixed tree (a serial sum would cost as much) */        \
+                        for (long k = vec_end; k < n; k++) t += x[k] * y[k];                                         \
+                        out[(i + di) * rows_b + j + dj] = t;                                                         \
+                    }                                                                                                \
+                }                                                                                                    \
+            }                                                                                                        \
+        }                                                                                                            \
     }
-}
+
+AXON_SDOT_KERNEL(sdot_avx512, axon_v16, 16, axon_hsum16, "avx512f")
+AXON_SDOT_KERNEL(sdot_avx2, axon_v8, 8, axon_hsum8, "avx2,fma")
 #endif
 
-int axon_sdot_rows_levels(void) { return axon_cpu_avx512() ? 2 : 1; }
+int axon_sdot_rows_levels(void) { return axon_vector_levels(); }
 
 void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b, long rows_b, long n, float *out) {
 #if AXON_X86
-    if (level >= 2) { sdot_avx512(a, rows_a, b, rows_b, n, out); return; }
+    if (level >= 3) { sdot_avx512(a, rows_a, b, rows_b, n, out); return; }
+    if (level == 2) { sdot_avx2(a, rows_a, b, rows_b, n, out); return; }
 #endif
     sdot_generic(a, rows_a, b, rows_b, n, out);
 }

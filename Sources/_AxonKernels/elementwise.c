@@ -25,39 +25,64 @@ void axon_relu_backward_f32(const float *g, const float *y, float *out, long n) 
 // 2x2 windows with stride 2 over planes [first_plane, end_plane) of height x width (outputs oh x ow per plane). Ties
 // and NaN as the general path: the first maximum wins, and a NaN wins wherever it appears (first NaN).
 #if AXON_X86
-// Eight windows at a time: even and odd columns of two input rows, compared with the same rule as the
-// scalar loop (take v when !(v <= best) and best is not NaN), winners' positions blended alongside.
+// Eight windows at a time: even and odd columns of two input rows (a0, a1 and b0, b1: 16 columns each), compared
+// with the same rule as the scalar loop (take v when !(v <= best) and best is not NaN), winners' positions
+// (relative to the first window's top-left input) blended alongside.
+__attribute__((target("avx2")))
+static inline __m256 maxpool2x2_avx2_step(__m256 a0, __m256 a1, __m256 b0, __m256 b1, long width, __m256i *position) {
+    // shuffle gives [0 2 8 10 | 4 6 12 14]; permute puts the 64-bit pairs back in order.
+    __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+    __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+    __m256 v2 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xD8));
+    __m256 v3 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0xDD)), 0xD8));
+    __m256 best = v0;
+    __m256i at = _mm256_setzero_si256();  // 0, 1, 2, 3: which of the four won
+    __m256 take = _mm256_and_ps(_mm256_cmp_ps(v1, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+    best = _mm256_blendv_ps(best, v1, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(1), _mm256_castps_si256(take));
+    take = _mm256_and_ps(_mm256_cmp_ps(v2, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+    best = _mm256_blendv_ps(best, v2, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(2), _mm256_castps_si256(take));
+    take = _mm256_and_ps(_mm256_cmp_ps(v3, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+    best = _mm256_blendv_ps(best, v3, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(3), _mm256_castps_si256(take));
+    // position = 2·lane + (at & 1) + (at >> 1)·width
+    const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    *position = _mm256_add_epi32(_mm256_add_epi32(lanes, _mm256_and_si256(at, _mm256_set1_epi32(1))),
+                                 _mm256_mullo_epi32(_mm256_srli_epi32(at, 1), _mm256_set1_epi32((int)width)));
+    return best;
+}
+
+// Eight windows per step; the last 1-7 windows of a row (rows of 7 and 14 windows are common) with masked loads
+// into a step whose results are copied out for those windows only. Returns ow.
 __attribute__((target("avx2")))
 static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix) {
     long j = 0;
-    const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-    for (; j + 8 <= ow && 2 * j + 16 <= width; j += 8) {
-        __m256 a0 = _mm256_loadu_ps(r0 + 2 * j), a1 = _mm256_loadu_ps(r0 + 2 * j + 8);
-        __m256 b0 = _mm256_loadu_ps(r1 + 2 * j), b1 = _mm256_loadu_ps(r1 + 2 * j + 8);
-        // shuffle gives [0 2 8 10 | 4 6 12 14]; permute puts the 64-bit pairs back in order.
-        __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
-        __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
-        __m256 v2 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xD8));
-        __m256 v3 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0xDD)), 0xD8));
-        __m256 best = v0;
-        __m256i at = _mm256_setzero_si256();  // 0, 1, 2, 3: which of the four won
-        __m256 take = _mm256_and_ps(_mm256_cmp_ps(v1, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
-        best = _mm256_blendv_ps(best, v1, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(1), _mm256_castps_si256(take));
-        take = _mm256_and_ps(_mm256_cmp_ps(v2, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
-        best = _mm256_blendv_ps(best, v2, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(2), _mm256_castps_si256(take));
-        take = _mm256_and_ps(_mm256_cmp_ps(v3, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
-        best = _mm256_blendv_ps(best, v3, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(3), _mm256_castps_si256(take));
+    for (; j + 8 <= ow; j += 8) {
+        __m256i off;
+        const __m256 best = maxpool2x2_avx2_step(_mm256_loadu_ps(r0 + 2 * j), _mm256_loadu_ps(r0 + 2 * j + 8),
+                                                 _mm256_loadu_ps(r1 + 2 * j), _mm256_loadu_ps(r1 + 2 * j + 8), width, &off);
         _mm256_storeu_ps(o + j, best);
         if (ix) {
-            // position = row0 + 2j + lane*2 + (at & 1) + (at >> 1) * width
-            __m256i off = _mm256_add_epi32(_mm256_add_epi32(lanes, _mm256_and_si256(at, _mm256_set1_epi32(1))),
-                                           _mm256_mullo_epi32(_mm256_srli_epi32(at, 1), _mm256_set1_epi32((int)width)));
-            __m256i base = _mm256_set1_epi64x(row0 + 2 * j);
+            const __m256i base = _mm256_set1_epi64x(row0 + 2 * j);
             _mm256_storeu_si256((__m256i *)(ix + j), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off))));
             _mm256_storeu_si256((__m256i *)(ix + j + 4), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1))));
         }
     }
-    return j;
+    if (j < ow) {
+        const long rest = ow - j;  // 1-7 windows: 2·rest columns of each row
+        const __m256i m0 = axon_span_mask8(0, 2 * rest), m1 = axon_span_mask8(0, 2 * rest - 8);
+        __m256i off;
+        const __m256 best = maxpool2x2_avx2_step(_mm256_maskload_ps(r0 + 2 * j, m0), _mm256_maskload_ps(r0 + 2 * j + 8, m1),
+                                                 _mm256_maskload_ps(r1 + 2 * j, m0), _mm256_maskload_ps(r1 + 2 * j + 8, m1),
+                                                 width, &off);
+        float values[8];
+        int32_t positions[8];
+        _mm256_storeu_ps(values, best);
+        _mm256_storeu_si256((__m256i *)positions, off);
+        for (long t = 0; t < rest; t++) {
+            o[j + t] = values[t];
+            if (ix) ix[j + t] = row0 + 2 * j + positions[t];
+        }
+    }
+    return ow;
 }
 #endif
 
@@ -185,12 +210,31 @@ static long maxpool2x2_backward_avx512_row(const float *g, const long *ix, long 
     }
     return j;
 }
+// The same with AVX2, four windows at a time (their int64 indices fill one vector); the last 1-3 windows of a row
+// in the scalar loop. Returns the windows done.
+__attribute__((target("avx2")))
+static long maxpool2x2_backward_avx2_row(const float *g, const long *ix, long r0, long width, long ow, float *d0, float *d1) {
+    const __m256i even = _mm256_setr_epi64x(0, 2, 4, 6), twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    const __m256i one = _mm256_set1_epi64x(1), w = _mm256_set1_epi64x(width), w1 = _mm256_set1_epi64x(width + 1);
+    long j = 0;
+    for (; j + 4 <= ow; j += 4) {
+        // Each window's gradient in both lanes of its pair of columns.
+        const __m256 v = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_add_ps(_mm_setzero_ps(), _mm_loadu_ps(g + j))), twice);
+        const __m256i rel = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(ix + j)), _mm256_add_epi64(_mm256_set1_epi64x(r0 + 2 * j), even));
+        // A 64-bit compare fills both 32-bit lanes of a window: even lanes take the left column's mask, odd the right's.
+        const __m256i top = _mm256_blend_epi32(_mm256_cmpeq_epi64(rel, _mm256_setzero_si256()), _mm256_cmpeq_epi64(rel, one), 0xAA);
+        const __m256i bottom = _mm256_blend_epi32(_mm256_cmpeq_epi64(rel, w), _mm256_cmpeq_epi64(rel, w1), 0xAA);
+        _mm256_storeu_ps(d0 + 2 * j, _mm256_and_ps(v, _mm256_castsi256_ps(top)));
+        _mm256_storeu_ps(d1 + 2 * j, _mm256_and_ps(v, _mm256_castsi256_ps(bottom)));
+    }
+    return j;
+}
 #endif
 
 void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
                                   long width, long oh, long ow, float *dx) {
 #if AXON_X86
-    const int avx512 = axon_cpu_avx512();
+    const int avx2 = axon_cpu_avx2(), avx512 = axon_cpu_avx512();
 #endif
     for (long p = first_plane; p < end_plane; p++) {
         const long base = p * height * width;
@@ -203,6 +247,7 @@ void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long f
             long j0 = 0;
 #if AXON_X86
             if (avx512) j0 = maxpool2x2_backward_avx512_row(g, ix, r0, width, ow, d0, d1);
+            else if (avx2) j0 = maxpool2x2_backward_avx2_row(g, ix, r0, width, ow, d0, d1);
 #endif
             for (long j = j0; j < ow; j++) {
                 const long at = ix[j], a0 = r0 + 2 * j;
@@ -216,116 +261,128 @@ void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long f
     }
 }
 
-// ---- im2col for stride 1, no padding, dilation 1 (the common convolution) ------------------------------
-// Row r = (c, kh, kw), columns i*P + p: image i's plane c read at (oh + kh, ow + kw). Each output row of ow
-// values is one or two masked 16-float copies.
-#if AXON_X86
-// The lanes x of an output row (ow <= 32) whose input column x - pad_w + kw lies inside the row: two 16-lane halves.
-__attribute__((target("avx512f")))
-static inline void axon_inside_masks(long ow, long width, long pad_w, long kw, __mmask16 *m0, __mmask16 *m1) {
-    long lo = pad_w - kw, hi = width + pad_w - kw;
-    if (lo < 0) lo = 0;
-    if (hi > ow) hi = ow;
-    unsigned int bits = hi > lo ? (unsigned int)((((unsigned long long)1 << hi) - 1) & ~(((unsigned long long)1 << lo) - 1)) : 0u;
-    *m0 = (__mmask16)(bits & 0xFFFF);
-    *m1 = (__mmask16)(bits >> 16);
+// ---- im2col for stride 1 and dilation 1, padded or not (the common convolution) -------------------------
+// Row r = (c, kh, kw), columns i*P + p: image i's plane c read at (oh - pad_h + kh, ow - pad_w + kw), zero outside
+// the image. Each output row of ow <= 32 values is a few masked vector copies: lane x reads input column
+// x - pad_w + kw where that lies in [0, width), lanes [lo, hi) below; the others are padding (zeros).
+//
+// Its adjoint for the same case: image i's plane c gains the row block of column row r = (c, kh, kw), shifted by
+// (kh - pad_h, kw - pad_w), inside the image only. Each input row is gathered in registers from the (kh, kw) terms
+// that reach it, added in r order onto zero, and stored once: the same sums, in the same order, as adding each
+// term into the zeroed gradient, without a store that the next term's load has to wait for. Input column w takes
+// output column w - kw + pad_w, where that lies in [0, ow): lanes [kw - pad_w, kw - pad_w + ow) of the input row.
+// Rows of at most 32 values (input and output), and kernels at most 32 wide.
+//
+// Both are written once for vectors V of W lanes with masks M (cpu.h's primitives of that width: SPAN makes the
+// mask of lanes [lo, hi), LOAD reads masked lanes as zeros, STORE writes the masked lanes only). Whole-vector
+// stores may run past the end of a row into the next ones, which the next rows' stores then overwrite (masked
+// stores are slow on AMD before Zen 4); a store that would pass the end of the block or plane is masked, so
+// nothing outside it is written.
+static inline void inside_span(long ow, long width, long pad_w, long kw, long *lo, long *hi) {
+    *lo = pad_w - kw < 0 ? 0 : pad_w - kw;
+    *hi = width + pad_w - kw > ow ? ow : width + pad_w - kw;
 }
 
-__attribute__((target("avx512f")))
-static void im2col_s1_avx512(const float *x, long channels, long height, long width, long kh_n, long kw_n,
-                             long oh, long ow, long pad_h, long pad_w, long n0, long nb, float *out) {
-    const long P = oh * ow, columns = nb * P, plane = height * width;
-    __mmask16 m0, m1;
-    axon_row_masks(ow, &m0, &m1);
-    for (long c = 0; c < channels; c++)
-        for (long kh = 0; kh < kh_n; kh++)
-            for (long kw = 0; kw < kw_n; kw++) {
-                const long r = (c * kh_n + kh) * kw_n + kw;
-                __mmask16 v0, v1;  // lanes read from the image; the rest of the row is padding (zeros)
-                axon_inside_masks(ow, width, pad_w, kw, &v0, &v1);
-                for (long i = 0; i < nb; i++) {
-                    const float *image = x + ((n0 + i) * channels + c) * plane;
-                    float *dst = out + r * columns + i * P;
-                    for (long y = 0; y < oh; y++, dst += ow) {
-                        const long ih = y - pad_h + kh;
-                        if (ih < 0 || ih >= height) {
-                            _mm512_mask_storeu_ps(dst, m0, _mm512_setzero_ps());
-                            if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_setzero_ps());
-                            continue;
-                        }
-                        // Lane x reads src[x]; masked-off lanes (before or after the row) are never touched.
-                        const float *src = image + ih * width + kw - pad_w;
-                        _mm512_mask_storeu_ps(dst, m0, _mm512_maskz_loadu_ps(v0, src));
-                        if (m1) _mm512_mask_storeu_ps(dst + 16, m1, _mm512_maskz_loadu_ps(v1, src + 16));
-                    }
-                }
-            }
-}
+#if AXON_X86
+#define AXON_UNFOLD_KERNELS(IM2COL, COL2IM, V, W, M, SPAN, LOAD, STORE, TARGET)                                    \
+    __attribute__((target(TARGET))) static void IM2COL(const float *x, long channels, long height, long width,      \
+                                                       long kh_n, long kw_n, long oh, long ow, long pad_h,          \
+                                                       long pad_w, long n0, long nb, float *out) {                  \
+        const long P = oh * ow, columns = nb * P, plane = height * width, chunks = (ow + W - 1) / W;              \
+        M row[32 / W], in[32 / W]; /* the lanes of an output row; those read from the image */                   \
+        for (long q = 0; q < chunks; q++) row[q] = SPAN(0, ow - W * q);                                           \
+        for (long c = 0; c < channels; c++)                                                                        \
+            for (long kh = 0; kh < kh_n; kh++)                                                                     \
+                for (long kw = 0; kw < kw_n; kw++) {                                                               \
+                    const long r = (c * kh_n + kh) * kw_n + kw;                                                    \
+                    long lo, hi;                                                                                   \
+                    inside_span(ow, width, pad_w, kw, &lo, &hi);                                                   \
+                    for (long q = 0; q < chunks; q++) in[q] = SPAN(lo - W * q, hi - W * q);                        \
+                    for (long i = 0; i < nb; i++) {                                                                \
+                        const float *image = x + ((n0 + i) * channels + c) * plane;                                \
+                        float *dst = out + r * columns + i * P;                                                    \
+                        const float *end = dst + P;                                                                \
+                        for (long y = 0; y < oh; y++, dst += ow) {                                                 \
+                            const long ih = y - pad_h + kh;                                                        \
+                            const int inside = ih >= 0 && ih < height;                                             \
+                            /* Lane x reads src[x]; masked-off lanes (before or after the row) are never read. */ \
+                            const float *src = inside ? image + ih * width + kw - pad_w : image;                   \
+                            for (long q = 0; q < chunks; q++) {                                                    \
+                                const V v = inside ? LOAD(src + W * q, in[q]) : (V){0};                            \
+                                if (dst + W * q + W <= end) *(V *)(dst + W * q) = v;                               \
+                                else STORE(dst + W * q, row[q], v);                                                \
+                            }                                                                                      \
+                        }                                                                                          \
+                    }                                                                                              \
+                }                                                                                                  \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static void COL2IM(const float *cols, long channels, long height, long width,   \
+                                                       long kh_n, long kw_n, long oh, long ow, long pad_h,          \
+                                                       long pad_w, long n0, long nb, float *dx) {                   \
+        const long P = oh * ow, columns = nb * P, plane = height * width, chunks = (width + W - 1) / W;           \
+        M row[32 / W], in[32][32 / W]; /* the lanes of an input row; those each kw reaches */                     \
+        for (long q = 0; q < chunks; q++) row[q] = SPAN(0, width - W * q);                                        \
+        for (long kw = 0; kw < kw_n; kw++)                                                                         \
+            for (long q = 0; q < chunks; q++)                                                                      \
+                in[kw][q] = SPAN(kw - pad_w - W * q, (kw - pad_w + ow > width ? width : kw - pad_w + ow) - W * q); \
+        for (long i = 0; i < nb; i++)                                                                              \
+            for (long c = 0; c < channels; c++) {                                                                  \
+                float *image = dx + ((n0 + i) * channels + c) * plane;                                             \
+                for (long ih = 0; ih < height; ih++) {                                                             \
+                    V s[32 / W];                                                                                   \
+                    for (long q = 0; q < chunks; q++) s[q] = (V){0};                                               \
+                    for (long kh = 0; kh < kh_n; kh++) {                                                           \
+                        const long y = ih + pad_h - kh; /* the output row whose window row kh reads row ih */     \
+                        if (y < 0 || y >= oh) continue;                                                            \
+                        for (long kw = 0; kw < kw_n; kw++) {                                                       \
+                            const long r = (c * kh_n + kh) * kw_n + kw;                                            \
+                            const float *src = cols + r * columns + i * P + y * ow + pad_w - kw;                   \
+                            for (long q = 0; q < chunks; q++) s[q] += LOAD(src + W * q, in[kw][q]);                \
+                        }                                                                                          \
+                    }                                                                                              \
+                    float *d = image + ih * width;                                                                 \
+                    for (long q = 0; q < chunks; q++) {                                                            \
+                        if (d + W * q + W <= image + plane) *(V *)(d + W * q) = s[q];                              \
+                        else STORE(d + W * q, row[q], s[q]);                                                       \
+                    }                                                                                              \
+                }                                                                                                  \
+            }                                                                                                      \
+    }
+
+AXON_UNFOLD_KERNELS(im2col_s1_avx512, col2im_s1_avx512, axon_v16, 16, __mmask16, axon_mask16, axon_load16m, axon_store16m, "avx512f")
+AXON_UNFOLD_KERNELS(im2col_s1_avx2, col2im_s1_avx2, axon_v8, 8, __m256i, axon_span_mask8, axon_load8m, axon_store8m, "avx2")
 #endif
+
+int axon_unfold_levels(void) { return axon_vector_levels(); }
+
+int axon_im2col_s1_f32_with(int level, const float *x, long channels, long height, long width, long kh, long kw, long oh,
+                            long ow, long pad_h, long pad_w, long n0, long nb, float *out) {
+#if AXON_X86
+    if (ow > 32) return 0;
+    if (level >= 3) { im2col_s1_avx512(x, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, out); return 1; }
+    if (level == 2) { im2col_s1_avx2(x, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, out); return 1; }
+#endif
+    return 0;
+}
 
 int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long pad_h, long pad_w, long n0, long nb, float *out) {
+    return axon_im2col_s1_f32_with(axon_unfold_levels(), x, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, out);
+}
+
+int axon_col2im_s1_f32_with(int level, const float *cols, long channels, long height, long width, long kh, long kw, long oh,
+                            long ow, long pad_h, long pad_w, long n0, long nb, float *dx) {
 #if AXON_X86
-    if (axon_cpu_avx512() && ow <= 32) {
-        im2col_s1_avx512(x, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, out);
-        return 1;
-    }
+    if (ow > 32 || width > 32 || kw > 32) return 0;
+    if (level >= 3) { col2im_s1_avx512(cols, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, dx); return 1; }
+    if (level == 2) { col2im_s1_avx2(cols, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, dx); return 1; }
 #endif
     return 0;
 }
-
-// The adjoint for the same case: image i's plane c gains the row block of column row r = (c, kh, kw),
-// shifted by (kh - pad_h, kw - pad_w), inside the image only. Each input row is gathered in registers from the
-// (kh, kw) terms that reach it, added in r order onto zero, and stored once: the same sums, in the same order,
-// as adding each term into the zeroed gradient, without a store that the next term's load has to wait for.
-// Rows of at most 32 values (input and output).
-#if AXON_X86
-__attribute__((target("avx512f")))
-static void col2im_s1_avx512(const float *cols, long channels, long height, long width, long kh_n, long kw_n,
-                             long oh, long ow, long pad_h, long pad_w, long n0, long nb, float *dx) {
-    const long P = oh * ow, columns = nb * P, plane = height * width;
-    __mmask16 w0, w1;  // the lanes of an input row
-    axon_row_masks(width, &w0, &w1);
-    for (long i = 0; i < nb; i++)
-        for (long c = 0; c < channels; c++) {
-            float *image = dx + ((n0 + i) * channels + c) * plane;
-            for (long ih = 0; ih < height; ih++) {
-                __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-                for (long kh = 0; kh < kh_n; kh++) {
-                    const long y = ih + pad_h - kh;  // the output row whose window row kh reads input row ih
-                    if (y < 0 || y >= oh) continue;
-                    for (long kw = 0; kw < kw_n; kw++) {
-                        const long r = (c * kh_n + kh) * kw_n + kw;
-                        // Input column w takes output column w - kw + pad_w, where that lies in [0, ow).
-                        __mmask16 v0, v1;
-                        long lo = kw - pad_w, hi = kw - pad_w + ow;
-                        if (lo < 0) lo = 0;
-                        if (hi > width) hi = width;
-                        const unsigned int bits = hi > lo ? (unsigned int)((((unsigned long long)1 << hi) - 1)
-                                                                           & ~(((unsigned long long)1 << lo) - 1)) : 0u;
-                        v0 = (__mmask16)(bits & 0xFFFF);
-                        v1 = (__mmask16)(bits >> 16);
-                        const float *src = cols + r * columns + i * P + y * ow + pad_w - kw;
-                        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(v0, src));
-                        if (w1) s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(v1, src + 16));
-                    }
-                }
-                _mm512_mask_storeu_ps(image + ih * width, w0, s0);
-                if (w1) _mm512_mask_storeu_ps(image + ih * width + 16, w1, s1);
-            }
-        }
-}
-#endif
 
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long pad_h, long pad_w, long n0, long nb, float *dx) {
-#if AXON_X86
-    if (axon_cpu_avx512() && ow <= 32 && width <= 32) {
-        col2im_s1_avx512(cols, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, dx);
-        return 1;
-    }
-#endif
-    return 0;
+    return axon_col2im_s1_f32_with(axon_unfold_levels(), cols, channels, height, width, kh, kw, oh, ow, pad_h, pad_w, n0, nb, dx);
 }
 
 // Sum of n floats: 16 running sums, then a fixed tree (the bias gradient of a convolution).

@@ -33,49 +33,46 @@ static void affine_portable(const float *a, const float *b, float *out, long len
 }
 
 #if AXON_X86
-__attribute__((target("avx512f")))
-static inline __mmask16 tail_mask(long n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
-
-__attribute__((target("avx512f")))
-static void sums_avx512(const float *a, const float *b, long len, float sa, float sb, double *ta, double *tab) {
-    const __m512 va = _mm512_set1_ps(sa), vb = _mm512_set1_ps(sb);
-    for (long start = 0; start < len; start += AXON_NORM_BLOCK) {
-        const long end = start + AXON_NORM_BLOCK < len ? start + AXON_NORM_BLOCK : len;
-        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), p0 = _mm512_setzero_ps(), p1 = _mm512_setzero_ps();
-        long i = start;
-        for (; i + 32 <= end; i += 32) {
-            const __m512 u0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), va), u1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), va);
-            const __m512 w0 = _mm512_sub_ps(_mm512_loadu_ps(b + i), vb), w1 = _mm512_sub_ps(_mm512_loadu_ps(b + i + 16), vb);
-            s0 = _mm512_add_ps(s0, u0); s1 = _mm512_add_ps(s1, u1);
-            p0 = _mm512_fmadd_ps(u0, w0, p0); p1 = _mm512_fmadd_ps(u1, w1, p1);
-        }
-        for (; i < end; i += 16) {
-            const __mmask16 m = tail_mask(end - i);
-            const __m512 u = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, a + i), va);
-            const __m512 w = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, b + i), vb);
-            s0 = _mm512_add_ps(s0, u);
-            p0 = _mm512_fmadd_ps(u, w, p0);
-        }
-        *ta += _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-        *tab += _mm512_reduce_add_ps(_mm512_add_ps(p0, p1));
+// The same, written once for vectors V of W lanes (LOAD and STORE: cpu.h's primitives of that width), compiled for
+// TARGET. Two vector sums each; a tail's lanes past the plane are loaded as the shift, so they add exact zeros.
+#define AXON_CHANNEL_KERNELS(SUMS, AFFINE, V, W, LOAD, STORE, HSUM, TARGET)                                         \
+    __attribute__((target(TARGET))) static void SUMS(const float *a, const float *b, long len, float sa, float sb,  \
+                                                     double *ta, double *tab) {                                    \
+        for (long start = 0; start < len; start += AXON_NORM_BLOCK) {                                              \
+            const long end = start + AXON_NORM_BLOCK < len ? start + AXON_NORM_BLOCK : len;                        \
+            V s0 = {0}, s1 = {0}, p0 = {0}, p1 = {0};                                                              \
+            long i = start;                                                                                        \
+            for (; i + 2 * W <= end; i += 2 * W) {                                                                 \
+                const V u0 = *(const V *)(a + i) - sa, u1 = *(const V *)(a + i + W) - sa;                         \
+                const V w0 = *(const V *)(b + i) - sb, w1 = *(const V *)(b + i + W) - sb;                         \
+                s0 += u0; s1 += u1;                                                                                \
+                p0 += u0 * w0; p1 += u1 * w1;                                                                      \
+            }                                                                                                      \
+            for (; i < end; i += W) {                                                                              \
+                const V u = LOAD(a + i, end - i, sa) - sa, w = LOAD(b + i, end - i, sb) - sb;                      \
+                s0 += u;                                                                                           \
+                p0 += u * w;                                                                                       \
+            }                                                                                                      \
+            *ta += HSUM(s0 + s1);                                                                                  \
+            *tab += HSUM(p0 + p1);                                                                                 \
+        }                                                                                                          \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static void AFFINE(const float *a, const float *b, float *out, long len,       \
+                                                       float sa, float sb, float alpha, float beta, float gamma) { \
+        for (long i = 0; i < len; i += W) {                                                                        \
+            const int whole = len - i >= W;                                                                        \
+            V r = alpha * ((whole ? *(const V *)(a + i) : LOAD(a + i, len - i, 0)) - sa) + gamma;                  \
+            if (b) r = beta * ((whole ? *(const V *)(b + i) : LOAD(b + i, len - i, 0)) - sb) + r;                  \
+            if (whole) *(V *)(out + i) = r;                                                                        \
+            else STORE(out + i, len - i, r);                                                                       \
+        }                                                                                                          \
     }
-}
 
-__attribute__((target("avx512f")))
-static void affine_avx512(const float *a, const float *b, float *out, long len, float sa, float sb, float alpha, float beta,
-                          float gamma) {
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), vg = _mm512_set1_ps(gamma);
-    const __m512 vsa = _mm512_set1_ps(sa), vsb = _mm512_set1_ps(sb);
-    for (long i = 0; i < len; i += 16) {
-        const __mmask16 m = tail_mask(len - i);
-        __m512 r = _mm512_fmadd_ps(va, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), vsa), vg);
-        if (b) r = _mm512_fmadd_ps(vb, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, b + i), vsb), r);
-        _mm512_mask_storeu_ps(out + i, m, r);
-    }
-}
+AXON_CHANNEL_KERNELS(sums_avx512, affine_avx512, axon_v16, 16, axon_load16, axon_store16, axon_hsum16, "avx512f")
+AXON_CHANNEL_KERNELS(sums_avx2, affine_avx2, axon_v8, 8, axon_load8, axon_store8, axon_hsum8, "avx2,fma")
 #endif
 
-int axon_channel_levels(void) { return axon_cpu_avx512() ? 2 : 1; }
+int axon_channel_levels(void) { return axon_vector_levels(); }
 
 void axon_channel_sums_f32_with(int level, const float *a, const float *b, long n, long c, long s, long c0, long c1,
                                 const float *shift_a, const float *shift_b, double *sum_a, double *sum_ab) {
@@ -88,7 +85,8 @@ void axon_channel_sums_f32_with(int level, const float *a, const float *b, long 
             const float sa = shift_a ? shift_a[ch] : 0, sb = shift_b ? shift_b[ch] : 0;
             const long at = (i * c + ch) * s;
 #if AXON_X86
-            if (level >= 2) { sums_avx512(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch); continue; }
+            if (level >= 3) { sums_avx512(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch); continue; }
+            if (level == 2) { sums_avx2(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch); continue; }
 #endif
             sums_portable(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch);
         }
@@ -108,7 +106,8 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
             const long at = (i * c + ch) * s;
             const float be = b ? beta[ch] : 0, sa = shift_a ? shift_a[ch] : 0, sb = b && shift_b ? shift_b[ch] : 0;
 #if AXON_X86
-            if (level >= 2) { affine_avx512(a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]); continue; }
+            if (level >= 3) { affine_avx512(a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]); continue; }
+            if (level == 2) { affine_avx2(a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]); continue; }
 #endif
             affine_portable(a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]);
         }

@@ -22,49 +22,57 @@ static void small_generic(const float *a, long rsa, long csa, const float *b, lo
 }
 
 #if AXON_X86
-// Groups of 8 rows of A by 32 columns: 16 accumulators; a group past the last row repeats it (never stored).
-__attribute__((target("avx512f")))
-static void small_avx512(const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
-                         long m, long n, long k, const float *bias) {
-    for (long i0 = 0; i0 < m; i0 += 8) {
-        const long rows = m - i0 < 8 ? m - i0 : 8;
-        const float *ar[8];
-        float init[8];
-        for (int t = 0; t < 8; t++) {
-            const long i = i0 + (t < rows ? t : rows - 1);
-            ar[t] = a + i * rsa;
-            init[t] = bias ? bias[i] : 0;
-        }
-        for (long j = 0; j < n; j += 32) {
-            __mmask16 m0, m1;
-            axon_row_masks(n - j, &m0, &m1);
-            __m512 s0[8], s1[8];
-            for (int t = 0; t < 8; t++) { s0[t] = _mm512_set1_ps(init[t]); s1[t] = s0[t]; }
-            for (long r = 0; r < k; r++) {
-                const float *br = b + r * ldb + j;
-                const __m512 x0 = _mm512_maskz_loadu_ps(m0, br), x1 = _mm512_maskz_loadu_ps(m1, br + 16);
-                for (int t = 0; t < 8; t++) {
-                    const __m512 w = _mm512_set1_ps(ar[t][r * csa]);
-                    s0[t] = _mm512_fmadd_ps(w, x0, s0[t]);
-                    s1[t] = _mm512_fmadd_ps(w, x1, s1[t]);
-                }
-            }
-            for (int t = 0; t < rows; t++) {
-                float *ct = c + (i0 + t) * ldc + j;
-                _mm512_mask_storeu_ps(ct, m0, s0[t]);
-                _mm512_mask_storeu_ps(ct + 16, m1, s1[t]);
-            }
-        }
+// Written once for vectors V of W lanes (LOAD and STORE: cpu.h's primitives of that width), compiled for TARGET:
+// groups of R rows of A by 2W columns, 2R accumulators; a group past the last row repeats it (never stored).
+#define AXON_SMALL_KERNEL(NAME, V, W, R, LOAD, STORE, TARGET)                                                      \
+    __attribute__((target(TARGET))) static void NAME(const float *a, long rsa, long csa, const float *b, long ldb,  \
+                                                     float *c, long ldc, long m, long n, long k, const float *bias) { \
+        for (long i0 = 0; i0 < m; i0 += R) {                                                                       \
+            const long rows = m - i0 < R ? m - i0 : R;                                                             \
+            const float *ar[R];                                                                                    \
+            float init[R];                                                                                         \
+            for (int t = 0; t < R; t++) {                                                                          \
+                const long i = i0 + (t < rows ? t : rows - 1);                                                     \
+                ar[t] = a + i * rsa;                                                                               \
+                init[t] = bias ? bias[i] : 0;                                                                      \
+            }                                                                                                      \
+            for (long j = 0; j < n; j += 2 * W) {                                                                  \
+                const long rest = n - j;                                                                           \
+                const int whole = rest >= 2 * W;                                                                   \
+                V s0[R], s1[R];                                                                                    \
+                for (int t = 0; t < R; t++) { s0[t] = (V){0} + init[t]; s1[t] = s0[t]; }                           \
+                for (long r = 0; r < k; r++) {                                                                     \
+                    const float *br = b + r * ldb + j;                                                             \
+                    const V x0 = whole ? *(const V *)br : LOAD(br, rest, 0);                                       \
+                    const V x1 = whole ? *(const V *)(br + W) : LOAD(br + W, rest - W, 0);                         \
+                    for (int t = 0; t < R; t++) {                                                                  \
+                        const float w = ar[t][r * csa];                                                            \
+                        s0[t] += w * x0;                                                                           \
+                        s1[t] += w * x1;                                                                           \
+                    }                                                                                              \
+                }                                                                                                  \
+                for (int t = 0; t < rows; t++) {                                                                   \
+                    float *ct = c + (i0 + t) * ldc + j;                                                            \
+                    if (whole) { *(V *)ct = s0[t]; *(V *)(ct + W) = s1[t]; }                                       \
+                    else { STORE(ct, rest, s0[t]); STORE(ct + W, rest - W, s1[t]); }                               \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
     }
-}
+
+// AVX-512: 8 rows (16 accumulators of the 32 registers). AVX2: 6 rows (12 accumulators; with the two loaded
+// vectors and the broadcast, 15 of the 16 registers).
+AXON_SMALL_KERNEL(small_avx512, axon_v16, 16, 8, axon_load16, axon_store16, "avx512f")
+AXON_SMALL_KERNEL(small_avx2, axon_v8, 8, 6, axon_load8, axon_store8, "avx2,fma")
 #endif
 
-int axon_sgemm_small_levels(void) { return axon_cpu_avx512() ? 2 : 1; }
+int axon_sgemm_small_levels(void) { return axon_vector_levels(); }
 
 void axon_sgemm_small_with(int level, const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                            long m, long n, long k, const float *bias) {
 #if AXON_X86
-    if (level >= 2) { small_avx512(a, rsa, csa, b, ldb, c, ldc, m, n, k, bias); return; }
+    if (level >= 3) { small_avx512(a, rsa, csa, b, ldb, c, ldc, m, n, k, bias); return; }
+    if (level == 2) { small_avx2(a, rsa, csa, b, ldb, c, ldc, m, n, k, bias); return; }
 #endif
     small_generic(a, rsa, csa, b, ldb, c, ldc, m, n, k, bias);
 }

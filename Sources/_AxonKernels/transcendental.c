@@ -170,7 +170,7 @@ DEFINE_LOOPS(tanh)
 // Levels: 1 scalar, 2 AVX2 with FMA, 3 AVX-512 (where this CPU runs them).
 int axon_transcendental_levels(void) {
 #if AXON_X86
-    return axon_cpu_avx512() ? 3 : axon_cpu_avx2_fma() ? 2 : 1;
+    return axon_vector_levels();
 #else
     return 1;
 #endif

@@ -130,26 +130,37 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The vector im2col and col2im for stride 1 (padded or not) against the plain loops (float64 runs those),
-    /// on rows of 1 to 32 outputs and paddings wider than the kernel's reach.
+    /// The vector im2col and col2im for stride 1 (padded or not) at every level this CPU runs, against the plain
+    /// loops (float64 runs those), on rows of 1 to 32 outputs, paddings wider than the kernel's reach, and blocks
+    /// shorter than one vector; neither writes past its output.
     func testStrideOneUnfoldingMatchesThePlainLoops() throws {
-        try XCTSkipUnless(axon_im2col_s1_f32(nil, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, nil) != 0, "no AVX-512 on this CPU")
-        for (c, h, w, k, pad) in [(2, 5, 7, 3, 1), (3, 14, 14, 3, 1), (1, 28, 28, 5, 2), (2, 4, 3, 2, 3), (1, 1, 1, 1, 0), (2, 30, 30, 3, 1)] {
-            let nb = 2
-            let g = Conv2dGeometry(batch: nb, channels: c, height: h, width: w, kernelH: k, kernelW: k, strideH: 1, strideW: 1,
-                                   padH: pad, padW: pad, dilationH: 1, dilationW: 1)
-            let x = randomFloats(nb * c * h * w)
-            var fast = [Float](repeating: .nan, count: g.patch * nb * g.positions)
-            XCTAssertEqual(axon_im2col_s1_f32(x, c, h, w, k, k, g.outH, g.outW, pad, pad, 0, nb, &fast), 1)
-            var plain = [Double](repeating: .nan, count: fast.count)
-            x.map(Double.init).withUnsafeBufferPointer { im2col($0.baseAddress!, g, images: 0, nb, into: &plain) }
-            XCTAssertEqual(fast.map(Double.init), plain, "im2col \(c)x\(h)x\(w) k\(k) pad \(pad)")
-            let cols = randomFloats(fast.count)
-            var dxFast = [Float](repeating: 0, count: x.count), dxPlain = [Double](repeating: 0, count: x.count)
-            XCTAssertEqual(axon_col2im_s1_f32(cols, c, h, w, k, k, g.outH, g.outW, pad, pad, 0, nb, &dxFast), 1)
-            cols.map(Double.init).withUnsafeBufferPointer { col2im($0.baseAddress!, g, images: 0, nb, into: &dxPlain) }
-            for (a, b) in zip(dxFast, dxPlain) { XCTAssertEqual(Double(a), b, accuracy: 1e-5, "col2im \(c)x\(h)x\(w) k\(k) pad \(pad)") }
+        let levels = Int(axon_unfold_levels())
+        try XCTSkipIf(levels < 2, "no vector unfolding on this CPU (it has neither AVX2 nor AVX-512)")
+        let guardCount = 16, sentinel: Float = 12345
+        for level in 2...levels {
+            for (c, h, w, k, pad) in [(2, 5, 7, 3, 1), (3, 14, 14, 3, 1), (1, 28, 28, 5, 2), (2, 4, 3, 2, 3), (1, 1, 1, 1, 0),
+                                      (2, 30, 30, 3, 1), (2, 3, 2, 2, 0), (1, 2, 9, 1, 0), (3, 17, 17, 3, 0)] {
+                let nb = 2
+                let g = Conv2dGeometry(batch: nb, channels: c, height: h, width: w, kernelH: k, kernelW: k, strideH: 1, strideW: 1,
+                                       padH: pad, padW: pad, dilationH: 1, dilationW: 1)
+                let x = randomFloats(nb * c * h * w), shape = "level \(level) \(c)x\(h)x\(w) k\(k) pad \(pad)"
+                let count = g.patch * nb * g.positions
+                var fast = [Float](repeating: .nan, count: count) + [Float](repeating: sentinel, count: guardCount)
+                XCTAssertEqual(axon_im2col_s1_f32_with(Int32(level), x, c, h, w, k, k, g.outH, g.outW, pad, pad, 0, nb, &fast), 1)
+                var plain = [Double](repeating: .nan, count: count)
+                x.map(Double.init).withUnsafeBufferPointer { im2col($0.baseAddress!, g, images: 0, nb, into: &plain) }
+                XCTAssertEqual(fast.prefix(count).map(Double.init), plain, "im2col \(shape)")
+                XCTAssertEqual(Array(fast.suffix(guardCount)), [Float](repeating: sentinel, count: guardCount), "im2col wrote past its output, \(shape)")
+                let cols = randomFloats(count)
+                var dxFast = [Float](repeating: .nan, count: x.count) + [Float](repeating: sentinel, count: guardCount)
+                var dxPlain = [Double](repeating: 0, count: x.count)
+                XCTAssertEqual(axon_col2im_s1_f32_with(Int32(level), cols, c, h, w, k, k, g.outH, g.outW, pad, pad, 0, nb, &dxFast), 1)
+                cols.map(Double.init).withUnsafeBufferPointer { col2im($0.baseAddress!, g, images: 0, nb, into: &dxPlain) }
+                for (a, b) in zip(dxFast, dxPlain) { XCTAssertEqual(Double(a), b, accuracy: 1e-5, "col2im \(shape)") }
+                XCTAssertEqual(Array(dxFast.suffix(guardCount)), [Float](repeating: sentinel, count: guardCount), "col2im wrote past its output, \(shape)")
+            }
         }
+        XCTAssertEqual(axon_im2col_s1_f32_with(1, nil, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, nil), 0, "level 1 leaves it to the plain loops")
     }
 
     /// Adam's fused step at every level this CPU runs gives bitwise what the composed tensor ops give, on

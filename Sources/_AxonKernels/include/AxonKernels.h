@@ -31,8 +31,8 @@ int axon_sgemm_variant_count(void);
 axon_sgemm_variant axon_sgemm_variant_at(int i);
 
 // ---- Row-pair dot products (a convolution's weight gradient) ----------------------------------
-// out[i * rows_b + j] = sum_k a[i * n + k] * b[j * n + k]. Levels: 1 portable, 2 AVX-512 (when the CPU
-// has it); axon_sdot_rows uses the highest level this CPU runs.
+// out[i * rows_b + j] = sum_k a[i * n + k] * b[j * n + k]. Levels: 1 portable, 2 AVX2 with FMA, 3 AVX-512;
+// axon_sdot_rows uses the highest level this CPU runs.
 int axon_sdot_rows_levels(void);
 void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b, long rows_b, long n, float *out);
 void axon_sdot_rows(const float *a, long rows_a, const float *b, long rows_b, long n, float *out);
@@ -69,19 +69,27 @@ void axon_pack_transposed(const float *src, long ld, long rows, long cols, long 
 
 // ---- Small products without packing -------------------------------------------------------------
 // c[i * ldc + j] = bias[i] (0 when bias is NULL) + sum_r a[i * rsa + r * csa] * b[r * ldb + j], for
-// i < m, j < n, r < k. Levels: 1 portable, 2 AVX-512; axon_sgemm_small uses the highest this CPU runs.
+// i < m, j < n, r < k. Levels: 1 portable, 2 AVX2 with FMA, 3 AVX-512; axon_sgemm_small uses the highest this
+// CPU runs.
 int axon_sgemm_small_levels(void);
 void axon_sgemm_small_with(int level, const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                            long m, long n, long k, const float *bias);
 void axon_sgemm_small(const float *a, long rsa, long csa, const float *b, long ldb, float *c, long ldc,
                       long m, long n, long k, const float *bias);
 
-// im2col of images [n0, n0 + nb) for stride 1 and dilation 1, with zero padding, with AVX-512 masked row copies
+// im2col of images [n0, n0 + nb) for stride 1 and dilation 1, with zero padding, with masked vector row copies
 // (rows of at most 32 outputs); returns 0, having done nothing, when this CPU or shape is not covered.
+// Levels: 1 none (returns 0), 2 AVX2, 3 AVX-512; the plain functions use the highest this CPU runs.
+int axon_unfold_levels(void);
+int axon_im2col_s1_f32_with(int level, const float *x, long channels, long height, long width, long kh, long kw, long oh,
+                            long ow, long pad_h, long pad_w, long n0, long nb, float *out);
 int axon_im2col_s1_f32(const float *x, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long pad_h, long pad_w, long n0, long nb, float *out);
 
-// Its adjoint, added into dx (padding positions dropped); returns 0, having done nothing, when not covered.
+// Its adjoint: writes the whole planes of dx for images [n0, n0 + nb) (padding positions dropped); returns 0,
+// having done nothing, when not covered. Same levels.
+int axon_col2im_s1_f32_with(int level, const float *cols, long channels, long height, long width, long kh, long kw, long oh,
+                            long ow, long pad_h, long pad_w, long n0, long nb, float *dx);
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long pad_h, long pad_w, long n0, long nb, float *dx);
 // Sum of n floats in a fixed order (vector running sums, then a tree).
@@ -94,7 +102,7 @@ float axon_sum_f32(const float *x, long n);
 //           float64 totals in sample order.
 //   affine: out = alpha[ch]·(a - shift_a[ch]) + beta[ch]·(b - shift_b[ch]) + gamma[ch] (b NULL: without that
 //           term; NULL shifts are 0; out may equal a).
-// Levels: 1 portable, 2 AVX-512; the plain functions use the highest this CPU runs.
+// Levels: 1 portable, 2 AVX2 with FMA, 3 AVX-512; the plain functions use the highest this CPU runs.
 int axon_channel_levels(void);
 void axon_channel_sums_f32_with(int level, const float *a, const float *b, long n, long c, long s, long c0, long c1,
                                 const float *shift_a, const float *shift_b, double *sum_a, double *sum_ab);
@@ -108,7 +116,7 @@ void axon_channel_affine_f32(const float *a, const float *b, float *out, long n,
 
 // ---- Fused optimizer updates (optim.c) ----------------------------------------------------------
 // Adam's step: out = base - ((m / c1) / (sqrt(v) / s2 + eps)) * lr over n floats, rounded after each operation
-// as the composed ops are (no FMA); out may equal base. Levels: 1 portable, 2 AVX-512.
+// as the composed ops are (no FMA); out may equal base. Levels: 1 portable, 2 AVX2, 3 AVX-512.
 int axon_adam_levels(void);
 void axon_adam_update_f32_with(int level, const float *base, const float *m, const float *v, float *out, long n, float c1,
                                float s2, float eps, float lr);
