@@ -20,11 +20,14 @@ p.add_argument("--json")
 a = p.parse_args()
 
 def cpu():
-    """The CPU's model name and family, from /proc/cpuinfo (Linux) or sysctl (macOS)."""
+    """The CPU's model name, family, model number and widest vector instructions, from /proc/cpuinfo (Linux) or
+    sysctl (macOS)."""
     try:
         info = dict(l.split(":", 1) for l in open("/proc/cpuinfo").read().split("\n\n")[0].splitlines() if ":" in l)
         info = {k.strip(): v.strip() for k, v in info.items()}
-        return f"{info.get('model name', 'unknown')}, family {info.get('cpu family', 'unknown')}"
+        flags = info.get("flags", "").split()
+        vectors = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags and "fma" in flags else "no AVX2"
+        return f"{info.get('model name', 'unknown')}, family {info.get('cpu family', 'unknown')}, model {info.get('model', 'unknown')}, {vectors}"
     except OSError:
         out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True)
         return out.stdout.strip() or "unknown"

@@ -237,7 +237,8 @@ var peak: [Int: Double] = [:]  // GFLOP/s per thread count
 }
 
 let threadCounts = option("--threads").map { [Int($0)!] } ?? [1, Threading.cpuCount]
-print("CPU: \(Machine.cpuModel), family \(Machine.cpuFamily.map(String.init) ?? "unknown"), \(Machine.vectorLanes) float32 lanes per vector, \(Threading.cpuCount) CPUs")
+print("CPU: \(Machine.cpuModel), family \(Machine.cpuFamily.map(String.init) ?? "unknown"), model \(Machine.cpuModelNumber.map(String.init) ?? "unknown"), "
+      + "\(Machine.vectorInstructions) (\(Machine.vectorLanes) float32 lanes per vector), \(Threading.cpuCount) CPUs")
 print(padded("workload", 48) + " thr         value  " + padded("unit", 10) + " of peak")
 for threads in threadCounts {
     Threading.threadCount = threads

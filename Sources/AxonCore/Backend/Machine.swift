@@ -20,6 +20,13 @@ public enum Machine {
     /// The x86 CPU family, as `lscpu` prints it (25 for AMD Zen 3 and Zen 4, 26 for Zen 5), when known.
     public static var cpuFamily: Int? { cpuInfo("cpu family").flatMap { Int($0) } }
 
+    /// The x86 CPU model number within its family, as `lscpu` prints it, when known. In family 25 it tells Zen 3
+    /// from Zen 4: EPYC Milan (Zen 3) reports 1, EPYC Genoa (Zen 4) 17.
+    public static var cpuModelNumber: Int? { cpuInfo("model").flatMap { Int($0) } }
+
+    /// The widest vector instructions Axon's kernels use on this CPU: "AVX-512", "AVX2" (with FMA) or "portable".
+    public static var vectorInstructions: String { vectorLanes == 16 ? "AVX-512" : vectorLanes == 8 ? "AVX2" : "portable" }
+
     /// Float32 lanes of the widest vectors Axon's kernels use on this CPU: 16 (AVX-512), 8 (AVX2 with FMA)
     /// or 4.
     public static var vectorLanes: Int { Int(axon_fma_peak_lanes()) }
