@@ -44,7 +44,7 @@ let package = Package(
         // zlib, for gzip-compressed IDX files (a prerequisite of the Swift toolchain on Linux).
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Datasets, loaders, readers (CSV, IDX), built-in 2-D sets, transforms.
-        .target(name: "AxonData", dependencies: ["AxonCore", "CZlib"]),
+        .target(name: "AxonData", dependencies: ["AxonCore", "_AxonKernels", "CZlib"]),
         // MPI's C API (the MPI trait only), found by pkg-config.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         // Distributed training: the collectives interface, MPI behind it (the MPI trait), DistributedDataParallel.

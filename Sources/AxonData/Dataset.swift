@@ -1,4 +1,5 @@
 import AxonCore
+import _AxonKernels
 
 /// A source of (input, target) examples addressed by index; loaders draw batches from it.
 public protocol Dataset {
@@ -57,13 +58,15 @@ public struct TensorDataset: Dataset {
             // Decoded straight into the tensor's buffer (a 10 000-image set is 31 MB: no second copy).
             return Tensor(shape: [n] + shape.dropFirst(), unsafeUninitializedScalars: { out in
                 bytes.withUnsafeBufferPointer { src in
-                    let from = SendablePointer(pointer: UnsafeMutablePointer(mutating: src.baseAddress!))
-                    let to = SendablePointer(pointer: out.baseAddress!)
-                    // Rows in parallel (each row is written by one task; the values do not depend on the split).
-                    parallelFor(n, grain: max(1, 16_384 / max(row, 1))) { range in
-                        for i in range {
-                            let f = from.pointer + (rows?[i] ?? i) * row, t = to.pointer + i * row
-                            for j in 0..<row { t[j] = Float(f[j]) * scale }
+                    (rows ?? []).withUnsafeBufferPointer { picked in
+                        let from = SendablePointer(pointer: UnsafeMutablePointer(mutating: src.baseAddress!))
+                        let to = SendablePointer(pointer: out.baseAddress!)
+                        let chosen = rows == nil ? nil : picked.baseAddress
+                        // Rows in parallel (each row is written by one task; the values do not depend on the split),
+                        // by the C loop that prefetches the (scattered) rows ahead of the one it converts.
+                        parallelFor(n, grain: max(1, 16_384 / max(row, 1))) { range in
+                            axon_bytes_to_f32_rows(from.pointer, chosen, range.lowerBound, range.upperBound, row, scale,
+                                                   to.pointer + range.lowerBound * row)
                         }
                     }
                 }

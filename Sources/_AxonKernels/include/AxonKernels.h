@@ -5,6 +5,7 @@
 #define AXON_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,10 @@ float axon_tanh_f32_one(float x);
 // Levels: 1 scalar, 2 AVX2 with FMA, 3 AVX-512; op 0 exp, 1 sigmoid, 2 tanh (for tests of every level).
 int axon_transcendental_levels(void);
 void axon_transcendental_f32_with(int level, int op, const float *x, float *out, long n);
+// Byte rows to float32 (a dataset's images): out[(i - first) * row + j] = bytes[rows[i] * row + j] * scale for i in
+// [first, end) (rows NULL: row i), prefetching the rows ahead of the one it converts.
+void axon_bytes_to_f32_rows(const uint8_t *bytes, const long *rows, long first, long end, long row, float scale,
+                            float *out);
 void axon_relu_f32(const float *x, float *out, long n);  // out may equal x
 void axon_relu_backward_f32(const float *g, const float *y, float *out, long n);
 // 2x2, stride-2 max pooling of planes [first_plane, end_plane) of height x width; out, indices (flat input
