@@ -27,18 +27,18 @@ void axon_relu_backward_f32(const float *g, const float *y, float *out, long n) 
 // cache lines would be a memory miss when the conversion reaches them: the rows two ahead are requested first.
 // (One multiply of an exact conversion: the same bits at any vector width.)
 #define AXON_DECODE_AHEAD 2
+static inline const uint8_t *byte_row(const uint8_t *bytes, const long *rows, long i, long row) {
+    return bytes + (rows ? rows[i] : i) * row;
+}
+static inline void prefetch_row(const uint8_t *r, long row) {
+    for (long b = 0; b < row; b += 64) __builtin_prefetch(r + b);
+}
 void axon_bytes_to_f32_rows(const uint8_t *bytes, const long *rows, long first, long end, long row, float scale,
                             float *out) {
-    for (long i = first; i < end && i < first + AXON_DECODE_AHEAD; i++) {
-        const uint8_t *r = bytes + (rows ? rows[i] : i) * row;
-        for (long b = 0; b < row; b += 64) __builtin_prefetch(r + b);
-    }
+    for (long i = first; i < end && i < first + AXON_DECODE_AHEAD; i++) prefetch_row(byte_row(bytes, rows, i, row), row);
     for (long i = first; i < end; i++) {
-        if (i + AXON_DECODE_AHEAD < end) {
-            const uint8_t *ahead = bytes + (rows ? rows[i + AXON_DECODE_AHEAD] : i + AXON_DECODE_AHEAD) * row;
-            for (long b = 0; b < row; b += 64) __builtin_prefetch(ahead + b);
-        }
-        const uint8_t *src = bytes + (rows ? rows[i] : i) * row;
+        if (i + AXON_DECODE_AHEAD < end) prefetch_row(byte_row(bytes, rows, i + AXON_DECODE_AHEAD, row), row);
+        const uint8_t *src = byte_row(bytes, rows, i, row);
         float *dst = out + (i - first) * row;
         for (long j = 0; j < row; j++) dst[j] = (float)src[j] * scale;
     }
