@@ -171,11 +171,11 @@ public func sigmoid(_ x: Tensor) -> Tensor {
         Tensor.fusedDerivative(.sigmoidBackward, "sigmoid_backward", g, y) { g * (1 - y) * y }
     }
 }
-/// Rectified linear unit max(x, 0). A primitive for speed (the branch-free C loop; every CNN and MLP step
-/// runs it) with a fused one-pass derivative, g where y > 0 (0 at 0, as PyTorch).
+/// Rectified linear unit max(x, 0), NaN kept. A primitive for speed (the branch-free C loop; every CNN and MLP
+/// step runs it) with a fused one-pass derivative, 0 where y ≤ 0 and g elsewhere (0 at 0 and g at NaN, as PyTorch).
 public func relu(_ x: Tensor) -> Tensor {
     x.unary(.relu, "relu", saving: .output) { g, _, y in
-        Tensor.fusedDerivative(.reluBackward, "relu_backward", g, y) { `where`(y .> 0, g, g.scalarLike(0)) }
+        Tensor.fusedDerivative(.reluBackward, "relu_backward", g, y) { `where`(y .<= 0, g.scalarLike(0), g) }
     }
 }
 

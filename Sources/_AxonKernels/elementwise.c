@@ -10,7 +10,7 @@
 void axon_relu_f32(const float *x, float *out, long n) {
     for (long i = 0; i < n; i++) {
         const float v = x[i];
-        out[i] = v > 0 ? v : 0.0f;
+        out[i] = v <= 0 ? 0.0f : v;  // NaN stays NaN, as PyTorch's relu; -0 becomes 0
     }
 }
 
@@ -18,7 +18,7 @@ void axon_relu_backward_f32(const float *g, const float *y, float *out, long n) 
     // Both loads unconditional, so the select needs no branch (a conditional load would).
     for (long i = 0; i < n; i++) {
         const float gv = g[i], yv = y[i];
-        out[i] = yv > 0 ? gv : 0.0f;
+        out[i] = yv <= 0 ? 0.0f : gv;  // PyTorch's threshold_backward: the gradient passes at NaN
     }
 }
 

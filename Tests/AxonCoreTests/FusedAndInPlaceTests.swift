@@ -113,6 +113,28 @@ final class FusedAndInPlaceTests: XCTestCase {
         }
     }
 
+    /// ReLU keeps NaN (a diverged network must stay visible), and its gradient passes there, as `torch.relu`; -0 becomes
+    /// +0 (PyTorch keeps -0: equal values, and the order of ReLU and max pooling then never changes a bit).
+    /// 600 elements reach the vector loops, in both float types, out of place and in place.
+    func testReLUKeepsNaNAndZeroesNegativeZero() {
+        onEveryBackend { _ in
+            let pattern: [Double] = [.nan, -0.0, -1, 2, .infinity, -.infinity]
+            let expected: [Double] = [.nan, 0, 0, 2, .infinity, 0]
+            let bits = { (v: [Double]) in v.map(\.bitPattern) }
+            for dtype in [DType.float32, .float64] {
+                let x = Tensor(shape: [600], scalars: Array(repeating: pattern, count: 100).flatMap { $0 }).converted(to: dtype)
+                let want = bits(Array(repeating: expected, count: 100).flatMap { $0 })
+                XCTAssertEqual(bits(relu(x).converted(to: .float64).doubleScalars), want, "\(dtype)")
+                let y = x.clone()
+                y.reluInPlace()
+                XCTAssertEqual(bits(y.converted(to: .float64).doubleScalars), want, "\(dtype) in place")
+                let leaf = x.requiringGrad()
+                relu(leaf).sum().backward()
+                XCTAssertEqual(leaf.grad!.doubleScalars, Array(repeating: [1.0, 0, 0, 1, 1, 0], count: 100).flatMap { $0 }, "\(dtype)")
+            }
+        }
+    }
+
     func testInPlaceUpdates() {
         onEveryBackend { _ in
             let p = Tensor(shape: [3], scalars: [Float(1), 2, 3])

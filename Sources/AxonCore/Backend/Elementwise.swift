@@ -38,7 +38,7 @@ func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
         if x >= 0 { return 1 / (1 + T.exp(-x)) }
         let e = T.exp(x)
         return e / (1 + e)
-    case .relu: return x > 0 ? x : 0
+    case .relu: return x <= 0 ? 0 : x  // NaN stays NaN (as PyTorch), -0 becomes 0
     case .erf: return T.erf(x)
     case .sign: return x > 0 ? 1 : (x < 0 ? -1 : 0)
     case .step: return x > 0 ? 1 : 0
@@ -59,7 +59,7 @@ func applyBinary<T: AxonFloat>(_ op: BinaryOp, _ a: T, _ b: T) -> T {
         if b == b.rounded(), Swift.abs(b) < 1_000_000 { return T.pow(a, Int(b)) }
         return T.pow(a, b)
     case .eq, .ne, .lt, .le, .gt, .ge: return applyComparison(op, a, b) ? 1 : 0
-    case .reluBackward: return b > 0 ? a : 0
+    case .reluBackward: return b <= 0 ? 0 : a  // as PyTorch's threshold_backward (passes at NaN)
     case .tanhBackward: return a * (1 - b * b)
     case .sigmoidBackward: return a * (1 - b) * b
     case .geluBackward:
@@ -211,7 +211,7 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: StridedBuffer, _ b: Strided
                     axon_relu_backward_f32(floats(x + range.lowerBound), floats(y + range.lowerBound),
                                            mutableFloats(o + range.lowerBound), range.count)
                 } else {
-                    for i in range { o[i] = y[i] > 0 ? x[i] : 0 }
+                    for i in range { o[i] = y[i] <= 0 ? 0 : x[i] }
                 }
             case .tanhBackward: for i in range { o[i] = x[i] * (1 - y[i] * y[i]) }
             default: for i in range { o[i] = applyBinary(op, x[i], y[i]) }
