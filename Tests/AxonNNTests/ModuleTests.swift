@@ -206,6 +206,36 @@ final class ModuleTests: XCTestCase {
         }
     }
 
+    /// A ReLU before max pooling runs after it (on the pooled quarter): the same bits as the layers in their written
+    /// order, forward and backward, with ties, zeros, -0, NaN, overlapping and padded windows, in both float types.
+    func testReLUThenMaxPoolGivesTheBitsOfTheWrittenOrder() {
+        let windows: [(any Layer, (Tensor) -> Tensor)] = [
+            (MaxPool2d(2), { maxPool2d(relu($0), 2) }),
+            (MaxPool2d(3, stride: 2, padding: 1), { maxPool2d(relu($0), 3, stride: 2, padding: 1) }),
+            (MaxPool1d(2), { maxPool1d(relu($0), 2) }),
+        ]
+        for dtype in [DType.float32, .float64] {
+            for (k, (pool, written)) in windows.enumerated() {
+                // Small integers give ties and all-negative windows; then -0, NaN and a lone positive.
+                var values = Tensor.randint(-3, 3, [2, 3, 6, 6]).converted(to: .float64).doubleScalars
+                values[0] = -0.0; values[1] = -1; values[6] = -0.0; values[7] = -0.0
+                values[14] = .nan; values[40] = .nan; values[41] = 5
+                let shape = k == 2 ? [2, 3, 36] : [2, 3, 6, 6]
+                let x = Tensor(shape: shape, scalars: values).converted(to: dtype)
+                let net = Sequential(ReLU(), pool)
+                let bits = { (t: Tensor) in t.converted(to: .float64).doubleScalars.map(\.bitPattern) }
+                XCTAssertEqual(bits(withNoGrad { net(x) }), bits(written(x)), "\(dtype) window \(k), no grad")
+                let a = x.requiringGrad(), b = x.requiringGrad()
+                let ya = net(a), yb = written(b)
+                XCTAssertEqual(bits(ya), bits(yb), "\(dtype) window \(k)")
+                let weight = Tensor.randn(ya.shape, dtype: dtype)
+                (ya * weight).sum().backward()
+                (yb * weight).sum().backward()
+                XCTAssertEqual(bits(a.grad!), bits(b.grad!), "\(dtype) window \(k), gradient")
+            }
+        }
+    }
+
     func testActivationLayers() {
         let x = Tensor([-2, 0.5])
         XCTAssertEqual(ReLU()(x).scalars, [0, 0.5])
