@@ -232,24 +232,42 @@ static long maxpool2x2_backward_avx512_row(const float *g, const long *ix, long 
     }
     return j;
 }
+// Four windows' gradients g and indices ix (relative to row r0's window j) to the two rows' 8 columns each, *top and *bottom.
+__attribute__((target("avx2")))
+static inline void maxpool2x2_backward_avx2_step(__m128 g, __m256i ix, long at, long width, __m256 *top, __m256 *bottom) {
+    const __m256i even = _mm256_setr_epi64x(0, 2, 4, 6), twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    // Each window's gradient in both lanes of its pair of columns.
+    const __m256 v = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_add_ps(_mm_setzero_ps(), g)), twice);
+    const __m256i rel = _mm256_sub_epi64(ix, _mm256_add_epi64(_mm256_set1_epi64x(at), even));
+    // A 64-bit compare fills both 32-bit lanes of a window: even lanes take the left column's mask, odd the right's.
+    const __m256i t = _mm256_blend_epi32(_mm256_cmpeq_epi64(rel, _mm256_setzero_si256()), _mm256_cmpeq_epi64(rel, _mm256_set1_epi64x(1)), 0xAA);
+    const __m256i b = _mm256_blend_epi32(_mm256_cmpeq_epi64(rel, _mm256_set1_epi64x(width)),
+                                         _mm256_cmpeq_epi64(rel, _mm256_set1_epi64x(width + 1)), 0xAA);
+    *top = _mm256_and_ps(v, _mm256_castsi256_ps(t));
+    *bottom = _mm256_and_ps(v, _mm256_castsi256_ps(b));
+}
+
 // The same with AVX2, four windows at a time (their int64 indices fill one vector); the last 1-3 windows of a row
-// in the scalar loop. Returns the windows done.
+// (rows of 7 and 14 windows are common) the same way, with masked loads and stores. Returns ow.
 __attribute__((target("avx2")))
 static long maxpool2x2_backward_avx2_row(const float *g, const long *ix, long r0, long width, long ow, float *d0, float *d1) {
-    const __m256i even = _mm256_setr_epi64x(0, 2, 4, 6), twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
-    const __m256i one = _mm256_set1_epi64x(1), w = _mm256_set1_epi64x(width), w1 = _mm256_set1_epi64x(width + 1);
+    __m256 top, bottom;
     long j = 0;
     for (; j + 4 <= ow; j += 4) {
-        // Each window's gradient in both lanes of its pair of columns.
-        const __m256 v = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_add_ps(_mm_setzero_ps(), _mm_loadu_ps(g + j))), twice);
-        const __m256i rel = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(ix + j)), _mm256_add_epi64(_mm256_set1_epi64x(r0 + 2 * j), even));
-        // A 64-bit compare fills both 32-bit lanes of a window: even lanes take the left column's mask, odd the right's.
-        const __m256i top = _mm256_blend_epi32(_mm256_cmpeq_epi64(rel, _mm256_setzero_si256()), _mm256_cmpeq_epi64(rel, one), 0xAA);
-        const __m256i bottom = _mm256_blend_epi32(_mm256_cmpeq_epi64(rel, w), _mm256_cmpeq_epi64(rel, w1), 0xAA);
-        _mm256_storeu_ps(d0 + 2 * j, _mm256_and_ps(v, _mm256_castsi256_ps(top)));
-        _mm256_storeu_ps(d1 + 2 * j, _mm256_and_ps(v, _mm256_castsi256_ps(bottom)));
+        maxpool2x2_backward_avx2_step(_mm_loadu_ps(g + j), _mm256_loadu_si256((const __m256i *)(ix + j)), r0 + 2 * j, width,
+                                      &top, &bottom);
+        _mm256_storeu_ps(d0 + 2 * j, top);
+        _mm256_storeu_ps(d1 + 2 * j, bottom);
     }
-    return j;
+    if (j < ow) {
+        // Lanes [0, 2·rest) as floats are the rest's columns, and as int64 (by their high halves) its indices.
+        const __m256i columns = axon_span_mask8(0, 2 * (ow - j));
+        maxpool2x2_backward_avx2_step(_mm_maskload_ps(g + j, _mm256_castsi256_si128(axon_span_mask8(0, ow - j))),
+                                      _mm256_maskload_epi64((const long long *)(ix + j), columns), r0 + 2 * j, width, &top, &bottom);
+        _mm256_maskstore_ps(d0 + 2 * j, columns, top);
+        _mm256_maskstore_ps(d1 + 2 * j, columns, bottom);
+    }
+    return ow;
 }
 #endif
 

@@ -268,30 +268,34 @@ final class FusedAndInPlaceTests: XCTestCase {
                 XCTAssertEqual(fast.doubleScalars, expected, "k\(k) s\(s) d\(d)")
                 XCTAssert(checkGradients({ maxPool2d($0[0], kernelSize: (k, k), stride: (s, s), dilation: (d, d)) }, at: [x.detached()]).passed)
             }
-            // Rows wide enough for the 8-window vector loop, with ties and NaNs: the values and the winners (the
-            // gradient lands on the first maximum, or the first NaN) of the definition.
-            var v = (0..<(2 * 3 * 26 * 34)).map { _ in Double(Int.random(in: -3...3)) }
-            v[5] = .nan; v[40] = .nan; v[41] = .nan; v[26 * 34 + 7] = .nan
-            let wide = Tensor(shape: [2, 3, 26, 34], scalars: v.map { Float($0) }).requiringGrad()
-            let fastOut = maxPool2d(wide, 2)
-            fastOut.backward(Tensor.ones(fastOut.shape))
-            var expected: [Float] = [], winners = [Float](repeating: 0, count: v.count)
-            for plane in 0..<6 {
-                for i in 0..<13 {
-                    for j in 0..<17 {
-                        var best = Float.nan, at = -1
-                        for (p, q) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                            let k = plane * 26 * 34 + (2 * i + p) * 34 + 2 * j + q
-                            let val = Float(v[k])
-                            if at < 0 || (!(val <= best) && !best.isNaN) { best = val; at = k }
+            // Rows wide enough for the vector loops, whole and with 1-3 windows left over (17, 14 and 7 windows), with
+            // ties and NaNs: the values and the winners (the gradient lands on the first maximum, or the first NaN) of
+            // the definition.
+            for w in [34, 28, 14] {
+                var v = (0..<(2 * 3 * 26 * w)).map { _ in Double(Int.random(in: -3...3)) }
+                v[5] = .nan; v[40] = .nan; v[41] = .nan; v[26 * w + 7] = .nan
+                let wide = Tensor(shape: [2, 3, 26, w], scalars: v.map { Float($0) }).requiringGrad()
+                let fastOut = maxPool2d(wide, 2)
+                let up = (0..<fastOut.count).map { Float($0 % 97 + 1) }  // each window's own gradient
+                fastOut.backward(Tensor(shape: fastOut.shape, scalars: up))
+                var expected: [Float] = [], winners = [Float](repeating: 0, count: v.count)
+                for plane in 0..<6 {
+                    for i in 0..<13 {
+                        for j in 0..<(w / 2) {
+                            var best = Float.nan, at = -1
+                            for (p, q) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                                let k = plane * 26 * w + (2 * i + p) * w + 2 * j + q
+                                let val = Float(v[k])
+                                if at < 0 || (!(val <= best) && !best.isNaN) { best = val; at = k }
+                            }
+                            winners[at] += up[expected.count]
+                            expected.append(best)
                         }
-                        expected.append(best)
-                        winners[at] += 1
                     }
                 }
+                XCTAssertEqual(fastOut.scalars.map { $0.isNaN ? 1e9 : $0 }, expected.map { $0.isNaN ? 1e9 : $0 })
+                XCTAssertEqual(wide.grad!.scalars, winners)
             }
-            XCTAssertEqual(fastOut.scalars.map { $0.isNaN ? 1e9 : $0 }, expected.map { $0.isNaN ? 1e9 : $0 })
-            XCTAssertEqual(wide.grad!.scalars, winners)
             // Odd sizes leave a last row and column that no window covers: their gradient is zero, and each winner
             // gets its window's gradient.
             let ov = (0..<(2 * 3 * 7 * 9)).map { _ in Float(Int.random(in: -3...3)) }
