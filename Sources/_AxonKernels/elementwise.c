@@ -232,7 +232,8 @@ static long maxpool2x2_backward_avx512_row(const float *g, const long *ix, long 
     }
     return j;
 }
-// Four windows' gradients g and indices ix (relative to row r0's window j) to the two rows' 8 columns each, *top and *bottom.
+// Four windows' gradients g and winners' indices ix, the first window's top-left input being at index `at`: the two
+// rows' 8 columns each, *top and *bottom (each window's gradient where its index points, zeros elsewhere).
 __attribute__((target("avx2")))
 static inline void maxpool2x2_backward_avx2_step(__m128 g, __m256i ix, long at, long width, __m256 *top, __m256 *bottom) {
     const __m256i even = _mm256_setr_epi64x(0, 2, 4, 6), twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);

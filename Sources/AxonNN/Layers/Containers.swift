@@ -28,16 +28,14 @@ public final class Sequential: Module, Layer {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let tracing = SummaryTrace.current != nil || ExportTrace.isActive
         let mayOverwrite = !GradMode.isEnabled && !tracing
-        var x = input
-        var i = 0
-        while i < layers.count {
-            var layer = layers[i]
-            var reluAfter = false
-            if !tracing, layer is ReLU, i + 1 < layers.count, layers[i + 1] is MaxPool2d || layers[i + 1] is MaxPool1d {
-                layer = layers[i + 1]
-                reluAfter = true
-                i += 1
+        var order = layers
+        if !tracing {
+            for i in order.indices.dropLast() where order[i] is ReLU && (order[i + 1] is MaxPool2d || order[i + 1] is MaxPool1d) {
+                order.swapAt(i, i + 1)
             }
+        }
+        var x = input
+        for layer in order {
             // A fresh tensor that no one else holds, and not a view of the caller's input (views share buffers).
             if mayOverwrite, x !== input, !x.sharesStorage(with: input), let overwriting = layer as? InPlaceLayer,
                isKnownUniquelyReferenced(&x) {
@@ -45,10 +43,6 @@ public final class Sequential: Module, Layer {
             } else {
                 x = layer(x)
             }
-            if reluAfter {
-                if mayOverwrite, isKnownUniquelyReferenced(&x) { x.reluInPlace() } else { x = relu(x) }
-            }
-            i += 1
         }
         return x
     }
