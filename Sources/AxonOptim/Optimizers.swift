@@ -65,6 +65,10 @@ public final class SGD: TypedOptimizer<SGD.Options> {
         if mu != 0 {
             let buffer: Tensor
             if let b = state.tensors["momentum_buffer"] {
+                if !o.nesterov && sgdMomentumUpdate(param: p, buffer: b, gradient: g, momentum: mu, dampening: o.dampening,
+                                                    lr: o.lr) {
+                    return p
+                }
                 b.addInPlace(g, alpha: 1 - o.dampening, scalingSelfBy: mu)
                 buffer = b
             } else {

@@ -183,6 +183,29 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// SGD's fused momentum step gives bitwise what its two composed in-place updates give, for momentum 1 (where
+    /// the composed buffer update skips its multiply) and with dampening, on lengths that run on one thread and on
+    /// several.
+    func testFusedSGDMomentumStepMatchesTheComposedOpsBitwise() {
+        for n in [1, 15, 1000, 70_000] {
+            for (momentum, dampening, lr) in [(0.9, 0.0, 0.05), (1.0, 0.0, 0.1), (0.8, 0.25, 3e-3)] {
+                let param = Tensor(shape: [n], scalars: randomFloats(n)), buffer = Tensor(shape: [n], scalars: randomFloats(n))
+                let gradient = Tensor(shape: [n], scalars: randomFloats(n))
+                let (p, b) = (param.clone(), buffer.clone())
+                b.addInPlace(gradient, alpha: 1 - dampening, scalingSelfBy: momentum)
+                p.addInPlace(b, alpha: -lr)
+                XCTAssertTrue(sgdMomentumUpdate(param: param, buffer: buffer, gradient: gradient, momentum: momentum,
+                                                dampening: dampening, lr: lr))
+                let label = "\(n) values, momentum \(momentum), dampening \(dampening)"
+                XCTAssertEqual(buffer.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "buffer, " + label)
+                XCTAssertEqual(param.scalars.map(\.bitPattern), p.scalars.map(\.bitPattern), "parameter, " + label)
+            }
+        }
+        let strided = Tensor(shape: [4, 4], scalars: randomFloats(16)).transposed(0, 1)
+        XCTAssertFalse(sgdMomentumUpdate(param: strided, buffer: strided.contiguous(), gradient: strided.contiguous(),
+                                         momentum: 0.9, dampening: 0, lr: 0.1), "a strided parameter takes the composed ops")
+    }
+
     /// Batch normalisation's per-channel passes (norm.c) at every level this CPU runs, against float64 loops, on
     /// planes off the 16-lane vectors and the 4096-value blocks, with and without shifts and a second operand.
     func testChannelPassKernelsMatchTheReference() {
