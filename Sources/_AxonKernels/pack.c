@@ -56,8 +56,11 @@ __attribute__((target("avx2")))
 static void pack_t_avx2(const float *src, long ld, long rows, long cols, long nr, float *dst) {
     if (nr <= 8) { pack_t_narrow_avx2(src, ld, rows, cols, nr, dst); return; }
     const long rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
-    for (long j = 0; j < cols8; j += 8) {
-        for (long p = 0; p < rows8; p += 8) {
+    // Eight k at a time across all the column tiles, so that the eight destination rows are written whole, one after
+    // another: tile-column by tile-column, each row's line was written in parts, far apart (a 16-wide sliver of a
+    // 784 x 256 weight: 50 us against 25-34 us this way, on a Zen 3).
+    for (long p = 0; p < rows8; p += 8) {
+        for (long j = 0; j < cols8; j += 8) {
             const float *s = src + j * ld + p;
             __m256 r[8];
             for (long q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(s + q * ld);
@@ -65,9 +68,10 @@ static void pack_t_avx2(const float *src, long ld, long rows, long cols, long nr
             float *d = dst + p * nr + j;
             for (long t = 0; t < 8; t++) _mm256_storeu_ps(d + t * nr, r[t]);
         }
-        for (long p = rows8; p < rows; p++)
-            for (long jj = j; jj < j + 8; jj++) dst[p * nr + jj] = src[jj * ld + p];
     }
+    for (long p = rows8; p < rows; p++)
+        for (long j = 0; j < cols8; j++) dst[p * nr + j] = src[j * ld + p];
+    if (cols8 == nr) return;  // no odd columns and no padding: the loop below would only count the rows
     for (long p = 0; p < rows; p++) {
         float *d = dst + p * nr;
         for (long j = cols8; j < cols; j++) d[j] = src[j * ld + p];

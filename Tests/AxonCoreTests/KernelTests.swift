@@ -247,7 +247,8 @@ final class KernelTests: XCTestCase {
     func testTransposedPackingMatchesTheDefinition() {
         for level in 1...Int(axon_pack_transposed_levels()) {
             for (rows, cols, nr, ld) in [(512, 64, 64, 784), (13, 5, 16, 20), (8, 8, 8, 8), (17, 63, 64, 70), (1, 1, 4, 1),
-                                         (512, 6, 6, 784), (288, 4, 6, 288), (21, 6, 6, 30), (7, 3, 6, 9), (16, 8, 8, 17)] {
+                                         (512, 6, 6, 784), (288, 4, 6, 288), (21, 6, 6, 30), (7, 3, 6, 9), (16, 8, 8, 17),
+                                         (272, 16, 16, 784), (19, 13, 16, 30)] {
                 let src = randomFloats(cols * ld)
                 var dst = [Float](repeating: .nan, count: rows * nr)
                 axon_pack_transposed_with(Int32(level), src, ld, rows, cols, nr, &dst)
