@@ -92,3 +92,18 @@ int axon_pack_transposed_levels(void) { return axon_cpu_avx2() ? 2 : 1; }
 void axon_pack_transposed(const float *src, long ld, long rows, long cols, long nr, float *dst) {
     axon_pack_transposed_with(axon_pack_transposed_levels(), src, ld, rows, cols, nr, dst);
 }
+
+// Fixed sizes, so that the compiler moves each row with vector loads and stores in place of a memcpy call (a call
+// per 64-byte row cost more than the copy).
+#define AXON_PACK_FIXED(NR) do { \
+        for (long p = 0; p < rows; p++) memcpy(dst + p * (NR), src + p * ld, (NR) * sizeof(float)); \
+        return; } while (0)
+
+void axon_pack_rows(const float *src, long ld, long rows, long cols, long nr, float *dst) {
+    if (cols == nr && nr == 16) AXON_PACK_FIXED(16);
+    if (cols == nr && nr == 64) AXON_PACK_FIXED(64);
+    for (long p = 0; p < rows; p++) {
+        memcpy(dst + p * nr, src + p * ld, (size_t)cols * sizeof(float));
+        memset(dst + p * nr + cols, 0, (size_t)(nr - cols) * sizeof(float));
+    }
+}

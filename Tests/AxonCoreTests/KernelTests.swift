@@ -259,6 +259,18 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Packing a row-major operand into NR-wide slivers: whole slivers of 16 and 64 and part ones, zero-padded.
+    func testRowPackingMatchesTheDefinition() {
+        for (rows, cols, nr, ld) in [(5, 16, 16, 20), (3, 64, 64, 70), (7, 5, 16, 9), (4, 63, 64, 64), (2, 6, 8, 6)] {
+            let src = randomFloats(rows * ld)
+            var dst = [Float](repeating: .nan, count: rows * nr)
+            axon_pack_rows(src, ld, rows, cols, nr, &dst)
+            var expected = [Float](repeating: 0, count: rows * nr)
+            for p in 0..<rows { for j in 0..<cols { expected[p * nr + j] = src[p * ld + j] } }
+            XCTAssertEqual(dst, expected, "rows \(rows) cols \(cols) nr \(nr) ld \(ld)")
+        }
+    }
+
     /// float32 exp, sigmoid and tanh at every level this CPU runs: each level gives the scalar version's bits
     /// (for every vector width and tail), within 2 ulps (exp) or 3 ulps (sigmoid, tanh) of the exact value,
     /// and the IEEE answers at the edges (overflow to inf, subnormal results, NaN, ±inf).

@@ -208,12 +208,7 @@ enum GEMM {
                       into dst: UnsafeMutablePointer<Float>) {
         let cs = b.columnStride
         if cs == 1 {
-            for p in 0..<rows {
-                let src = b.base + (row0 + p) * b.rowStride + col0
-                let d = dst + p * nr
-                d.update(from: src, count: cols)
-                if cols < nr { (d + cols).update(repeating: 0, count: nr - cols) }
-            }
+            axon_pack_rows(b.base + row0 * b.rowStride + col0, b.rowStride, rows, cols, nr, dst)
         } else if b.rowStride == 1 {
             // B is a transpose (x·Wᵀ): column j of B is a contiguous row of W; tiles move through registers.
             axon_pack_transposed(b.base + row0 + col0 * cs, cs, rows, cols, nr, dst)
