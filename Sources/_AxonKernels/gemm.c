@@ -20,12 +20,12 @@ static inline void axon_store_edge(const float *tile, int nr, float *c, long ldc
 // ---- generic (portable C; the compiler vectorizes for the baseline ISA, NEON on arm64) ----
 #define G_MR 4
 #define G_NR 16
-static void sgemm_generic(long kc, const float *a, const float *b, float *c, long ldc, long m, long n, int accumulate) {
+static void sgemm_generic(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
     float acc[G_MR * G_NR];
     memset(acc, 0, sizeof acc);
     for (long k = 0; k < kc; k++) {
         const float *ak = a + k * G_MR;
-        const float *bk = b + k * G_NR;
+        const float *bk = b + k * ldb;
         for (int i = 0; i < G_MR; i++) {
             float ai = ak[i];
             for (int j = 0; j < G_NR; j++) acc[i * G_NR + j] += ai * bk[j];
@@ -37,7 +37,7 @@ static void sgemm_generic(long kc, const float *a, const float *b, float *c, lon
 #if AXON_X86
 // ---- AVX2 + FMA: 6 x 16 (12 ymm accumulators) ----
 __attribute__((target("avx2,fma")))
-static void sgemm_avx2_6x16(long kc, const float *a, const float *b, float *c, long ldc, long m, long n, int accumulate) {
+static void sgemm_avx2_6x16(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -65,7 +65,7 @@ static void sgemm_avx2_6x16(long kc, const float *a, const float *b, float *c, l
         c40 = _mm256_fmadd_ps(a4, b0, c40); c41 = _mm256_fmadd_ps(a4, b1, c41);
         __m256 a5 = _mm256_broadcast_ss(a + 5);
         c50 = _mm256_fmadd_ps(a5, b0, c50); c51 = _mm256_fmadd_ps(a5, b1, c51);
-        a += 6; b += 16;
+        a += 6; b += ldb;
     }
     if (m == 6 && n == 16) {
 #define AXON_ST2(r, x0, x1) do { float *p = c + (r) * ldc; \
@@ -104,13 +104,13 @@ static void sgemm_avx2_6x16(long kc, const float *a, const float *b, float *c, l
         _mm512_storeu_ps(p + 32, c##r##2); _mm512_storeu_ps(p + 48, c##r##3); } while (0)
 
 __attribute__((target("avx512f")))
-static void sgemm_avx512_6x64(long kc, const float *a, const float *b, float *c, long ldc, long m, long n, int accumulate) {
+static void sgemm_avx512_6x64(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
     Z_ROW(0); Z_ROW(1); Z_ROW(2); Z_ROW(3); Z_ROW(4); Z_ROW(5);
     for (long k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         __m512 b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
         Z_FMA(0); Z_FMA(1); Z_FMA(2); Z_FMA(3); Z_FMA(4); Z_FMA(5);
-        a += 6; b += 64;
+        a += 6; b += ldb;
     }
     if (m == 6 && n == 64) {
         Z_ST(0); Z_ST(1); Z_ST(2); Z_ST(3); Z_ST(4); Z_ST(5);

@@ -13,10 +13,11 @@ extern "C" {
 
 // ---- GEMM micro-kernels -------------------------------------------------------------------
 // A micro-kernel computes an MR x NR tile of C from packed panels:
-//   a: kc groups of MR floats (column k of the A sliver), b: kc groups of NR floats (row k of the B sliver).
+//   a: kc groups of MR floats (column k of the A sliver), b: kc rows of NR floats (row k of the B sliver), ldb
+//   floats apart (NR for a packed sliver; B's own row stride when its rows are read in place).
 //   c: row-major tile with row stride ldc; only the top-left m x n part is written (m <= MR, n <= NR).
 //   accumulate != 0: C += A*B, else C = A*B.
-typedef void (*axon_sgemm_ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc,
+typedef void (*axon_sgemm_ukernel_fn)(long kc, const float *a, const float *b, long ldb, float *c, long ldc,
                                       long m, long n, int accumulate);
 
 typedef struct {
