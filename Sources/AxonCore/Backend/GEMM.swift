@@ -13,7 +13,8 @@ struct MatrixView<T> {
 
 /// General matrix multiply, `C = A·B` or `C += A·B`, for row-major `C` with row stride `ldc`.
 ///
-/// The float32 path is BLIS-style: B is packed in KC x NR slivers, A in MR x KC slivers, and a
+/// The float32 path is BLIS-style: B is packed in KC x NR slivers (or its full slivers read in place, see
+/// ``readsBInPlace(_:)``), A in MR x KC slivers, and a
 /// register-blocked micro-kernel chosen at run time for the CPU (`_AxonKernels/gemm.c`) computes each
 /// MR x NR tile. Blocks of rows (and, when rows are few, of columns) run on the worker pool. Every C
 /// element sums its K products in the same order whatever the thread count, so results are bitwise
