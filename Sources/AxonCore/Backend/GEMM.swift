@@ -93,15 +93,15 @@ enum GEMM {
                 let kcCur = min(kc, k - pc)
                 let accumulateHere = accumulate || pc > 0
                 let bDst = SendablePointer(pointer: packedB)
+                // Whether sliver s is read in place (a full one of an in-place B).
+                func direct(_ s: Int) -> Bool { inPlace && (s + 1) * nr <= ncCur }
                 // Sliver s of this K block, and its row stride: B's own rows where they are read in place.
                 func sliver(_ s: Int) -> (UnsafePointer<Float>, Int) {
-                    if inPlace && (s + 1) * nr <= ncCur {
-                        return (b.base + pc * b.rowStride + jc + s * nr, b.rowStride)
-                    }
-                    return (UnsafePointer(bDst.pointer + s * kcCur * nr), nr)
+                    direct(s) ? (b.base + pc * b.rowStride + jc + s * nr, b.rowStride)
+                              : (UnsafePointer(bDst.pointer + s * kcCur * nr), nr)
                 }
                 func pack(_ s: Int) {
-                    if inPlace && (s + 1) * nr <= ncCur { return }
+                    if direct(s) { return }
                     packB(b, row0: pc, col0: jc + s * nr, rows: kcCur, cols: min(nr, ncCur - s * nr),
                           nr: nr, into: bDst.pointer + s * kcCur * nr)
                 }
