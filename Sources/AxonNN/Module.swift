@@ -159,7 +159,7 @@ open class Module {
     }
 
     /// Every parameter, in declaration order (what an optimizer takes).
-    public func parameters() -> [Tensor] { namedParameters().map(\.1) }
+    public func parameters() -> [Tensor] { namedParameters().map { $0.1 } }
 
     /// Every buffer with its dotted name.
     public func namedBuffers() -> [(String, Buffer)] {

@@ -238,10 +238,12 @@ open class TypedOptimizer<Options: OptimizerOptions>: Optimizer {
         fatalError("Axon.TypedOptimizer: \(Self.self) must override update(_:gradient:state:options:)")
     }
 
-    public override var parameters: [Tensor] { groups.flatMap(\.parameters) }
+    // Closures, not key paths: a key path into this generic class's types is instantiated at run time on every call
+    // (by name, through the runtime's demangler), which showed in the profile of every step's zeroGrad().
+    public override var parameters: [Tensor] { groups.flatMap { $0.parameters } }
 
     public override var learningRates: [Double] {
-        get { groups.map(\.options.lr) }
+        get { groups.map { $0.options.lr } }
         set {
             precondition(newValue.count == groups.count, "Axon.\(Self.self): \(newValue.count) learning rates for \(groups.count) groups")
             for i in groups.indices { groups[i].options.lr = newValue[i] }
@@ -249,15 +251,24 @@ open class TypedOptimizer<Options: OptimizerOptions>: Optimizer {
     }
 
     public override var cycledMomenta: [Double?] {
-        get { groups.map(\.options.cycledMomentum) }
+        get { groups.map { $0.options.cycledMomentum } }
         set {
             precondition(newValue.count == groups.count, "Axon.\(Self.self): \(newValue.count) momenta for \(groups.count) groups")
             for i in groups.indices where newValue[i] != nil { groups[i].options.cycledMomentum = newValue[i] }
         }
     }
 
+    /// SGD's fused momentum steps, gathered while ``step()`` runs and run together, in one pass, at its end.
+    var fusedSGDSteps: SGDMomentumBatch?
+
     public override func step() {
         withNoGrad {
+            let fused = SGDMomentumBatch()
+            fusedSGDSteps = fused
+            defer {
+                fusedSGDSteps = nil
+                fused.run()
+            }
             for group in groups {
                 for p in group.parameters {
                     guard let g = p.grad else { continue }
@@ -373,7 +384,7 @@ public struct OptimizerStateError: Error, CustomStringConvertible {
 @discardableResult
 public func clipGradNorm(_ parameters: [Tensor], maxNorm: Double, normType: Double = 2) -> Double {
     guard maxNorm >= 0, normType > 0 else { fatalError("Axon.clipGradNorm: maxNorm \(maxNorm) and normType \(normType) must be positive") }
-    let grads = parameters.compactMap(\.grad)
+    let grads = parameters.compactMap { $0.grad }
     if grads.isEmpty { return 0 }
     let total: Double = withNoGrad {
         if normType.isInfinite { return grads.map { abs($0).max().item }.max() ?? 0 }

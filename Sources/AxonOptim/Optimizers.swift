@@ -65,9 +65,13 @@ public final class SGD: TypedOptimizer<SGD.Options> {
         if mu != 0 {
             let buffer: Tensor
             if let b = state.tensors["momentum_buffer"] {
-                if !o.nesterov && sgdMomentumUpdate(param: p, buffer: b, gradient: g, momentum: mu, dampening: o.dampening,
-                                                    lr: o.lr) {
-                    return p
+                if !o.nesterov {
+                    // Within step(), gathered and run with the other parameters' steps; alone otherwise.
+                    let batch = fusedSGDSteps ?? SGDMomentumBatch()
+                    if batch.add(param: p, buffer: b, gradient: g, momentum: mu, dampening: o.dampening, lr: o.lr) {
+                        if fusedSGDSteps == nil { batch.run() }
+                        return p
+                    }
                 }
                 b.addInPlace(g, alpha: 1 - o.dampening, scalingSelfBy: mu)
                 buffer = b

@@ -47,6 +47,52 @@ static void adam_avx2(const float *base, const float *m, const float *v, float *
 }
 #endif
 
+// SGD's momentum step: b = b·mu + alpha·g, then p = p + step·b, each product and sum rounded on its own.
+static void sgd_momentum_portable(float *p, float *b, const float *g, long n, float mu, float alpha, float step) {
+    for (long i = 0; i < n; i++) {
+        const float v = b[i] * mu + alpha * g[i];
+        b[i] = v;
+        p[i] = p[i] + step * v;
+    }
+}
+
+#if AXON_X86
+__attribute__((target("avx512f")))
+static void sgd_momentum_avx512(float *p, float *b, const float *g, long n, float mu, float alpha, float step) {
+    const __m512 vmu = _mm512_set1_ps(mu), valpha = _mm512_set1_ps(alpha), vstep = _mm512_set1_ps(step);
+    for (long i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + i), vmu),
+                                       _mm512_mul_ps(valpha, _mm512_maskz_loadu_ps(k, g + i)));
+        _mm512_mask_storeu_ps(b + i, k, v);
+        _mm512_mask_storeu_ps(p + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, p + i), _mm512_mul_ps(vstep, v)));
+    }
+}
+__attribute__((target("avx2")))
+static void sgd_momentum_avx2(float *p, float *b, const float *g, long n, float mu, float alpha, float step) {
+    const __m256 vmu = _mm256_set1_ps(mu), valpha = _mm256_set1_ps(alpha), vstep = _mm256_set1_ps(step);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(b + i), vmu), _mm256_mul_ps(valpha, _mm256_loadu_ps(g + i)));
+        _mm256_storeu_ps(b + i, v);
+        _mm256_storeu_ps(p + i, _mm256_add_ps(_mm256_loadu_ps(p + i), _mm256_mul_ps(vstep, v)));
+    }
+    sgd_momentum_portable(p + i, b + i, g + i, n - i, mu, alpha, step);  // the last 0-7
+}
+#endif
+
+void axon_sgd_momentum_f32_with(int level, float *p, float *b, const float *g, long n, float mu, float alpha, float step) {
+#if AXON_X86
+    if (level >= 3) { sgd_momentum_avx512(p, b, g, n, mu, alpha, step); return; }
+    if (level == 2) { sgd_momentum_avx2(p, b, g, n, mu, alpha, step); return; }
+#endif
+    sgd_momentum_portable(p, b, g, n, mu, alpha, step);
+}
+
+void axon_sgd_momentum_f32(float *p, float *b, const float *g, long n, float mu, float alpha, float step) {
+    axon_sgd_momentum_f32_with(axon_vector_levels(), p, b, g, n, mu, alpha, step);
+}
+
 int axon_adam_levels(void) { return axon_vector_levels(); }
 
 void axon_adam_update_f32_with(int level, const float *base, const float *m, const float *v, float *out, long n, float c1,

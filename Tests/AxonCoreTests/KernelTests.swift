@@ -185,7 +185,7 @@ final class KernelTests: XCTestCase {
 
     /// SGD's fused momentum step gives bitwise what its two composed in-place updates give, for momentum 1 (where
     /// the composed buffer update skips its multiply) and with dampening, on lengths that run on one thread and on
-    /// several.
+    /// several, at every vector level, and with several parameters gathered in one batch.
     func testFusedSGDMomentumStepMatchesTheComposedOpsBitwise() {
         for n in [1, 15, 1000, 70_000] {
             for (momentum, dampening, lr) in [(0.9, 0.0, 0.05), (1.0, 0.0, 0.1), (0.8, 0.25, 3e-3)] {
@@ -200,6 +200,39 @@ final class KernelTests: XCTestCase {
                 XCTAssertEqual(buffer.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "buffer, " + label)
                 XCTAssertEqual(param.scalars.map(\.bitPattern), p.scalars.map(\.bitPattern), "parameter, " + label)
             }
+        }
+        // Every vector level of the kernel, on lengths off the vectors.
+        for n in [1, 7, 8, 17, 1000] {
+            let param = randomFloats(n), buffer = randomFloats(n), gradient = randomFloats(n)
+            let (p, b) = (Tensor(shape: [n], scalars: param), Tensor(shape: [n], scalars: buffer))
+            b.addInPlace(Tensor(shape: [n], scalars: gradient), alpha: 0.75, scalingSelfBy: 0.9)
+            p.addInPlace(b, alpha: -0.05)
+            for level in 1...Int(axon_adam_levels()) {
+                var (pOut, bOut) = (param, buffer)
+                axon_sgd_momentum_f32_with(Int32(level), &pOut, &bOut, gradient, n, 0.9, 0.75, -0.05)
+                XCTAssertEqual(bOut.map(\.bitPattern), b.scalars.map(\.bitPattern), "buffer, level \(level), \(n) values")
+                XCTAssertEqual(pOut.map(\.bitPattern), p.scalars.map(\.bitPattern), "parameter, level \(level), \(n) values")
+            }
+        }
+        // Several parameters in one batch (one pass split across threads as one range, so a task's range spans
+        // parameters), each with its own hyperparameters, give what each gives alone.
+        let sizes = [70_000, 1, 15, 40_000, 1000]
+        let settings = [(0.9, 0.0, 0.05), (1.0, 0.0, 0.1), (0.8, 0.25, 3e-3), (0.5, 0.1, 1e-2), (0.9, 0.0, 0.2)]
+        let batch = SGDMomentumBatch()
+        var expected: [(Tensor, Tensor, Tensor, Tensor)] = []
+        for (n, (momentum, dampening, lr)) in zip(sizes, settings) {
+            let param = Tensor(shape: [n], scalars: randomFloats(n)), buffer = Tensor(shape: [n], scalars: randomFloats(n))
+            let gradient = Tensor(shape: [n], scalars: randomFloats(n))
+            let (p, b) = (param.clone(), buffer.clone())
+            b.addInPlace(gradient, alpha: 1 - dampening, scalingSelfBy: momentum)
+            p.addInPlace(b, alpha: -lr)
+            XCTAssertTrue(batch.add(param: param, buffer: buffer, gradient: gradient, momentum: momentum, dampening: dampening, lr: lr))
+            expected.append((param, buffer, p, b))
+        }
+        batch.run()
+        for (param, buffer, p, b) in expected {
+            XCTAssertEqual(buffer.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "batched buffer, \(param.count) values")
+            XCTAssertEqual(param.scalars.map(\.bitPattern), p.scalars.map(\.bitPattern), "batched parameter, \(param.count) values")
         }
         let strided = Tensor(shape: [4, 4], scalars: randomFloats(16)).transposed(0, 1)
         XCTAssertFalse(sgdMomentumUpdate(param: strided, buffer: strided.contiguous(), gradient: strided.contiguous(),

@@ -26,22 +26,61 @@ package func adamUpdate(base: Tensor, m: Tensor, v: Tensor, into output: Tensor,
 /// is float32, contiguous and of one shape on the CPU backend.
 package func sgdMomentumUpdate(param: Tensor, buffer: Tensor, gradient: Tensor, momentum: Double, dampening: Double,
                                lr: Double) -> Bool {
-    guard fusable([param, buffer, gradient]) else { return false }
-    param.checkInPlace("sgdMomentumUpdate")
-    buffer.checkInPlace("sgdMomentumUpdate")
-    let p = floatPointer(param), b = floatPointer(buffer), g = floatPointer(gradient)
-    let mu = Float(momentum), alpha = Float(1 - dampening), step = Float(-lr)
-    parallelFor(param.count, grain: elementwiseGrain) { r in
-        let p = p.pointer, b = b.pointer, g = g.pointer
-        for i in r {
-            let v = b[i] * mu + alpha * g[i]
-            b[i] = v
-            p[i] += step * v
-        }
+    let batch = SGDMomentumBatch()
+    guard batch.add(param: param, buffer: buffer, gradient: gradient, momentum: momentum, dampening: dampening, lr: lr) else {
+        return false
     }
-    buffer.buffer.bumpVersion("sgdMomentumUpdate")
-    param.buffer.bumpVersion("sgdMomentumUpdate")
+    batch.run()
     return true
+}
+
+/// SGD momentum steps of several parameters, gathered by ``add(param:buffer:gradient:momentum:dampening:lr:)`` and
+/// run by ``run()`` as one pass over all their elements, split across threads as one range (as PyTorch's
+/// multi-tensor `foreach` step). A model's small tensors (biases, a last layer) then no longer run one after another
+/// on one thread, each in its own round of the pool. Element by element it is ``sgdMomentumUpdate(param:buffer:gradient:momentum:dampening:lr:)``,
+/// so the bits do not depend on how the parameters are gathered or split.
+package final class SGDMomentumBatch {
+    private struct Item {
+        let param: SendablePointer<Float>, buffer: SendablePointer<Float>, gradient: SendablePointer<Float>
+        let start: Int, count: Int
+        let momentum: Float, alpha: Float, step: Float
+    }
+    private var items: [Item] = []
+    private var tensors: [Tensor] = []  // kept alive until run()
+    private var total = 0
+
+    package init() {}
+
+    /// Adds one parameter's step, or returns false, having done nothing, where the fused pass cannot run (see
+    /// ``sgdMomentumUpdate(param:buffer:gradient:momentum:dampening:lr:)``).
+    package func add(param: Tensor, buffer: Tensor, gradient: Tensor, momentum: Double, dampening: Double, lr: Double) -> Bool {
+        guard fusable([param, buffer, gradient]) else { return false }
+        param.checkInPlace("sgdMomentumUpdate")
+        buffer.checkInPlace("sgdMomentumUpdate")
+        items.append(Item(param: floatPointer(param), buffer: floatPointer(buffer), gradient: floatPointer(gradient),
+                          start: total, count: param.count, momentum: Float(momentum), alpha: Float(1 - dampening),
+                          step: Float(-lr)))
+        tensors += [param, buffer, gradient]
+        total += param.count
+        return true
+    }
+
+    /// Runs every gathered step, then empties the batch.
+    package func run() {
+        let items = self.items
+        parallelFor(total, grain: elementwiseGrain) { r in
+            // The items this range covers (a few per model: a linear scan).
+            for item in items where item.start < r.upperBound && item.start + item.count > r.lowerBound {
+                let lo = Swift.max(r.lowerBound, item.start) - item.start, hi = Swift.min(r.upperBound, item.start + item.count) - item.start
+                axon_sgd_momentum_f32(item.param.pointer + lo, item.buffer.pointer + lo, item.gradient.pointer + lo, hi - lo,
+                                      item.momentum, item.alpha, item.step)
+            }
+        }
+        for (i, t) in tensors.enumerated() where i % 3 != 2 { t.buffer.bumpVersion("sgdMomentumUpdate") }
+        self.items = []
+        tensors = []
+        total = 0
+    }
 }
 
 /// Whether the fused updates can run on `tensors`: float32, contiguous, one shape, on the CPU backend.

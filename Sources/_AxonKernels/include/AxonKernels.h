@@ -131,6 +131,10 @@ void axon_adam_update_f32_with(int level, const float *base, const float *m, con
                                float s2, float eps, float lr);
 void axon_adam_update_f32(const float *base, const float *m, const float *v, float *out, long n, float c1, float s2,
                           float eps, float lr);
+// SGD's momentum step over n floats: b = b * mu + alpha * g, then p = p + step * b, rounded after each operation
+// (no FMA). The same levels as Adam's.
+void axon_sgd_momentum_f32_with(int level, float *p, float *b, const float *g, long n, float mu, float alpha, float step);
+void axon_sgd_momentum_f32(float *p, float *b, const float *g, long n, float mu, float alpha, float step);
 
 // ---- The machine's limit (peak.c) ---------------------------------------------------------------
 // Runs `iterations` rounds of independent float32 FMAs on registers only, in the widest vectors this CPU runs
