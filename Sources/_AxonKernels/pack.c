@@ -100,6 +100,7 @@ void axon_pack_transposed(const float *src, long ld, long rows, long cols, long 
         return; } while (0)
 
 void axon_pack_rows(const float *src, long ld, long rows, long cols, long nr, float *dst) {
+    if (cols == nr && nr == 6) AXON_PACK_FIXED(6);  // MR: the A sliver of a transposed A (Gᵀ·X)
     if (cols == nr && nr == 16) AXON_PACK_FIXED(16);
     if (cols == nr && nr == 64) AXON_PACK_FIXED(64);
     for (long p = 0; p < rows; p++) {

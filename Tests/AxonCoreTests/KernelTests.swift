@@ -292,9 +292,11 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// Packing a row-major operand into NR-wide slivers: whole slivers of 16 and 64 and part ones, zero-padded.
+    /// Packing a row-major operand into NR-wide slivers: whole slivers of 16 and 64 and part ones, zero-padded; and
+    /// MR-wide (6) slivers, as a transposed A's are packed.
     func testRowPackingMatchesTheDefinition() {
-        for (rows, cols, nr, ld) in [(5, 16, 16, 20), (3, 64, 64, 70), (7, 5, 16, 9), (4, 63, 64, 64), (2, 6, 8, 6)] {
+        for (rows, cols, nr, ld) in [(5, 16, 16, 20), (3, 64, 64, 70), (7, 5, 16, 9), (4, 63, 64, 64), (2, 6, 8, 6),
+                                     (64, 6, 6, 256), (9, 4, 6, 10)] {
             let src = randomFloats(rows * ld)
             var dst = [Float](repeating: .nan, count: rows * nr)
             axon_pack_rows(src, ld, rows, cols, nr, &dst)

@@ -198,14 +198,9 @@ enum GEMM {
     static func packA(_ a: MatrixView<Float>, row0: Int, col0: Int, rows: Int, cols: Int, mr: Int,
                       into dst: UnsafeMutablePointer<Float>) {
         if a.rowStride == 1 && a.columnStride != 1 {
-            // A is a transpose (Gᵀ·X): for each k its mr values are contiguous; copy them as runs.
-            let cs = a.columnStride
-            for p in 0..<cols {
-                let src = a.base + row0 + (col0 + p) * cs
-                let d = dst + p * mr
-                for i in 0..<rows { d[i] = src[i] }
-                for i in rows..<mr { d[i] = 0 }
-            }
+            // A is a transpose (Gᵀ·X): for each k its mr values are contiguous, so the sliver is `cols` rows of
+            // `rows` values, packed as B's rows are (in C; a Swift loop here became a memcpy call per 24 bytes).
+            axon_pack_rows(a.base + row0 + col0 * a.columnStride, a.columnStride, cols, rows, mr, dst)
             return
         }
         if a.columnStride == 1 {
