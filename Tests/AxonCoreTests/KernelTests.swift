@@ -396,6 +396,17 @@ final class KernelTests: XCTestCase {
             runTasks(4) { t in runTasks(3) { _ in p.pointer[t] += 1 } }
         }
         XCTAssertEqual(total, [3, 3, 3, 3])
+        // parallelFor covers every index once, with more grains than threads (split into a multiple of the thread
+        // count), with fewer, and with a remainder.
+        for (threads, count, grain) in [(2, 7 * 10, 10), (3, 2 * 10 + 3, 10), (2, 1000, 7), (4, 101, 50)] {
+            Threading.threadCount = threads
+            var seen = [Int](repeating: 0, count: count)
+            seen.withUnsafeMutableBufferPointer { buffer in
+                let p = SendablePointer(pointer: buffer.baseAddress!)
+                parallelFor(count, grain: grain) { range in for i in range { p.pointer[i] += 1 } }
+            }
+            XCTAssertEqual(seen, [Int](repeating: 1, count: count), "\(threads) threads, \(count) in grains of \(grain)")
+        }
     }
 
     func testParallelElementwiseMatchesSerial() {

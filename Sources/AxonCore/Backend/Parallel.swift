@@ -52,7 +52,11 @@ package func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void)
         if count > 0 { body(0..<count) }
         return
     }
-    let tasks = min(threads * 4, count / grain)
+    // A multiple of the thread count where there are enough grains, so that equal ranges give every thread the
+    // same share (3 ranges on 2 threads left one thread idle for a third of the round: the MLP's batch decode and
+    // SGD step both did).
+    let grains = count / grain
+    let tasks = grains >= threads ? min(threads * 4, grains / threads * threads) : grains
     let chunk = (count + tasks - 1) / tasks
     runTasks(tasks) { t in
         let start = t * chunk
