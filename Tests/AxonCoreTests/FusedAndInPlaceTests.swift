@@ -163,6 +163,29 @@ final class FusedAndInPlaceTests: XCTestCase {
         }
     }
 
+    /// A convolution's batch splits into chunks that do not depend on the thread count, a multiple of 4 of them where
+    /// there are at least 4 and the batch divides (LeNet's 64 images: 16 chunks of 4, not 13 of 5), so that 2 and 4
+    /// threads get equal shares; a batch of few chunks keeps its chunk size.
+    func testConvolutionChunksComeInMultiplesOfFour() {
+        func chunks(_ x: [Int], _ w: [Int], padding: Int = 0) -> (Int, Int) {
+            let g = Conv2dGeometry(batch: x[0], channels: x[1], height: x[2], width: x[3], kernelH: w[2], kernelW: w[3],
+                                   strideH: 1, strideW: 1, padH: padding, padW: padding, dilationH: 1, dilationW: 1)
+            let per = convChunkImages(g, outChannels: w[0])
+            return (per, (x[0] + per - 1) / per)
+        }
+        XCTAssertEqual(chunks([64, 1, 28, 28], [6, 1, 3, 3]).1, 16)  // LeNet's conv1: 13 chunks of 5 images before
+        XCTAssertEqual(chunks([64, 6, 13, 13], [16, 6, 3, 3]).1, 16)  // and its conv2
+        XCTAssertEqual(chunks([64, 32, 14, 14], [64, 32, 3, 3], padding: 1).1, 16)  // the packed path's 4 images already
+        XCTAssertEqual(chunks([64, 32, 14, 14], [64, 32, 3, 3]).1, 16)  // 11 chunks of 6 before
+        XCTAssertEqual(chunks([2, 1, 28, 28], [6, 1, 3, 3]).0, 2)  // one chunk
+        XCTAssertEqual(chunks([50, 1, 28, 28], [6, 1, 3, 3]).0, 5)  // no multiple of 4 within half the size: unchanged
+        for batch in [5, 13, 50, 100, 1000] {
+            let (per, n) = chunks([batch, 1, 28, 28], [6, 1, 3, 3])
+            XCTAssertGreaterThanOrEqual(per, 1)
+            XCTAssertGreaterThanOrEqual(per * n, batch, "every image in a chunk, batch \(batch)")
+        }
+    }
+
     /// A batch that spans several chunks gives what the images give one at a time (each a single chunk),
     /// forward and backward, and is bitwise the same on 1 and 2 threads: for the small-product path (few
     /// channels) and the packed GEMM path (more channels, larger chunks).

@@ -33,9 +33,18 @@ public struct Conv2dGeometry: Sendable {
 /// 64-wide tiles and a quarter of one; four images waste 6%). It depends on the geometry only, never on the thread
 /// count, so results are bitwise the same for any number of threads; and it bounds the scratch memory of a large
 /// batch (10 000 images at inference) to a few chunks.
+///
+/// Where that makes 4 chunks or more, chunks of up to half that size may be taken instead, to make their number a
+/// multiple of 4 (64 images in chunks of 5 are 13 chunks: on 2 threads one thread ran 7 and the other waited
+/// through the 7th; chunks of 4 are 16).
 func convChunkImages(_ g: Conv2dGeometry, outChannels o: Int) -> Int {
     let target = usesSmallProducts(g, outChannels: o) ? 1 << 15 : 1 << 18
-    return max(1, min(g.batch, target / max(1, g.patch * g.positions)))
+    let per = max(1, min(g.batch, target / max(1, g.patch * g.positions)))
+    if (g.batch + per - 1) / per < 4 { return per }
+    for smaller in stride(from: per, through: max(1, per / 2), by: -1) where ((g.batch + smaller - 1) / smaller) % 4 == 0 {
+        return smaller
+    }
+    return per
 }
 
 /// Unfolds images `n0..<n0+nb` of NCHW input into columns: row r = (c, kh, kw) of the kernel, column
