@@ -46,7 +46,8 @@ package final class SGDMomentumBatch {
         let momentum: Float, alpha: Float, step: Float
     }
     private var items: [Item] = []
-    private var tensors: [Tensor] = []  // kept alive until run()
+    private var written: [Tensor] = []  // the parameters and buffers: run() bumps their versions
+    private var gradients: [Tensor] = []  // kept alive until run()
     private var total = 0
 
     package init() {}
@@ -60,7 +61,8 @@ package final class SGDMomentumBatch {
         items.append(Item(param: floatPointer(param), buffer: floatPointer(buffer), gradient: floatPointer(gradient),
                           start: total, count: param.count, momentum: Float(momentum), alpha: Float(1 - dampening),
                           step: Float(-lr)))
-        tensors += [param, buffer, gradient]
+        written += [param, buffer]
+        gradients.append(gradient)
         total += param.count
         return true
     }
@@ -76,9 +78,10 @@ package final class SGDMomentumBatch {
                                       item.momentum, item.alpha, item.step)
             }
         }
-        for (i, t) in tensors.enumerated() where i % 3 != 2 { t.buffer.bumpVersion("sgdMomentumUpdate") }
+        for t in written { t.buffer.bumpVersion("sgdMomentumUpdate") }
         self.items = []
-        tensors = []
+        written = []
+        gradients = []
         total = 0
     }
 }
