@@ -453,4 +453,74 @@ final class KernelTests: XCTestCase {
             XCTAssertLessThan(err, 1e-4, "conv \(shape) \(wshape) s\(s) p\(p) d\(d)")
         }
     }
+
+    /// Winograd's F(2x2, 3x3) (3x3 kernels at stride 1 with 16 or more channels each way) against the float64
+    /// direct convolution: output, input gradient (itself a Winograd convolution where the padding is at most 2) and
+    /// the other gradients; at both thread counts (bitwise the same) and at both levels of the transforms (bitwise
+    /// the same). The shapes give odd outputs, paddings 0 to 3, rows of more than 8 tiles, tile blocks that run
+    /// across rows and images, and batches of several chunks.
+    func testWinogradConvolutionMatchesDirectConvolution() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        // The last flag: whether the input gradient goes through Winograd too (not past padding 2, nor where its
+        // geometry takes the small-product path: 20 channels in, 29 out).
+        for (shape, o, p, adjoint) in [([3, 16, 14, 14], 40, 1, true), ([2, 32, 9, 7], 33, 0, true), ([2, 17, 19, 21], 48, 2, true),
+                                       ([9, 32, 6, 6], 64, 1, true), ([1, 29, 3, 3], 20, 1, false), ([2, 16, 5, 5], 36, 3, false),
+                                       ([20, 32, 14, 14], 64, 1, true)] {
+            let name = "x \(shape), \(o) outputs, padding \(p)"
+            let geometry = Conv2dGeometry(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3], kernelH: 3,
+                                          kernelW: 3, strideH: 1, strideW: 1, padH: p, padW: p, dilationH: 1, dilationW: 1)
+            XCTAssertTrue(usesWinograd(geometry, outChannels: o), name)
+            XCTAssertEqual(winogradAdjoint(geometry, outChannels: o) != nil, adjoint, name)
+            let x = Tensor.randn(shape, generator: g), w = Tensor.randn([o, shape[1], 3, 3], generator: g)
+            let b = Tensor.randn([o], generator: g)
+            let y0 = conv2d(x, weight: w, bias: b, padding: (p, p))
+            let seed = Tensor.randn(y0.shape, generator: g)
+            var runs: [[[Float]]] = []
+            for threads in [1, 2] {
+                Threading.threadCount = threads
+                let (xg, wg, bg) = (x.requiringGrad(), w.requiringGrad(), b.requiringGrad())
+                let y = conv2d(xg, weight: wg, bias: bg, padding: (p, p))
+                y.backward(seed)
+                runs.append([y.scalars, xg.grad!.scalars, wg.grad!.scalars, bg.grad!.scalars])
+            }
+            XCTAssertEqual(runs[0], runs[1], "1 and 2 threads, \(name)")
+            // The float64 reference (the direct path: Winograd is float32 only).
+            let (xd, wd, bd) = (x.converted(to: .float64).requiringGrad(), w.converted(to: .float64).requiringGrad(),
+                                b.converted(to: .float64).requiringGrad())
+            let yd = conv2d(xd, weight: wd, bias: bd, padding: (p, p))
+            XCTAssertEqual(yd.doubleScalars.count, naiveConv(x, w, b, stride: 1, padding: p, dilation: 1).count)
+            yd.backward(seed.converted(to: .float64))
+            for (label, fast, reference) in [("output", runs[0][0], yd.doubleScalars), ("input gradient", runs[0][1], xd.grad!.doubleScalars),
+                                             ("weight gradient", runs[0][2], wd.grad!.doubleScalars),
+                                             ("bias gradient", runs[0][3], bd.grad!.doubleScalars)] {
+                // Relative to the largest value: each is a sum of hundreds of products of N(0, 1) values.
+                let scale = reference.map(Swift.abs).max()!
+                let err = zip(fast, reference).map { Swift.abs(Double($0) - $1) }.max()!
+                XCTAssertLessThan(err / scale, 2e-6, "\(label), \(name)")
+            }
+        }
+    }
+
+    /// The portable and the AVX2 transforms of Winograd's convolution give the same bits.
+    func testWinogradLevelsAgreeBitwise() throws {
+        let levels = Int(axon_winograd_levels())
+        try XCTSkipIf(levels < 2, "only the portable transforms on this CPU")
+        let variant = GEMM.bestVariant, mr = Int(variant.mr)
+        for (n, c, h, wd, o, p) in [(2, 16, 14, 14, 40, 1), (3, 20, 9, 19, 33, 2), (1, 16, 4, 3, 17, 0)] {
+            let oh = h + 2 * p - 2, ow = wd + 2 * p - 2
+            let x = randomFloats(n * c * h * wd), w = randomFloats(o * c * 9), bias = randomFloats(o)
+            var u = [Float](repeating: 0, count: 16 * ((o + mr - 1) / mr) * mr * c)
+            axon_winograd_filter_f32(w, o, c, mr, &u)
+            var outs: [[Float]] = []
+            for level in [1, 2] {
+                var scratch = [Float](repeating: .nan, count: axon_winograd_scratch(c, mr, Int(variant.nr), n, oh, ow))
+                var out = [Float](repeating: .nan, count: n * o * oh * ow)
+                axon_winograd_conv_f32_with(Int32(level), x, c, h, wd, p, p, u, o, oh, ow, bias, 0, n, variant, &scratch, &out)
+                XCTAssertFalse(out.contains { $0.isNaN }, "level \(level) left outputs unwritten")
+                outs.append(out)
+            }
+            XCTAssertEqual(outs[0], outs[1], "\(n)x\(c)x\(h)x\(wd), \(o) outputs, padding \(p)")
+        }
+    }
 }

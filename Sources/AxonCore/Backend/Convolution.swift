@@ -141,6 +141,61 @@ func usesSmallProducts(_ g: Conv2dGeometry, outChannels o: Int) -> Bool {
     o <= 32 && g.patch <= 256
 }
 
+/// Whether a float32 convolution runs through Winograd's F(2x2, 3x3) (`_AxonKernels/winograd.c`): 3x3 kernels at
+/// stride 1 without dilation, with at least 16 input and output channels (the products run over the input
+/// channels; fewer would leave them too short), where the small-product path does not apply. It takes 16
+/// multiplications per pair of channels and 2x2 outputs, where the direct form takes 36.
+func usesWinograd(_ g: Conv2dGeometry, outChannels o: Int) -> Bool {
+    g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+        && g.channels >= 16 && o >= 16 && !usesSmallProducts(g, outChannels: o)
+}
+
+/// The input gradient of a 3x3, stride-1 convolution with padding p <= 2 is itself such a convolution: of the
+/// output gradient, padded by 2 - p, with the kernel turned by 180 degrees and its channel axes swapped. Its
+/// geometry, where that holds and runs through Winograd.
+func winogradAdjoint(_ g: Conv2dGeometry, outChannels o: Int) -> Conv2dGeometry? {
+    guard g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+          && g.padH <= 2 && g.padW <= 2 else { return nil }
+    let a = Conv2dGeometry(batch: g.batch, channels: o, height: g.outH, width: g.outW, kernelH: 3, kernelW: 3,
+                           strideH: 1, strideW: 1, padH: 2 - g.padH, padW: 2 - g.padW, dilationH: 1, dilationW: 1)
+    return usesWinograd(a, outChannels: g.channels) ? a : nil
+}
+
+/// conv2d forward through Winograd's F(2x2, 3x3): the kernel transformed once, then each chunk of images in C,
+/// tile block by tile block (input transform, 16 products, output transform with the bias).
+func winogradForward(_ src: UnsafePointer<Float>, _ wp: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                     _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<Float>) {
+    let variant = GEMM.bestVariant
+    let c = g.channels, mr = Int(variant.mr), slivers = (o + mr - 1) / mr
+    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * slivers * mr * c)
+    defer { u.deallocate() }
+    axon_winograd_filter_f32(wp, o, c, mr, u)
+    let us = SendablePointer(pointer: u), out = SendablePointer(pointer: output)
+    let x = SendablePointer(pointer: UnsafeMutablePointer(mutating: src))
+    let b = bias.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: $0)) }
+    let scratch = axon_winograd_scratch(c, mr, Int(variant.nr), convChunkImages(g, outChannels: o), g.outH, g.outW)
+    forEachConvChunk(g, outChannels: o, scratchCount: scratch) {
+        (_, n0, nb, scratch: UnsafeMutablePointer<Float>) in
+        axon_winograd_conv_f32(x.pointer, c, g.height, g.width, g.padH, g.padW, us.pointer, o, g.outH, g.outW,
+                               b.map { UnsafePointer($0.pointer) }, n0, nb, variant, scratch, out.pointer)
+    }
+}
+
+/// The input gradient through Winograd (see ``winogradAdjoint(_:outChannels:)``): the kernel [O, C, 3, 3] turned
+/// and transposed to [C, O, 3, 3], then a forward convolution of the output gradient.
+func winogradInputGradient(_ grad: UnsafePointer<Float>, _ wp: UnsafePointer<Float>, _ g: Conv2dGeometry,
+                           adjoint a: Conv2dGeometry, outChannels o: Int, into dx: UnsafeMutablePointer<Float>) {
+    let c = g.channels
+    let turned = UnsafeMutablePointer<Float>.allocate(capacity: o * c * 9)
+    defer { turned.deallocate() }
+    for i in 0..<o {
+        for j in 0..<c {
+            for k in 0..<9 { turned[(j * o + i) * 9 + k] = wp[(i * c + j) * 9 + 8 - k] }
+        }
+    }
+    winogradForward(grad, turned, nil, a, outChannels: c, into: dx)
+}
+
 /// Runs `body(chunk, n0, nb, scratch)` for every chunk of images, in parallel, each with its own scratch
 /// buffer of `scratchCount` elements.
 func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scratchCount: Int,
@@ -165,6 +220,10 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scr
 /// Y[O, nb·P] whose rows are copied into NCHW with the bias added.
 func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
                                  _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<T>) {
+    if T.self == Float.self && usesWinograd(g, outChannels: o) {
+        winogradForward(floats(src), floats(wp), bias.map { floats($0) }, g, outChannels: o, into: mutableFloats(output))
+        return
+    }
     let per = convChunkImages(g, outChannels: o)
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
     let colCount = g.patch * per * g.positions
@@ -211,6 +270,11 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
 func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer<T>, _ wp: UnsafePointer<T>,
                                   _ g: Conv2dGeometry, outChannels o: Int, dx: UnsafeMutablePointer<T>?,
                                   dw: UnsafeMutablePointer<T>?, db: UnsafeMutablePointer<T>?) {
+    if T.self == Float.self, let dx, let adjoint = winogradAdjoint(g, outChannels: o) {
+        winogradInputGradient(floats(gradp), floats(wp), g, adjoint: adjoint, outChannels: o, into: mutableFloats(dx))
+        if dw != nil || db != nil { conv2dBackward(gradp, xp, wp, g, outChannels: o, dx: nil, dw: dw, db: db) }
+        return
+    }
     let per = convChunkImages(g, outChannels: o)
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, gCount = o * per * g.positions

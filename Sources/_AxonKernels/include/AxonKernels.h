@@ -101,6 +101,21 @@ int axon_col2im_s1_f32_with(int level, const float *cols, long channels, long he
                             long ow, long pad_h, long pad_w, long n0, long nb, float *dx);
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long pad_h, long pad_w, long n0, long nb, float *dx);
+// Winograd F(2x2, 3x3) for float32 3x3 convolutions at stride 1 (winograd.c). The filter transform writes, from w
+// [o, c, 3, 3], the 16 packed A operands of the micro-kernel (mr output channels per sliver, zero past o):
+// u[((ξ·slivers + s)·c + j)·mr + r]. The convolution writes the NCHW output of images [n0, n0 + nb) (zero padding
+// pad_h, pad_w; bias may be NULL), NR tiles of 2x2 outputs at a time through `variant`'s micro-kernel, with
+// axon_winograd_scratch(c, mr, nr, nb, oh, ow) floats of scratch. Levels: 1 portable, 2 AVX2 (the same bits).
+int axon_winograd_levels(void);
+void axon_winograd_filter_f32(const float *w, long o, long c, long mr, float *u);
+long axon_winograd_scratch(long c, long mr, long nr, long nb, long oh, long ow);
+void axon_winograd_conv_f32_with(int level, const float *x, long c, long h, long w, long pad_h, long pad_w,
+                                 const float *u, long o, long oh, long ow, const float *bias, long n0, long nb,
+                                 axon_sgemm_variant variant, float *scratch, float *out);
+void axon_winograd_conv_f32(const float *x, long c, long h, long w, long pad_h, long pad_w, const float *u, long o,
+                            long oh, long ow, const float *bias, long n0, long nb, axon_sgemm_variant variant,
+                            float *scratch, float *out);
+
 // Sum of n floats in a fixed order (vector running sums, then a tree).
 float axon_sum_f32(const float *x, long n);
 
