@@ -502,6 +502,34 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Without an input gradient (a first layer), the packed path reads the output gradient in place, image by image,
+    /// for the weight and bias gradients: against float64 (where the input gradient is taken, so the gradient is
+    /// gathered), and bitwise the same on 1 and 2 threads.
+    func testWeightGradientWithoutInputGradientMatchesFloat64() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        for (shape, wshape, p) in [([5, 3, 12, 11], [40, 3, 5, 5], 2), ([3, 40, 7, 7], [36, 40, 3, 3], 1)] {
+            let x = Tensor.randn(shape, generator: g), w = Tensor.randn(wshape, generator: g), b = Tensor.randn([wshape[0]], generator: g)
+            let seed = Tensor.randn(conv2d(x, weight: w, bias: b, padding: (p, p)).shape, generator: g)
+            var runs: [[[Float]]] = []
+            for threads in [1, 2] {
+                Threading.threadCount = threads
+                let (wg, bg) = (w.requiringGrad(), b.requiringGrad())
+                conv2d(x, weight: wg, bias: bg, padding: (p, p)).backward(seed)
+                runs.append([wg.grad!.scalars, bg.grad!.scalars])
+            }
+            XCTAssertEqual(runs[0], runs[1], "1 and 2 threads, x \(shape), w \(wshape)")
+            let (xd, wd, bd) = (x.converted(to: .float64).requiringGrad(), w.converted(to: .float64).requiringGrad(),
+                                b.converted(to: .float64).requiringGrad())
+            conv2d(xd, weight: wd, bias: bd, padding: (p, p)).backward(seed.converted(to: .float64))
+            for (label, fast, reference) in [("weight", runs[0][0], wd.grad!.doubleScalars), ("bias", runs[0][1], bd.grad!.doubleScalars)] {
+                let scale = reference.map(Swift.abs).max()!
+                let err = zip(fast, reference).map { Swift.abs(Double($0) - $1) }.max()!
+                XCTAssertLessThan(err / scale, 2e-6, "\(label) gradient, x \(shape), w \(wshape)")
+            }
+        }
+    }
+
     /// The portable and the AVX2 transforms of Winograd's convolution give the same bits.
     func testWinogradLevelsAgreeBitwise() throws {
         let levels = Int(axon_winograd_levels())

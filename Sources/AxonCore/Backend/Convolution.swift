@@ -294,23 +294,33 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
             let gradp = UnsafePointer(gradS.pointer), xp = UnsafePointer(xS.pointer), wp = UnsafePointer(wS.pointer)
             let columns = nb * g.positions
             let cols = scratch, gm = scratch + colCount
-            // G[c, i·P + p] = gradOut[n0 + i, c, p].
-            for c in 0..<o {
-                for i in 0..<nb {
-                    (gm + c * columns + i * g.positions)
-                        .update(from: gradp + ((n0 + i) * o + c) * g.positions, count: g.positions)
+            // Without an input gradient on the packed path, G is read in place, image by image; otherwise it is
+            // gathered once: G[c, i·P + p] = gradOut[n0 + i, c, p].
+            let inPlace = dxp == nil && !smallProduct
+            if !inPlace {
+                for c in 0..<o {
+                    for i in 0..<nb {
+                        (gm + c * columns + i * g.positions)
+                            .update(from: gradp + ((n0 + i) * o + c) * g.positions, count: g.positions)
+                    }
                 }
             }
             if let pbOut {
+                // Each channel's sum: of its gathered row, or of its image rows in order, added in image order.
+                let rows = inPlace ? nb : 1, length = inPlace ? g.positions : columns
                 for c in 0..<o {
-                    let row = gm + c * columns
-                    if T.self == Float.self {
-                        pbOut.pointer[ci * o + c] = T(axon_sum_f32(floats(row), columns))
-                    } else {
+                    var total: T = 0
+                    for i in 0..<rows {
+                        let row = inPlace ? gradp + ((n0 + i) * o + c) * g.positions : UnsafePointer(gm + c * columns)
                         var s: T = 0
-                        for j in 0..<columns { s += row[j] }
-                        pbOut.pointer[ci * o + c] = s
+                        if T.self == Float.self {
+                            s = T(axon_sum_f32(floats(row), length))
+                        } else {
+                            for j in 0..<length { s += row[j] }
+                        }
+                        total = i == 0 ? s : total + s
                     }
+                    pbOut.pointer[ci * o + c] = total
                 }
             }
             if let pwOut {
@@ -320,10 +330,13 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
                     rowDots(UnsafePointer(gm), o, UnsafePointer(cols), g.patch, columns,
                             into: pwOut.pointer + ci * o * g.patch)
                 } else {  // G · colsᵀ through the packed GEMM (colsᵀ read as a transposed view)
-                    T.gemm(m: o, n: g.patch, k: columns,
-                           a: MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
-                           b: MatrixView(base: UnsafePointer(cols), rowStride: 1, columnStride: columns),
-                           c: pwOut.pointer + ci * o * g.patch, ldc: g.patch, accumulate: false)
+                    for i in 0..<(inPlace ? nb : 1) {  // in place: K split by image, added in image order
+                        T.gemm(m: o, n: g.patch, k: inPlace ? g.positions : columns,
+                               a: inPlace ? MatrixView(base: gradp + (n0 + i) * o * g.positions, rowStride: g.positions, columnStride: 1)
+                                          : MatrixView(base: UnsafePointer(gm), rowStride: columns, columnStride: 1),
+                               b: MatrixView(base: UnsafePointer(cols + i * g.positions), rowStride: 1, columnStride: columns),
+                               c: pwOut.pointer + ci * o * g.patch, ldc: g.patch, accumulate: i > 0)
+                    }
                 }
             }
             if let dxp {
