@@ -215,9 +215,10 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scr
     }
 }
 
-/// conv2d forward, chunk by chunk: im2col, then either the small-product kernel, which writes each image's
-/// NCHW output with its bias in place (few channels, float32), or one GEMM W[O, CKK] x cols[CKK, nb·P] ->
-/// Y[O, nb·P] whose rows are copied into NCHW with the bias added.
+/// conv2d forward: Winograd's F(2x2, 3x3) where ``usesWinograd(_:outChannels:)`` says so; otherwise chunk by
+/// chunk, im2col, then either the small-product kernel, which writes each image's NCHW output with its bias in
+/// place (few channels, float32), or one GEMM W[O, CKK] x cols[CKK, nb·P] -> Y[O, nb·P] whose rows are copied
+/// into NCHW with the bias added.
 func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
                                  _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<T>) {
     if T.self == Float.self && usesWinograd(g, outChannels: o) {
@@ -263,10 +264,11 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
     }
 }
 
-/// conv2d backward, chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the input
-/// unfolded again; one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's
-/// images, and the bias gradient sums G's rows (per chunk, then in chunk order). Each gradient is written only
-/// where its pointer is given.
+/// conv2d backward. The input gradient goes through Winograd where ``winogradAdjoint(_:outChannels:)`` allows;
+/// the rest chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the input unfolded again;
+/// one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's images, and the bias
+/// gradient sums G's rows (per chunk, then in chunk order). G is gathered only for the products that need it as
+/// one matrix. Each gradient is written only where its pointer is given.
 func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer<T>, _ wp: UnsafePointer<T>,
                                   _ g: Conv2dGeometry, outChannels o: Int, dx: UnsafeMutablePointer<T>?,
                                   dw: UnsafeMutablePointer<T>?, db: UnsafeMutablePointer<T>?) {
@@ -290,13 +292,15 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
         // Each present only when needed: an empty array's base address is not a flag (it may be non-nil).
         let pwOut = dw != nil ? ppw.baseAddress.map { SendablePointer(pointer: $0) } : nil
         let pbOut = db != nil ? ppb.baseAddress.map { SendablePointer(pointer: $0) } : nil
-        forEachConvChunk(g, outChannels: o, scratchCount: colCount + gCount) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+        // Room for the gathered G only where it is gathered (see `inPlace` below).
+        let gathered = dx != nil || smallProduct
+        forEachConvChunk(g, outChannels: o, scratchCount: colCount + (gathered ? gCount : 0)) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
             let gradp = UnsafePointer(gradS.pointer), xp = UnsafePointer(xS.pointer), wp = UnsafePointer(wS.pointer)
             let columns = nb * g.positions
             let cols = scratch, gm = scratch + colCount
             // Without an input gradient on the packed path, G is read in place, image by image; otherwise it is
             // gathered once: G[c, i·P + p] = gradOut[n0 + i, c, p].
-            let inPlace = dxp == nil && !smallProduct
+            let inPlace = !gathered
             if !inPlace {
                 for c in 0..<o {
                     for i in 0..<nb {
