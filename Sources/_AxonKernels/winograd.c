@@ -154,18 +154,24 @@ static void split_avx2(const float *x, long c, long h, long w, long pad_h, long 
         }
 }
 
-__attribute__((target("avx2")))
-static void input_avx2(const float *split, long c, long th, long tw, long t0, long n, long ldv, float *vb) {
-    const long hp = 2 * th + 2, len = split_length(tw), step = c * ldv;
-    // The block's segments: runs of at most 8 tiles of one tile row (first tile, image, tile row, column, count).
-    long segs = 0, at[AXON_WINOGRAD_MAX_SEGMENTS][4];
+// A block's segments: runs of at most 8 tiles of one tile row, each {first tile in the block, image, tile row, tile
+// column, tiles}. Both vector transforms walk the block by these. Returns their number.
+static long block_segments(long th, long tw, long t0, long n, long at[AXON_WINOGRAD_MAX_SEGMENTS][5]) {
+    long segs = 0;
     for (long j = 0, i = t0 / (th * tw), ty = t0 % (th * tw) / tw, tx = t0 % tw; j < n;) {
         long seg = tw - tx < n - j ? tw - tx : n - j;
         if (seg > 8) seg = 8;
-        at[segs][0] = j; at[segs][1] = i; at[segs][2] = ty; at[segs][3] = tx; segs++;
+        at[segs][0] = j; at[segs][1] = i; at[segs][2] = ty; at[segs][3] = tx; at[segs][4] = seg; segs++;
         j += seg; tx += seg;
         if (tx == tw) { tx = 0; if (++ty == th) { ty = 0; i++; } }
     }
+    return segs;
+}
+
+__attribute__((target("avx2")))
+static void input_avx2(const float *split, long c, long th, long tw, long segs, long at[AXON_WINOGRAD_MAX_SEGMENTS][5],
+                       long ldv, float *vb) {
+    const long hp = 2 * th + 2, len = split_length(tw), step = c * ldv;
     // Channel by channel, so that the stores of a channel's 16 rows of V fill their lines one after another; lanes past
     // a segment land in the next segment's place (stored next) or in the stride's room.
     for (long ch = 0; ch < c; ch++) {
@@ -199,7 +205,6 @@ static inline void store_first(float *p, long count, int whole, __m256 lo, __m25
     if (whole || count == 16) { _mm256_storeu_ps(p, lo); _mm256_storeu_ps(p + 8, hi); return; }
     if (count >= 8) {
         _mm256_storeu_ps(p, lo);
-        if (count == 16) { _mm256_storeu_ps(p + 8, hi); return; }
         p += 8; count -= 8; lo = hi;
     }
     float tail[8];
@@ -208,15 +213,13 @@ static inline void store_first(float *p, long count, int whole, __m256 lo, __m25
 }
 
 __attribute__((target("avx2")))
-static void output_avx2(const float *mb, long mr, long oc0, long rows, long o, long oh, long ow, long th, long tw,
-                        long n0, long t0, long n, long ldm, const float *bias, float *out) {
+static void output_avx2(const float *mb, long mr, long oc0, long rows, long o, long oh, long ow, long segs,
+                        long at[AXON_WINOGRAD_MAX_SEGMENTS][5], long n0, long ldm, const float *bias, float *out) {
     const long step = mr * ldm;  // from m[ξ] to m[ξ + 1]
     for (long oc = oc0; oc < oc0 + rows; oc++) {
         const __m256 b0 = _mm256_set1_ps(bias ? bias[oc] : 0);
-        long i = t0 / (th * tw), ty = t0 % (th * tw) / tw, tx = t0 % tw;
-        for (long j = 0; j < n;) {
-            long seg = tw - tx < n - j ? tw - tx : n - j;
-            if (seg > 8) seg = 8;
+        for (long g = 0; g < segs; g++) {
+            const long j = at[g][0], i = at[g][1], ty = at[g][2], tx = at[g][3], seg = at[g][4];
             const float *m = mb + (oc - oc0) * ldm + j;
             __m256 p0[4], p1[4];  // Aᵀ m, along y: one column k at a time
             for (int k = 0; k < 4; k++) {
@@ -242,8 +245,6 @@ static void output_avx2(const float *mb, long mr, long oc0, long rows, long o, l
                 store_first(row + ow, count, tx == 0 && left - ow >= 16, _mm256_permute2f128_ps(lo, hi, 0x20),
                             _mm256_permute2f128_ps(lo, hi, 0x31));
             }
-            j += seg; tx += seg;
-            if (tx == tw) { tx = 0; if (++ty == th) { ty = 0; i++; } }
         }
     }
 }
@@ -266,7 +267,8 @@ void axon_winograd_conv_f32_with(int level, const float *x, long c, long h, long
     for (long t0 = 0; t0 < tiles; t0 += nr) {
         const long n = tiles - t0 < nr ? tiles - t0 : nr;
 #if AXON_X86
-        if (vector) input_avx2(split, c, th, tw, t0, n, ld, vb);
+        long at[AXON_WINOGRAD_MAX_SEGMENTS][5], segs = vector ? block_segments(th, tw, t0, n, at) : 0;
+        if (vector) input_avx2(split, c, th, tw, segs, at, ld, vb);
         else
 #endif
             input_generic(x, c, h, w, pad_h, pad_w, th, tw, n0, t0, n, ld, vb);
@@ -276,7 +278,7 @@ void axon_winograd_conv_f32_with(int level, const float *x, long c, long h, long
             for (int xi = 0; xi < 16; xi++)
                 variant.kernel(c, u + (xi * slivers + s) * c * mr, vb + xi * c * ld, ld, mb + xi * mr * ld, ld, rows, n, 0);
 #if AXON_X86
-            if (vector) output_avx2(mb, mr, s * mr, rows, o, oh, ow, th, tw, n0, t0, n, ld, bias, out);
+            if (vector) output_avx2(mb, mr, s * mr, rows, o, oh, ow, segs, at, n0, ld, bias, out);
             else
 #endif
                 output_generic(mb, mr, s * mr, rows, o, oh, ow, th, tw, n0, t0, n, ld, bias, out);
