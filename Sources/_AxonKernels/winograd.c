@@ -11,6 +11,7 @@
 // left the cache, and the transforms were scalar.) Every output depends on its own tile alone, through a fixed order
 // of operations, so results do not depend on how images are split between threads. The transforms come in AVX2 (also
 // used beside the AVX-512 micro-kernel) and portable forms, with floating-point contraction off: the same bits.
+// The weight gradient (at the end of this file) uses the same input transform; its products run over the tiles.
 #include "AxonKernels.h"
 
 #include "cpu.h"
@@ -248,7 +249,79 @@ static void output_avx2(const float *mb, long mr, long oc0, long rows, long o, l
         }
     }
 }
+
+// AVX2: the output gradient's transform (see gradient_generic below), 8 tiles of a tile row at a time: a segment's two
+// rows of outputs are loaded (masked at the row's end, or zero below the last row) and split into even and odd columns.
+__attribute__((target("avx2")))
+static void gradient_avx2(const float *dy, long o, long oh, long ow, long segs, long at[AXON_WINOGRAD_MAX_SEGMENTS][5],
+                          long n0, long ldu, float *ub) {
+    const long step = o * ldu;  // from ξ to ξ + 1
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (long oc = 0; oc < o; oc++) {
+        for (long g = 0; g < segs; g++) {
+            const long j = at[g][0], i = at[g][1], ty = at[g][2], tx = at[g][3];
+            const float *row = dy + ((n0 + i) * o + oc) * oh * ow + 2 * ty * ow + 2 * tx;
+            const long count = ow - 2 * tx;  // outputs of this tile row from the segment's first on
+            __m256 ge[2], go[2];  // rows 2 ty and 2 ty + 1: even and odd columns, a tile per lane
+            for (int q = 0; q < 2; q++) {
+                __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+                if (2 * ty + q < oh) {
+                    const float *r = row + q * ow;
+                    lo = _mm256_maskload_ps(r, axon_span_mask8(0, count));
+                    hi = _mm256_maskload_ps(r + 8, axon_span_mask8(0, count - 8));
+                }
+                const __m256 even = _mm256_shuffle_ps(lo, hi, 0x88), odd = _mm256_shuffle_ps(lo, hi, 0xDD);
+                ge[q] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8));
+                go[q] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xD8));
+            }
+            // (A g) by rows: g0, g0 + g1, g0 - g1, -g1; then each row (a, b) becomes a, a + b, a - b, -b.
+            const __m256 ra[4] = {ge[0], _mm256_add_ps(ge[0], ge[1]), _mm256_sub_ps(ge[0], ge[1]), _mm256_xor_ps(ge[1], sign)};
+            const __m256 rb[4] = {go[0], _mm256_add_ps(go[0], go[1]), _mm256_sub_ps(go[0], go[1]), _mm256_xor_ps(go[1], sign)};
+            float *u = ub + oc * ldu + j;
+            for (int r = 0; r < 4; r++) {
+                _mm256_storeu_ps(u + (r * 4 + 0) * step, ra[r]);
+                _mm256_storeu_ps(u + (r * 4 + 1) * step, _mm256_add_ps(ra[r], rb[r]));
+                _mm256_storeu_ps(u + (r * 4 + 2) * step, _mm256_sub_ps(ra[r], rb[r]));
+                _mm256_storeu_ps(u + (r * 4 + 3) * step, _mm256_xor_ps(rb[r], sign));
+            }
+        }
+    }
+}
 #endif
+
+// Splits the chunk's input rows for the vector transforms where they run, for blocks of at most `block` tiles (within
+// their segment list's bound). Returns whether they run.
+static int prepare_split(int level, long block, const float *x, long c, long h, long w, long pad_h, long pad_w, long th,
+                         long tw, long n0, long nb, float *split) {
+#if AXON_X86
+    if (level >= 2 && block <= 64) {
+        split_avx2(x, c, h, w, pad_h, pad_w, th, tw, n0, nb, split);
+        return 1;
+    }
+#else
+    (void)level; (void)block; (void)x; (void)c; (void)h; (void)w; (void)pad_h; (void)pad_w; (void)th; (void)tw;
+    (void)n0; (void)nb; (void)split;
+#endif
+    return 0;
+}
+
+// The input transform of tiles [t0, t0 + n) into vb (row stride ld). The vector form lists the block's segments in
+// `at` and returns their number; the portable form returns 0.
+static long block_input(int vector, const float *x, const float *split, long c, long h, long w, long pad_h, long pad_w,
+                        long th, long tw, long n0, long t0, long n, long ld, float *vb,
+                        long at[AXON_WINOGRAD_MAX_SEGMENTS][5]) {
+#if AXON_X86
+    if (vector) {
+        const long segs = block_segments(th, tw, t0, n, at);
+        input_avx2(split, c, th, tw, segs, at, ld, vb);
+        return segs;
+    }
+#else
+    (void)vector; (void)split; (void)at;
+#endif
+    input_generic(x, c, h, w, pad_h, pad_w, th, tw, n0, t0, n, ld, vb);
+    return 0;
+}
 
 int axon_winograd_levels(void) { return axon_cpu_avx2() ? 2 : 1; }
 
@@ -258,20 +331,11 @@ void axon_winograd_conv_f32_with(int level, const float *x, long c, long h, long
     const long mr = variant.mr, nr = variant.nr, slivers = (o + mr - 1) / mr, ld = block_stride(nr);
     const long th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = nb * th * tw;
     float *vb = scratch, *mb = scratch + 16 * c * ld, *split = mb + 16 * mr * ld;
-#if AXON_X86
-    const int vector = level >= 2 && nr <= 64;  // the AVX2 transforms (within their segment list's bound)
-    if (vector) split_avx2(x, c, h, w, pad_h, pad_w, th, tw, n0, nb, split);
-#else
-    (void)level; (void)split;
-#endif
+    const int vector = prepare_split(level, nr, x, c, h, w, pad_h, pad_w, th, tw, n0, nb, split);
     for (long t0 = 0; t0 < tiles; t0 += nr) {
         const long n = tiles - t0 < nr ? tiles - t0 : nr;
-#if AXON_X86
-        long at[AXON_WINOGRAD_MAX_SEGMENTS][5], segs = vector ? block_segments(th, tw, t0, n, at) : 0;
-        if (vector) input_avx2(split, c, th, tw, segs, at, ld, vb);
-        else
-#endif
-            input_generic(x, c, h, w, pad_h, pad_w, th, tw, n0, t0, n, ld, vb);
+        long at[AXON_WINOGRAD_MAX_SEGMENTS][5];
+        const long segs = block_input(vector, x, split, c, h, w, pad_h, pad_w, th, tw, n0, t0, n, ld, vb, at);
         // Sliver by sliver of mr output channels: its 16 products, then its outputs, while its M is in L1.
         for (long s = 0; s < slivers; s++) {
             const long rows = o - s * mr < mr ? o - s * mr : mr;
@@ -280,6 +344,8 @@ void axon_winograd_conv_f32_with(int level, const float *x, long c, long h, long
 #if AXON_X86
             if (vector) output_avx2(mb, mr, s * mr, rows, o, oh, ow, segs, at, n0, ld, bias, out);
             else
+#else
+            (void)segs;
 #endif
                 output_generic(mb, mr, s * mr, rows, o, oh, ow, th, tw, n0, t0, n, ld, bias, out);
         }
@@ -291,4 +357,120 @@ void axon_winograd_conv_f32(const float *x, long c, long h, long w, long pad_h, 
                             float *scratch, float *out) {
     axon_winograd_conv_f32_with(axon_winograd_levels(), x, c, h, w, pad_h, pad_w, u, o, oh, ow, bias, n0, nb, variant,
                                 scratch, out);
+}
+
+
+// ---- The weight gradient ----
+// With the output gradient δ of a tile (2x2, zero past oh or ow), the forward Y = Aᵀ [U ⊙ V] A and U = G g Gᵀ give
+//   dL/dg = Gᵀ [ Σ_tiles (A δ Aᵀ) ⊙ V ] G,
+// 16 products per tile and channel pair again. For each ξ, M[ξ] (O x C) = Σ_t (A δ_t Aᵀ)[ξ] · V_t[ξ]ᵀ is a product
+// whose K axis is the tiles. A chunk runs in blocks of this many tiles: both transforms of the block into `ub` and
+// `vb` (tiles along rows), then for each ξ both operands packed (transposed) and multiplied into M.
+#define AXON_WINOGRAD_GRAD_BLOCK 32
+
+// Portable: ub[(ξ·o + oc)·ldu + j] = (A δ Aᵀ)[ξ] for output channel oc and tile t0 + j (j < n) of images n0..,
+// A = [[1, 0], [1, 1], [1, -1], [0, -1]]: along y (rows g0, g0 + g1, g0 - g1, -g1), then along x.
+static void gradient_generic(const float *dy, long o, long oh, long ow, long th, long tw, long n0, long t0, long n,
+                             long ldu, float *ub) {
+    const long step = o * ldu;
+    for (long oc = 0; oc < o; oc++) {
+        for (long j = 0; j < n; j++) {
+            const long t = t0 + j, i = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
+            const float *plane = dy + ((n0 + i) * o + oc) * oh * ow;
+            float d[2][2];
+            for (int q = 0; q < 2; q++)
+                for (int s = 0; s < 2; s++) {
+                    const long y = 2 * ty + q, x = 2 * tx + s;
+                    d[q][s] = y < oh && x < ow ? plane[y * ow + x] : 0;
+                }
+            const float ra[4] = {d[0][0], d[0][0] + d[1][0], d[0][0] - d[1][0], -d[1][0]};
+            const float rb[4] = {d[0][1], d[0][1] + d[1][1], d[0][1] - d[1][1], -d[1][1]};
+            float *u = ub + oc * ldu + j;
+            for (int r = 0; r < 4; r++) {
+                u[(r * 4 + 0) * step] = ra[r];
+                u[(r * 4 + 1) * step] = ra[r] + rb[r];
+                u[(r * 4 + 2) * step] = ra[r] - rb[r];
+                u[(r * 4 + 3) * step] = -rb[r];
+            }
+        }
+    }
+}
+
+// Row stride of a block's transforms: the block and room for a vector that runs past it.
+static long grad_stride(void) { return AXON_WINOGRAD_GRAD_BLOCK + 8; }
+
+long axon_winograd_weight_scratch(long c, long o, long mr, long nr, long nb, long oh, long ow) {
+    const long th = (oh + 1) / 2, tw = (ow + 1) / 2, oslivers = (o + mr - 1) / mr, cslivers = (c + nr - 1) / nr;
+    return 16 * (c + o) * grad_stride() + AXON_WINOGRAD_GRAD_BLOCK * (oslivers * mr + cslivers * nr)
+           + 2 * nb * c * (2 * th + 2) * split_length(tw);
+}
+
+void axon_winograd_weight_grad_f32_with(int level, const float *x, long c, long h, long w, long pad_h, long pad_w,
+                                        const float *dy, long o, long oh, long ow, long n0, long nb,
+                                        axon_sgemm_variant variant, float *scratch, float *m) {
+    const long mr = variant.mr, nr = variant.nr, ld = grad_stride(), kb = AXON_WINOGRAD_GRAD_BLOCK;
+    const long oslivers = (o + mr - 1) / mr, cslivers = (c + nr - 1) / nr;
+    const long th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = nb * th * tw;
+    float *vb = scratch, *ub = vb + 16 * c * ld, *pa = ub + 16 * o * ld, *pb = pa + kb * oslivers * mr;
+    float *split = pb + kb * cslivers * nr;
+    const int vector = prepare_split(level, kb, x, c, h, w, pad_h, pad_w, th, tw, n0, nb, split);
+    for (long t0 = 0; t0 < tiles; t0 += kb) {
+        const long n = tiles - t0 < kb ? tiles - t0 : kb;
+        long at[AXON_WINOGRAD_MAX_SEGMENTS][5];
+        const long segs = block_input(vector, x, split, c, h, w, pad_h, pad_w, th, tw, n0, t0, n, ld, vb, at);
+#if AXON_X86
+        if (vector) gradient_avx2(dy, o, oh, ow, segs, at, n0, ld, ub);
+        else
+#else
+        (void)segs;
+#endif
+            gradient_generic(dy, o, oh, ow, th, tw, n0, t0, n, ld, ub);
+        for (int xi = 0; xi < 16; xi++) {
+            // The block's tiles are the K axis: A = (A δ Aᵀ)[ξ] (o x n) in slivers of mr rows, B = V[ξ]ᵀ (n x c).
+            for (long s = 0; s < oslivers; s++) {
+                const long rows = o - s * mr < mr ? o - s * mr : mr;
+                axon_pack_transposed_with(level, ub + (xi * o + s * mr) * ld, ld, n, rows, mr, pa + s * kb * mr);
+            }
+            for (long s = 0; s < cslivers; s++) {
+                const long cols = c - s * nr < nr ? c - s * nr : nr;
+                axon_pack_transposed_with(level, vb + (xi * c + s * nr) * ld, ld, n, cols, nr, pb + s * kb * nr);
+            }
+            for (long s = 0; s < oslivers; s++) {
+                const long rows = o - s * mr < mr ? o - s * mr : mr;
+                for (long q = 0; q < cslivers; q++) {
+                    const long cols = c - q * nr < nr ? c - q * nr : nr;
+                    variant.kernel(n, pa + s * kb * mr, pb + q * kb * nr, nr, m + (xi * o + s * mr) * c + q * nr, c,
+                                   rows, cols, t0 > 0);
+                }
+            }
+        }
+    }
+}
+
+void axon_winograd_weight_grad_f32(const float *x, long c, long h, long w, long pad_h, long pad_w, const float *dy,
+                                   long o, long oh, long ow, long n0, long nb, axon_sgemm_variant variant,
+                                   float *scratch, float *m) {
+    axon_winograd_weight_grad_f32_with(axon_winograd_levels(), x, c, h, w, pad_h, pad_w, dy, o, oh, ow, n0, nb, variant,
+                                       scratch, m);
+}
+
+// dw[(oc·c + ch)·9 + 3a + b] = (Gᵀ m G)[a][b] with m = m[(ξ·o + oc)·c + ch] over ξ, Gᵀ = [[1, ½, ½, 0], [0, ½, -½, 0],
+// [0, ½, ½, 1]]: along y, then along x.
+void axon_winograd_filter_grad_f32(const float *m, long o, long c, float *dw) {
+    for (long oc = 0; oc < o; oc++)
+        for (long ch = 0; ch < c; ch++) {
+            float v[16], t[3][4];
+            for (int xi = 0; xi < 16; xi++) v[xi] = m[(xi * o + oc) * c + ch];
+            for (int s = 0; s < 4; s++) {
+                t[0][s] = v[s] + 0.5f * (v[4 + s] + v[8 + s]);
+                t[1][s] = 0.5f * (v[4 + s] - v[8 + s]);
+                t[2][s] = 0.5f * (v[4 + s] + v[8 + s]) + v[12 + s];
+            }
+            float *d = dw + (oc * c + ch) * 9;
+            for (int a = 0; a < 3; a++) {
+                d[3 * a + 0] = t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+                d[3 * a + 1] = 0.5f * (t[a][1] - t[a][2]);
+                d[3 * a + 2] = 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+            }
+        }
 }

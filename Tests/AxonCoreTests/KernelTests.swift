@@ -503,8 +503,8 @@ final class KernelTests: XCTestCase {
     }
 
     /// Without an input gradient (a first layer), the packed path reads the output gradient in place, image by image,
-    /// for the weight and bias gradients: against float64 (where the input gradient is taken, so the gradient is
-    /// gathered), and bitwise the same on 1 and 2 threads.
+    /// for the weight and bias gradients (the 3x3 case takes Winograd's weight gradient instead): against float64
+    /// (where the input gradient is taken, so the gradient is gathered), and bitwise the same on 1 and 2 threads.
     func testWeightGradientWithoutInputGradientMatchesFloat64() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
@@ -530,7 +530,7 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The portable and the AVX2 transforms of Winograd's convolution give the same bits.
+    /// The portable and the AVX2 transforms of Winograd's convolution and of its weight gradient give the same bits.
     func testWinogradLevelsAgreeBitwise() throws {
         let levels = Int(axon_winograd_levels())
         try XCTSkipIf(levels < 2, "only the portable transforms on this CPU")
@@ -549,6 +549,17 @@ final class KernelTests: XCTestCase {
                 outs.append(out)
             }
             XCTAssertEqual(outs[0], outs[1], "\(n)x\(c)x\(h)x\(wd), \(o) outputs, padding \(p)")
+            // The weight gradient's products M: both transforms (input and output gradient) and both packings.
+            let dy = randomFloats(n * o * oh * ow)
+            var ms: [[Float]] = []
+            for level in [1, 2] {
+                var scratch = [Float](repeating: .nan, count: axon_winograd_weight_scratch(c, o, mr, Int(variant.nr), n, oh, ow))
+                var m = [Float](repeating: .nan, count: 16 * o * c)
+                axon_winograd_weight_grad_f32_with(Int32(level), x, c, h, wd, p, p, dy, o, oh, ow, 0, n, variant, &scratch, &m)
+                XCTAssertFalse(m.contains { $0.isNaN }, "level \(level) left products unwritten")
+                ms.append(m)
+            }
+            XCTAssertEqual(ms[0], ms[1], "weight gradient, \(n)x\(c)x\(h)x\(wd), \(o) outputs, padding \(p)")
         }
     }
 }

@@ -196,6 +196,29 @@ func winogradInputGradient(_ grad: UnsafePointer<Float>, _ wp: UnsafePointer<Flo
     winogradForward(grad, turned, nil, a, outChannels: c, into: dx)
 }
 
+/// The weight gradient through Winograd (`axon_winograd_weight_grad_f32`): per chunk of images, the 16 products
+/// M[ξ] (O x C) over the chunk's tiles; the chunks' M summed in chunk order, then turned into dW [O, C, 3, 3] once.
+func winogradWeightGradient(_ grad: UnsafePointer<Float>, _ xp: UnsafePointer<Float>, _ g: Conv2dGeometry,
+                            outChannels o: Int, into dw: UnsafeMutablePointer<Float>) {
+    let variant = GEMM.bestVariant
+    let c = g.channels, size = 16 * o * c
+    let per = convChunkImages(g, outChannels: o), chunks = (g.batch + per - 1) / per
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * size)
+    defer { partial.deallocate() }
+    let ps = SendablePointer(pointer: partial), x = SendablePointer(pointer: UnsafeMutablePointer(mutating: xp))
+    let dy = SendablePointer(pointer: UnsafeMutablePointer(mutating: grad))
+    let scratch = axon_winograd_weight_scratch(c, o, Int(variant.mr), Int(variant.nr), per, g.outH, g.outW)
+    forEachConvChunk(g, outChannels: o, scratchCount: scratch) { (ci, n0, nb, scratch: UnsafeMutablePointer<Float>) in
+        axon_winograd_weight_grad_f32(x.pointer, c, g.height, g.width, g.padH, g.padW, dy.pointer, o, g.outH, g.outW,
+                                      n0, nb, variant, scratch, ps.pointer + ci * size)
+    }
+    for ci in 1..<max(1, chunks) {
+        let part = partial + ci * size
+        for j in 0..<size { partial[j] += part[j] }
+    }
+    axon_winograd_filter_grad_f32(partial, o, c, dw)
+}
+
 /// Runs `body(chunk, n0, nb, scratch)` for every chunk of images, in parallel, each with its own scratch
 /// buffer of `scratchCount` elements.
 func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scratchCount: Int,
@@ -264,8 +287,8 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
     }
 }
 
-/// conv2d backward. The input gradient goes through Winograd where ``winogradAdjoint(_:outChannels:)`` allows;
-/// the rest chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the input unfolded again;
+/// conv2d backward. The input gradient goes through Winograd where ``winogradAdjoint(_:outChannels:)`` allows, the
+/// weight gradient where ``usesWinograd(_:outChannels:)`` does; the rest chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the input unfolded again;
 /// one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's images, and the bias
 /// gradient sums G's rows (per chunk, then in chunk order). G is gathered only for the products that need it as
 /// one matrix. Each gradient is written only where its pointer is given.
@@ -275,6 +298,11 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
     if T.self == Float.self, let dx, let adjoint = winogradAdjoint(g, outChannels: o) {
         winogradInputGradient(floats(gradp), floats(wp), g, adjoint: adjoint, outChannels: o, into: mutableFloats(dx))
         if dw != nil || db != nil { conv2dBackward(gradp, xp, wp, g, outChannels: o, dx: nil, dw: dw, db: db) }
+        return
+    }
+    if T.self == Float.self, let dw, usesWinograd(g, outChannels: o) {
+        winogradWeightGradient(floats(gradp), floats(xp), g, outChannels: o, into: mutableFloats(dw))
+        if dx != nil || db != nil { conv2dBackward(gradp, xp, wp, g, outChannels: o, dx: dx, dw: nil, db: db) }
         return
     }
     let per = convChunkImages(g, outChannels: o)
@@ -294,7 +322,7 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
         let pbOut = db != nil ? ppb.baseAddress.map { SendablePointer(pointer: $0) } : nil
         // Room for the gathered G only where it is gathered (see `inPlace` below).
         let gathered = dx != nil || smallProduct
-        forEachConvChunk(g, outChannels: o, scratchCount: colCount + (gathered ? gCount : 0)) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+        forEachConvChunk(g, outChannels: o, scratchCount: (dw != nil || dx != nil ? colCount : 0) + (gathered ? gCount : 0)) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
             let gradp = UnsafePointer(gradS.pointer), xp = UnsafePointer(xS.pointer), wp = UnsafePointer(wS.pointer)
             let columns = nb * g.positions
             let cols = scratch, gm = scratch + colCount

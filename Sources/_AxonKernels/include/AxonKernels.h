@@ -115,6 +115,18 @@ void axon_winograd_conv_f32_with(int level, const float *x, long c, long h, long
 void axon_winograd_conv_f32(const float *x, long c, long h, long w, long pad_h, long pad_w, const float *u, long o,
                             long oh, long ow, const float *bias, long n0, long nb, axon_sgemm_variant variant,
                             float *scratch, float *out);
+// The weight gradient of such a convolution, for images [n0, n0 + nb): with dy the NCHW output gradient [., o, oh, ow],
+// writes m[(ξ·o + oc)·c + ch] = Σ over the chunk's tiles of (A δ Aᵀ)[ξ]·(Bᵀ d B)[ξ] (16·o·c floats), using
+// axon_winograd_weight_scratch(c, o, mr, nr, nb, oh, ow) floats of scratch. m is linear in dy, so the chunks' m may be
+// summed before axon_winograd_filter_grad_f32 turns m into dw [o, c, 3, 3].
+long axon_winograd_weight_scratch(long c, long o, long mr, long nr, long nb, long oh, long ow);
+void axon_winograd_weight_grad_f32_with(int level, const float *x, long c, long h, long w, long pad_h, long pad_w,
+                                        const float *dy, long o, long oh, long ow, long n0, long nb,
+                                        axon_sgemm_variant variant, float *scratch, float *m);
+void axon_winograd_weight_grad_f32(const float *x, long c, long h, long w, long pad_h, long pad_w, const float *dy,
+                                   long o, long oh, long ow, long n0, long nb, axon_sgemm_variant variant,
+                                   float *scratch, float *m);
+void axon_winograd_filter_grad_f32(const float *m, long o, long c, float *dw);
 
 // Sum of n floats in a fixed order (vector running sums, then a tree).
 float axon_sum_f32(const float *x, long n);
