@@ -200,8 +200,9 @@ func winogradInputGradient(_ grad: UnsafePointer<Float>, _ wp: UnsafePointer<Flo
 /// M[ξ] (O x C) over the chunk's tiles; the chunks' M summed in chunk order, then turned into dW [O, C, 3, 3] once.
 func winogradWeightGradient(_ grad: UnsafePointer<Float>, _ xp: UnsafePointer<Float>, _ g: Conv2dGeometry,
                             outChannels o: Int, into dw: UnsafeMutablePointer<Float>) {
-    let variant = GEMM.bestVariant
     let c = g.channels, size = 16 * o * c
+    // The products' columns are the input channels: few of them take the narrow tile, as in the GEMM.
+    let variant = c <= GEMM.narrowColumns ? GEMM.narrowVariant : GEMM.bestVariant
     let per = convChunkImages(g, outChannels: o), chunks = (g.batch + per - 1) / per
     let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * size)
     defer { partial.deallocate() }
