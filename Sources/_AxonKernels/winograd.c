@@ -359,7 +359,6 @@ void axon_winograd_conv_f32(const float *x, long c, long h, long w, long pad_h, 
                                 scratch, out);
 }
 
-
 // ---- The weight gradient ----
 // With the output gradient δ of a tile (2x2, zero past oh or ow), the forward Y = Aᵀ [U ⊙ V] A and U = G g Gᵀ give
 //   dL/dg = Gᵀ [ Σ_tiles (A δ Aᵀ) ⊙ V ] G,

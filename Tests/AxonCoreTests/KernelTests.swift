@@ -500,6 +500,17 @@ final class KernelTests: XCTestCase {
                 XCTAssertLessThan(err / scale, 2e-6, "\(label), \(name)")
             }
         }
+        // An empty batch: no tiles, so zero weight and bias gradients (and an empty input gradient).
+        let (xe, we, be) = (Tensor.zeros([0, 32, 6, 6]).requiringGrad(), Tensor.randn([40, 32, 3, 3], generator: g).requiringGrad(),
+                            Tensor.randn([40], generator: g).requiringGrad())
+        let ye = conv2d(xe, weight: we, bias: be, padding: (1, 1))
+        XCTAssertTrue(usesWinograd(Conv2dGeometry(batch: 0, channels: 32, height: 6, width: 6, kernelH: 3, kernelW: 3, strideH: 1,
+                                                   strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1), outChannels: 40))
+        XCTAssertEqual(ye.shape, [0, 40, 6, 6])
+        ye.backward(Tensor.zeros([0, 40, 6, 6]))
+        XCTAssertEqual(we.grad!.scalars, [Float](repeating: 0, count: 40 * 32 * 9))
+        XCTAssertEqual(be.grad!.scalars, [Float](repeating: 0, count: 40))
+        XCTAssertEqual(xe.grad!.shape, [0, 32, 6, 6])
     }
 
     /// Without an input gradient (a first layer), the packed path reads the output gradient in place, image by image,

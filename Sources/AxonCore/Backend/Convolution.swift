@@ -201,6 +201,7 @@ func winogradInputGradient(_ grad: UnsafePointer<Float>, _ wp: UnsafePointer<Flo
 func winogradWeightGradient(_ grad: UnsafePointer<Float>, _ xp: UnsafePointer<Float>, _ g: Conv2dGeometry,
                             outChannels o: Int, into dw: UnsafeMutablePointer<Float>) {
     let c = g.channels, size = 16 * o * c
+    guard g.batch > 0 else { dw.update(repeating: 0, count: o * c * 9); return }  // no tiles: nothing summed
     // The products' columns are the input channels: few of them take the narrow tile, as in the GEMM.
     let variant = c <= GEMM.narrowColumns ? GEMM.narrowVariant : GEMM.bestVariant
     let per = convChunkImages(g, outChannels: o), chunks = (g.batch + per - 1) / per
@@ -289,10 +290,11 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
 }
 
 /// conv2d backward. The input gradient goes through Winograd where ``winogradAdjoint(_:outChannels:)`` allows, the
-/// weight gradient where ``usesWinograd(_:outChannels:)`` does; the rest chunk by chunk: with G[O, nb·P] the chunk's output gradient, dW = G·colsᵀ (the input unfolded again;
-/// one partial per chunk, summed in chunk order), dcols = Wᵀ·G then col2im into the chunk's images, and the bias
-/// gradient sums G's rows (per chunk, then in chunk order). G is gathered only for the products that need it as
-/// one matrix. Each gradient is written only where its pointer is given.
+/// weight gradient where ``usesWinograd(_:outChannels:)`` does; the rest chunk by chunk: with G[O, nb·P] the chunk's
+/// output gradient, dW = G·colsᵀ (the input unfolded again; one partial per chunk, summed in chunk order), dcols =
+/// Wᵀ·G then col2im into the chunk's images, and the bias gradient sums G's rows (per chunk, then in chunk order).
+/// G is gathered only for the products that need it as one matrix. Each gradient is written only where its pointer
+/// is given.
 func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer<T>, _ wp: UnsafePointer<T>,
                                   _ g: Conv2dGeometry, outChannels o: Int, dx: UnsafeMutablePointer<T>?,
                                   dw: UnsafeMutablePointer<T>?, db: UnsafeMutablePointer<T>?) {
