@@ -17,27 +17,48 @@ static inline void axon_store_edge(const float *tile, int nr, float *c, long ldc
     }
 }
 
+// Where a micro-kernel reads A. Packed (in_place 0): a sliver of kc groups of MR values, rows past m zero. In place
+// (in_place 1): A's own rows, element (r, k) at a[r * lda + k]; rows past m read row 0 again (valid memory), and
+// their results are not stored. Each kernel is one always-inlined body called with the flag as a constant, so both
+// forms compile to their own loop, with the same operations for every C element (the same bits).
+#define A_ROW_POINTERS(MR) \
+    const float *ar_[MR]; \
+    for (int r_ = 0; r_ < (MR); r_++) ar_[r_] = in_place ? a + (r_ < m ? r_ : 0) * lda : a + r_; \
+    const long astep_ = in_place ? 1 : 6  // the packed A keeps 6-wide groups even for the 4-row loops
+#define A_AT(r) ar_[r][k * astep_]
+
 // ---- generic (portable C; the compiler vectorizes for the baseline ISA, NEON on arm64) ----
 #define G_MR 4
 #define G_NR 16
-static void sgemm_generic(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
+static inline __attribute__((always_inline))
+void sgemm_generic_body(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c, long ldc,
+                        long m, long n, int accumulate) {
     float acc[G_MR * G_NR];
     memset(acc, 0, sizeof acc);
+    const float *ar_[G_MR];
+    for (int r = 0; r < G_MR; r++) ar_[r] = in_place ? a + (r < m ? r : 0) * lda : a + r;
+    const long astep_ = in_place ? 1 : G_MR;
     for (long k = 0; k < kc; k++) {
-        const float *ak = a + k * G_MR;
         const float *bk = b + k * ldb;
         for (int i = 0; i < G_MR; i++) {
-            float ai = ak[i];
+            float ai = A_AT(i);
             for (int j = 0; j < G_NR; j++) acc[i * G_NR + j] += ai * bk[j];
         }
     }
     axon_store_edge(acc, G_NR, c, ldc, m, n, accumulate);
 }
+static void sgemm_generic(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
+    sgemm_generic_body(kc, a, 0, 0, b, ldb, c, ldc, m, n, accumulate);
+}
+static void sgemm_generic_rows(long kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, long m,
+                               long n, int accumulate) {
+    sgemm_generic_body(kc, a, lda, 1, b, ldb, c, ldc, m, n, accumulate);
+}
 
 #if AXON_X86
 // ---- AVX2 + FMA: 6 x 16 (12 ymm accumulators) ----
 #define Y_ROW(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps()
-#define Y_FMA(r) do { __m256 ar = _mm256_broadcast_ss(a + (r)); \
+#define Y_FMA(r) do { __m256 ar = _mm256_set1_ps(A_AT(r)); \
         c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0); c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1); } while (0)
 #define Y_ST(r) do { float *p = c + (r) * ldc; \
         if (accumulate) { c##r##0 = _mm256_add_ps(c##r##0, _mm256_loadu_ps(p)); \
@@ -49,23 +70,27 @@ static void sgemm_generic(long kc, const float *a, const float *b, long ldb, flo
 // only its 4 rows: 8 accumulators, still as many as the FMA pipes need in flight. The same operations for every C
 // element, so the same bits; in cache, a 4 x 16 tile at kc = 256 took 318 ns against 491 through the 6-row loop
 // (Zen 3).
-__attribute__((target("avx2,fma")))
-static void sgemm_avx2_4x16(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
+static inline __attribute__((always_inline, target("avx2,fma")))
+void sgemm_avx2_4x16(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c, long ldc,
+                     long m, long n, int accumulate) {
+    A_ROW_POINTERS(4);
     Y_ROW(0); Y_ROW(1); Y_ROW(2); Y_ROW(3);
 #pragma clang loop unroll_count(4)
     for (long k = 0; k < kc; k++) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         Y_FMA(0); Y_FMA(1); Y_FMA(2); Y_FMA(3);
-        a += 6; b += ldb;  // the packed A keeps its 6-wide groups
+        b += ldb;
     }
     float tile[4 * 16];
     Y_TILE(0); Y_TILE(1); Y_TILE(2); Y_TILE(3);
     axon_store_edge(tile, 16, c, ldc, m, n, accumulate);
 }
 
-__attribute__((target("avx2,fma")))
-static void sgemm_avx2_6x16(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
-    if (m <= 4) { sgemm_avx2_4x16(kc, a, b, ldb, c, ldc, m, n, accumulate); return; }
+static inline __attribute__((always_inline, target("avx2,fma")))
+void sgemm_avx2_6x16_body(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c,
+                          long ldc, long m, long n, int accumulate) {
+    if (m <= 4) { sgemm_avx2_4x16(kc, a, lda, in_place, b, ldb, c, ldc, m, n, accumulate); return; }
+    A_ROW_POINTERS(6);
     Y_ROW(0); Y_ROW(1); Y_ROW(2); Y_ROW(3); Y_ROW(4); Y_ROW(5);
     // The C tile's lines are requested before the K loop, so that their misses (a large C, accumulated over several
     // K blocks) overlap the arithmetic instead of stalling the stores after it.
@@ -77,7 +102,7 @@ static void sgemm_avx2_6x16(long kc, const float *a, const float *b, long ldb, f
     for (long k = 0; k < kc; k++) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         Y_FMA(0); Y_FMA(1); Y_FMA(2); Y_FMA(3); Y_FMA(4); Y_FMA(5);
-        a += 6; b += ldb;
+        b += ldb;
     }
     if (m == 6 && n == 16) {
         Y_ST(0); Y_ST(1); Y_ST(2); Y_ST(3); Y_ST(4); Y_ST(5);
@@ -87,11 +112,20 @@ static void sgemm_avx2_6x16(long kc, const float *a, const float *b, long ldb, f
         axon_store_edge(tile, 16, c, ldc, m, n, accumulate);
     }
 }
+__attribute__((target("avx2,fma")))
+static void sgemm_avx2_6x16(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
+    sgemm_avx2_6x16_body(kc, a, 0, 0, b, ldb, c, ldc, m, n, accumulate);
+}
+__attribute__((target("avx2,fma")))
+static void sgemm_avx2_6x16_rows(long kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, long m,
+                                 long n, int accumulate) {
+    sgemm_avx2_6x16_body(kc, a, lda, 1, b, ldb, c, ldc, m, n, accumulate);
+}
 
 // ---- AVX-512: 6 x 64 (24 zmm accumulators), the shape measured best here (../shared/PERFORMANCE.md) ----
 #define Z_ROW(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps(), \
                         c##r##2 = _mm512_setzero_ps(), c##r##3 = _mm512_setzero_ps()
-#define Z_FMA(r) do { __m512 ar = _mm512_set1_ps(a[r]); \
+#define Z_FMA(r) do { __m512 ar = _mm512_set1_ps(A_AT(r)); \
         c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0); c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1); \
         c##r##2 = _mm512_fmadd_ps(ar, b2, c##r##2); c##r##3 = _mm512_fmadd_ps(ar, b3, c##r##3); } while (0)
 #define Z_ST(r) do { float *p = c + (r) * ldc; \
@@ -104,15 +138,40 @@ static void sgemm_avx2_6x16(long kc, const float *a, const float *b, long ldb, f
 #define Z_TILE(r) do { float *p = tile + (r) * 64; \
         _mm512_storeu_ps(p, c##r##0); _mm512_storeu_ps(p + 16, c##r##1); \
         _mm512_storeu_ps(p + 32, c##r##2); _mm512_storeu_ps(p + 48, c##r##3); } while (0)
+#define Z_LOAD_B() __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), \
+                          b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48)
 
-__attribute__((target("avx512f")))
-static void sgemm_avx512_6x64(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
-    Z_ROW(0); Z_ROW(1); Z_ROW(2); Z_ROW(3); Z_ROW(4); Z_ROW(5);
+// A last sliver of at most 4 rows runs only those rows, as on AVX2 (16 accumulators).
+static inline __attribute__((always_inline, target("avx512f")))
+void sgemm_avx512_4x64(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c, long ldc,
+                       long m, long n, int accumulate) {
+    A_ROW_POINTERS(4);
+    Z_ROW(0); Z_ROW(1); Z_ROW(2); Z_ROW(3);
     for (long k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        __m512 b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
+        Z_LOAD_B();
+        Z_FMA(0); Z_FMA(1); Z_FMA(2); Z_FMA(3);
+        b += ldb;
+    }
+    float tile[4 * 64];
+    Z_TILE(0); Z_TILE(1); Z_TILE(2); Z_TILE(3);
+    axon_store_edge(tile, 64, c, ldc, m, n, accumulate);
+}
+
+static inline __attribute__((always_inline, target("avx512f")))
+void sgemm_avx512_6x64_body(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c,
+                            long ldc, long m, long n, int accumulate) {
+    if (m <= 4) { sgemm_avx512_4x64(kc, a, lda, in_place, b, ldb, c, ldc, m, n, accumulate); return; }
+    A_ROW_POINTERS(6);
+    Z_ROW(0); Z_ROW(1); Z_ROW(2); Z_ROW(3); Z_ROW(4); Z_ROW(5);
+    // The C tile's lines are requested before the K loop, as on AVX2 (square 2048 on a Zen 4, in a C loop of the
+    // GEMM's blocking: 103-109 GFLOP/s against 96-106 without).
+    for (int r = 0; r < 6; r++) {
+        for (int l = 0; l < 64; l += 16) _mm_prefetch((const char *)(c + r * ldc + l), _MM_HINT_T0);
+    }
+    for (long k = 0; k < kc; k++) {
+        Z_LOAD_B();
         Z_FMA(0); Z_FMA(1); Z_FMA(2); Z_FMA(3); Z_FMA(4); Z_FMA(5);
-        a += 6; b += ldb;
+        b += ldb;
     }
     if (m == 6 && n == 64) {
         Z_ST(0); Z_ST(1); Z_ST(2); Z_ST(3); Z_ST(4); Z_ST(5);
@@ -121,6 +180,15 @@ static void sgemm_avx512_6x64(long kc, const float *a, const float *b, long ldb,
         Z_TILE(0); Z_TILE(1); Z_TILE(2); Z_TILE(3); Z_TILE(4); Z_TILE(5);
         axon_store_edge(tile, 64, c, ldc, m, n, accumulate);
     }
+}
+__attribute__((target("avx512f")))
+static void sgemm_avx512_6x64(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
+    sgemm_avx512_6x64_body(kc, a, 0, 0, b, ldb, c, ldc, m, n, accumulate);
+}
+__attribute__((target("avx512f")))
+static void sgemm_avx512_6x64_rows(long kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                                   long m, long n, int accumulate) {
+    sgemm_avx512_6x64_body(kc, a, lda, 1, b, ldb, c, ldc, m, n, accumulate);
 }
 #endif  // AXON_X86
 
@@ -134,13 +202,13 @@ static void init_variants(void) {
     int k = 0;
 #if AXON_X86
     if (axon_cpu_avx512()) {
-        variants[k++] = (axon_sgemm_variant){"avx512", 6, 64, sgemm_avx512_6x64};
+        variants[k++] = (axon_sgemm_variant){"avx512", 6, 64, sgemm_avx512_6x64, sgemm_avx512_6x64_rows};
     }
     if (axon_cpu_avx2_fma()) {
-        variants[k++] = (axon_sgemm_variant){"avx2", 6, 16, sgemm_avx2_6x16};
+        variants[k++] = (axon_sgemm_variant){"avx2", 6, 16, sgemm_avx2_6x16, sgemm_avx2_6x16_rows};
     }
 #endif
-    variants[k++] = (axon_sgemm_variant){"generic", G_MR, G_NR, sgemm_generic};
+    variants[k++] = (axon_sgemm_variant){"generic", G_MR, G_NR, sgemm_generic, sgemm_generic_rows};
     variant_count = k;
 }
 

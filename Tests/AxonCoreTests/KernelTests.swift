@@ -43,8 +43,9 @@ final class KernelTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(variants.count, 1)
         XCTAssertEqual(String(cString: variants.last!.name), "generic")
         // Edges: 1, primes, non-multiples of MR/NR/MC/KC, and sizes crossing the K block (KC = 512).
+        // A row-major A is read in place, except with k = 1024 (rows 4 KiB apart: packed).
         let shapes = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (7, 13, 31), (6, 64, 8), (13, 97, 41), (97, 31, 127),
-                      (64, 130, 67), (101, 67, 521), (37, 129, 1030), (200, 5, 600)]
+                      (64, 130, 67), (101, 67, 521), (37, 129, 1030), (200, 5, 600), (11, 70, 1024)]
         for v in variants {
             for (m, n, k) in shapes {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -57,6 +58,40 @@ final class KernelTests: XCTestCase {
             }
         }
         print("GEMM variants tested: \(variants.map { String(cString: $0.name) })")
+    }
+
+    /// A row-major A read in place by the micro-kernel gives the same bits as the same values packed (A stored
+    /// transposed), with every variant, on edge slivers (m = 1, 4, 5, 6, 11) and across the K block.
+    func testReadingAInPlaceMatchesPackingBitwise() {
+        for v in GEMM.variants {
+            for (m, n, k) in [(1, 17, 5), (4, 64, 33), (5, 70, 9), (6, 16, 600), (11, 130, 1030)] {
+                let values = randomFloats(m * k), b = randomFloats(k * n), c0 = randomFloats(m * n)
+                let transposed = (0..<(k * m)).map { values[($0 % m) * k + $0 / m] }  // [k, m]: A stored transposed
+                for acc in [false, true] {
+                    var inPlace = c0, packed = c0
+                    values.withUnsafeBufferPointer { pa in
+                        transposed.withUnsafeBufferPointer { pt in
+                            b.withUnsafeBufferPointer { pb in
+                                let bv = MatrixView(base: pb.baseAddress!, rowStride: n, columnStride: 1)
+                                let rowMajor = MatrixView(base: pa.baseAddress!, rowStride: k, columnStride: 1)
+                                let columnMajor = MatrixView(base: pt.baseAddress!, rowStride: 1, columnStride: m)
+                                XCTAssertTrue(GEMM.readsAInPlace(rowMajor))
+                                if m > 1 { XCTAssertFalse(GEMM.readsAInPlace(columnMajor)) }  // one row: both layouts
+                                inPlace.withUnsafeMutableBufferPointer {
+                                    GEMM.packed(m: m, n: n, k: k, a: rowMajor, b: bv, c: $0.baseAddress!, ldc: n,
+                                                accumulate: acc, variant: v)
+                                }
+                                packed.withUnsafeMutableBufferPointer {
+                                    GEMM.packed(m: m, n: n, k: k, a: columnMajor, b: bv, c: $0.baseAddress!, ldc: n,
+                                                accumulate: acc, variant: v)
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(inPlace, packed, "\(String(cString: v.name)) m=\(m) n=\(n) k=\(k) acc=\(acc)")
+                }
+            }
+        }
     }
 
     /// The small-product path (no packing) gives the reference's values exactly, for every layout.

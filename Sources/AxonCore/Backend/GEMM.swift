@@ -65,7 +65,8 @@ enum GEMM {
                        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
                        variant: axon_sgemm_variant) {
         let mr = Int(variant.mr), nr = Int(variant.nr)
-        let kernel = variant.kernel!
+        let kernel = variant.kernel!, kernelRows = variant.kernel_rows!
+        let aInPlace = readsAInPlace(a), lda = a.rowStride
         let threads = m * n * k < parallelWork ? 1 : Threading.threadCount
         // When M fits in one block it stays whole and the columns are split instead (below).
         // Row blocks of at most MC rows, as many as a multiple of the thread count, so that every thread
@@ -83,6 +84,34 @@ enum GEMM {
         let packedB = allocateAligned(kc * ncMax)
         defer { packedB.deallocate() }
         let cOut = SendablePointer(pointer: c)
+
+        // C[rows, the B slivers' columns] (+)= A[rows, pc..<pc+kcCur]·B: A's rows read in place or packed first.
+        func multiplyBlock(rows: Range<Int>, slivers: Range<Int>, pc: Int, kcCur: Int, jc: Int, ncCur: Int,
+                           accumulate: Bool, sliver: (Int) -> (UnsafePointer<Float>, Int)) {
+            let mSlivers = (rows.count + mr - 1) / mr
+            let packedA = aInPlace ? nil : allocateAligned(mSlivers * mr * kcCur)
+            defer { packedA?.deallocate() }
+            if let packedA {
+                for r in 0..<mSlivers {
+                    packA(a, row0: rows.lowerBound + r * mr, col0: pc, rows: min(mr, rows.count - r * mr), cols: kcCur,
+                          mr: mr, into: packedA + r * mr * kcCur)
+                }
+            }
+            for s in slivers {
+                let nCur = min(nr, ncCur - s * nr)
+                let (bSliver, ldb) = sliver(s)
+                for r in 0..<mSlivers {
+                    let row = rows.lowerBound + r * mr, mCur = min(mr, rows.upperBound - row)
+                    let cTile = cOut.pointer + row * ldc + jc + s * nr
+                    if let packedA {
+                        kernel(kcCur, packedA + r * mr * kcCur, bSliver, ldb, cTile, ldc, mCur, nCur, accumulate ? 1 : 0)
+                    } else {
+                        kernelRows(kcCur, a.base + row * lda + pc, lda, bSliver, ldb, cTile, ldc, mCur, nCur,
+                                   accumulate ? 1 : 0)
+                    }
+                }
+            }
+        }
 
         var jc = 0
         while jc < n {
@@ -114,21 +143,8 @@ enum GEMM {
                         let s0 = g * perGroup, s1 = min(nSlivers, s0 + perGroup)
                         if s0 >= s1 { return }
                         for s in s0..<s1 { pack(s) }
-                        let mSlivers = (m + mr - 1) / mr
-                        let packedA = allocateAligned(mSlivers * mr * kcCur)
-                        defer { packedA.deallocate() }
-                        for r in 0..<mSlivers {
-                            packA(a, row0: r * mr, col0: pc, rows: min(mr, m - r * mr), cols: kcCur, mr: mr,
-                                  into: packedA + r * mr * kcCur)
-                        }
-                        for s in s0..<s1 {
-                            let nCur = min(nr, ncCur - s * nr)
-                            let (bSliver, ldb) = sliver(s)
-                            for r in 0..<mSlivers {
-                                kernel(kcCur, packedA + r * mr * kcCur, bSliver, ldb, cOut.pointer + r * mr * ldc + jc + s * nr,
-                                       ldc, min(mr, m - r * mr), nCur, accumulateHere ? 1 : 0)
-                            }
-                        }
+                        multiplyBlock(rows: 0..<m, slivers: s0..<s1, pc: pc, kcCur: kcCur, jc: jc, ncCur: ncCur,
+                                      accumulate: accumulateHere, sliver: sliver)
                     }
                     pc += kcCur
                     continue
@@ -154,23 +170,8 @@ enum GEMM {
                     let mcCur = min(mcEff, m - ic)
                     let s0 = g * slivPerGroup, s1 = min(nSlivers, s0 + slivPerGroup)
                     if s0 >= s1 { return }
-                    let mSlivers = (mcCur + mr - 1) / mr
-                    let packedA = allocateAligned(mSlivers * mr * kcCur)
-                    defer { packedA.deallocate() }
-                    for r in 0..<mSlivers {
-                        packA(a, row0: ic + r * mr, col0: pc, rows: min(mr, mcCur - r * mr), cols: kcCur,
-                              mr: mr, into: packedA + r * mr * kcCur)
-                    }
-                    for s in s0..<s1 {
-                        let nCur = min(nr, ncCur - s * nr)
-                        let (bSliver, ldb) = sliver(s)
-                        for r in 0..<mSlivers {
-                            let mCur = min(mr, mcCur - r * mr)
-                            let cTile = cOut.pointer + (ic + r * mr) * ldc + jc + s * nr
-                            kernel(kcCur, packedA + r * mr * kcCur, bSliver, ldb, cTile, ldc, mCur, nCur,
-                                   accumulateHere ? 1 : 0)
-                        }
-                    }
+                    multiplyBlock(rows: ic..<(ic + mcCur), slivers: s0..<s1, pc: pc, kcCur: kcCur, jc: jc, ncCur: ncCur,
+                                  accumulate: accumulateHere, sliver: sliver)
                 }
                 pc += kcCur
             }
@@ -185,6 +186,12 @@ enum GEMM {
     /// unfolded columns, 85.8 -> 94.1 GFLOP/s; 64 x 784 84.9 -> 93.3; 512 x 2048, 80.8 packed against 54.1 in place.
     static func readsBInPlace(_ b: MatrixView<Float>) -> Bool {
         b.columnStride == 1 && b.rowStride % 32 != 0
+    }
+
+    /// Whether the micro-kernel reads A's rows in place (each sliver's MR rows, k contiguous) instead of packing them:
+    /// A is row-major, and its rows are not 4 KiB apart (they would all fall in one L1 set).
+    static func readsAInPlace(_ a: MatrixView<Float>) -> Bool {
+        a.columnStride == 1 && a.rowStride % 1024 != 0
     }
 
     /// Packed panels start on a cache line (64 bytes), so no vector load of a sliver splits two lines.

@@ -20,11 +20,17 @@ extern "C" {
 typedef void (*axon_sgemm_ukernel_fn)(long kc, const float *a, const float *b, long ldb, float *c, long ldc,
                                       long m, long n, int accumulate);
 
+// The same tile with A read in place: row r of the sliver is a + r * lda, k contiguous (a row-major A, unpacked).
+// Only rows below m are read.
+typedef void (*axon_sgemm_ukernel_rows_fn)(long kc, const float *a, long lda, const float *b, long ldb, float *c,
+                                           long ldc, long m, long n, int accumulate);
+
 typedef struct {
     const char *name;  // "avx512", "avx2", "generic"
     int mr;
     int nr;
     axon_sgemm_ukernel_fn kernel;
+    axon_sgemm_ukernel_rows_fn kernel_rows;
 } axon_sgemm_variant;
 
 // Number of micro-kernel variants this CPU can run (always >= 1; the generic one is last).
