@@ -94,6 +94,53 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// x·Wᵀ with W taller than x runs as (W·xᵀ)ᵀ: the same bits as the direct product (same products, same order,
+    /// the same start when accumulating), on 1 and 2 threads, and within the reference's rounding.
+    func testSwappedProductMatchesTheDirectOneBitwise() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        for (m, n, k) in [(64, 256, 784), (16, 40, 101), (21, 130, 600)] {
+            let x = randomFloats(m * k), w = randomFloats(n * k), c0 = randomFloats(m * n)
+            for acc in [false, true] {
+                var direct = c0, swapped1 = c0, swapped2 = c0, reference = c0
+                x.withUnsafeBufferPointer { px in
+                    w.withUnsafeBufferPointer { pw in
+                        let av = MatrixView(base: px.baseAddress!, rowStride: k, columnStride: 1)
+                        let bv = MatrixView(base: pw.baseAddress!, rowStride: 1, columnStride: k)  // Wᵀ
+                        XCTAssertTrue(GEMM.swapsOperands(m: m, n: n, k: k, a: av, b: bv, ldc: n), "\(m)x\(n)x\(k)")
+                        direct.withUnsafeMutableBufferPointer {
+                            GEMM.packed(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc,
+                                        variant: GEMM.bestVariant)
+                        }
+                        Threading.threadCount = 1
+                        swapped1.withUnsafeMutableBufferPointer {
+                            GEMM.sgemm(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc)
+                        }
+                        Threading.threadCount = 2
+                        swapped2.withUnsafeMutableBufferPointer {
+                            GEMM.sgemm(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc)
+                        }
+                        reference.withUnsafeMutableBufferPointer {
+                            GEMM.reference(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: acc)
+                        }
+                    }
+                }
+                XCTAssertEqual(swapped1, direct, "\(m)x\(n)x\(k) acc=\(acc)")
+                XCTAssertEqual(swapped2, direct, "\(m)x\(n)x\(k) acc=\(acc), 2 threads")
+                let err = zip(swapped1, reference).map { Swift.abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(err, 1e-5 * Float(k) + 1e-5, "\(m)x\(n)x\(k) acc=\(acc)")
+            }
+        }
+        // Not swapped: W no taller than x, a row stride other than N, or too few rows.
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        defer { p.deallocate() }
+        let x = MatrixView(base: UnsafePointer(p), rowStride: 784, columnStride: 1)
+        let wt = MatrixView(base: UnsafePointer(p), rowStride: 1, columnStride: 784)
+        XCTAssertFalse(GEMM.swapsOperands(m: 256, n: 64, k: 784, a: x, b: wt, ldc: 64))
+        XCTAssertFalse(GEMM.swapsOperands(m: 64, n: 256, k: 784, a: x, b: wt, ldc: 300))
+        XCTAssertFalse(GEMM.swapsOperands(m: 8, n: 256, k: 784, a: x, b: wt, ldc: 256))
+    }
+
     /// The small-product path (no packing) gives the reference's values exactly, for every layout.
     func testSmallProductsMatchTheReferenceBitwise() {
         for (m, n, k) in [(1, 1, 1), (10, 8, 2), (10, 1, 8), (7, 13, 5), (3, 16, 16)] {
