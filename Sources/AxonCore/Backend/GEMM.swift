@@ -151,10 +151,12 @@ enum GEMM {
                     direct(s) ? (b.base + pc * b.rowStride + jc + s * nr, b.rowStride)
                               : (UnsafePointer(bDst.pointer + s * kcCur * nr), nr)
                 }
-                func pack(_ s: Int) {
+                // Packs rows `rows` (of this K block) of sliver s.
+                func pack(_ s: Int, rows: Range<Int>? = nil) {
                     if direct(s) { return }
-                    packB(b, row0: pc, col0: jc + s * nr, rows: kcCur, cols: min(nr, ncCur - s * nr),
-                          nr: nr, into: bDst.pointer + s * kcCur * nr)
+                    let r = rows ?? 0..<kcCur
+                    packB(b, row0: pc + r.lowerBound, col0: jc + s * nr, rows: r.count, cols: min(nr, ncCur - s * nr),
+                          nr: nr, into: bDst.pointer + (s * kcCur + r.lowerBound) * nr)
                 }
                 // Few rows (M within one block) and several threads: split the columns. Each task packs its
                 // own B slivers (which stay in its core's cache) and the small A block, in one round.
@@ -176,11 +178,17 @@ enum GEMM {
                 if inPlace {
                     pack(nSlivers - 1)
                 } else {
-                    let packTasks = threads == 1 ? 1 : min(nSlivers, threads * 2)
-                    let perTask = (nSlivers + packTasks - 1) / packTasks
+                    // Units of a sliver's rows: whole slivers, or, when there are fewer slivers than tasks (x·Wᵀ run
+                    // as W·xᵀ: xᵀ is one sliver), parts of them in multiples of 8 rows (the transposed packing's tile).
+                    let tasks = threads == 1 ? 1 : threads * 2
+                    let parts = max(1, tasks / nSlivers), partRows = ((kcCur + parts - 1) / parts + 7) / 8 * 8
+                    let units = nSlivers * parts, packTasks = min(units, tasks)
+                    let perTask = (units + packTasks - 1) / packTasks
                     runTasks(packTasks) { t in
-                        let s0 = t * perTask, s1 = min(nSlivers, s0 + perTask)
-                        for s in s0..<max(s0, s1) { pack(s) }
+                        for u in min(units, t * perTask)..<min(units, (t + 1) * perTask) {
+                            let r0 = (u % parts) * partRows
+                            if r0 < kcCur { pack(u / parts, rows: r0..<min(kcCur, r0 + partRows)) }
+                        }
                     }
                 }
                 // Split columns too when there are fewer row blocks than threads.
