@@ -399,8 +399,9 @@ static void gradient_generic(const float *dy, long o, long oh, long ow, long th,
 static long grad_stride(void) { return AXON_WINOGRAD_GRAD_BLOCK + 8; }
 
 long axon_winograd_weight_scratch(long c, long o, long mr, long nr, long nb, long oh, long ow) {
-    const long th = (oh + 1) / 2, tw = (ow + 1) / 2, oslivers = (o + mr - 1) / mr, cslivers = (c + nr - 1) / nr;
-    return 16 * (c + o) * grad_stride() + AXON_WINOGRAD_GRAD_BLOCK * (oslivers * mr + cslivers * nr)
+    (void)mr;  // A (the output gradient's transform) is read in place
+    const long th = (oh + 1) / 2, tw = (ow + 1) / 2, cslivers = (c + nr - 1) / nr;
+    return 16 * (c + o) * grad_stride() + AXON_WINOGRAD_GRAD_BLOCK * cslivers * nr
            + 2 * nb * c * (2 * th + 2) * split_length(tw);
 }
 
@@ -410,7 +411,7 @@ void axon_winograd_weight_grad_f32_with(int level, const float *x, long c, long 
     const long mr = variant.mr, nr = variant.nr, ld = grad_stride(), kb = AXON_WINOGRAD_GRAD_BLOCK;
     const long oslivers = (o + mr - 1) / mr, cslivers = (c + nr - 1) / nr;
     const long th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = nb * th * tw;
-    float *vb = scratch, *ub = vb + 16 * c * ld, *pa = ub + 16 * o * ld, *pb = pa + kb * oslivers * mr;
+    float *vb = scratch, *ub = vb + 16 * c * ld, *pb = ub + 16 * o * ld;
     float *split = pb + kb * cslivers * nr;
     const int vector = prepare_split(level, kb, x, c, h, w, pad_h, pad_w, th, tw, n0, nb, split);
     for (long t0 = 0; t0 < tiles; t0 += kb) {
@@ -425,11 +426,7 @@ void axon_winograd_weight_grad_f32_with(int level, const float *x, long c, long 
 #endif
             gradient_generic(dy, o, oh, ow, th, tw, n0, t0, n, ld, ub);
         for (int xi = 0; xi < 16; xi++) {
-            // The block's tiles are the K axis: A = (A δ Aᵀ)[ξ] (o x n) in slivers of mr rows, B = V[ξ]ᵀ (n x c).
-            for (long s = 0; s < oslivers; s++) {
-                const long rows = o - s * mr < mr ? o - s * mr : mr;
-                axon_pack_transposed_with(level, ub + (xi * o + s * mr) * ld, ld, n, rows, mr, pa + s * kb * mr);
-            }
+            // The block's tiles are the K axis: A = (A δ Aᵀ)[ξ] (o x n, read in place by rows), B = V[ξ]ᵀ (n x c).
             for (long s = 0; s < cslivers; s++) {
                 const long cols = c - s * nr < nr ? c - s * nr : nr;
                 axon_pack_transposed_with(level, vb + (xi * c + s * nr) * ld, ld, n, cols, nr, pb + s * kb * nr);
@@ -438,8 +435,8 @@ void axon_winograd_weight_grad_f32_with(int level, const float *x, long c, long 
                 const long rows = o - s * mr < mr ? o - s * mr : mr;
                 for (long q = 0; q < cslivers; q++) {
                     const long cols = c - q * nr < nr ? c - q * nr : nr;
-                    variant.kernel(n, pa + s * kb * mr, pb + q * kb * nr, nr, m + (xi * o + s * mr) * c + q * nr, c,
-                                   rows, cols, t0 > 0);
+                    variant.kernel_rows(n, ub + (xi * o + s * mr) * ld, ld, pb + q * kb * nr, nr,
+                                        m + (xi * o + s * mr) * c + q * nr, c, rows, cols, t0 > 0);
                 }
             }
         }
