@@ -99,6 +99,9 @@ enum GEMM {
         if m > mc && m * min(k, kc) > mc * kc {
             let blocks = ((m + mc - 1) / mc + threads - 1) / threads * threads
             mcEff = min(mc, max(mr, ((m + blocks - 1) / blocks + mr - 1) / mr * mr))
+        } else if threads > 1 && (min(n, nc) + nr - 1) / nr < threads && m >= 2 * mr * threads {
+            // Fewer column slivers than threads (W·xᵀ for a batch of 64 is one sliver): a row block per thread.
+            mcEff = ((m + threads - 1) / threads + mr - 1) / mr * mr
         }
         let mBlocks = (m + mcEff - 1) / mcEff
         let inPlace = readsBInPlace(b)
