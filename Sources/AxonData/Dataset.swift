@@ -7,6 +7,13 @@ public protocol Dataset {
     var count: Int { get }
     /// The examples at `indices`, stacked along a new first axis: (inputs, targets).
     func batch(_ indices: [Int]) -> (input: Tensor, target: Tensor)
+    /// A hint that the examples at `indices` come next: a dataset may start moving them into the cache. A
+    /// ``DataLoader`` gives it the next batch's indices as it hands out a batch. The default does nothing.
+    func prefetch(_ indices: [Int])
+}
+
+extension Dataset {
+    public func prefetch(_ indices: [Int]) {}
 }
 
 /// A dataset whose examples change from epoch to epoch (``TextDataset`` moves its windows): a ``DataLoader``
@@ -71,6 +78,15 @@ public struct TensorDataset: Dataset {
                     }
                 }
             })
+        }
+
+        /// Requests the rows' bytes into the cache (a shuffled batch's rows lie anywhere in tens of MB).
+        func prefetch(_ rows: [Int]) {
+            let row = rowSize
+            guard row > 0, rows.allSatisfy({ $0 >= 0 && $0 < shape[0] }) else { return }
+            bytes.withUnsafeBufferPointer { src in
+                rows.withUnsafeBufferPointer { axon_prefetch_rows(src.baseAddress!, $0.baseAddress, rows.count, row) }
+            }
         }
 
         func subset(_ rows: [Int]) -> ByteImages {
@@ -154,6 +170,12 @@ public struct TensorDataset: Dataset {
         let y = targets.indexSelected(axis: 0, indices: idx)  // checks the indices before the bytes are read
         let x = inputBytes.map { $0.decoded(indices) } ?? inputTensor!.indexSelected(axis: 0, indices: idx)
         return (x, y)
+    }
+
+    /// Requests the input bytes of `indices` into the cache, for a dataset of byte images (``MNIST``); nothing
+    /// otherwise.
+    public func prefetch(_ indices: [Int]) {
+        inputBytes?.prefetch(indices)
     }
 
     /// The examples at `indices` as a new dataset.
@@ -240,7 +262,10 @@ public final class DataLoader: Sequence {
             guard b < batches else { return nil }
             let start = b * size
             b += 1
-            return data.batch(Array(order[start..<Swift.min(start + size, order.count)]))
+            let batch = data.batch(Array(order[start..<Swift.min(start + size, order.count)]))
+            // The next batch's examples start moving into the cache while this one trains.
+            if b < batches { data.prefetch(Array(order[(start + size)..<Swift.min(start + 2 * size, order.count)])) }
+            return batch
         }
     }
 }

@@ -44,6 +44,12 @@ void axon_bytes_to_f32_rows(const uint8_t *bytes, const long *rows, long first, 
     }
 }
 
+// Requests rows[0..n) (of `row` bytes each) into the cache ahead of their use: a loader calls it for the next batch,
+// whose rows then arrive while the current batch trains.
+void axon_prefetch_rows(const uint8_t *bytes, const long *rows, long n, long row) {
+    for (long i = 0; i < n; i++) prefetch_row(byte_row(bytes, rows, i, row), row);
+}
+
 // 2x2 windows with stride 2 over planes [first_plane, end_plane) of height x width (outputs oh x ow per plane). Ties
 // and NaN as the general path: the first maximum wins, and a NaN wins wherever it appears (first NaN).
 #if AXON_X86

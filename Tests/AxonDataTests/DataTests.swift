@@ -19,6 +19,32 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(a.map { $0.input.scalars.map { Int($0) } }.flatMap { $0 }.count, 10)
     }
 
+    /// A dataset that records the loader's hints.
+    final class HintedDataset: Dataset {
+        let inner: TensorDataset
+        var hints: [[Int]] = []
+        var served: [[Int]] = []
+        init(_ inner: TensorDataset) { self.inner = inner }
+        var count: Int { inner.count }
+        func batch(_ indices: [Int]) -> (input: Tensor, target: Tensor) { served.append(indices); return inner.batch(indices) }
+        func prefetch(_ indices: [Int]) { hints.append(indices) }
+    }
+
+    /// As it hands out a batch, the loader hints the next batch's examples to the dataset, and no hint past the last.
+    func testDataLoaderHintsTheNextBatch() throws {
+        let d = HintedDataset(try TensorDataset(inputs: Tensor.arange(0, 10).reshaped([10, 1]),
+                                                targets: Tensor(shape: [10], scalars: Array(0..<10))))
+        let loader = DataLoader(d, batchSize: 4, shuffle: true, seed: 3)
+        XCTAssertEqual(loader.map { $0.input.shape[0] }, [4, 4, 2])
+        XCTAssertEqual(d.served.count, 3)
+        XCTAssertEqual(d.hints, Array(d.served.dropFirst()), "each hint is the batch served next")
+        // The default hint does nothing, and a byte dataset ignores indices it does not hold.
+        XCTAssertNoThrow(d.inner.prefetch([0, 9]))
+        let bytes = try MNIST.load(split: .test)
+        bytes.prefetch([0, 9999, -1, 10_000])
+        XCTAssertEqual(bytes.batch([9999]).input.scalars, bytes.inputs[9999].scalars)
+    }
+
     func testPlaygroundDatasets() {
         for kind in Playground.Kind.allCases {
             let d = Playground.make(kind, samples: 400, noise: 10, trainRatio: 70, generator: Generator(seed: 1))

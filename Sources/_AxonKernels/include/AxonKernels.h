@@ -62,6 +62,8 @@ void axon_transcendental_f32_with(int level, int op, const float *x, float *out,
 // [first, end) (rows NULL: row i), prefetching the rows ahead of the one it converts.
 void axon_bytes_to_f32_rows(const uint8_t *bytes, const long *rows, long first, long end, long row, float scale,
                             float *out);
+// Requests the byte rows `rows[0..n)` into the cache (prefetches: no values read), for a batch that comes next.
+void axon_prefetch_rows(const uint8_t *bytes, const long *rows, long n, long row);
 void axon_relu_f32(const float *x, float *out, long n);  // out may equal x
 void axon_relu_backward_f32(const float *g, const float *y, float *out, long n);
 // 2x2, stride-2 max pooling of planes [first_plane, end_plane) of height x width; out, indices (flat input
