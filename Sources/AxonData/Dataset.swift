@@ -42,6 +42,7 @@ public protocol EpochDataset: AnyObject {
 /// - ``targets``
 /// - ``count``
 /// - ``batch(_:)``
+/// - ``prefetch(_:)``
 ///
 /// ### Subsets and splits
 /// - ``subset(_:)``
