@@ -84,7 +84,7 @@ public struct TensorDataset: Dataset {
         /// Requests the rows' bytes into the cache (a shuffled batch's rows lie anywhere in tens of MB).
         func prefetch(_ rows: [Int]) {
             let row = rowSize
-            guard row > 0, rows.allSatisfy({ $0 >= 0 && $0 < shape[0] }) else { return }
+            guard row > 0, !rows.isEmpty, rows.allSatisfy({ $0 >= 0 && $0 < shape[0] }) else { return }  // no bytes to point into
             bytes.withUnsafeBufferPointer { src in
                 rows.withUnsafeBufferPointer { axon_prefetch_rows(src.baseAddress!, $0.baseAddress, rows.count, row) }
             }

@@ -42,6 +42,7 @@ final class DataTests: XCTestCase {
         XCTAssertNoThrow(d.inner.prefetch([0, 9]))
         let bytes = try MNIST.load(split: .test)
         bytes.prefetch([0, 9999, -1, 10_000])
+        bytes.subset([]).prefetch([])  // an empty byte dataset has no buffer to point into
         XCTAssertEqual(bytes.batch([9999]).input.scalars, bytes.inputs[9999].scalars)
     }
 
