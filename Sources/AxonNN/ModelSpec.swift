@@ -205,7 +205,10 @@ public struct ModelSpec: Codable, Equatable, Sendable {
                 try addParameters(last * out + out)
                 makers.append { Linear(last, out) }; shape[shape.count - 1] = out
             case "embedding":
-                guard shape.count == 1, let vocabulary else { throw ModelSpecError("\(at): needs token ids (text data), got input \(shape)") }
+                // Token ids exist only at the input: after any layer the values are float32.
+                guard i == 0, shape.count == 1, let vocabulary else {
+                    throw ModelSpecError("\(at): needs token ids (text data), as the first layer; got \(i == 0 ? "input" : "the output of layer \(i - 1),") \(shape)")
+                }
                 let out = try need(l.out, "out")
                 try addParameters(vocabulary * out)
                 makers.append { Embedding(vocabulary, out) }; shape = [shape[0], out]; sequence = true

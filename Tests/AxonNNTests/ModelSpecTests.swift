@@ -51,6 +51,9 @@ final class ModelSpecTests: XCTestCase {
         assertRefused(#"{"input": [1, 4000, 4000], "layers": [{"type": "conv2d", "out": 16, "kernel": 1, "padding": 100}]}"#, mentions: "holds more than 16777216 values per example")
         assertRefused(#"{"input": [1, 8, 8], "layers": [{"type": "maxpool", "kernel": 2, "stride": -1}]}"#, mentions: "needs a positive 'stride'")
         assertRefused(#"{"input": [8], "layers": [{"type": "embedding", "out": 4}, {"type": "lstm", "out": 4, "layers": 0}]}"#, mentions: "needs a positive 'layers'")
+        // Found by the model-json fuzzer: an embedding after a layer whose output keeps one axis trapped on float32 ids.
+        assertRefused(#"{"input": [3], "layers": [{"type": "linear", "out": 30}, {"type": "tanh"}, {"type": "embedding", "out": 6}]}"#,
+                      mentions: "layer 2 (embedding): needs token ids (text data), as the first layer")
         assertRefused(#"{"input": [8], "layers": [{"type": "embedding", "out": 6}, {"type": "transformer-encoder", "heads": 4}]}"#, mentions: "heads 4 must divide the width 6")
         assertRefused(#"{"input": [2], "layers": [{"type": "leaky-relu", "slope": 1e999}]}"#, mentions: "not a model description")
         assertRefused(#"{"input": [2], "layers": []}"#, mentions: "the model has no layers")
