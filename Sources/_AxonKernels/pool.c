@@ -1,5 +1,5 @@
 // A persistent worker pool: workers spin briefly on a generation counter, then park on a condition
-// variable. The calling thread takes part in every job; tasks are claimed with an atomic counter.
+// variable. The calling thread takes part in every job; each thread first runs its own range of the tasks (below).
 // One job runs at a time; a call made while another thread's job runs, or from inside a task, runs inline.
 #include "AxonKernels.h"
 #include <pthread.h>
@@ -17,8 +17,6 @@ static pthread_mutex_t submit_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static axon_task_fn job_fn;
 static void *job_ctx;
-static long job_tasks;
-static long next_task;        // atomic
 static long pending;          // atomic: tasks not yet finished
 static unsigned long generation;  // atomic; changed under pool_mutex
 static int inside;            // workers holding a copy of the current job (under pool_mutex)
@@ -32,13 +30,26 @@ int axon_cpu_count(void) {
     return n < 1 ? 1 : (int)n;
 }
 
-static void run_tasks(axon_task_fn fn, void *ctx, long ntasks) {
+// Each participant (the caller is 0, worker w is w + 1) owns a contiguous range of the tasks: task t of n belongs to
+// participant t·P/n. It runs its own range first, in order, then claims what is left of the others'. Jobs that split
+// the same data the same way (a parameter's update, the product that wrote its gradient, a batch's rows) then find
+// their part in their own core's cache, step after step; with one shared counter, which thread took which task
+// changed from job to job. A task computes the same values whichever thread runs it.
+typedef struct { long next; long end; char pad[48]; } __attribute__((aligned(64))) task_range;
+static task_range ranges[AXON_MAX_THREADS];  // next: atomic; end: set with the job
+static int job_parts;                        // participants of the current job (ranges in use)
+
+static void run_tasks(axon_task_fn fn, void *ctx, int home) {
     in_task = 1;
-    for (;;) {
-        long t = __atomic_fetch_add(&next_task, 1, __ATOMIC_ACQ_REL);
-        if (t >= ntasks) break;
-        fn(ctx, t);
-        __atomic_fetch_sub(&pending, 1, __ATOMIC_ACQ_REL);
+    int parts = job_parts;
+    for (int r = 0; r < parts; r++) {
+        task_range *range = &ranges[(home + r) % parts];
+        for (;;) {
+            long t = __atomic_fetch_add(&range->next, 1, __ATOMIC_ACQ_REL);
+            if (t >= range->end) break;
+            fn(ctx, t);
+            __atomic_fetch_sub(&pending, 1, __ATOMIC_ACQ_REL);
+        }
     }
     in_task = 0;
 }
@@ -66,10 +77,9 @@ static void *worker_main(void *arg) {
         inside++;
         axon_task_fn fn = job_fn;
         void *ctx = job_ctx;
-        long ntasks = job_tasks;
         pthread_mutex_unlock(&pool_mutex);
 
-        run_tasks(fn, ctx, ntasks);
+        run_tasks(fn, ctx, (int)id + 1);
 
         pthread_mutex_lock(&pool_mutex);
         if (--inside == 0) pthread_cond_broadcast(&idle_cv);
@@ -135,14 +145,19 @@ void axon_pool_run(axon_task_fn fn, void *ctx, long ntasks) {
     while (inside > 0) pthread_cond_wait(&idle_cv, &pool_mutex);  // no worker may hold a stale job
     job_fn = fn;
     job_ctx = ctx;
-    job_tasks = ntasks;
-    __atomic_store_n(&next_task, 0, __ATOMIC_RELEASE);
+    int parts = __atomic_load_n(&threads_wanted, __ATOMIC_ACQUIRE);
+    if (parts > workers_started + 1) parts = workers_started + 1;
+    job_parts = parts;
+    for (int i = 0; i < parts; i++) {
+        ranges[i].next = ntasks * i / parts;
+        ranges[i].end = ntasks * (i + 1) / parts;
+    }
     __atomic_store_n(&pending, ntasks, __ATOMIC_RELEASE);
     __atomic_fetch_add(&generation, 1, __ATOMIC_ACQ_REL);
     pthread_cond_broadcast(&work_cv);
     pthread_mutex_unlock(&pool_mutex);
 
-    run_tasks(fn, ctx, ntasks);
+    run_tasks(fn, ctx, 0);
     int spins = 0;
     while (__atomic_load_n(&pending, __ATOMIC_ACQUIRE) != 0) {
         if (++spins < AXON_SPIN) {

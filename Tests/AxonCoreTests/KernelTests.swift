@@ -462,15 +462,21 @@ final class KernelTests: XCTestCase {
     func testWorkerPoolRunsEveryTaskOnce() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
-        Threading.threadCount = 2
-        for tasks in [1, 2, 3, 17, 1000] {
-            var hits = [Int](repeating: 0, count: tasks)
-            hits.withUnsafeMutableBufferPointer { buffer in
-                let p = SendablePointer(pointer: buffer.baseAddress!)
-                runTasks(tasks) { t in p.pointer[t] += 1 }
+        // Each thread owns a range of the tasks and then takes what others left: every task still runs once, with
+        // fewer tasks than threads, a remainder, and the thread count lowered after more workers were started (a
+        // started worker past the count sits the job out and its range is taken by the others).
+        for threads in [2, 4, 3, 2] {
+            Threading.threadCount = threads
+            for tasks in [1, 2, 3, 5, 17, 1000] {
+                var hits = [Int](repeating: 0, count: tasks)
+                hits.withUnsafeMutableBufferPointer { buffer in
+                    let p = SendablePointer(pointer: buffer.baseAddress!)
+                    runTasks(tasks) { t in p.pointer[t] += 1 }
+                }
+                XCTAssertEqual(hits, [Int](repeating: 1, count: tasks), "\(tasks) tasks on \(threads) threads")
             }
-            XCTAssertEqual(hits, [Int](repeating: 1, count: tasks))
         }
+        Threading.threadCount = 2
         // Nested parallel calls run inline instead of deadlocking.
         var total = [Int](repeating: 0, count: 4)
         total.withUnsafeMutableBufferPointer { buffer in
