@@ -34,6 +34,27 @@ final class FusedAndInPlaceTests: XCTestCase {
         }
     }
 
+    /// On 2 threads a linear layer's dX and dW run side by side, one thread each (the bias gradient with dX); on 1 and
+    /// 3 threads one after another, each split across the threads. The gradients have the same bits every way, with
+    /// and without an input that needs its gradient.
+    func testLinearGradientsAreBitwiseIndependentOfThreadCount() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let x0 = r([64, 100], dtype: .float32), w0 = r([30, 100], dtype: .float32), b0 = r([30], dtype: .float32)
+        let seed = r([64, 30], dtype: .float32)
+        for inputGradient in [true, false] {
+            let runs = [1, 2, 3].map { threads -> [[Float]] in
+                Threading.threadCount = threads
+                let x = inputGradient ? x0.detached().requiringGrad() : x0, w = w0.detached().requiringGrad()
+                let b = b0.detached().requiringGrad()
+                matmul(x, transposed: w, bias: b).backward(seed)
+                return ((inputGradient ? [x.grad!] : []) + [w.grad!, b.grad!]).map(\.scalars)
+            }
+            XCTAssertEqual(runs[0], runs[1], "1 and 2 threads, input gradient \(inputGradient)")
+            XCTAssertEqual(runs[0], runs[2], "1 and 3 threads, input gradient \(inputGradient)")
+        }
+    }
+
     func testLogSoftmaxPrimitiveMatchesTheComposedFormAndGradients() {
         onEveryBackend { _ in
             let x = r([4, 7])

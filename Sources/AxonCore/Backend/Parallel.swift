@@ -65,6 +65,20 @@ package func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void)
     }
 }
 
+/// Whether independent pieces of work of `work` multiply-adds each should run side by side (``concurrently(_:)``)
+/// rather than one after another, each split across the threads: on the CPU backend, with more than one thread and no
+/// more threads than pieces (each thread then has a whole piece), and pieces big enough to pay for a round of the pool.
+package func sideBySide(pieces: Int, work: Int) -> Bool {
+    let threads = Threading.threadCount
+    return threads > 1 && threads <= pieces && work >= 1 << 15 && Backends.current is CPUBackend
+}
+
+/// Runs independent pieces of work side by side, one task each in one round of the pool: the work a piece starts
+/// runs on its own thread (a round started inside a task runs inline). Each piece must write only its own results.
+package func concurrently(_ pieces: [() -> Void]) {
+    runTasks(pieces.count) { pieces[$0]() }
+}
+
 /// A raw pointer that may cross into pool tasks (each task writes a disjoint part).
 package struct SendablePointer<T>: @unchecked Sendable {
     package let pointer: UnsafeMutablePointer<T>
