@@ -115,19 +115,17 @@ extension Tensor {
                 return [x.requiresGrad ? AxonCore.matmul(g, w) : nil, w.requiresGrad ? AxonCore.matmul(g.T, x) : nil,
                         bias.requiresGrad ? g.sum(axes: [0]) : nil]
             }
-            var dx: Tensor?, dw: Tensor?, db: Tensor?
-            let inputGradient = { dx = product(g, w) }  // dX = G·W
-            let weightGradient = { dw = product(g, x, transposeA: true) }  // dW = Gᵀ·X
-            let biasGradient = { db = columnSums(g) }
             if x.requiresGrad && w.requiresGrad && sideBySide(pieces: 2, work: rows * n * x.shape[1]) {
-                // dX and dW are the same number of multiply-adds: one thread each, in one round of the pool.
-                concurrently([{ inputGradient(); if bias.requiresGrad { biasGradient() } }, weightGradient])
-            } else {
-                if x.requiresGrad { inputGradient() }
-                if w.requiresGrad { weightGradient() }
-                if bias.requiresGrad { biasGradient() }
+                // dX and dW are the same number of multiply-adds: one thread each, in one round of the pool. (Only
+                // here: the closures and their captured results cost allocations a small layer's step notices.)
+                var dx: Tensor?, dw: Tensor?, db: Tensor?
+                concurrently([{ dx = product(g, w); if bias.requiresGrad { db = columnSums(g) } },
+                              { dw = product(g, x, transposeA: true) }])
+                return [dx, dw, db]
             }
-            return [dx, dw, db]
+            return [x.requiresGrad ? product(g, w) : nil,  // dX = G·W
+                    w.requiresGrad ? product(g, x, transposeA: true) : nil,  // dW = Gᵀ·X
+                    bias.requiresGrad ? columnSums(g) : nil]
         }
     }
 }

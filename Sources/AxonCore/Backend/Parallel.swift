@@ -69,8 +69,9 @@ package func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void)
 /// rather than one after another, each split across the threads: on the CPU backend, with more than one thread and no
 /// more threads than pieces (each thread then has a whole piece), and pieces big enough to pay for a round of the pool.
 package func sideBySide(pieces: Int, work: Int) -> Bool {
+    guard work >= 1 << 15 else { return false }  // first: the cheapest test, and a small layer's answer
     let threads = Threading.threadCount
-    return threads > 1 && threads <= pieces && work >= 1 << 15 && Backends.current is CPUBackend
+    return threads > 1 && threads <= pieces && Backends.current is CPUBackend
 }
 
 /// Runs independent pieces of work side by side, one task each in one round of the pool: the work a piece starts
