@@ -1,17 +1,20 @@
 // Packing of a transposed operand for the GEMM (see GEMM.packB in AxonCore/Backend/GEMM.swift):
 // dst[p * nr + j] = src[j * ld + p] for p < rows, j < cols, zero for cols <= j < nr. This is the layout of
 // x·Wᵀ's right operand (W stored [N, K]), where a plain loop either reads or writes with a large stride;
-// the AVX2 version moves 8x8 tiles through registers (an in-register transpose).
+// the AVX2 version moves 8x8 tiles through registers (an in-register transpose). The same loops, with a destination
+// row stride and no padding, transpose a block of one matrix into another (axon_transpose).
 #include "AxonKernels.h"
 #include <string.h>
 
 #include "cpu.h"
 
-static void pack_t_generic(const float *src, long ld, long rows, long cols, long nr, float *dst) {
+// dst[p * ldd + j] = src[j * ld + p] for p < rows, j < cols; zero for cols <= j < pad (pad = nr when packing, cols
+// when transposing into a matrix).
+static void pack_t_generic(const float *src, long ld, long rows, long cols, long ldd, long pad, float *dst) {
     for (long p = 0; p < rows; p++) {
-        float *d = dst + p * nr;
+        float *d = dst + p * ldd;
         for (long j = 0; j < cols; j++) d[j] = src[j * ld + p];
-        for (long j = cols; j < nr; j++) d[j] = 0;
+        for (long j = cols; j < pad; j++) d[j] = 0;
     }
 }
 
@@ -53,9 +56,9 @@ static void pack_t_narrow_avx2(const float *src, long ld, long rows, long cols, 
 }
 
 __attribute__((target("avx2")))
-static void pack_t_avx2(const float *src, long ld, long rows, long cols, long nr, float *dst) {
-    if (nr <= 8) { pack_t_narrow_avx2(src, ld, rows, cols, nr, dst); return; }
-    const long rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+static void pack_t_avx2(const float *src, long ld, long rows, long cols, long ldd, long pad, float *dst) {
+    if (ldd <= 8) { pack_t_narrow_avx2(src, ld, rows, cols, ldd, dst); return; }
+    const long nr = ldd, rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
     // Eight k at a time across all the column tiles, so that the eight destination rows are written whole, one after
     // another: tile-column by tile-column, each row's line was written in parts, far apart (a 16-wide sliver of a
     // 784 x 256 weight: 50 us against 25-34 us this way, on a Zen 3).
@@ -71,20 +74,27 @@ static void pack_t_avx2(const float *src, long ld, long rows, long cols, long nr
     }
     for (long p = rows8; p < rows; p++)
         for (long j = 0; j < cols8; j++) dst[p * nr + j] = src[j * ld + p];
-    if (cols8 == nr) return;  // no odd columns and no padding: the loop below would only count the rows
+    if (cols8 == pad) return;  // no odd columns and no padding: the loop below would only count the rows
     for (long p = 0; p < rows; p++) {
         float *d = dst + p * nr;
         for (long j = cols8; j < cols; j++) d[j] = src[j * ld + p];
-        for (long j = cols; j < nr; j++) d[j] = 0;
+        for (long j = cols; j < pad; j++) d[j] = 0;
     }
 }
 #endif
 
 void axon_pack_transposed_with(int level, const float *src, long ld, long rows, long cols, long nr, float *dst) {
 #if AXON_X86
-    if (level >= 2) { pack_t_avx2(src, ld, rows, cols, nr, dst); return; }
+    if (level >= 2) { pack_t_avx2(src, ld, rows, cols, nr, nr, dst); return; }
 #endif
-    pack_t_generic(src, ld, rows, cols, nr, dst);
+    pack_t_generic(src, ld, rows, cols, nr, nr, dst);
+}
+
+void axon_transpose(const float *src, long ld, long rows, long cols, float *dst, long ldd) {
+#if AXON_X86
+    if (axon_cpu_avx2() && ldd > 8) { pack_t_avx2(src, ld, rows, cols, ldd, cols, dst); return; }
+#endif
+    pack_t_generic(src, ld, rows, cols, ldd, cols, dst);
 }
 
 int axon_pack_transposed_levels(void) { return axon_cpu_avx2() ? 2 : 1; }

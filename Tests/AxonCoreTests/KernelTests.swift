@@ -141,6 +141,41 @@ final class KernelTests: XCTestCase {
         XCTAssertFalse(GEMM.swapsOperands(m: 8, n: 256, k: 784, a: x, b: wt, ldc: 256))
     }
 
+    /// C = bias + A·B (a linear layer, the bias in every row) gives the bits of copying the bias into every row and
+    /// accumulating, on 1, 2 and 3 threads: products computed transposed (x·Wᵀ with W taller than x), direct ones
+    /// with and without a transposed B, several K blocks, small products, and K = 0.
+    func testBiasSeededProductMatchesCopyThenAccumulateBitwise() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        for (m, n, k, transB) in [(64, 256, 784, true), (16, 40, 101, true), (21, 130, 600, true), (64, 128, 256, true),
+                                  (100, 70, 300, false), (7, 200, 1100, false), (3, 4, 5, true), (5, 9, 0, false)] {
+            let a = randomFloats(m * k), b = randomFloats(k * n), bias = randomFloats(n)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    let av = MatrixView(base: pa.baseAddress!, rowStride: k, columnStride: 1)
+                    let bv = MatrixView(base: pb.baseAddress!, rowStride: transB ? 1 : n, columnStride: transB ? k : 1)
+                    var expected = [Float](repeating: 0, count: m * n)
+                    for i in 0..<m { for j in 0..<n { expected[i * n + j] = bias[j] } }
+                    Threading.threadCount = 1
+                    expected.withUnsafeMutableBufferPointer {
+                        GEMM.sgemm(m: m, n: n, k: k, a: av, b: bv, c: $0.baseAddress!, ldc: n, accumulate: true)
+                    }
+                    for threads in [1, 2, 3] {
+                        Threading.threadCount = threads
+                        var seeded = [Float](repeating: .nan, count: m * n)
+                        seeded.withUnsafeMutableBufferPointer { c in
+                            bias.withUnsafeBufferPointer {
+                                GEMM.sgemm(m: m, n: n, k: k, a: av, b: bv, c: c.baseAddress!, ldc: n, accumulate: false,
+                                           bias: $0.baseAddress!)
+                            }
+                        }
+                        XCTAssertEqual(seeded, expected, "\(m)x\(n)x\(k) transB \(transB), \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
+
     /// The small-product path (no packing) gives the reference's values exactly, for every layout.
     func testSmallProductsMatchTheReferenceBitwise() {
         for (m, n, k) in [(1, 1, 1), (10, 8, 2), (10, 1, 8), (7, 13, 5), (3, 16, 16)] {
@@ -371,6 +406,20 @@ final class KernelTests: XCTestCase {
                 for p in 0..<rows { for j in 0..<cols { expected[p * nr + j] = src[j * ld + p] } }
                 XCTAssertEqual(dst, expected, "level \(level) rows \(rows) cols \(cols) nr \(nr) ld \(ld)")
             }
+        }
+    }
+
+    /// A block of one matrix transposed into another with its own row stride: every element of the block, and nothing
+    /// past its columns (the rest of each destination row keeps its values).
+    func testTransposeIntoAMatrixMatchesTheDefinition() {
+        for (rows, cols, ld, ldd) in [(64, 66, 64, 256), (64, 58, 64, 256), (13, 5, 20, 16), (8, 8, 8, 8), (17, 63, 70, 100),
+                                      (1, 1, 1, 3), (21, 130, 21, 140), (9, 16, 30, 20)] {
+            let src = randomFloats(cols * ld)
+            var dst = [Float](repeating: 7, count: rows * ldd)
+            axon_transpose(src, ld, rows, cols, &dst, ldd)
+            var expected = [Float](repeating: 7, count: rows * ldd)
+            for p in 0..<rows { for j in 0..<cols { expected[p * ldd + j] = src[j * ld + p] } }
+            XCTAssertEqual(dst, expected, "rows \(rows) cols \(cols) ld \(ld) ldd \(ldd)")
         }
     }
 

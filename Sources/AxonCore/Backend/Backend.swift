@@ -99,6 +99,10 @@ public protocol Backend: AnyObject, Sendable {
     /// strides (a broadcast batch has stride 0); `output` is a contiguous [M, N] or [B, M, N].
     func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, into output: StridedBuffer,
                 accumulate: Bool)
+    /// `output = bias + op(a)·op(b)` for matrices, `bias` [N] added to every row of the [M, N] `output`
+    /// (`torch.addmm`, a linear layer). The default copies the bias into every row, then accumulates the product.
+    func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
+                into output: StridedBuffer)
 
     // MARK: Convolution and pooling (contiguous NCHW)
     /// 2-D convolution of `x` by `weight` [O, C, KH, KW] plus `bias` [O]. With `keepColumns` it returns
@@ -128,6 +132,13 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
+    /// The bias copied into every row of `output`, then the product accumulated onto it.
+    public func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
+                       into output: StridedBuffer) {
+        copy(bias.broadcast(to: output.shape), into: output)
+        matmul(a, b, transposeA: transposeA, transposeB: transposeB, into: output, accumulate: true)
+    }
+
     /// The scatter-add itself (what the reference backend runs).
     public func maxPool2dBackward(_ gradient: StridedBuffer, indices: StridedBuffer, _ geometry: Conv2dGeometry,
                                   into output: StridedBuffer) {

@@ -133,6 +133,25 @@ public final class CPUBackend: Backend {
         }
     }
 
+    /// The bias seeds each thread's part of the product as it starts on it (one pass over the output fewer).
+    public func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
+                       into output: StridedBuffer) {
+        guard output.shape.count == 2, bias.shape == [output.shape[1]], bias.isContiguous else {
+            copy(bias.broadcast(to: output.shape), into: output)
+            matmul(a, b, transposeA: transposeA, transposeB: transposeB, into: output, accumulate: true)
+            return
+        }
+        switch a.dtype {
+        case .float32:
+            batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB, output, accumulate: false,
+                          bias: UnsafePointer(bias.pointer(Float.self)), Float.self)
+        case .float64:
+            batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB, output, accumulate: false,
+                          bias: UnsafePointer(bias.pointer(Double.self)), Double.self)
+        default: axonFail("matmul", "needs floating-point tensors, got \(a.dtype) with shape \(a.shape)")
+        }
+    }
+
     // MARK: Convolution and pooling
 
     public func conv2d(_ x: StridedBuffer, _ weight: StridedBuffer, _ bias: StridedBuffer?, _ geometry: Conv2dGeometry,

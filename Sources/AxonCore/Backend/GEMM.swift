@@ -34,10 +34,17 @@ enum GEMM {
     /// The fastest micro-kernel this CPU runs.
     static let bestVariant: axon_sgemm_variant = axon_sgemm_variant_at(0)
 
-    /// float32 GEMM through the packed path (or the plain loop for tiny products).
+    /// float32 GEMM through the packed path (or the plain loop for tiny products). With `bias` (n values, and not
+    /// `accumulate`), C = bias + A·B, the bias added to every row (a linear layer): the same bits as copying it into
+    /// every row of C first and accumulating, but each thread writes its own part of C as it starts on it.
     static func sgemm(m: Int, n: Int, k: Int, a: MatrixView<Float>, b: MatrixView<Float>,
-                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
         if m == 0 || n == 0 { return }
+        if k == 0 || m * n * k <= smallWork, let bias, !accumulate {
+            for i in 0..<m { (c + i * ldc).update(from: bias, count: n) }
+            sgemm(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: true)
+            return
+        }
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
@@ -48,19 +55,41 @@ enum GEMM {
         }
         if swapsOperands(m: m, n: n, k: k, a: a, b: b, ldc: ldc) {
             // C = A·Wᵀ as Cᵀ = W·Aᵀ: W's rows are read in place and only the smaller Aᵀ is packed transposed. Each
-            // element sums the same products in the same order, from the same start (C's values, when accumulating),
-            // so the result has the same bits.
+            // element sums the same products in the same order, from the same start (C's values when accumulating,
+            // the bias otherwise), so the result has the same bits. Each task transposes its finished block of Cᵀ
+            // into C itself, while it is in its core's cache.
             let ct = allocateAligned(n * m)
             defer { ct.deallocate() }
             if accumulate { axon_pack_transposed(c, ldc, n, m, m, ct) }
             packed(m: n, n: m, k: k, a: MatrixView(base: b.base, rowStride: b.columnStride, columnStride: 1),
                    b: MatrixView(base: a.base, rowStride: 1, columnStride: a.rowStride), c: ct, ldc: m,
-                   accumulate: accumulate, variant: m <= narrowColumns ? narrowVariant : bestVariant)
-            axon_pack_transposed(ct, m, m, n, n, c)
+                   accumulate: accumulate, variant: m <= narrowColumns ? narrowVariant : bestVariant,
+                   start: bias.map { .columnBias($0) }) { rows, columns in
+                axon_transpose(ct + rows.lowerBound * m + columns.lowerBound, m, columns.count, rows.count,
+                               c + columns.lowerBound * ldc + rows.lowerBound, ldc)
+            }
             return
         }
         packed(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate,
-               variant: n <= narrowColumns ? narrowVariant : bestVariant)
+               variant: n <= narrowColumns ? narrowVariant : bestVariant, start: bias.map { .rowBias($0) })
+    }
+
+    /// Where a product's C starts from, when not zero or C's own values: a bias in every row, C[i, j] = bias[j]
+    /// (x·Wᵀ + b), or down every column, C[i, j] = bias[i] (the same product computed transposed).
+    enum Start {
+        case rowBias(UnsafePointer<Float>)
+        case columnBias(UnsafePointer<Float>)
+
+        /// Writes the start values into C[rows, columns].
+        func fill(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, columns: Range<Int>) {
+            for i in rows {
+                let row = c + i * ldc + columns.lowerBound
+                switch self {
+                case .rowBias(let bias): row.update(from: bias + columns.lowerBound, count: columns.count)
+                case .columnBias(let bias): row.update(repeating: bias[i], count: columns.count)
+                }
+            }
+        }
     }
 
     /// Whether C = A·B, with B a transpose (x·Wᵀ: W stored [N, K]) and A row-major, runs as Cᵀ = W·Aᵀ. B's
@@ -83,9 +112,13 @@ enum GEMM {
     }()
 
     /// The packed, blocked, threaded path with a given micro-kernel variant.
+    ///
+    /// `start` (when not accumulating) is written into each block of C as a task starts on it; `finish`, when given,
+    /// is called by the task that computed a block of C (rows, columns), once its last K block is in.
     static func packed(m: Int, n: Int, k: Int, a: MatrixView<Float>, b: MatrixView<Float>,
                        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-                       variant: axon_sgemm_variant) {
+                       variant: axon_sgemm_variant, start: Start? = nil,
+                       finish: ((_ rows: Range<Int>, _ columns: Range<Int>) -> Void)? = nil) {
         let mr = Int(variant.mr), nr = Int(variant.nr)
         let kernel = variant.kernel!, kernelRows = variant.kernel_rows!
         let aInPlace = readsAInPlace(a), lda = a.rowStride
@@ -122,6 +155,12 @@ enum GEMM {
                           mr: mr, into: packedA + r * mr * kcCur)
                 }
             }
+            let columns = (jc + slivers.lowerBound * nr)..<(jc + min(ncCur, slivers.upperBound * nr))
+            var accumulate = accumulate
+            if pc == 0, !accumulate, let start {
+                start.fill(cOut.pointer, ldc: ldc, rows: rows, columns: columns)
+                accumulate = true
+            }
             for s in slivers {
                 let nCur = min(nr, ncCur - s * nr)
                 let (bSliver, ldb) = sliver(s)
@@ -136,6 +175,7 @@ enum GEMM {
                     }
                 }
             }
+            if pc + kcCur == k { finish?(rows, columns) }
         }
 
         var jc = 0
