@@ -214,11 +214,21 @@ final class KernelTests: XCTestCase {
     func testGEMMIsBitwiseIndependentOfThreadCount() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
-        // 130 rows split by rows across threads; 64 rows (one block) split by columns.
-        for rows in [130, 64] {
+        // 130 rows split by rows across threads; 64 rows (one block) split by columns; 515 rows in blocks of unequal
+        // whole slivers, the last one part of a sliver (every row is checked against the reference).
+        for rows in [130, 64, 515] {
             let a = Tensor.randn([rows, 600], generator: g), b = Tensor.randn([600, 257], generator: g)
             Threading.threadCount = 1
             let one = matmul(a, b).scalars
+            var reference = [Float](repeating: 0, count: rows * 257)
+            a.scalars.withUnsafeBufferPointer { pa in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    GEMM.reference(m: rows, n: 257, k: 600, a: MatrixView(base: pa.baseAddress!, rowStride: 600, columnStride: 1),
+                                   b: MatrixView(base: pb.baseAddress!, rowStride: 257, columnStride: 1), c: &reference,
+                                   ldc: 257, accumulate: false)
+                }
+            }
+            XCTAssertLessThan(zip(one, reference).map { Swift.abs($0 - $1) }.max()!, 1e-3, "\(rows) rows")
             Threading.threadCount = 2
             let two = matmul(a, b).scalars
             Threading.threadCount = 3  // more threads than cores still gives the same bits
