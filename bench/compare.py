@@ -79,6 +79,10 @@ for t in [int(x) for x in a.threads.split(",")]:
         table.append(row)
     for name in ("mlp data loader alone", "lenet data loader alone"):
         if name in axon: table.append({"threads": t, "name": name, "unit": "samples/s", "axon": axon[name]})
+    for when in ("before", "after"):  # the machine's state for the multi-thread rows (axon-bench: each run's own)
+        name = f"cross-core round trip ({when} training)"
+        if name in axon_runs:
+            table.append({"threads": t, "name": name, "unit": "ns", "axon": axon[name], "runs": axon_runs[name]})
 print(f"CPU: {cpu()}")
 print(f"{'workload':48} {'thr':>3} {'Axon':>12} {'PyTorch':>12} {'ratio':>7}  {'numpy':>8}  {'Axon %pk':>8} {'Torch %pk':>9}  unit")
 for r in table:
@@ -87,9 +91,12 @@ for r in table:
     np_v = f"{r['numpy']:8.1f}" if "numpy" in r else " " * 8
     ap = f"{r['axon_peak_pct']:7.1f}%" if "axon_peak_pct" in r else " " * 8
     tp = f"{r['pytorch_peak_pct']:8.1f}%" if "pytorch_peak_pct" in r else " " * 9
-    print(f"{r['name']:48} {r['threads']:3d} {r['axon']:12.1f} {torch_v} {ratio}  {np_v}  {ap} {tp}  {r['unit']}")
+    runs = f" (runs: {', '.join(f'{v:.0f}' for v in r['runs'])})" if "runs" in r else ""
+    print(f"{r['name']:48} {r['threads']:3d} {r['axon']:12.1f} {torch_v} {ratio}  {np_v}  {ap} {tp}  {r['unit']}{runs}")
 print("ratio: Axon/PyTorch for speed, PyTorch/Axon for peak RSS (higher is better for Axon everywhere)")
 print("%pk: share of the float32 FMA peak ('fma peak', a register-only loop at that thread count); training rows")
 print("     count 2 FLOPs per multiply-add of each Linear and Conv2d forward and backward, per sample or token")
+print("cross-core round trip: a value passed between two threads through one cache line (median; 'runs': each run's),")
+print("     measured by each axon-bench run before and after its training rows; the multi-thread rows slow down when it is high")
 if a.json:
     json.dump(table, open(a.json, "w"), indent=1)

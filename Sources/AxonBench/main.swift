@@ -245,6 +245,12 @@ for threads in threadCounts {
     // The limit: float32 FMAs on registers only, on `threads` threads.
     peak[threads] = Machine.measureFMAPeak(threads: threads)
     report("fma peak", "GFLOP/s", peak[threads]!, threads, flops: 1e9)
+    // With several threads, how fast the cores reach each other's caches now, before and after the training rows
+    // (this machine kind's 2-thread figures halve in its periods of slow cross-core traffic).
+    func reportRoundTrip(_ when: String) {
+        if threads > 1, let ns = Machine.measureCoreRoundTrip() { report("cross-core round trip (\(when) training)", "ns", ns, threads) }
+    }
+    if only == nil || only == "train" { reportRoundTrip("before") }
     // Training runs first, each in its own process (for its own peak RSS: Linux carries a parent's peak
     // resident memory into a child it starts, so they run before the products below allocate anything).
     for workload in ["mlp", "lenet", "conv-bn", "playground", "lstm-lm", "transformer-lm"] where only == nil || only == "train" || only == workload {
@@ -275,6 +281,7 @@ for threads in threadCounts {
         }
         report("\(workload) peak RSS", "MiB", figures["peak_rss_mib"]!, threads)
     }
+    if only == nil || only == "train" { reportRoundTrip("after") }
     // GEMM: square sizes and the MLP's training shapes (forward, and the two products backward uses).
     let gemmShapes: [(String, Int, Int, Int)] = [
         ("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),

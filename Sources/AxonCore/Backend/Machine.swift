@@ -53,6 +53,17 @@ public enum Machine {
         return rates[2]
     }
 
+    /// The time in nanoseconds for a value to go from one thread to another and back through one cache line (the
+    /// median of 5 rounds of `trips` round trips), or nil with a single CPU or when no thread could be started. A round
+    /// of the worker pool pays about that to start its other threads and to learn that they are done, and data one
+    /// core wrote comes to the other at that latency: on a shared virtual machine it changes with where the host runs
+    /// the two virtual CPUs, and 2-thread figures with it.
+    public static func measureCoreRoundTrip(trips: Int = 20_000) -> Double? {
+        guard Threading.cpuCount > 1 else { return nil }
+        let rounds = (0..<5).map { _ in axon_core_round_trip_ns(trips) }.sorted()
+        return rounds[0] < 0 ? nil : rounds[2]
+    }
+
     /// The value of `key` in Linux's /proc/cpuinfo (first processor), when present.
     private static func cpuInfo(_ key: String) -> String? {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }

@@ -181,6 +181,9 @@ void axon_sgd_momentum_f32(float *p, float *b, const float *g, long n, float mu,
 double axon_fma_peak_loop(long iterations);
 // The floating-point operations that loop does in `iterations` rounds.
 long axon_fma_peak_flops(long iterations);
+// The mean time in nanoseconds of `trips` round trips of a value between this thread and a new one, through one cache
+// line (two cores' latency to each other); -1 if no thread could be started.
+double axon_core_round_trip_ns(long trips);
 // Float32 lanes per vector of that loop: 16, 8 or 4.
 long axon_fma_peak_lanes(void);
 
