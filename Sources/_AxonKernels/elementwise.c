@@ -8,6 +8,16 @@
 #include "cpu.h"
 
 void axon_relu_f32(const float *x, float *out, long n) {
+    if (out == x) {
+        // In place through one pointer: the two-pointer loop below is vectorised behind a run-time overlap check,
+        // which sends out == x to its scalar loop (a layer's ReLU in place ran one element at a time).
+        float *p = out;
+        for (long i = 0; i < n; i++) {
+            const float v = p[i];
+            p[i] = v <= 0 ? 0.0f : v;
+        }
+        return;
+    }
     for (long i = 0; i < n; i++) {
         const float v = x[i];
         out[i] = v <= 0 ? 0.0f : v;  // NaN stays NaN, as PyTorch's relu; -0 becomes 0

@@ -433,6 +433,21 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// ReLU in place (one pointer, the vectorised loop) gives the bits of ReLU into another buffer, at every length
+    /// around the vector widths: NaN kept, -0 and negatives to 0.
+    func testReLUInPlaceMatchesReLUIntoAnotherBuffer() {
+        for n in [1, 3, 7, 8, 9, 16, 31, 33, 64, 1000] {
+            var x = randomFloats(n)
+            for i in stride(from: 0, to: n, by: 5) { x[i] = [Float.nan, -0.0, 0, -Float.infinity, .infinity][(i / 5) % 5] }
+            var out = [Float](repeating: 7, count: n)
+            axon_relu_f32(x, &out, n)
+            var inPlace = x
+            inPlace.withUnsafeMutableBufferPointer { axon_relu_f32($0.baseAddress!, $0.baseAddress!, n) }
+            XCTAssertEqual(inPlace.map(\.bitPattern), out.map(\.bitPattern), "n = \(n)")
+            XCTAssertEqual(out.map(\.bitPattern), x.map { ($0 <= 0 ? Float(0) : $0).bitPattern }, "n = \(n)")
+        }
+    }
+
     /// Packing a row-major operand into NR-wide slivers: whole slivers of 16 and 64 and part ones, zero-padded; and
     /// MR-wide (6) slivers, as a transposed A's are packed.
     func testRowPackingMatchesTheDefinition() {
