@@ -176,6 +176,40 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// A last sliver of at most a quarter of the widest kernel's columns runs through the narrowest kernel: its columns
+    /// have the bits they have when the same product is computed wider (every sliver full width), on 1 and 2 threads,
+    /// with A packed (transposed, as a weight gradient's Gᵀ) and read in place.
+    func testNarrowLastSliverMatchesTheFullWidthTileBitwise() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let nr = Int(GEMM.bestVariant.nr)
+        for (m, k, n, transA) in [(256, 64, 784, true), (64, 100, 2 * nr + 6, false), (13, 600, nr + 16, true)] {
+            let wide = (n + nr - 1) / nr * nr + nr  // the same columns and more, no narrow last sliver
+            let a = randomFloats(m * k), bWide = randomFloats(k * wide)
+            var bNarrow = [Float](repeating: 0, count: k * n)
+            for p in 0..<k { for j in 0..<n { bNarrow[p * n + j] = bWide[p * wide + j] } }
+            for threads in [1, 2] {
+                Threading.threadCount = threads
+                var cNarrow = [Float](repeating: .nan, count: m * n), cWide = [Float](repeating: .nan, count: m * wide)
+                a.withUnsafeBufferPointer { pa in
+                    let av = MatrixView(base: pa.baseAddress!, rowStride: transA ? 1 : k, columnStride: transA ? m : 1)
+                    bNarrow.withUnsafeBufferPointer { pb in
+                        GEMM.sgemm(m: m, n: n, k: k, a: av, b: MatrixView(base: pb.baseAddress!, rowStride: n, columnStride: 1),
+                                   c: &cNarrow, ldc: n, accumulate: false)
+                    }
+                    bWide.withUnsafeBufferPointer { pb in
+                        GEMM.sgemm(m: m, n: wide, k: k, a: av, b: MatrixView(base: pb.baseAddress!, rowStride: wide, columnStride: 1),
+                                   c: &cWide, ldc: wide, accumulate: false)
+                    }
+                }
+                for i in 0..<m {
+                    XCTAssertEqual(Array(cNarrow[(i * n)..<(i * n + n)]), Array(cWide[(i * wide)..<(i * wide + n)]),
+                                   "\(m)x\(n)x\(k) row \(i), \(threads) threads")
+                }
+            }
+        }
+    }
+
     /// The small-product path (no packing) gives the reference's values exactly, for every layout.
     func testSmallProductsMatchTheReferenceBitwise() {
         for (m, n, k) in [(1, 1, 1), (10, 8, 2), (10, 1, 8), (7, 13, 5), (3, 16, 16)] {

@@ -145,6 +145,19 @@ enum GEMM {
         func firstSliver(_ mb: Int) -> Int { (mb * rowSlivers + mBlocks - 1) / mBlocks }
         func blockRows(_ mb: Int) -> Range<Int> { (firstSliver(mb) * mr)..<min(m, firstSliver(mb + 1) * mr) }
         let inPlace = readsBInPlace(b)
+        // A last sliver of at most NR/4 columns runs through the narrowest kernel, its NR columns at a time, instead of
+        // a full-width tile that is mostly padding (the MLP's weight gradient of 784 columns ends in a sliver of 16): the
+        // same A slivers (both kernels take MR rows) and the same operations for every element, so the same bits.
+        let edge = narrowVariant.mr == variant.mr && Int(narrowVariant.nr) * 4 <= nr ? narrowVariant : nil
+        func runsNarrow(_ columns: Int) -> Bool { edge != nil && columns * 4 <= nr }
+        // Sliver groups for `groups` tasks with about the same work each: a full sliver weighs 4, a last one that runs
+        // narrow 1 (the MLP's weight gradient on 2 threads: 6 and 6¼ slivers' work, not 7 and 6¼). Group g starts at
+        // the sliver nearest to g/groups of the work.
+        func groupStart(_ g: Int, groups: Int, nSlivers: Int, ncCur: Int) -> Int {
+            if g >= groups { return nSlivers }
+            let total = 4 * (nSlivers - 1) + (runsNarrow(ncCur - (nSlivers - 1) * nr) ? 1 : 4)
+            return min(nSlivers, (2 * g * total + 4 * groups) / (8 * groups))
+        }
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
         let packedB = allocateAligned(kc * ncMax)
         defer { packedB.deallocate() }
@@ -171,6 +184,23 @@ enum GEMM {
             for s in slivers {
                 let nCur = min(nr, ncCur - s * nr)
                 let (bSliver, ldb) = sliver(s)
+                if let edge, runsNarrow(nCur) {
+                    let nn = Int(edge.nr)
+                    for r in 0..<mSlivers {
+                        let row = rows.lowerBound + r * mr, mCur = min(mr, rows.upperBound - row)
+                        for j in stride(from: 0, to: nCur, by: nn) {
+                            let cTile = cOut.pointer + row * ldc + jc + s * nr + j
+                            if let packedA {
+                                edge.kernel(kcCur, packedA + r * mr * kcCur, bSliver + j, ldb, cTile, ldc, mCur,
+                                            min(nn, nCur - j), accumulate ? 1 : 0)
+                            } else {
+                                edge.kernel_rows(kcCur, a.base + row * lda + pc, lda, bSliver + j, ldb, cTile, ldc, mCur,
+                                                 min(nn, nCur - j), accumulate ? 1 : 0)
+                            }
+                        }
+                    }
+                    continue
+                }
                 for r in 0..<mSlivers {
                     let row = rows.lowerBound + r * mr, mCur = min(mr, rows.upperBound - row)
                     let cTile = cOut.pointer + row * ldc + jc + s * nr
@@ -212,9 +242,9 @@ enum GEMM {
                 // own B slivers (which stay in its core's cache) and the small A block, in one round.
                 if mBlocks == 1 && threads > 1 && nSlivers > 1 {
                     let groups = min(threads, nSlivers)
-                    let perGroup = (nSlivers + groups - 1) / groups
                     runTasks(groups) { g in
-                        let s0 = g * perGroup, s1 = min(nSlivers, s0 + perGroup)
+                        let s0 = groupStart(g, groups: groups, nSlivers: nSlivers, ncCur: ncCur)
+                        let s1 = groupStart(g + 1, groups: groups, nSlivers: nSlivers, ncCur: ncCur)
                         if s0 >= s1 { return }
                         for s in s0..<s1 { pack(s) }
                         multiplyBlock(rows: 0..<m, slivers: s0..<s1, pc: pc, kcCur: kcCur, jc: jc, ncCur: ncCur,
@@ -243,11 +273,11 @@ enum GEMM {
                 }
                 // Split columns too when there are fewer row blocks than threads.
                 let nGroups = mBlocks >= threads ? 1 : min(nSlivers, (threads + mBlocks - 1) / mBlocks)
-                let slivPerGroup = (nSlivers + nGroups - 1) / nGroups
                 runTasks(mBlocks * nGroups) { task in
                     let mb = task / nGroups, g = task % nGroups
                     let rows = blockRows(mb)
-                    let s0 = g * slivPerGroup, s1 = min(nSlivers, s0 + slivPerGroup)
+                    let s0 = groupStart(g, groups: nGroups, nSlivers: nSlivers, ncCur: ncCur)
+                    let s1 = groupStart(g + 1, groups: nGroups, nSlivers: nSlivers, ncCur: ncCur)
                     if s0 >= s1 || rows.isEmpty { return }
                     multiplyBlock(rows: rows, slivers: s0..<s1, pc: pc, kcCur: kcCur, jc: jc, ncCur: ncCur,
                                   accumulate: accumulateHere, sliver: sliver)
