@@ -135,6 +135,12 @@ extension Backend {
     /// The bias copied into every row of `output`, then the product accumulated onto it.
     public func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
                        into output: StridedBuffer) {
+        matmulOntoCopiedBias(a, b, transposeA: transposeA, transposeB: transposeB, bias: bias, into: output)
+    }
+
+    /// `output = bias + op(a)·op(b)` as two steps: the bias copied into every row, then the product accumulated.
+    func matmulOntoCopiedBias(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool,
+                              bias: StridedBuffer, into output: StridedBuffer) {
         copy(bias.broadcast(to: output.shape), into: output)
         matmul(a, b, transposeA: transposeA, transposeB: transposeB, into: output, accumulate: true)
     }

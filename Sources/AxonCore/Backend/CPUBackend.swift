@@ -137,8 +137,7 @@ public final class CPUBackend: Backend {
     public func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
                        into output: StridedBuffer) {
         guard output.shape.count == 2, bias.shape == [output.shape[1]], bias.isContiguous else {
-            copy(bias.broadcast(to: output.shape), into: output)
-            matmul(a, b, transposeA: transposeA, transposeB: transposeB, into: output, accumulate: true)
+            matmulOntoCopiedBias(a, b, transposeA: transposeA, transposeB: transposeB, bias: bias, into: output)
             return
         }
         switch a.dtype {
