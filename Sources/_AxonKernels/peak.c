@@ -1,3 +1,7 @@
+// sched_getaffinity and CPU_COUNT (the CPUs this thread may run on).
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE
+#endif
 // The machine's float32 FMA peak: a loop of independent fused multiply-adds on registers only (no loads or
 // stores), in the widest vectors this CPU runs. axon-bench times it to give the limit every GEMM and
 // training figure is measured against.
@@ -78,7 +82,16 @@ double axon_fma_peak_loop(long iterations) {
 // is about 70-130 ns in some periods and 350-420 ns in others (a Zen 4), and 2-thread training runs about half as
 // fast in the second kind: axon-bench prints it beside the 2-thread figures.
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
+
+int axon_cpus_allowed(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+#endif
+    return axon_cpu_count();
+}
 
 typedef struct {
     long flag __attribute__((aligned(64)));
@@ -87,7 +100,7 @@ typedef struct {
 
 static void *pong(void *arg) {
     axon_ping_pong *p = arg;
-    for (long i = 0; i < p->trips; i++) {
+    for (long i = 0; i <= p->trips; i++) {  // one more: the first trip, untimed, waits for this thread to start
         while (__atomic_load_n(&p->flag, __ATOMIC_ACQUIRE) != 2 * i + 1) {}
         __atomic_store_n(&p->flag, 2 * i + 2, __ATOMIC_RELEASE);
     }
@@ -97,10 +110,12 @@ static void *pong(void *arg) {
 double axon_core_round_trip_ns(long trips) {
     axon_ping_pong p = {0, trips};
     pthread_t t;
-    if (trips < 1 || pthread_create(&t, NULL, pong, &p) != 0) return -1;
+    if (trips < 1 || axon_cpus_allowed() < 2 || pthread_create(&t, NULL, pong, &p) != 0) return -1;
+    __atomic_store_n(&p.flag, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&p.flag, __ATOMIC_ACQUIRE) != 2) {}
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (long i = 0; i < trips; i++) {
+    for (long i = 1; i <= trips; i++) {
         __atomic_store_n(&p.flag, 2 * i + 1, __ATOMIC_RELEASE);
         while (__atomic_load_n(&p.flag, __ATOMIC_ACQUIRE) != 2 * i + 2) {}
     }

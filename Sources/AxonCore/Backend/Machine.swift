@@ -54,7 +54,8 @@ public enum Machine {
     }
 
     /// The time in nanoseconds for a value to go from one thread to another and back through one cache line (the
-    /// median of 5 rounds of `trips` round trips), or nil with a single CPU or when no thread could be started. A round
+    /// median of 5 rounds of `trips` round trips), or nil when this thread may run on only one CPU (a single CPU, or
+    /// a process pinned to one) or no thread could be started. A round
     /// of the worker pool pays about that to start its other threads and to learn that they are done, and data one
     /// core wrote comes to the other at that latency: on a shared virtual machine it changes with where the host runs
     /// the two virtual CPUs, and 2-thread figures with it.

@@ -182,8 +182,11 @@ double axon_fma_peak_loop(long iterations);
 // The floating-point operations that loop does in `iterations` rounds.
 long axon_fma_peak_flops(long iterations);
 // The mean time in nanoseconds of `trips` round trips of a value between this thread and a new one, through one cache
-// line (two cores' latency to each other); -1 if no thread could be started.
+// line (two cores' latency to each other); -1 if this thread may run on only one CPU or no thread could be started.
 double axon_core_round_trip_ns(long trips);
+// The CPUs the calling thread may run on (its affinity mask on Linux; the online CPUs elsewhere). With one, two
+// threads take turns on it, and each round trip above would wait for a time slice.
+int axon_cpus_allowed(void);
 // Float32 lanes per vector of that loop: 16, 8 or 4.
 long axon_fma_peak_lanes(void);
 
