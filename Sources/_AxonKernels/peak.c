@@ -79,7 +79,7 @@ double axon_fma_peak_loop(long iterations) {
 // ---- cross-core round trip ----
 // Two threads pass a counter back and forth through one cache line: the time of a round trip is what a round of the
 // worker pool pays to start its other threads and to learn that they are done. On the project's 2-vCPU machines it
-// is about 70-130 ns in some periods and 350-420 ns in others (a Zen 4), and 2-thread training runs about half as
+// is about 60-150 ns in some periods and 330-420 ns in others (a Zen 4), and 2-thread training runs about half as
 // fast in the second kind: axon-bench prints it beside the 2-thread figures.
 #include <pthread.h>
 #include <sched.h>
