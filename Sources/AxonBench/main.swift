@@ -99,6 +99,8 @@ if args.contains("--micro") {
     let net = Sequential(Linear(2, 8), Tanh(), Linear(8, 8), Tanh(), Linear(8, 1))
     let opt = SGD(net.parameters(), lr: 0.03)
     let x = Tensor.randn([10, 2])
+    // A classifier's loss at the MLP's size: logits of a batch of 64 over 10 classes.
+    let logits = Tensor.randn([64, 10]).requiringGrad(), labels = Tensor(shape: [64], scalars: (0..<64).map { $0 % 10 })
     let rows: [(String, () -> Void)] = [
         ("zeros", { _ = Tensor.zeros([10, 8]) }),
         ("add", { _ = a + b }),
@@ -112,6 +114,8 @@ if args.contains("--micro") {
         ("tanh fwd+bwd", { tanh(ag).sum().backward() }),
         ("linear fwd+bwd", { matmul(ag, transposed: wg, bias: bg).sum().backward() }),
         ("mse fwd+bwd", { mseLoss(p, y).backward() }),
+        ("cross entropy 64x10", { _ = crossEntropy(logits, labels) }),
+        ("cross entropy 64x10 fwd+bwd", { crossEntropy(logits, labels).backward() }),
         ("customOp identity fwd+bwd", { customOp("id", inputs: [p], forward: { $0[0] * 1.0 }, backward: { g, _, _ in [g] }).sum().backward() }),
         ("net forward", { _ = net(x) }),
         ("net fwd+loss+bwd", { opt.zeroGrad(); mseLoss(net(x), y).backward() }),
@@ -120,7 +124,7 @@ if args.contains("--micro") {
     for (name, body) in rows {
         if let one = ProcessInfo.processInfo.environment["MICRO"], one != name { continue }
         let perCall = timeIt(reps: 20000, rounds: 7, body)
-        print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%9.1f ns", perCall * 1e9))
+        print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%9.1f ns", perCall * 1e9))
     }
     exit(0)
 }

@@ -159,10 +159,9 @@ public func nllLoss(_ input: Tensor, _ target: Tensor, weight: Tensor? = nil, ig
     }
 }
 
-/// log p[n, target[n]] for each sample, and each sample's weight (0 where ignored); nil weights when
-/// there is no class weight and no sample is ignored (every weight 1: fewer operations to record).
-private func pickedLogProbabilities(_ op: String, _ input: Tensor, _ target: Tensor, weight: Tensor?,
-                                    ignoreIndex: Int) -> (Tensor, Tensor?) {
+/// The class indices of an int64 target [N] for input [N, C], each in 0..<C or `ignoreIndex` (a programmer error
+/// otherwise: stops with the op's name and the shapes or the label).
+private func classLabels(_ op: String, _ input: Tensor, _ target: Tensor, ignoreIndex: Int) -> [Int] {
     guard input.rank == 2, target.rank == 1, target.shape[0] == input.shape[0], target.dtype == .int64 else {
         fatalError("Axon.\(op): expects input [N, C] and int64 target [N], got \(input.shape) and \(target.dtype) \(target.shape)")
     }
@@ -171,6 +170,14 @@ private func pickedLogProbabilities(_ op: String, _ input: Tensor, _ target: Ten
     for l in labels where l != ignoreIndex && (l < 0 || l >= classes) {
         fatalError("Axon.\(op): target \(l) is out of range for \(classes) classes")
     }
+    return labels
+}
+
+/// log p[n, target[n]] for each sample, and each sample's weight (0 where ignored); nil weights when
+/// there is no class weight and no sample is ignored (every weight 1: fewer operations to record).
+private func pickedLogProbabilities(_ op: String, _ input: Tensor, _ target: Tensor, weight: Tensor?,
+                                    ignoreIndex: Int) -> (Tensor, Tensor?) {
+    let labels = classLabels(op, input, target, ignoreIndex: ignoreIndex)
     let safe = Tensor(shape: [labels.count, 1], scalars: labels.map { $0 == ignoreIndex ? 0 : $0 })
     let picked = input.gathered(axis: 1, indices: safe).reshaped([labels.count])
     if weight == nil && !labels.contains(ignoreIndex) { return (picked, nil) }
@@ -205,6 +212,13 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
         }
     }
     guard input.rank == 2 else { fatalError("Axon.crossEntropy: expects logits [N, C] or [N, C, d1, ...], got shape \(input.shape)") }
+    // Class indices without weights, smoothing or ignored samples, averaged or summed: one fused op (not while an
+    // export is traced, which writes the ops one by one).
+    if !target.dtype.isFloatingPoint, weight == nil, labelSmoothing == 0, reduction == .mean || reduction == .sum,
+       input.dtype.isFloatingPoint, input.shape[0] > 0, !ExportTrace.isActive {
+        let labels = classLabels("crossEntropy", input, target, ignoreIndex: ignoreIndex)
+        if !labels.contains(ignoreIndex) { return logSoftmaxCrossEntropy(input, labels: labels, mean: reduction == .mean) }
+    }
     let classes = Double(input.shape[1])
     let logp = logSoftmax(input, axis: 1)
     if target.dtype.isFloatingPoint {

@@ -64,6 +64,8 @@ final class HigherOrderTests: XCTestCase, DrawsCheckInputs {
             }
             checkSecond("logSoftmax (last axis, fused)", [r([3, 5])]) { logSoftmax($0[0]) }
             checkSecond("logSoftmax axis 0", [r([3, 5])]) { logSoftmax($0[0], axis: 0) }
+            checkSecond("cross entropy (fused), mean", [r([3, 5])]) { logSoftmaxCrossEntropy($0[0], labels: [2, 0, 4], mean: true) }
+            checkSecond("cross entropy (fused), sum", [r([3, 5])]) { logSoftmaxCrossEntropy($0[0], labels: [1, 1, 3], mean: false) }
             checkSecond("softmax (last axis, fused)", [r([3, 5])]) { softmax($0[0], axis: 1) }
             checkSecond("softmax axis 0", [r([3, 5])]) { softmax($0[0], axis: 0) }
             checkSecond("logsumexp", [r([3, 5])]) { $0[0].logSumExp(axes: [1]) }

@@ -26,11 +26,45 @@ final class LossTests: XCTestCase {
                 binaryCrossEntropyWithLogits($0[0], $0[1], posWeight: Tensor([2, 0.5], dtype: .float64))
             }
             check("cross entropy", [r([4, 5])]) { crossEntropy($0[0], labels) }
+            check("cross entropy sum", [r([4, 5])]) { crossEntropy($0[0], labels, reduction: .sum) }
             check("cross entropy smoothing", [r([4, 5])]) { crossEntropy($0[0], labels, labelSmoothing: 0.1, reduction: .sum) }
             check("cross entropy probabilities", [r([4, 5])]) { crossEntropy($0[0], probs) }
             check("cross entropy weights", [r([4, 5])]) { crossEntropy($0[0], labels, weight: Tensor([1, 2, 3, 4, 5], dtype: .float64)) }
             check("nll", [r([4, 5])]) { nllLoss(logSoftmax($0[0], axis: 1), labels, reduction: .none) }
             check("penalties", [r([3, 2]), r([2])]) { l1Penalty($0, lambda: 0.1) + l2Penalty($0, lambda: 0.2) }
+        }
+    }
+
+    /// Cross-entropy against class indices runs as one op: the composed form's loss and gradient, bit for bit (float32 and
+    /// float64, mean and sum, an upstream gradient other than 1, logits that are a transposed view).
+    func testFusedCrossEntropyHasTheComposedFormsBits() {
+        onEveryBackend { _ in
+            let labels = Tensor(shape: [7], scalars: [2, 0, 4, 1, 1, 3, 0])
+            for dtype in [DType.float32, .float64] {
+                for reduction in [Reduction.mean, .sum] {
+                    for transposed in [false, true] {
+                        let base = Tensor.uniform(transposed ? [5, 7] : [7, 5], low: -6, high: 6, dtype: dtype, generator: g)
+                            .requiringGrad()
+                        let fused = crossEntropy(transposed ? base.T : base, labels, reduction: reduction)
+                        XCTAssertEqual(fused.gradFn?.name, "crossEntropy", "one recorded op")
+                        (fused * 3).backward()
+                        let fusedGrad = base.grad!.doubleScalars
+                        base.zeroGrad()
+                        // (backward freed the first graph, the transpose's node included: a view of its own)
+                        let composed = nllLoss(logSoftmax(transposed ? base.T : base, axis: 1), labels, reduction: reduction)
+                        (composed * 3).backward()
+                        let name = "\(dtype) \(reduction) transposed \(transposed)"
+                        XCTAssertEqual(fused.item, composed.item, name)
+                        XCTAssertEqual(fusedGrad, base.grad!.doubleScalars, name)
+                    }
+                }
+            }
+            // Weights, smoothing, an ignored sample and no reduction keep the composed form.
+            let x = Tensor.uniform([3, 4], low: -1, high: 1, generator: g)
+            let ignoring = Tensor(shape: [3], scalars: [1, -100, 2])
+            XCTAssertNotEqual(crossEntropy(x.requiringGrad(), ignoring).gradFn?.name, "crossEntropy")
+            XCTAssertNotEqual(crossEntropy(x.requiringGrad(), Tensor(shape: [3], scalars: [1, 0, 2]), labelSmoothing: 0.1).gradFn?.name,
+                              "crossEntropy")
         }
     }
 
