@@ -1,3 +1,5 @@
+import _AxonKernels
+
 /// Reduces `x` (any strides) into `output` (contiguous, `x`'s rank with reduced axes of size 1).
 /// Walks the input row by row; each output element accumulates its inputs in row-major order, on one
 /// thread, so results never depend on the thread count.
@@ -99,6 +101,10 @@ func softmaxKernel<T: AxonFloat>(_ x: StridedBuffer, _ output: StridedBuffer, lo
     let n = x.shape.last ?? 1, rows = n == 0 ? 0 : x.count / n
     let src = SendablePointer(pointer: x.pointer(T.self)), dst = SendablePointer(pointer: output.pointer(T.self))
     parallelFor(rows, grain: Swift.max(1, elementwiseGrain / 8 / Swift.max(n, 1))) { range in
+        if T.self == Float.self {  // the same loops in C (faster in Swift's stead; the same bits)
+            return axon_softmax_rows_f32(floats(src.pointer + range.lowerBound * n), mutableFloats(dst.pointer + range.lowerBound * n),
+                                         range.count, n, log ? 1 : 0)
+        }
         for r in range {
             let xr = src.pointer + r * n, yr = dst.pointer + r * n
             var m = -T.infinity
@@ -125,6 +131,10 @@ func softmaxBackwardKernel<T: AxonFloat>(_ g: StridedBuffer, _ y: StridedBuffer,
     let pg = SendablePointer(pointer: g.pointer(T.self)), py = SendablePointer(pointer: y.pointer(T.self))
     let po = SendablePointer(pointer: output.pointer(T.self))
     parallelFor(rows, grain: Swift.max(1, elementwiseGrain / 8 / Swift.max(n, 1))) { range in
+        if T.self == Float.self && log {
+            return axon_log_softmax_backward_rows_f32(floats(pg.pointer + range.lowerBound * n), floats(py.pointer + range.lowerBound * n),
+                                                      mutableFloats(po.pointer + range.lowerBound * n), range.count, n)
+        }
         for r in range {
             let gr = pg.pointer + r * n, yr = py.pointer + r * n, out = po.pointer + r * n
             var s: T = 0

@@ -58,6 +58,11 @@ float axon_tanh_f32_one(float x);
 // Levels: 1 scalar, 2 AVX2 with FMA, 3 AVX-512; op 0 exp, 1 sigmoid, 2 tanh (for tests of every level).
 int axon_transcendental_levels(void);
 void axon_transcendental_f32_with(int level, int op, const float *x, float *out, long n);
+// Softmax (log 0) or log-softmax (log 1) of `rows` contiguous rows of n floats, and log-softmax's derivative
+// g − exp(y)·Σg per row (softmax.c; the forward's out must not overlap x, the derivative's may be g): the generic
+// Swift kernels' arithmetic and bits.
+void axon_softmax_rows_f32(const float *x, float *out, long rows, long n, int log);
+void axon_log_softmax_backward_rows_f32(const float *g, const float *y, float *out, long rows, long n);
 // Byte rows to float32 (a dataset's images): out[(i - first) * row + j] = bytes[rows[i] * row + j] * scale for i in
 // [first, end) (rows NULL: row i), prefetching the rows ahead of the one it converts.
 void axon_bytes_to_f32_rows(const uint8_t *bytes, const long *rows, long first, long end, long row, float scale,
