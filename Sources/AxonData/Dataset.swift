@@ -72,7 +72,7 @@ public struct TensorDataset: Dataset {
                         let chosen = rows == nil ? nil : picked.baseAddress
                         // Rows in parallel (each row is written by one task; the values do not depend on the split),
                         // by the C loop that prefetches the (scattered) rows ahead of the one it converts.
-                        parallelFor(n, grain: max(1, 16_384 / max(row, 1))) { range in
+                        parallelFor(n, grain: rowGrain) { range in
                             axon_bytes_to_f32_rows(from.pointer, chosen, range.lowerBound, range.upperBound, row, scale,
                                                    to.pointer + range.lowerBound * row)
                         }
@@ -81,12 +81,22 @@ public struct TensorDataset: Dataset {
             })
         }
 
-        /// Requests the rows' bytes into the cache (a shuffled batch's rows lie anywhere in tens of MB).
+        /// Rows per task of ``decoded(_:)`` and ``prefetch(_:)``: split alike, so that each thread decodes the rows it
+        /// requested into its own core's cache.
+        var rowGrain: Int { max(1, 16_384 / max(rowSize, 1)) }
+
+        /// Requests the rows' bytes into the cache (a shuffled batch's rows lie anywhere in tens of MB), in parallel.
         func prefetch(_ rows: [Int]) {
             let row = rowSize
             guard row > 0, !rows.isEmpty, rows.allSatisfy({ $0 >= 0 && $0 < shape[0] }) else { return }  // no bytes to point into
             bytes.withUnsafeBufferPointer { src in
-                rows.withUnsafeBufferPointer { axon_prefetch_rows(src.baseAddress!, $0.baseAddress, rows.count, row) }
+                rows.withUnsafeBufferPointer { picked in
+                    let from = SendablePointer(pointer: UnsafeMutablePointer(mutating: src.baseAddress!))
+                    let chosen = SendablePointer(pointer: UnsafeMutablePointer(mutating: picked.baseAddress!))
+                    parallelFor(rows.count, grain: rowGrain) { range in
+                        axon_prefetch_rows(from.pointer, chosen.pointer + range.lowerBound, range.count, row)
+                    }
+                }
             }
         }
 
