@@ -198,9 +198,16 @@ package func logSoftmaxCrossEntropy(_ logits: Tensor, labels: [Int], mean: Bool)
         loss.strided.pointer(T.self)[0] = mean ? total / T(rows) : total
     }
     if x.dtype == .float64 { forward(Double.self) } else { forward(Float.self) }
-    return Tensor.record("crossEntropy", [x], loss, saving: [x]) { g in
+    // The derivative needs log p only, which the op keeps (as PyTorch's log-softmax keeps its output): the logits may
+    // change in place before backward. The recorded backward needs them as they were.
+    let version = x.buffer.version
+    return Tensor.record("crossEntropy", [x], loss, saving: []) { g in
         if GradMode.isEnabled && (g.requiresGrad || x.requiresGrad) {
             // Recorded backward (second derivatives): (softmax(x) − one-hot)·ḡ/N with differentiable ops.
+            guard x.buffer.version == version else {
+                axonFail("backward", "crossEntropy's recorded backward needs its logits (shape \(x.shape)) as they were, but "
+                         + "they were modified in place afterwards; change a clone() instead")
+            }
             let oneHot = Tensor(shape: [rows, classes], doubles: (0..<(rows * classes)).map { labels[$0 / classes] == $0 % classes ? 1 : 0 },
                                 dtype: x.dtype)
             return [(softmax(x, axis: -1) - oneHot) * (mean ? g / Double(rows) : g)]

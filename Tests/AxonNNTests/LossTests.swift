@@ -59,6 +59,14 @@ final class LossTests: XCTestCase {
                     }
                 }
             }
+            // As PyTorch's: the logits may change in place between the loss and backward (the op keeps log p).
+            let logits = Tensor.uniform([3, 4], low: -1, high: 1, generator: g).requiringGrad()
+            let scores = logits * 2
+            let loss = crossEntropy(scores, Tensor(shape: [3], scalars: [1, 0, 2]))
+            let expected = withNoGrad { softmax(scores, axis: 1) - Tensor(shape: [3, 4], doubles: [0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0], dtype: .float32) }
+            withNoGrad { scores.addInPlace(scores) }
+            loss.backward()
+            XCTAssertLessThan(maxDifference(logits.grad!, expected * (2.0 / 3)), 1e-6)
             // Weights, smoothing, an ignored sample and no reduction keep the composed form.
             let x = Tensor.uniform([3, 4], low: -1, high: 1, generator: g)
             let ignoring = Tensor(shape: [3], scalars: [1, -100, 2])
