@@ -498,7 +498,8 @@ final class KernelTests: XCTestCase {
 
     /// The float32 softmax and log-softmax rows and log-softmax's derivative (softmax.c) give the bits of the loops they
     /// replaced, written here with the C library's expf and logf (as Swift's Float.exp and Float.log call them): rows
-    /// of 1 to 40 values, magnitudes to 1e4, rows holding -inf, +inf or NaN, the derivative in place.
+    /// of 1 to 40 values, magnitudes to 1e4, rows holding -inf, +inf or NaN, the forward through the backend in place
+    /// (which the Swift loop takes) and the derivative in place.
     func testSoftmaxRowsAreTheGenericLoops() {
         func reference(_ x: [Float], n: Int, log: Bool) -> [Float] {
             var out = [Float](repeating: 0, count: x.count)
@@ -532,6 +533,10 @@ final class KernelTests: XCTestCase {
                 var out = [Float](repeating: 7, count: x.count)
                 axon_softmax_rows_f32(x, &out, rows, n, log ? 1 : 0)
                 XCTAssertTrue(sameBits(out, reference(x, n: n, log: log)), "n \(n) log \(log)")
+                // Through the backend, in place (the output is the input: the Swift loop), the same bits.
+                let inPlace = Tensor(shape: [rows, n], scalars: x)
+                CPUBackend().softmax(inPlace.strided, log: log, into: inPlace.strided)
+                XCTAssertTrue(sameBits(inPlace.scalars, out), "in place, n \(n) log \(log)")
             }
             let y = reference(x.map { $0 / 1000 }, n: n, log: true), g = randomFloats(rows * n)
             var expected = [Float](repeating: 0, count: g.count)

@@ -100,8 +100,11 @@ func argReduceKernel<T: MovableElement>(_ x: StridedBuffer, axis: Int, largest: 
 func softmaxKernel<T: AxonFloat>(_ x: StridedBuffer, _ output: StridedBuffer, log: Bool, _: T.Type) {
     let n = x.shape.last ?? 1, rows = n == 0 ? 0 : x.count / n
     let src = SendablePointer(pointer: x.pointer(T.self)), dst = SendablePointer(pointer: output.pointer(T.self))
+    // float32 runs the same loops in C (faster than Swift's; the same bits), which write a row's exponentials before
+    // they read the row again: where the output does not overlap the input (the Swift loop below allows it).
+    let inC = T.self == Float.self && (src.pointer + x.count <= dst.pointer || dst.pointer + output.count <= src.pointer)
     parallelFor(rows, grain: Swift.max(1, elementwiseGrain / 8 / Swift.max(n, 1))) { range in
-        if T.self == Float.self {  // the same loops in C (faster in Swift's stead; the same bits)
+        if inC {
             return axon_softmax_rows_f32(floats(src.pointer + range.lowerBound * n), mutableFloats(dst.pointer + range.lowerBound * n),
                                          range.count, n, log ? 1 : 0)
         }

@@ -59,7 +59,7 @@ float axon_tanh_f32_one(float x);
 int axon_transcendental_levels(void);
 void axon_transcendental_f32_with(int level, int op, const float *x, float *out, long n);
 // Softmax (log 0) or log-softmax (log 1) of `rows` contiguous rows of n floats, and log-softmax's derivative
-// g − exp(y)·Σg per row (softmax.c; the forward's out must not overlap x, the derivative's may be g): the generic
+// g − exp(y)·Σg per row (softmax.c; the forward's out must not overlap x, which it reads after writing out; the derivative's may be g): the generic
 // Swift kernels' arithmetic and bits.
 void axon_softmax_rows_f32(const float *x, float *out, long rows, long n, int log);
 void axon_log_softmax_backward_rows_f32(const float *g, const float *y, float *out, long rows, long n);
