@@ -124,6 +124,22 @@ static void output_generic(const float *mb, long mr, long oc0, long rows, long o
 }
 
 #if AXON_X86
+// Lanes [lo, hi) of the 8 floats at p, the others +0. Where all 8 lie in [begin, end) (memory of the chunk, so
+// readable), a plain load and a mask, the same bits: AVX2's masked load (vmaskmovps) is slow on AMD's cores, and it
+// took most of the time of the input split and of the gradient transform on a Zen 4 (perf annotate).
+// (Always inlined: at -O0 a vector argument goes through the stack, which a caller with a variable-length array
+// does not align for it.)
+__attribute__((target("avx2"), always_inline))
+static inline __m256 load_masked8(const float *p, __m256i m, const float *begin, const float *end) {
+    if ((uintptr_t)p >= (uintptr_t)begin && (uintptr_t)(p + 8) <= (uintptr_t)end) return _mm256_and_ps(_mm256_loadu_ps(p), _mm256_castsi256_ps(m));
+    return _mm256_maskload_ps(p, m);
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline __m256 load_span8(const float *p, long lo, long hi, const float *begin, const float *end) {
+    return load_masked8(p, axon_span_mask8(lo, hi), begin, end);
+}
+
 // AVX2: the same values, 8 tiles of a tile row at a time. The chunk's padded input rows are first split into their
 // even and odd columns (ev[k] = row[2k], od[k] = row[2k + 1] in padded coordinates), so that the 4x4 blocks of
 // consecutive tiles are vectors: row[2 tx + 0..3] = ev[tx], od[tx], ev[tx + 1], od[tx + 1].
@@ -131,6 +147,17 @@ __attribute__((target("avx2")))
 static void split_avx2(const float *x, long c, long h, long w, long pad_h, long pad_w, long th, long tw, long n0,
                        long nb, float *split) {
     const long hp = 2 * th + 2, len = split_length(tw);
+    const float *begin = x + n0 * c * h * w, *end = x + (n0 + nb) * c * h * w;
+    // Padded columns p in [2k, 2k + 16) are row[p - pad_w]: lanes outside the row are masked off (never read) and load
+    // as zero. The masks of each k, once; `live`: whether any lane of the 16 lies in the row.
+    int32_t masks[len / 8][2][8];  // as ints, loaded unaligned: a variable-length array of vectors may be misaligned
+    int live[len / 8];
+    for (long k = 0; k < len; k += 8) {
+        const long p = 2 * k;
+        _mm256_storeu_si256((__m256i *)masks[k / 8][0], axon_span_mask8(pad_w - p, w + pad_w - p));
+        _mm256_storeu_si256((__m256i *)masks[k / 8][1], axon_span_mask8(pad_w - p - 8, w + pad_w - p - 8));
+        live[k / 8] = pad_w - p < 16 && w + pad_w - p > 0;
+    }
     for (long i = 0; i < nb; i++)
         for (long ch = 0; ch < c; ch++) {
             const float *plane = x + ((n0 + i) * c + ch) * h * w;
@@ -138,15 +165,14 @@ static void split_avx2(const float *x, long c, long h, long w, long pad_h, long 
                 float *ev = split + (((i * c + ch) * hp + yy) * 2) * len, *od = ev + len;
                 const long y = yy - pad_h;
                 const int inside = y >= 0 && y < h;
-                // Padded columns p in [2k, 2k + 16) are row[p - pad_w]: lanes outside the row are masked off (never
-                // read) and load as zero.
                 const float *row = plane + (inside ? y : 0) * w - pad_w;
                 for (long k = 0; k < len; k += 8) {
                     const long p = 2 * k;
-                    const __m256 lo = inside ? _mm256_maskload_ps(row + p, axon_span_mask8(pad_w - p, w + pad_w - p))
-                                             : _mm256_setzero_ps();
-                    const __m256 hi = inside ? _mm256_maskload_ps(row + p + 8, axon_span_mask8(pad_w - p - 8, w + pad_w - p - 8))
-                                             : _mm256_setzero_ps();
+                    const int load = inside && live[k / 8];
+                    const __m256i mlo = _mm256_loadu_si256((const __m256i *)masks[k / 8][0]);
+                    const __m256i mhi = _mm256_loadu_si256((const __m256i *)masks[k / 8][1]);
+                    const __m256 lo = load ? load_masked8(row + p, mlo, begin, end) : _mm256_setzero_ps();
+                    const __m256 hi = load ? load_masked8(row + p + 8, mhi, begin, end) : _mm256_setzero_ps();
                     const __m256 even = _mm256_shuffle_ps(lo, hi, 0x88), odd = _mm256_shuffle_ps(lo, hi, 0xDD);
                     _mm256_storeu_ps(ev + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8)));
                     _mm256_storeu_ps(od + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xD8)));
@@ -254,8 +280,9 @@ static void output_avx2(const float *mb, long mr, long oc0, long rows, long o, l
 // rows of outputs are loaded (masked at the row's end, or zero below the last row) and split into even and odd columns.
 __attribute__((target("avx2")))
 static void gradient_avx2(const float *dy, long o, long oh, long ow, long segs, long at[AXON_WINOGRAD_MAX_SEGMENTS][5],
-                          long n0, long ldu, float *ub) {
+                          long n0, long nb, long ldu, float *ub) {
     const long step = o * ldu;  // from ξ to ξ + 1
+    const float *begin = dy + n0 * o * oh * ow, *end = dy + (n0 + nb) * o * oh * ow;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (long oc = 0; oc < o; oc++) {
         for (long g = 0; g < segs; g++) {
@@ -267,8 +294,8 @@ static void gradient_avx2(const float *dy, long o, long oh, long ow, long segs, 
                 __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
                 if (2 * ty + q < oh) {
                     const float *r = row + q * ow;
-                    lo = _mm256_maskload_ps(r, axon_span_mask8(0, count));
-                    hi = _mm256_maskload_ps(r + 8, axon_span_mask8(0, count - 8));
+                    lo = load_span8(r, 0, count, begin, end);
+                    hi = load_span8(r + 8, 0, count - 8, begin, end);
                 }
                 const __m256 even = _mm256_shuffle_ps(lo, hi, 0x88), odd = _mm256_shuffle_ps(lo, hi, 0xDD);
                 ge[q] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8));
@@ -419,7 +446,7 @@ void axon_winograd_weight_grad_f32_with(int level, const float *x, long c, long 
         long at[AXON_WINOGRAD_MAX_SEGMENTS][5];
         const long segs = block_input(vector, x, split, c, h, w, pad_h, pad_w, th, tw, n0, t0, n, ld, vb, at);
 #if AXON_X86
-        if (vector) gradient_avx2(dy, o, oh, ow, segs, at, n0, ld, ub);
+        if (vector) gradient_avx2(dy, o, oh, ow, segs, at, n0, nb, ld, ub);
         else
 #else
         (void)segs;
