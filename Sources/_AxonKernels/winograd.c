@@ -127,8 +127,8 @@ static void output_generic(const float *mb, long mr, long oc0, long rows, long o
 // Lanes [lo, hi) of the 8 floats at p, the others +0. Where all 8 lie in [begin, end) (memory of the chunk, so
 // readable), a plain load and a mask, the same bits: AVX2's masked load (vmaskmovps) is slow on AMD's cores, and it
 // took most of the time of the input split and of the gradient transform on a Zen 4 (perf annotate).
-// (Always inlined: at -O0 a vector argument goes through the stack, which a caller with a variable-length array
-// does not align for it.)
+// (Always inlined: at -O0 a vector argument went through a stack slot read with an aligned load, which split_avx2, a
+// caller with a variable-length array, did not align: the debug build's tests crashed.)
 __attribute__((target("avx2"), always_inline))
 static inline __m256 load_masked8(const float *p, __m256i m, const float *begin, const float *end) {
     if ((uintptr_t)p >= (uintptr_t)begin && (uintptr_t)(p + 8) <= (uintptr_t)end) return _mm256_and_ps(_mm256_loadu_ps(p), _mm256_castsi256_ps(m));
@@ -150,7 +150,7 @@ static void split_avx2(const float *x, long c, long h, long w, long pad_h, long 
     const float *begin = x + n0 * c * h * w, *end = x + (n0 + nb) * c * h * w;
     // Padded columns p in [2k, 2k + 16) are row[p - pad_w]: lanes outside the row are masked off (never read) and load
     // as zero. The masks of each k, once; `live`: whether any lane of the 16 lies in the row.
-    int32_t masks[len / 8][2][8];  // as ints, loaded unaligned: a variable-length array of vectors may be misaligned
+    int32_t masks[len / 8][2][8];  // as ints, loaded unaligned
     int live[len / 8];
     for (long k = 0; k < len; k += 8) {
         const long p = 2 * k;
