@@ -35,7 +35,8 @@ static void sdot_generic(const float *a, long rows_a, const float *b, long rows_
                 const float *a0 = a + i * n, *a1 = a + (i + (ia > 1 ? 1 : 0)) * n;                                   \
                 const float *a2 = a + (i + (ia > 2 ? 2 : ia - 1)) * n, *a3 = a + (i + (ia > 3 ? 3 : ia - 1)) * n;    \
                 const float *b0 = b + j * n, *b1 = b + (j + (jb > 1 ? 1 : 0)) * n;                                   \
-                V s[8] = {0};                                                                                        \
+                /* Aligned to a cache line: stored for the reduction below, where a line split costs the loads. */ \
+                V s[8] __attribute__((aligned(64))) = {0};                                                             \
                 for (long k = 0; k < vec_end; k += W) {                                                              \
                     V x0 = *(const V *)(b0 + k), x1 = *(const V *)(b1 + k);                                          \
                     V y0 = *(const V *)(a0 + k), y1 = *(const V *)(a1 + k);                                          \
