@@ -162,6 +162,19 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 /// The gradient goes to the first maximal element of each window.
 public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil,
                       padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) -> Tensor {
+    maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, relu: false)
+}
+
+/// `relu(maxPool2d(input, ...))` as one op, the same values and gradients: a `Sequential`'s pooling and the ReLU after
+/// it, run by each thread on its own planes while they are in its cache (the ReLU alone, on a pooled LeNet activation,
+/// is below the size at which elementwise ops split across threads).
+package func maxPool2dReLU(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil,
+                           padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) -> Tensor {
+    maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, relu: true)
+}
+
+private func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int)?, padding: (Int, Int),
+                       dilation: (Int, Int), relu: Bool) -> Tensor {
     let g = makeGeometry("maxPool2d", input, kernel: kernelSize, stride: stride ?? kernelSize, padding: padding,
                          dilation: dilation)
     guard padding.0 * 2 <= kernelSize.0, padding.1 * 2 <= kernelSize.1 else {
@@ -171,14 +184,27 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     let out = Tensor.empty([g.batch, g.channels, g.outH, g.outW], dtype: x.dtype)
     // The argmax indices are kept only for a backward pass (evaluation saves their memory).
     let indices = GradMode.isEnabled && input.requiresGrad ? Tensor.empty(out.shape, dtype: .int64) : nil
-    Backends.current.maxPool2d(x.strided, g, into: out.strided, indices: indices?.strided)
+    if relu {
+        Backends.current.maxPool2dReLU(x.strided, g, into: out.strided, indices: indices?.strided)
+    } else {
+        Backends.current.maxPool2d(x.strided, g, into: out.strided, indices: indices?.strided)
+    }
     guard let indices else { return out }
-    return Tensor.record("maxPool2d", [x], out, saving: [], traced: window(kernelSize, stride ?? kernelSize, padding, dilation)) {
-        [shape = x.shape] grad in
-        [grad.scatteredFlat(indices, shape: shape, poolWindows: g)]
+    guard relu else {
+        return Tensor.record("maxPool2d", [x], out, saving: [], traced: window(kernelSize, stride ?? kernelSize, padding, dilation)) {
+            [shape = x.shape] grad in
+            [grad.scatteredFlat(indices, shape: shape, poolWindows: g)]
+        }
+    }
+    return Tensor.record("maxPool2dReLU", [x], out, saving: [], savingOutput: true) { [unowned out, shape = x.shape] grad in
+        if GradMode.isEnabled && grad.requiresGrad {  // recorded (second derivatives): ReLU's rule, then pooling's
+            return [`where`(out .<= 0, grad.scalarLike(0), grad).scatteredFlat(indices, shape: shape, poolWindows: g)]
+        }
+        let gc = grad.contiguous(), dx = Tensor.empty(shape, dtype: gc.dtype)
+        Backends.current.maxPool2dReLUBackward(gc.strided, pooled: out.strided, indices: indices.strided, g, into: dx.strided)
+        return [dx]
     }
 }
-
 /// 2-D max pooling with a square window (the seed's `max_pool2d(x, 2)`).
 public func maxPool2d(_ input: Tensor, _ kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
     maxPool2d(input, kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))

@@ -365,4 +365,39 @@ final class FusedAndInPlaceTests: XCTestCase {
             XCTAssertEqual(eval.doubleScalars, maxPool2d(x, 2).doubleScalars)
         }
     }
+
+    /// Max pooling then ReLU as one op (what `Sequential` runs for the two layers): the bits of `relu(maxPool2d(x))`,
+    /// values and gradients, with ties, -0, NaN, all-negative windows, odd sizes, rows wide enough for the vector loops,
+    /// enough planes for every thread, padded and overlapping windows, both float types, with and without recording.
+    func testMaxPoolReLUGivesTheBitsOfTheTwoOps() {
+        onEveryBackend { _ in
+            let bits = { (t: Tensor) in t.converted(to: .float64).doubleScalars.map(\.bitPattern) }
+            let windows: [((Int, Int), (Int, Int), (Int, Int))] = [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1))]
+            for dtype in [DType.float32, .float64] {
+                for shape in [[2, 3, 6, 6], [3, 5, 7, 9], [16, 6, 26, 34]] {
+                    var values = (0..<shape.reduce(1, *)).map { _ in Double(Int.random(in: -3...3)) }
+                    values[0] = -0.0; values[1] = -0.0; values[7] = .nan; values[shape[3] + 4] = -0.0; values[20] = .nan
+                    let x = Tensor(shape: shape, scalars: values).converted(to: dtype)
+                    for (k, s, p) in windows {
+                        let label = "\(dtype) \(shape) k\(k.0) s\(s.0) p\(p.0)"
+                        XCTAssertEqual(bits(withNoGrad { maxPool2dReLU(x, kernelSize: k, stride: s, padding: p) }),
+                                       bits(relu(maxPool2d(x, kernelSize: k, stride: s, padding: p))), label)
+                        let a = x.requiringGrad(), b = x.requiringGrad()
+                        let ya = maxPool2dReLU(a, kernelSize: k, stride: s, padding: p)
+                        let yb = relu(maxPool2d(b, kernelSize: k, stride: s, padding: p))
+                        XCTAssertEqual(bits(ya), bits(yb), label)
+                        let upstream = Tensor.randn(ya.shape, dtype: dtype)
+                        ya.backward(upstream)
+                        yb.backward(upstream)
+                        XCTAssertEqual(bits(a.grad!), bits(b.grad!), "\(label), gradient")
+                        // Recorded (createGraph): the gradient built from differentiable ops, the same values.
+                        let c = x.requiringGrad()
+                        let gc = gradients(of: maxPool2dReLU(c, kernelSize: k, stride: s, padding: p), withRespectTo: [c],
+                                           gradOutputs: upstream, createGraph: true)[0]
+                        XCTAssertEqual(bits(gc), bits(b.grad!), "\(label), recorded gradient")
+                    }
+                }
+            }
+        }
+    }
 }

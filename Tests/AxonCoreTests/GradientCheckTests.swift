@@ -131,6 +131,8 @@ final class GradientCheckTests: XCTestCase, DrawsCheckInputs {
             check("maxPool2d k2", [distinct]) { maxPool2d($0[0], 2) }
             check("maxPool2d k3 s1 p1", [distinct]) { maxPool2d($0[0], 3, stride: 1, padding: 1) }
             check("maxPool2d k3 s2", [distinct]) { maxPool2d($0[0], 3, stride: 2) }
+            check("maxPool2dReLU k2", [distinct]) { maxPool2dReLU($0[0], kernelSize: (2, 2)) }
+            check("maxPool2dReLU k3 s2 p1", [distinct]) { maxPool2dReLU($0[0], kernelSize: (3, 3), stride: (2, 2), padding: (1, 1)) }
             check("avgPool2d k2", [r([2, 2, 6, 7])]) { avgPool2d($0[0], 2) }
             check("avgPool2d k3 s2 p1", [r([2, 2, 6, 7])]) { avgPool2d($0[0], 3, stride: 2, padding: 1) }
         }

@@ -101,6 +101,9 @@ final class HigherOrderTests: XCTestCase, DrawsCheckInputs {
                 let y = conv2d($0[0], weight: $0[1], stride: (2, 1), padding: (0, 1)); return y * y
             }
             checkSecond("maxPool2d", [away([1, 2, 4, 6])]) { let y = maxPool2d($0[0] * $0[0], 2); return y * y }
+            checkSecond("maxPool2dReLU", [away([1, 2, 4, 6])]) {
+                let y = maxPool2dReLU($0[0] * $0[0] * $0[0], kernelSize: (2, 2)); return y * y  // negative windows too
+            }
             checkSecond("avgPool2d", [r([1, 2, 5, 6])]) { let y = avgPool2d($0[0], 3, stride: 2, padding: 1); return y * y }
         }
     }

@@ -118,6 +118,13 @@ public protocol Backend: AnyObject, Sendable {
     /// The adjoint of max pooling: zeros `output` (the input's shape), then adds each `gradient` element at its
     /// window's maximum (`indices` from ``maxPool2d(_:_:into:indices:)``), as ``scatterAdd(_:indices:into:)`` does.
     func maxPool2dBackward(_ gradient: StridedBuffer, indices: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer)
+    /// Max pooling followed by ReLU, as ``maxPool2d(_:_:into:indices:)`` then `unary(.relu)` on `output` give (a
+    /// `Sequential`'s pooling and the ReLU after it, in one call).
+    func maxPool2dReLU(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer, indices: StridedBuffer?)
+    /// The adjoint of ``maxPool2dReLU(_:_:into:indices:)``: `gradient` where `pooled` (its result) is positive, as
+    /// `binary(.reluBackward)` gives, then spread as ``maxPool2dBackward(_:indices:_:into:)`` does.
+    func maxPool2dReLUBackward(_ gradient: StridedBuffer, pooled: StridedBuffer, indices: StridedBuffer,
+                               _ geometry: Conv2dGeometry, into output: StridedBuffer)
     /// Average pooling (zero padding counts in the divisor).
     func avgPool2d(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer)
     /// The adjoint of average pooling: spreads `gradient` over each window into `output` (the input's shape).
@@ -149,6 +156,21 @@ extension Backend {
     public func maxPool2dBackward(_ gradient: StridedBuffer, indices: StridedBuffer, _ geometry: Conv2dGeometry,
                                   into output: StridedBuffer) {
         scatterAdd(gradient, indices: indices, into: output)
+    }
+
+    /// The pooling, then ReLU over its result in place.
+    public func maxPool2dReLU(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer,
+                              indices: StridedBuffer?) {
+        maxPool2d(x, geometry, into: output, indices: indices)
+        unary(.relu, output, into: output)
+    }
+
+    /// ReLU's derivative into a buffer of the gradient's shape, then the pooling's adjoint.
+    public func maxPool2dReLUBackward(_ gradient: StridedBuffer, pooled: StridedBuffer, indices: StridedBuffer,
+                                      _ geometry: Conv2dGeometry, into output: StridedBuffer) {
+        let masked = StridedBuffer(contiguous: makeBuffer(dtype: gradient.dtype, count: gradient.count), shape: gradient.shape)
+        binary(.reluBackward, gradient, pooled, into: masked)
+        maxPool2dBackward(masked, indices: indices, geometry, into: output)
     }
 
     /// A buffer in host memory (every CPU backend's).

@@ -181,27 +181,66 @@ public final class CPUBackend: Backend {
     }
 
     public func maxPool2d(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer, indices: StridedBuffer?) {
+        maxPool2d(x, geometry, into: output, indices: indices, relu: false)
+    }
+
+    /// Each thread rectifies the maxima of its own planes as soon as it has pooled them.
+    public func maxPool2dReLU(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer, indices: StridedBuffer?) {
+        maxPool2d(x, geometry, into: output, indices: indices, relu: true)
+    }
+
+    private func maxPool2d(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer, indices: StridedBuffer?,
+                           relu: Bool) {
         switch x.dtype {
-        case .float32: maxPool2dForward(UnsafePointer(x.pointer(Float.self)), geometry, into: output.pointer(Float.self), indices: indices?.pointer(Int.self))
-        case .float64: maxPool2dForward(UnsafePointer(x.pointer(Double.self)), geometry, into: output.pointer(Double.self), indices: indices?.pointer(Int.self))
+        case .float32: maxPool2dForward(UnsafePointer(x.pointer(Float.self)), geometry, into: output.pointer(Float.self),
+                                        indices: indices?.pointer(Int.self), relu: relu)
+        case .float64: maxPool2dForward(UnsafePointer(x.pointer(Double.self)), geometry, into: output.pointer(Double.self),
+                                        indices: indices?.pointer(Int.self), relu: relu)
         default: axonFail("maxPool2d", "needs a floating-point tensor, got \(x.dtype) with shape \(x.shape)")
         }
     }
 
     public func maxPool2dBackward(_ gradient: StridedBuffer, indices: StridedBuffer, _ g: Conv2dGeometry, into output: StridedBuffer) {
+        maxPool2dAdjoint(gradient, pooled: nil, indices: indices, g, into: output)
+    }
+
+    /// Each thread masks the gradient of its own planes by ReLU's derivative just before spreading it.
+    public func maxPool2dReLUBackward(_ gradient: StridedBuffer, pooled: StridedBuffer, indices: StridedBuffer,
+                                      _ g: Conv2dGeometry, into output: StridedBuffer) {
+        maxPool2dAdjoint(gradient, pooled: pooled, indices: indices, g, into: output)
+    }
+
+    /// Max pooling's adjoint, of the gradient masked by ReLU's derivative where `pooled` (the rectified maxima) is given.
+    private func maxPool2dAdjoint(_ gradient: StridedBuffer, pooled: StridedBuffer?, indices: StridedBuffer, _ g: Conv2dGeometry,
+                                  into output: StridedBuffer) {
         // 2x2 windows with stride 2 (the usual pooling) in float32: one pass that writes every input, no zeroing
         // first and no scattered additions. Other windows may overlap: the scatter-add.
         guard gradient.dtype == .float32, g.kernelH == 2, g.kernelW == 2, g.strideH == 2, g.strideW == 2, g.padH == 0, g.padW == 0,
-              g.dilationH == 1, g.dilationW == 1 else {
-            scatterAdd(gradient, indices: indices, into: output)
+              g.dilationH == 1, g.dilationW == 1, gradient.isContiguous, pooled?.isContiguous ?? true else {
+            var source = gradient
+            if let pooled {
+                source = StridedBuffer(contiguous: makeBuffer(dtype: gradient.dtype, count: gradient.count), shape: gradient.shape)
+                binary(.reluBackward, gradient, pooled, into: source)
+            }
+            scatterAdd(source, indices: indices, into: output)
             return
         }
+        let masked = pooled.map { _ in makeBuffer(dtype: .float32, count: gradient.count) }
         let gp = SendablePointer(pointer: gradient.pointer(Float.self)), ip = SendablePointer(pointer: indices.pointer(Int.self))
-        let dx = SendablePointer(pointer: output.pointer(Float.self))
+        let yp = pooled.map { SendablePointer(pointer: $0.pointer(Float.self)) }
+        let mp = masked.map { SendablePointer(pointer: $0.pointer(Float.self)) }
+        let dx = SendablePointer(pointer: output.pointer(Float.self)), size = g.outH * g.outW
         parallelFor(g.batch * g.channels, grain: 4) { range in
-            axon_maxpool2x2_backward_f32(gp.pointer, ip.pointer, range.lowerBound, range.upperBound, g.height, g.width,
+            var source = gp.pointer
+            if let yp, let mp {
+                let first = range.lowerBound * size
+                axon_relu_backward_f32(gp.pointer + first, yp.pointer + first, mp.pointer + first, range.count * size)
+                source = mp.pointer
+            }
+            axon_maxpool2x2_backward_f32(source, ip.pointer, range.lowerBound, range.upperBound, g.height, g.width,
                                          g.outH, g.outW, dx.pointer)
         }
+        withExtendedLifetime(masked) {}
     }
 
     public func avgPool2d(_ x: StridedBuffer, _ geometry: Conv2dGeometry, into output: StridedBuffer) {

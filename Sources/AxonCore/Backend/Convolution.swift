@@ -416,9 +416,11 @@ func rowDots<T: AxonFloat>(_ a: UnsafePointer<T>, _ rowsA: Int, _ b: UnsafePoint
     }
 }
 
-/// Max pooling forward: values and, when `indices`, the flat input index of each maximum (for backward).
+/// Max pooling forward: values and, when `indices`, the flat input index of each maximum (for backward). With
+/// `relu`, each thread rectifies its own planes' maxima (v <= 0 ? 0 : v, as ReLU) right after pooling them, while
+/// they are in its cache.
 func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry, into values: UnsafeMutablePointer<T>,
-                                    indices: UnsafeMutablePointer<Int>?) {
+                                    indices: UnsafeMutablePointer<Int>?, relu: Bool = false) {
     let planes = g.batch * g.channels, oh = g.outH, ow = g.outW
     let keepIndices = indices != nil
     var dummy = 0
@@ -427,7 +429,7 @@ func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry
                 let inside = g.padH == 0 && g.padW == 0
                 let twoByTwo = inside && g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2
                     && g.dilationH == 1 && g.dilationW == 1
-                parallelFor(planes, grain: 4) { range in
+                func pool(_ range: Range<Int>) {
                     if twoByTwo && T.self == Float.self {  // branch-free C loop
                         axon_maxpool2x2_f32(floats(src), range.lowerBound, range.upperBound, g.height, g.width, oh, ow,
                                             mutableFloats(v.pointer), keepIndices ? ix.pointer : nil)
@@ -496,6 +498,16 @@ func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry
                                 if keepIndices { ix.pointer[o] = bestIndex }
                             }
                         }
+                    }
+                }
+                parallelFor(planes, grain: 4) { range in
+                    pool(range)
+                    guard relu else { return }
+                    let first = range.lowerBound * oh * ow, count = range.count * oh * ow
+                    if T.self == Float.self {
+                        axon_relu_f32(mutableFloats(v.pointer) + first, mutableFloats(v.pointer) + first, count)
+                    } else {
+                        for i in first..<(first + count) where v.pointer[i] <= 0 { v.pointer[i] = 0 }
                     }
                 }
     }

@@ -6,6 +6,13 @@ protocol InPlaceLayer {
     func applyInPlace(_ x: Tensor)
 }
 
+/// A layer that can apply a ReLU to its own output as one op (Sequential uses it for the layer and the ReLU after
+/// it): 2-D max pooling.
+protocol ReLUFusing {
+    /// `relu(self(input))`, the same values and gradients.
+    func rectified(_ input: Tensor) -> Tensor
+}
+
 /// ReLU layer, max(x, 0).
 public final class ReLU: Module, Layer, InPlaceLayer {
     /// A ReLU layer.

@@ -24,7 +24,8 @@ public final class Sequential: Module, Layer {
     /// windows (when no summary or export is traced, which must see the layers as written). The two orders give
     /// the same bits, forward and backward: ReLU is max(x, 0), so the maximum of the ReLUs is the ReLU of the
     /// maximum; where that maximum is positive both orders pick the same (first) element of the window, and
-    /// where it is not both gradients are zero.
+    /// where it is not both gradients are zero. 2-D max pooling followed by a ReLU (either order, then) runs as one
+    /// op, each thread pooling and rectifying its own planes: the same values and gradients as the two layers.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let tracing = SummaryTrace.current != nil || ExportTrace.isActive
         let mayOverwrite = !GradMode.isEnabled && !tracing
@@ -35,7 +36,15 @@ public final class Sequential: Module, Layer {
             }
         }
         var x = input
-        for layer in order {
+        var i = 0
+        while i < order.count {
+            let layer = order[i]
+            i += 1
+            if !tracing, let fusing = layer as? ReLUFusing, i < order.count, order[i] is ReLU {
+                x = fusing.rectified(x)
+                i += 1
+                continue
+            }
             // A fresh tensor that no one else holds, and not a view of the caller's input (views share buffers).
             if mayOverwrite, x !== input, !x.sharesStorage(with: input), let overwriting = layer as? InPlaceLayer,
                isKnownUniquelyReferenced(&x) {

@@ -153,10 +153,15 @@ public class Pool2d: Module {
 }
 
 /// 2-D max pooling, as `torch.nn.MaxPool2d`.
-public final class MaxPool2d: Pool2d, Layer {
+public final class MaxPool2d: Pool2d, Layer, ReLUFusing {
     /// Applies the pooling.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         traced(maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding), from: input)
+    }
+
+    /// The pooling followed by a ReLU, as one op, each thread rectifying the planes it has pooled.
+    func rectified(_ input: Tensor) -> Tensor {
+        maxPool2dReLU(input, kernelSize: kernelSize, stride: stride, padding: padding)
     }
 }
 
