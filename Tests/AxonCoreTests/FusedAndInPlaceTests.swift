@@ -400,4 +400,49 @@ final class FusedAndInPlaceTests: XCTestCase {
             }
         }
     }
+
+    /// A linear layer's product then ReLU as one op (what `Sequential` runs for the two layers): the bits of
+    /// `relu(matmul(x, transposed: w, bias: b))`, values and the three gradients, for the tiny, the plain packed and
+    /// the swapped products (an MLP's layers: 64x784 by 256x784, 64x256 by 128x256, 64x128 by 10x128), a batch of
+    /// matrices, -0 and NaN, both float types, with and without recording.
+    func testMatmulReLUGivesTheBitsOfTheTwoOps() {
+        onEveryBackend { _ in
+            let bits = { (t: Tensor) in t.converted(to: .float64).doubleScalars.map(\.bitPattern) }
+            for dtype in [DType.float32, .float64] {
+                for (xShape, n) in [([3, 5], 4), ([64, 784], 256), ([64, 256], 128), ([64, 128], 10), ([2, 7, 33], 40)] {
+                    let k = xShape.last!
+                    var values = Tensor.randn(xShape, dtype: .float64).doubleScalars
+                    values[0] = .nan
+                    let x = Tensor(shape: xShape, scalars: values).converted(to: dtype)
+                    let w = Tensor.randn([n, k], dtype: dtype), b = Tensor.randn([n], dtype: dtype)
+                    // A weight row and a bias of -0: the column's outputs are ±0 (and NaN in the NaN row).
+                    var wv = w.doubleScalars, bv = b.doubleScalars
+                    for j in 0..<k { wv[k + j] = -0.0 }
+                    bv[1] = -0.0
+                    let wz = Tensor(shape: [n, k], scalars: wv).converted(to: dtype)
+                    let bz = Tensor(shape: [n], scalars: bv).converted(to: dtype)
+                    let label = "\(dtype) \(xShape) x [\(n), \(k)]"
+                    XCTAssertEqual(bits(withNoGrad { matmulReLU(x, transposed: wz, bias: bz) }),
+                                   bits(relu(matmul(x, transposed: wz, bias: bz))), label)
+                    let (xa, wa, ba) = (x.requiringGrad(), w.requiringGrad(), b.requiringGrad())
+                    let (xb, wb, bb) = (x.requiringGrad(), w.requiringGrad(), b.requiringGrad())
+                    let ya = matmulReLU(xa, transposed: wa, bias: ba), yb = relu(matmul(xb, transposed: wb, bias: bb))
+                    XCTAssertEqual(bits(ya), bits(yb), label)
+                    let upstream = Tensor.randn(ya.shape, dtype: dtype)
+                    ya.backward(upstream)
+                    yb.backward(upstream)
+                    XCTAssertEqual(bits(xa.grad!), bits(xb.grad!), "\(label), dx")
+                    XCTAssertEqual(bits(wa.grad!), bits(wb.grad!), "\(label), dw")
+                    XCTAssertEqual(bits(ba.grad!), bits(bb.grad!), "\(label), db")
+                    // Recorded (createGraph): the gradients built from differentiable ops.
+                    let (xc, wc, bc) = (x.requiringGrad(), w.requiringGrad(), b.requiringGrad())
+                    let recorded = gradients(of: matmulReLU(xc, transposed: wc, bias: bc), withRespectTo: [xc, wc, bc],
+                                             gradOutputs: upstream, createGraph: true)
+                    let unfused = gradients(of: relu(matmul(xc, transposed: wc, bias: bc)), withRespectTo: [xc, wc, bc],
+                                            gradOutputs: upstream, createGraph: true)
+                    for (r, u) in zip(recorded, unfused) { XCTAssertEqual(bits(r), bits(u), "\(label), recorded") }
+                }
+            }
+        }
+    }
 }

@@ -114,6 +114,11 @@ final class GradientCheckTests: XCTestCase, DrawsCheckInputs {
             check("dot", [r([5]), r([5])]) { matmul($0[0], $0[1]) }
             check("transposed operand", [r([2, 3, 5]), r([4, 5])]) { matmul($0[0], transposed: $0[1]) }
             check("transposed operand, vector", [r([5]), r([4, 5])]) { matmul($0[0], transposed: $0[1]) }
+            // Small products and a bias of ±1 keep the ReLU's inputs away from its kink.
+            check("transposed operand, bias, ReLU", [r([2, 3, 5], low: -0.2, high: 0.2), r([4, 5], low: -0.2, high: 0.2),
+                                                     Tensor(shape: [4], scalars: [1.0, -1, 1.2, -0.9])]) {
+                matmulReLU($0[0], transposed: $0[1], bias: $0[2])
+            }
         }
     }
 

@@ -94,6 +94,10 @@ final class HigherOrderTests: XCTestCase, DrawsCheckInputs {
             checkSecond("matmul", [r([3, 5]), r([5, 4])]) { matmul($0[0], $0[1]) * matmul($0[0], $0[1]) }
             checkSecond("batched matmul", [r([2, 3, 5]), r([2, 5, 4])]) { let p = matmul($0[0], $0[1]); return p * p }
             checkSecond("addmm (linear)", [r([3, 5]), r([4, 5]), r([4])]) { let p = matmul($0[0], transposed: $0[1], bias: $0[2]); return p * p }
+            checkSecond("addmm with ReLU", [r([3, 5], low: -0.2, high: 0.2), r([4, 5], low: -0.2, high: 0.2),
+                                            Tensor(shape: [4], scalars: [1.0, -1, 1.2, -0.9])]) {
+                let p = matmulReLU($0[0], transposed: $0[1], bias: $0[2]); return p * p
+            }
             checkSecond("conv2d", [r([2, 2, 5, 5]), r([3, 2, 3, 3]), r([3])]) {
                 let y = conv2d($0[0], weight: $0[1], bias: $0[2], stride: 1, padding: 1); return y * y
             }

@@ -239,6 +239,31 @@ final class ModuleTests: XCTestCase {
         }
     }
 
+    /// A linear layer followed by a ReLU runs as one op in a `Sequential`: the bits of the two layers, forward and
+    /// backward (input and parameters), with and without recording, and in evaluation (where the ReLU would overwrite).
+    func testLinearThenReLUGivesTheBitsOfTheTwoLayers() {
+        let bits = { (t: Tensor) in t.converted(to: .float64).doubleScalars.map(\.bitPattern) }
+        for (rows, inputs, outputs) in [(3, 5, 4), (64, 784, 256)] {
+            let layer = Linear(inputs, outputs), net = Sequential(layer, ReLU())
+            let x = Tensor.randn([rows, inputs])
+            XCTAssertEqual(bits(withNoGrad { net(x) }), bits(withNoGrad { relu(layer(x)) }), "\(rows)x\(inputs), no grad")
+            let a = x.requiringGrad(), b = x.requiringGrad()
+            let ya = net(a)
+            let (gw, gb) = (layer.weight.grad, layer.bias!.grad)
+            XCTAssertNil(gw); XCTAssertNil(gb)
+            let upstream = Tensor.randn(ya.shape)
+            ya.backward(upstream)
+            let (wa, ba) = (layer.weight.grad!, layer.bias!.grad!)
+            layer.zeroGrad()
+            let yb = relu(layer(b))
+            yb.backward(upstream)
+            XCTAssertEqual(bits(ya), bits(yb), "\(rows)x\(inputs)")
+            XCTAssertEqual(bits(a.grad!), bits(b.grad!), "\(rows)x\(inputs), input gradient")
+            XCTAssertEqual(bits(wa), bits(layer.weight.grad!), "\(rows)x\(inputs), weight gradient")
+            XCTAssertEqual(bits(ba), bits(layer.bias!.grad!), "\(rows)x\(inputs), bias gradient")
+        }
+    }
+
     func testActivationLayers() {
         let x = Tensor([-2, 0.5])
         XCTAssertEqual(ReLU()(x).scalars, [0, 0.5])

@@ -103,6 +103,10 @@ public protocol Backend: AnyObject, Sendable {
     /// (`torch.addmm`, a linear layer). The default copies the bias into every row, then accumulates the product.
     func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
                 into output: StridedBuffer)
+    /// `output = relu(bias + op(a)·op(b))`, as ``matmul(_:_:transposeA:transposeB:bias:into:)`` then `unary(.relu)` on
+    /// `output` give (a linear layer and the ReLU after it, in one call).
+    func matmulReLU(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
+                    into output: StridedBuffer)
 
     // MARK: Convolution and pooling (contiguous NCHW)
     /// 2-D convolution of `x` by `weight` [O, C, KH, KW] plus `bias` [O]. With `keepColumns` it returns
@@ -143,6 +147,13 @@ extension Backend {
     public func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
                        into output: StridedBuffer) {
         matmulOntoCopiedBias(a, b, transposeA: transposeA, transposeB: transposeB, bias: bias, into: output)
+    }
+
+    /// The product with its bias, then ReLU over it in place.
+    public func matmulReLU(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
+                           into output: StridedBuffer) {
+        matmul(a, b, transposeA: transposeA, transposeB: transposeB, bias: bias, into: output)
+        unary(.relu, output, into: output)
     }
 
     /// `output = bias + op(a)·op(b)` as two steps: the bias copied into every row, then the product accumulated.

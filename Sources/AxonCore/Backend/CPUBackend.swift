@@ -136,17 +136,29 @@ public final class CPUBackend: Backend {
     /// The bias seeds each thread's part of the product as it starts on it (one pass over the output fewer).
     public func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
                        into output: StridedBuffer) {
+        matmul(a, b, transposeA: transposeA, transposeB: transposeB, bias: bias, relu: false, into: output)
+    }
+
+    /// Each thread rectifies its own blocks of the product as it finishes them, while they are in its cache.
+    public func matmulReLU(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
+                           into output: StridedBuffer) {
+        matmul(a, b, transposeA: transposeA, transposeB: transposeB, bias: bias, relu: true, into: output)
+    }
+
+    private func matmul(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool, bias: StridedBuffer,
+                        relu: Bool, into output: StridedBuffer) {
         guard output.shape.count == 2, bias.shape == [output.shape[1]], bias.isContiguous else {
             matmulOntoCopiedBias(a, b, transposeA: transposeA, transposeB: transposeB, bias: bias, into: output)
+            if relu { unary(.relu, output, into: output) }
             return
         }
         switch a.dtype {
         case .float32:
             batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB, output, accumulate: false,
-                          bias: UnsafePointer(bias.pointer(Float.self)), Float.self)
+                          bias: UnsafePointer(bias.pointer(Float.self)), relu: relu, Float.self)
         case .float64:
             batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB, output, accumulate: false,
-                          bias: UnsafePointer(bias.pointer(Double.self)), Double.self)
+                          bias: UnsafePointer(bias.pointer(Double.self)), relu: relu, Double.self)
         default: axonFail("matmul", "needs floating-point tensors, got \(a.dtype) with shape \(a.shape)")
         }
     }

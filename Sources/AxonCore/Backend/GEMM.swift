@@ -36,10 +36,17 @@ enum GEMM {
 
     /// float32 GEMM through the packed path (or the plain loop for tiny products). With `bias` (n values, and not
     /// `accumulate`), C = bias + A·B, the bias added to every row (a linear layer): the same bits as copying it into
-    /// every row of C first and accumulating, but each thread writes its own part of C as it starts on it.
+    /// every row of C first and accumulating, but each thread writes its own part of C as it starts on it. With `relu`,
+    /// C = relu(C) after the product, each thread rectifying its own blocks of C as it finishes them.
     static func sgemm(m: Int, n: Int, k: Int, a: MatrixView<Float>, b: MatrixView<Float>,
-                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
+                      relu: Bool = false) {
         if m == 0 || n == 0 { return }
+        if relu && (k == 0 || m * n * k <= smallWork) {
+            sgemm(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, bias: bias)
+            rectify(c, ldc: ldc, rows: 0..<m, columns: 0..<n)
+            return
+        }
         if k == 0 || m * n * k <= smallWork, let bias, !accumulate {
             for i in 0..<m { (c + i * ldc).update(from: bias, count: n) }
             sgemm(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: true)
@@ -65,13 +72,24 @@ enum GEMM {
                    b: MatrixView(base: a.base, rowStride: 1, columnStride: a.rowStride), c: ct, ldc: m,
                    accumulate: accumulate, variant: m <= narrowColumns ? narrowVariant : bestVariant,
                    start: bias.map { .columnBias($0) }) { rows, columns in
+                if relu { rectify(ct, ldc: m, rows: rows, columns: columns) }
                 axon_transpose(ct + rows.lowerBound * m + columns.lowerBound, m, columns.count, rows.count,
                                c + columns.lowerBound * ldc + rows.lowerBound, ldc)
             }
             return
         }
-        packed(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate,
-               variant: n <= narrowColumns ? narrowVariant : bestVariant, start: bias.map { .rowBias($0) })
+        let c = SendablePointer(pointer: c)
+        packed(m: m, n: n, k: k, a: a, b: b, c: c.pointer, ldc: ldc, accumulate: accumulate,
+               variant: n <= narrowColumns ? narrowVariant : bestVariant, start: bias.map { .rowBias($0) },
+               finish: relu ? { rows, columns in rectify(c.pointer, ldc: ldc, rows: rows, columns: columns) } : nil)
+    }
+
+    /// ReLU over C[rows, columns], in place (v <= 0 ? 0 : v, as the ReLU op).
+    static func rectify(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, columns: Range<Int>) {
+        for i in rows {
+            let row = c + i * ldc + columns.lowerBound
+            axon_relu_f32(row, row, columns.count)
+        }
     }
 
     /// Where a product's C starts from, when not zero or C's own values: a bias in every row, C[i, j] = bias[j]

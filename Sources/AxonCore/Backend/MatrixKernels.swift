@@ -1,16 +1,21 @@
 extension AxonFloat {
-    /// C = A·B (or C += A·B, or with `bias`, C = bias + A·B, the bias in every row) for this element type: the
-    /// packed GEMM for Float, the reference loop for Double (float64 exists for checking, not speed).
+    /// C = A·B (or C += A·B, or with `bias`, C = bias + A·B, the bias in every row; with `relu`, then C = relu(C)) for
+    /// this element type: the packed GEMM for Float, the reference loop for Double (float64 exists for checking, not
+    /// speed).
     static func gemm(m: Int, n: Int, k: Int, a: MatrixView<Self>, b: MatrixView<Self>,
-                     c: UnsafeMutablePointer<Self>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Self>? = nil) {
+                     c: UnsafeMutablePointer<Self>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Self>? = nil,
+                     relu: Bool = false) {
         if Self.self == Float.self {
             GEMM.sgemm(m: m, n: n, k: k,
                        a: unsafeBitCast(a, to: MatrixView<Float>.self), b: unsafeBitCast(b, to: MatrixView<Float>.self),
                        c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, accumulate: accumulate,
-                       bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) })
+                       bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }, relu: relu)
         } else {
             if let bias, !accumulate { for i in 0..<m { (c + i * ldc).update(from: bias, count: n) } }
             GEMM.reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate || bias != nil)
+            if relu {
+                for i in 0..<m { for j in 0..<n where c[i * ldc + j] <= 0 { c[i * ldc + j] = 0 } }
+            }
         }
     }
 }
@@ -31,7 +36,8 @@ func matrixStrides(_ v: StridedBuffer, transposed: Bool) -> (batch: Int, row: In
 /// Batched matrix product over strided operands: for each batch i, C[i] = op(A[i])·op(B[i]) (or +=), with
 /// the transposes and any strides handled by GEMM's packing and C contiguous.
 func batchedMatmul<T: AxonFloat>(_ a: StridedBuffer, _ b: StridedBuffer, transposeA: Bool, transposeB: Bool,
-                                 _ c: StridedBuffer, accumulate: Bool, bias: UnsafePointer<T>? = nil, _: T.Type) {
+                                 _ c: StridedBuffer, accumulate: Bool, bias: UnsafePointer<T>? = nil, relu: Bool = false,
+                                 _: T.Type) {
     let r = c.shape.count
     let batch = r == 3 ? c.shape[0] : 1, m = c.shape[r - 2], n = c.shape[r - 1]
     let k = transposeA ? a.shape[a.shape.count - 2] : a.shape[a.shape.count - 1]
@@ -41,6 +47,6 @@ func batchedMatmul<T: AxonFloat>(_ a: StridedBuffer, _ b: StridedBuffer, transpo
     for i in 0..<batch {
         let av = MatrixView(base: UnsafePointer(pa + i * sa.batch), rowStride: sa.row, columnStride: sa.column)
         let bv = MatrixView(base: UnsafePointer(pb + i * sb.batch), rowStride: sb.row, columnStride: sb.column)
-        T.gemm(m: m, n: n, k: k, a: av, b: bv, c: pc + i * m * n, ldc: n, accumulate: accumulate, bias: bias)
+        T.gemm(m: m, n: n, k: k, a: av, b: bv, c: pc + i * m * n, ldc: n, accumulate: accumulate, bias: bias, relu: relu)
     }
 }

@@ -7,7 +7,7 @@ protocol InPlaceLayer {
 }
 
 /// A layer that can apply a ReLU to its own output as one op (Sequential uses it for the layer and the ReLU after
-/// it): 2-D max pooling.
+/// it): linear layers, and 2-D max pooling.
 protocol ReLUFusing {
     /// `relu(self(input))`, the same values and gradients.
     func rectified(_ input: Tensor) -> Tensor

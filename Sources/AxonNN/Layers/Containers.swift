@@ -24,8 +24,9 @@ public final class Sequential: Module, Layer {
     /// windows (when no summary or export is traced, which must see the layers as written). The two orders give
     /// the same bits, forward and backward: ReLU is max(x, 0), so the maximum of the ReLUs is the ReLU of the
     /// maximum; where that maximum is positive both orders pick the same (first) element of the window, and
-    /// where it is not both gradients are zero. 2-D max pooling followed by a ReLU (either order, then) runs as one
-    /// op, each thread pooling and rectifying its own planes: the same values and gradients as the two layers.
+    /// where it is not both gradients are zero. A linear layer or 2-D max pooling (in either order with the ReLU,
+    /// then) followed by a ReLU runs as one op, each thread rectifying the part of the output it has just made: the
+    /// same values and gradients as the two layers.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let tracing = SummaryTrace.current != nil || ExportTrace.isActive
         let mayOverwrite = !GradMode.isEnabled && !tracing

@@ -4,7 +4,7 @@ import AxonCore
 /// (U(-1/√in, 1/√in) for weight and bias).
 ///
 /// Shapes: input `[..., inFeatures]` -> output `[..., outFeatures]`; weight `[out, in]`, bias `[out]`.
-public final class Linear: Module, Layer {
+public final class Linear: Module, Layer, ReLUFusing {
     /// Weight `[outFeatures, inFeatures]`.
     public let weight: Tensor
     /// Bias `[outFeatures]`, or nil.
@@ -31,6 +31,12 @@ public final class Linear: Module, Layer {
             fatalError("Axon.Linear: input shape \(input.shape) does not end in \(inFeatures) features (weight \(weight.shape))")
         }
         return traced(linear(input, weight: weight, bias: bias), from: input)
+    }
+
+    /// The layer followed by a ReLU, as one op: each thread rectifies the blocks of the product it has computed.
+    func rectified(_ input: Tensor) -> Tensor {
+        guard let bias, input.shape.last == inFeatures else { return relu(self(input)) }
+        return matmulReLU(input, transposed: weight, bias: bias)
     }
 
     /// The layer and its configuration, as printed in a model description.
