@@ -563,15 +563,7 @@ final class KernelTests: XCTestCase {
         let one: [(Float) -> Float] = [axon_exp_f32_one, axon_sigmoid_f32_one, axon_tanh_f32_one]
         for op in 0..<3 {
             let scalar = xs.map(one[op])
-            for level in 1...Int(axon_transcendental_levels()) {
-                for n in [xs.count, 1, 7, 8, 15, 16, 17, 33] {
-                    var out = [Float](repeating: 7, count: n)
-                    axon_transcendental_f32_with(Int32(level), Int32(op), xs, &out, n)
-                    // Bits equal (any NaN counts as NaN: its sign and payload are not part of the contract).
-                    let differing = (0..<n).first { out[$0].bitPattern != scalar[$0].bitPattern && !(out[$0].isNaN && scalar[$0].isNaN) }
-                    XCTAssertNil(differing, "op \(op) level \(level) n \(n): x = \(differing.map { xs[$0] } ?? 0)")
-                }
-            }
+            assertEveryLevelGives(scalar, xs, "op \(op)") { axon_transcendental_f32_with($0, Int32(op), xs, $1, $2) }
             var worst = 0.0
             for (x, y) in zip(xs, scalar) where x.isFinite {
                 let e = exact[op](Double(x))
@@ -582,6 +574,14 @@ final class KernelTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst, op == 0 ? 2 : 3, "op \(op): worst error in ulps")
         }
         XCTAssertEqual(axon_exp_f32_one(.infinity), .infinity)
+        XCTAssertEqual(axon_erf_f32_one(.infinity), 1)
+        XCTAssertEqual(axon_erf_f32_one(-.infinity), -1)
+        XCTAssertEqual(axon_erf_f32_one(0), 0)
+        XCTAssertEqual(axon_erf_f32_one(-0.0).sign, .minus)
+        XCTAssertTrue(axon_erf_f32_one(.nan).isNaN)
+        XCTAssertEqual(axon_gelu_f32_one(.infinity), .infinity)
+        XCTAssertEqual(axon_gelu_f32_one(-20), -0)
+        XCTAssertTrue(axon_gelu_f32_one(.nan).isNaN)
         XCTAssertEqual(axon_exp_f32_one(-.infinity), 0)
         XCTAssertEqual(axon_exp_f32_one(89), .infinity)
         XCTAssertGreaterThan(axon_exp_f32_one(-100), 0, "a subnormal, not 0")
@@ -591,6 +591,59 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(axon_tanh_f32_one(-.infinity), -1)
         XCTAssertEqual(axon_tanh_f32_one(0), 0)
         for f in one { XCTAssertTrue(f(.nan).isNaN) }
+    }
+
+    /// `run(level, out, n)`, at every transcendental level this CPU runs and for lengths that leave every vector tail,
+    /// writes the first n of `scalar` bit for bit (any NaN counts as NaN: its sign and payload are not part of the
+    /// contract).
+    private func assertEveryLevelGives(_ scalar: [Float], _ xs: [Float], _ label: String,
+                                       _ run: (Int32, UnsafeMutablePointer<Float>, Int) -> Void) {
+        for level in 1...Int(axon_transcendental_levels()) {
+            for n in [xs.count, 1, 7, 8, 15, 16, 17, 33] {
+                var out = [Float](repeating: 7, count: n)
+                out.withUnsafeMutableBufferPointer { run(Int32(level), $0.baseAddress!, n) }
+                let differing = (0..<n).first { out[$0].bitPattern != scalar[$0].bitPattern && !(out[$0].isNaN && scalar[$0].isNaN) }
+                XCTAssertNil(differing, "\(label) level \(level) n \(n): x = \(differing.map { xs[$0] } ?? 0)")
+            }
+        }
+    }
+
+    /// float32 erf, GELU and GELU's derivative at every level this CPU runs: each level gives the scalar version's
+    /// bits (for every vector width and tail); erf within 2 ulps of the exact value; GELU and its derivative within
+    /// what erf's error and float32 rounding allow (PyTorch computes them the same way: x·0.5·(1 + erf(x/√2)), whose
+    /// 1 + erf cancels for large negative x, so the bound is absolute, scaled by |x|).
+    func testFloat32ErfAndGELUAtEveryLevel() {
+        var xs: [Float] = []
+        var x: Float = -12
+        while x < 12 { xs.append(x); x += 0.000731 }
+        xs += [0, -0, .nan, .infinity, -.infinity, 0.927734375, -0.927734375, 0.92773443, 1e-30, -1e-30, 1e-8, 4, -4, 9, -9, 30, -30]
+        let gs = xs.indices.map { Float(($0 % 13) - 6) / 3 }
+        let sqrt1_2 = 0.5.squareRoot()
+        for op in [3, 4] {
+            let scalar = xs.map(op == 3 ? axon_erf_f32_one : axon_gelu_f32_one)
+            assertEveryLevelGives(scalar, xs, "op \(op)") { axon_transcendental_f32_with($0, Int32(op), xs, $1, $2) }
+            var worst = 0.0
+            for (x, y) in zip(xs, scalar) where x.isFinite {
+                let xd = Double(x)
+                if op == 3 {
+                    let e = Foundation.erf(xd)
+                    worst = max(worst, Swift.abs(Double(y) - e) / Double(max(Float(e).ulp, Float.leastNonzeroMagnitude)))
+                } else {
+                    let e = xd * 0.5 * (1 + Foundation.erf(xd * sqrt1_2))
+                    worst = max(worst, Swift.abs(Double(y) - e) / (Double(Float.ulpOfOne) * max(1, Swift.abs(xd))))
+                }
+            }
+            XCTAssertLessThanOrEqual(worst, 2, "op \(op): worst error (erf: ulps; GELU: float32 epsilons times max(1, |x|))")
+        }
+        let scalar = zip(gs, xs).map { axon_gelu_backward_f32_one($0, $1) }
+        assertEveryLevelGives(scalar, xs, "GELU backward") { axon_gelu_backward_f32_with($0, gs, xs, $1, $2) }
+        var worst = 0.0
+        for ((g, x), y) in zip(zip(gs, xs), scalar) where x.isFinite {
+            let xd = Double(x), gd = Double(g)
+            let e = gd * (0.5 * (1 + Foundation.erf(xd * sqrt1_2)) + xd * Foundation.exp(-0.5 * xd * xd) / (2 * Double.pi).squareRoot())
+            worst = max(worst, Swift.abs(Double(y) - e) / (Double(Float.ulpOfOne) * max(1, Swift.abs(gd))))
+        }
+        XCTAssertLessThanOrEqual(worst, 3, "GELU backward: worst error in float32 epsilons times max(1, |g|)")
     }
 
     /// The unpacked small-product kernel at every level this CPU runs: strided A (plain and transposed),

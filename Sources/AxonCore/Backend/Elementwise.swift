@@ -20,8 +20,8 @@ extension Double: AxonFloat {}
 /// Elements per task below which an elementwise loop stays on one thread.
 let elementwiseGrain = 1 << 15
 
-/// One element of a unary op. float32 sigmoid and tanh come from the C kernels (transcendental.c), which give
-/// the same bits one element at a time as in their vector loops. exp stays the C library's (within half an ulp,
+/// One element of a unary op. float32 sigmoid, tanh, erf and GELU come from the C kernels (transcendental.c), which
+/// give the same bits one element at a time as in their vector loops. exp stays the C library's (within half an ulp,
 /// where the vector exp is within 2): softmax's gradients in float32 need that to match PyTorch at rel 1e-4.
 @inline(__always)
 func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
@@ -39,10 +39,12 @@ func applyUnary<T: AxonFloat>(_ op: UnaryOp, _ x: T) -> T {
         let e = T.exp(x)
         return e / (1 + e)
     case .relu: return x <= 0 ? 0 : x  // NaN stays NaN (as PyTorch), -0 becomes 0
-    case .erf: return T.erf(x)
+    case .erf: return T.self == Float.self ? T(axon_erf_f32_one(Float(x))) : T.erf(x)
     case .sign: return x > 0 ? 1 : (x < 0 ? -1 : 0)
     case .step: return x > 0 ? 1 : 0
-    case .gelu: return 0.5 * x * (1 + T.erf(x / T(2).squareRoot()))  // the composed form's order
+    case .gelu:
+        if T.self == Float.self { return T(axon_gelu_f32_one(Float(x))) }
+        return 0.5 * x * (1 + T.erf(x / T(2).squareRoot()))  // the composed form's order
     }
 }
 
@@ -63,6 +65,7 @@ func applyBinary<T: AxonFloat>(_ op: BinaryOp, _ a: T, _ b: T) -> T {
     case .tanhBackward: return a * (1 - b * b)
     case .sigmoidBackward: return a * (1 - b) * b
     case .geluBackward:
+        if T.self == Float.self { return T(axon_gelu_backward_f32_one(Float(a), Float(b))) }
         let cdf = 0.5 * (1 + T.erf(b / T(2).squareRoot())), pdf = T.exp(-0.5 * b * b) / (2 * T.pi).squareRoot()
         return a * (cdf + b * pdf)
     }
@@ -181,13 +184,15 @@ func unaryKernel<T: AxonFloat>(_ op: UnaryOp, _ x: StridedBuffer, _ output: Stri
     }
 }
 
-/// The C loop of a float32 unary op, where there is one: branch-free ReLU, and the vectorised sigmoid and tanh
-/// (which give ``applyUnary``'s bits).
+/// The C loop of a float32 unary op, where there is one: branch-free ReLU, and the vectorised sigmoid, tanh, erf and
+/// GELU (which give ``applyUnary``'s bits).
 func floatVectorKernel(_ op: UnaryOp) -> ((UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)? {
     switch op {
     case .relu: return { axon_relu_f32($0, $1, $2) }
     case .sigmoid: return { axon_sigmoid_f32($0, $1, $2) }
     case .tanh: return { axon_tanh_f32($0, $1, $2) }
+    case .erf: return { axon_erf_f32($0, $1, $2) }
+    case .gelu: return { axon_gelu_f32($0, $1, $2) }
     default: return nil
     }
 }
@@ -214,6 +219,9 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: StridedBuffer, _ b: Strided
                     for i in range { o[i] = y[i] <= 0 ? 0 : x[i] }
                 }
             case .tanhBackward: for i in range { o[i] = x[i] * (1 - y[i] * y[i]) }
+            case .geluBackward where T.self == Float.self:  // the vectorised C loop, applyBinary's bits
+                axon_gelu_backward_f32(floats(x + range.lowerBound), floats(y + range.lowerBound),
+                                       mutableFloats(o + range.lowerBound), range.count)
             default: for i in range { o[i] = applyBinary(op, x[i], y[i]) }
             }
         }

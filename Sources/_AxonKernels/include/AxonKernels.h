@@ -46,18 +46,26 @@ void axon_sdot_rows_with(int level, const float *a, long rows_a, const float *b,
 void axon_sdot_rows(const float *a, long rows_a, const float *b, long rows_b, long n, float *out);
 
 // ---- Branch-free elementwise loops (float32) ------------------------------------------------------
-// float32 exp, sigmoid and tanh (transcendental.c): vectorised over n elements (out may equal x), and one element
-// at a time with the same bits (for strided elements). The exp op itself keeps the C library's expf (more
-// accurate: softmax gradients need it); this exp is the building block of sigmoid and tanh.
+// float32 exp, sigmoid, tanh, erf and GELU (transcendental.c): vectorised over n elements (out may equal x), and one
+// element at a time with the same bits (for strided elements); GELU's derivative g·GELU'(x) the same way. The exp op
+// itself keeps the C library's expf (more accurate: softmax gradients need it); this exp is the building block of
+// the others.
 void axon_exp_f32(const float *x, float *out, long n);
 void axon_sigmoid_f32(const float *x, float *out, long n);
 void axon_tanh_f32(const float *x, float *out, long n);
+void axon_erf_f32(const float *x, float *out, long n);
+void axon_gelu_f32(const float *x, float *out, long n);
+void axon_gelu_backward_f32(const float *g, const float *x, float *out, long n);
 float axon_exp_f32_one(float x);
 float axon_sigmoid_f32_one(float x);
 float axon_tanh_f32_one(float x);
-// Levels: 1 scalar, 2 AVX2 with FMA, 3 AVX-512; op 0 exp, 1 sigmoid, 2 tanh (for tests of every level).
+float axon_erf_f32_one(float x);
+float axon_gelu_f32_one(float x);
+float axon_gelu_backward_f32_one(float g, float x);
+// Levels: 1 scalar, 2 AVX2 with FMA, 3 AVX-512; op 0 exp, 1 sigmoid, 2 tanh, 3 erf, 4 GELU (for tests of every level).
 int axon_transcendental_levels(void);
 void axon_transcendental_f32_with(int level, int op, const float *x, float *out, long n);
+void axon_gelu_backward_f32_with(int level, const float *g, const float *x, float *out, long n);
 // Softmax (log 0) or log-softmax (log 1) of `rows` contiguous rows of n floats, and log-softmax's derivative
 // g − exp(y)·Σg per row (softmax.c; the forward's out must not overlap x, which it reads after writing out; the derivative's may be g): the generic
 // Swift kernels' arithmetic and bits.
