@@ -245,6 +245,34 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Binary ops over rows that are contiguous in every operand (a broadcast over the last axis, a sliced view) give
+    /// the bits of the element-by-element walk, for every op, with NaN, ±0 and infinities among the values.
+    func testContiguousRowsOfBinaryOpsMatchTheElementWalkBitwise() {
+        var values = randomFloats(6 * 40).map { $0 * 3 }
+        values[3] = .nan; values[50] = -0.0; values[51] = 0; values[90] = .infinity; values[91] = -.infinity
+        let x = Tensor(shape: [6, 40], scalars: values)
+        let w = Tensor(shape: [40], scalars: randomFloats(40).map { $0 + 0.5 })
+        let wide = Tensor.zeros([6, 41])
+        wide.narrowed(axis: 1, start: 0, length: 40).assign(x)
+        let view = wide.narrowed(axis: 1, start: 0, length: 40)  // rows contiguous, the whole not
+        let ops: [BinaryOp] = [.add, .sub, .mul, .div, .maximum, .pow, .reluBackward, .tanhBackward, .sigmoidBackward, .geluBackward]
+        for op in ops {
+            for (a, b) in [(x.strided, w.strided.broadcast(to: [6, 40])), (view.strided, x.strided), (w.strided.broadcast(to: [6, 40]), view.strided)] {
+                let out = Tensor.empty([6, 40])
+                CPUBackend.shared.binary(op, a, b, into: out.strided)
+                var expected = [Float](repeating: 0, count: 240)
+                for i in 0..<6 {
+                    for j in 0..<40 {
+                        let u = a.pointer(Float.self)[i * a.strides[0] + j * a.strides[1]]
+                        let v = b.pointer(Float.self)[i * b.strides[0] + j * b.strides[1]]
+                        expected[i * 40 + j] = applyBinary(op, u, v)
+                    }
+                }
+                XCTAssertEqual(out.scalars.map(\.bitPattern), expected.map(\.bitPattern), "\(op)")
+            }
+        }
+    }
+
     func testGEMMIsBitwiseIndependentOfThreadCount() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }

@@ -205,25 +205,8 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: StridedBuffer, _ b: Strided
     let px = SendablePointer(pointer: x), py = SendablePointer(pointer: y), po = SendablePointer(pointer: o)
     if output.isContiguous && a.isContiguous && b.isContiguous {
         parallelFor(count, grain: elementwiseGrain) { range in
-            let x = px.pointer, y = py.pointer, o = po.pointer
-            switch op {
-            case .add: for i in range { o[i] = x[i] + y[i] }
-            case .sub: for i in range { o[i] = x[i] - y[i] }
-            case .mul: for i in range { o[i] = x[i] * y[i] }
-            case .div: for i in range { o[i] = x[i] / y[i] }
-            case .reluBackward:
-                if T.self == Float.self {  // branch-free C loop
-                    axon_relu_backward_f32(floats(x + range.lowerBound), floats(y + range.lowerBound),
-                                           mutableFloats(o + range.lowerBound), range.count)
-                } else {
-                    for i in range { o[i] = y[i] <= 0 ? 0 : x[i] }
-                }
-            case .tanhBackward: for i in range { o[i] = x[i] * (1 - y[i] * y[i]) }
-            case .geluBackward where T.self == Float.self:  // the vectorised C loop, applyBinary's bits
-                axon_gelu_backward_f32(floats(x + range.lowerBound), floats(y + range.lowerBound),
-                                       mutableFloats(o + range.lowerBound), range.count)
-            default: for i in range { o[i] = applyBinary(op, x[i], y[i]) }
-            }
+            let at = range.lowerBound
+            binaryLoop(op, px.pointer + at, py.pointer + at, po.pointer + at, range.count)
         }
         return
     }
@@ -249,7 +232,33 @@ func binaryKernel<T: AxonFloat>(_ op: BinaryOp, _ a: StridedBuffer, _ b: Strided
     }
     let da = a.lastStride, db = b.lastStride, dout = output.lastStride
     forEachRow(output.shape, output, a, b) { oo, ao, bo, _, n in
+        // Rows contiguous in every operand (a row-wise broadcast such as x·w over the last axis, or a slice):
+        // the contiguous loop, vectorised, row by row.
+        if dout == 1 && da == 1 && db == 1 { return binaryLoop(op, x + ao, y + bo, o + oo, n) }
         for j in 0..<n { o[oo + j * dout] = applyBinary(op, x[ao + j * da], y[bo + j * db]) }
+    }
+}
+
+/// o[i] = op(x[i], y[i]) for i in 0..<n, contiguous: the loop chosen once per call (the arithmetic ops and
+/// the activations' derivatives vectorise; ReLU's and GELU's float32 derivatives are C loops), applyBinary's bits.
+@inline(__always)
+private func binaryLoop<T: AxonFloat>(_ op: BinaryOp, _ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>,
+                                      _ o: UnsafeMutablePointer<T>, _ n: Int) {
+    switch op {
+    case .add: for i in 0..<n { o[i] = x[i] + y[i] }
+    case .sub: for i in 0..<n { o[i] = x[i] - y[i] }
+    case .mul: for i in 0..<n { o[i] = x[i] * y[i] }
+    case .div: for i in 0..<n { o[i] = x[i] / y[i] }
+    case .reluBackward:
+        if T.self == Float.self {  // branch-free C loop
+            axon_relu_backward_f32(floats(x), floats(y), mutableFloats(o), n)
+        } else {
+            for i in 0..<n { o[i] = y[i] <= 0 ? 0 : x[i] }
+        }
+    case .tanhBackward: for i in 0..<n { o[i] = x[i] * (1 - y[i] * y[i]) }
+    case .geluBackward where T.self == Float.self:  // the vectorised C loop, applyBinary's bits
+        axon_gelu_backward_f32(floats(x), floats(y), mutableFloats(o), n)
+    default: for i in 0..<n { o[i] = applyBinary(op, x[i], y[i]) }
     }
 }
 
