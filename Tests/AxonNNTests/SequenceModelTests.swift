@@ -1,7 +1,9 @@
 import Axon
+import AxonCore
 import AxonTestSupport
 import Foundation
 import XCTest
+@testable import AxonNN
 
 /// Recurrent nets and attention beyond the fixture cases: the Swift spellings, sequences of different
 /// lengths, stacks, positional encodings and gradient checks.
@@ -166,5 +168,30 @@ final class SequenceModelTests: XCTestCase {
         let plus = firstDerivative(x.detached() + v * eps), minus = firstDerivative(x.detached() - v * eps)
         let numeric = zip(plus, minus).map { ($0 - $1) / (2 * eps) }
         XCTAssertLessThan(zip(hv, numeric).map { Swift.abs($0 - $1) / Swift.max(Swift.abs($1), 1) }.max()!, 1e-5)
+    }
+
+    /// The LSTM backward step's vectorised C pass gives, unit for unit, the bits of the Swift rule it replaces in
+    /// float32 (`lstmGateGradients`), for widths that leave every vector tail, with zeros, saturated gates and large
+    /// gradients among the values.
+    func testLSTMCellBackwardPassGivesTheSwiftRulesBits() {
+        let generator = Generator(seed: 9)
+        for h in [1, 7, 8, 15, 16, 17, 33, 256] {
+            func draw(_ n: Int, _ low: Double, _ high: Double) -> [Float] {
+                Tensor.uniform([n], low: low, high: high, generator: generator).scalars
+            }
+            var gates = draw(4 * h, 0, 1)
+            gates[0] = 1; gates[h] = 0  // a saturated input gate, a closed forget gate
+            let tanhC = draw(h, -1, 1), cPrev = draw(h, -3, 3)
+            let dOut = draw(2 * h, -100, 100), dhNext = draw(h, -1, 1), dcNext = draw(h, -1, 1)
+            var dGates = [Float](repeating: 7, count: 4 * h), dcPrev = [Float](repeating: 7, count: h)
+            lstmCellBackward(units: h, gates: gates, tanhC: tanhC, cPrev: cPrev, dhOut: dOut, dcOut: Array(dOut[h...]),
+                             dhNext: dhNext, dcNext: dcNext, dGates: &dGates, dcPrev: &dcPrev)
+            for j in 0..<h {
+                let e = lstmGateGradients(i: gates[j], f: gates[h + j], g: gates[2 * h + j], o: gates[3 * h + j], tanhC: tanhC[j],
+                                          cPrev: cPrev[j], dh: dOut[j] + dhNext[j], dc: dOut[h + j] + dcNext[j])
+                XCTAssertEqual([dGates[j], dGates[h + j], dGates[2 * h + j], dGates[3 * h + j], dcPrev[j]].map(\.bitPattern),
+                               [e.i, e.f, e.g, e.o, e.cPrev].map(\.bitPattern), "h \(h), unit \(j)")
+            }
+        }
     }
 }

@@ -168,6 +168,13 @@ private func lstmStepBackward<T: BinaryFloatingPoint>(_ x: LSTMStepGradients, _ 
         let dg = pdg + r * 4 * h, dcp = pcp + r * h, dhp = php + r * h, prev = pprev + r * h
         let hPrev = x.prior.map { ps + (r * t + $0) * 2 * h } ?? (ph0 + r * h)
         let cPrev = x.prior.map { ps + (r * t + $0) * 2 * h + h } ?? (pc0 + r * h)
+        if live && T.self == Float.self {  // the vectorised C pass, lstmGateGradients' bits
+            func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+            lstmCellBackward(units: h, gates: f(g), tanhC: f(tc), cPrev: f(cPrev), dhOut: f(dOut), dcOut: f(dOut + h),
+                             dhNext: f(pdh + r * h), dcNext: f(pdc + r * h), dGates: f(dg), dcPrev: f(dcp))
+            for j in 0..<h { prev[j] = hPrev[j]; dhp[j] = 0 }
+            continue
+        }
         for j in 0..<h {
             let dh = dOut[j] + pdh[r * h + j], dcIn = dOut[h + j] + pdc[r * h + j]
             prev[j] = hPrev[j]

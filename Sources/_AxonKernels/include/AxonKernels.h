@@ -174,6 +174,13 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
 void axon_channel_affine_f32(const float *a, const float *b, float *out, long n, long c, long s, long c0, long c1,
                              const float *shift_a, const float *shift_b, const float *alpha, const float *beta, const float *gamma);
 
+// ---- An LSTM step's backward pass, elementwise (recurrent.c) -------------------------------------
+// For one sequence of h units whose state changed at the step: from the activated gates (i, f, g, o: 4h values),
+// tanh(c_t), c_{t-1}, and the gradients arriving at h_t and c_t in two parts each (from the output, from the next
+// step), the gates' gradients (4h values) and the gradient of c_{t-1}, with the operations of AxonNN's Swift rule.
+void axon_lstm_cell_backward_f32(long h, const float *gates, const float *tanh_c, const float *c_prev, const float *dh_out,
+                                 const float *dc_out, const float *dh_next, const float *dc_next, float *dgates, float *dc_prev);
+
 // ---- Fused optimizer updates (optim.c) ----------------------------------------------------------
 // Adam's step: out = base - ((m / c1) / (sqrt(v) / s2 + eps)) * lr over n floats, rounded after each operation
 // as the composed ops are (no FMA); out may equal base. Levels: 1 portable, 2 AVX2, 3 AVX-512.
