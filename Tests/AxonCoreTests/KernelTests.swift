@@ -273,6 +273,20 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// An operand copied so that the GEMM reads it in place gives the products of the packed original, bit for bit.
+    func testOperandReadInPlaceGivesThePackedProducts() {
+        for (rows, inner, columns) in [(32, 1024, 256), (7, 96, 64), (64, 128, 100)] {
+            let a = Tensor.randn([rows, inner], generator: g), b = Tensor.randn([inner, columns], generator: g)
+            let copy = readableInPlace(b)
+            XCTAssertEqual(copy.scalars, b.scalars)
+            if columns % 32 == 0 { XCTAssertFalse(copy.isContiguous, "a copy with padded rows") } else { XCTAssertTrue(copy === b) }
+            let inPlace = Tensor.empty([rows, columns]), packed = Tensor.empty([rows, columns])
+            CPUBackend.shared.matmul(a.strided, copy.strided, transposeA: false, transposeB: false, into: inPlace.strided, accumulate: false)
+            CPUBackend.shared.matmul(a.strided, b.strided, transposeA: false, transposeB: false, into: packed.strided, accumulate: false)
+            XCTAssertEqual(inPlace.scalars.map(\.bitPattern), packed.scalars.map(\.bitPattern), "\(rows)x\(inner)x\(columns)")
+        }
+    }
+
     func testGEMMIsBitwiseIndependentOfThreadCount() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
