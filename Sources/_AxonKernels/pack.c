@@ -90,6 +90,42 @@ void axon_pack_transposed_with(int level, const float *src, long ld, long rows, 
     pack_t_generic(src, ld, rows, cols, nr, nr, dst);
 }
 
+// dst[p * ldd + j] += src[j * ld + p] for p < rows, j < cols: a block of a product computed transposed, added onto
+// its destination (each element one addition, the same bits in either order of the operands).
+static void transpose_add_generic(const float *src, long ld, long rows, long cols, float *dst, long ldd) {
+    for (long p = 0; p < rows; p++) {
+        float *d = dst + p * ldd;
+        for (long j = 0; j < cols; j++) d[j] += src[j * ld + p];
+    }
+}
+
+#if AXON_X86
+__attribute__((target("avx2")))
+static void transpose_add_avx2(const float *src, long ld, long rows, long cols, float *dst, long ldd) {
+    const long rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+    for (long p = 0; p < rows8; p += 8) {
+        for (long j = 0; j < cols8; j += 8) {
+            const float *s = src + j * ld + p;
+            __m256 r[8];
+            for (long q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(s + q * ld);
+            transpose8x8(r);
+            float *d = dst + p * ldd + j;
+            for (long t = 0; t < 8; t++) _mm256_storeu_ps(d + t * ldd, _mm256_add_ps(_mm256_loadu_ps(d + t * ldd), r[t]));
+        }
+        for (long t = p; t < p + 8; t++)
+            for (long j = cols8; j < cols; j++) dst[t * ldd + j] += src[j * ld + t];
+    }
+    transpose_add_generic(src + rows8, ld, rows - rows8, cols, dst + rows8 * ldd, ldd);
+}
+#endif
+
+void axon_transpose_add(const float *src, long ld, long rows, long cols, float *dst, long ldd) {
+#if AXON_X86
+    if (axon_cpu_avx2()) { transpose_add_avx2(src, ld, rows, cols, dst, ldd); return; }
+#endif
+    transpose_add_generic(src, ld, rows, cols, dst, ldd);
+}
+
 void axon_transpose(const float *src, long ld, long rows, long cols, float *dst, long ldd) {
 #if AXON_X86
     if (axon_cpu_avx2() && ldd > 8) { pack_t_avx2(src, ld, rows, cols, ldd, cols, dst); return; }

@@ -99,7 +99,9 @@ final class KernelTests: XCTestCase {
     func testSwappedProductMatchesTheDirectOneBitwise() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
-        for (m, n, k) in [(64, 256, 784), (16, 40, 101), (21, 130, 600)] {
+        // An LSTM step's h·W_hhᵀ (one K block: accumulated by adding the transposed product onto C), a K block of
+        // exactly KC, and several K blocks.
+        for (m, n, k) in [(64, 256, 784), (16, 40, 101), (21, 130, 600), (32, 1024, 256), (19, 70, 512)] {
             let x = randomFloats(m * k), w = randomFloats(n * k), c0 = randomFloats(m * n)
             for acc in [false, true] {
                 var direct = c0, swapped1 = c0, swapped2 = c0, reference = c0

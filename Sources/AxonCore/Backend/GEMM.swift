@@ -67,14 +67,22 @@ enum GEMM {
             // into C itself, while it is in its core's cache.
             let ct = allocateAligned(n * m)
             defer { ct.deallocate() }
-            if accumulate { axon_pack_transposed(c, ldc, n, m, m, ct) }
+            // Accumulating over one K block, each element is C's value plus the block's sum, one addition in either
+            // order: the product is made from zero and added onto C as it is transposed back (an LSTM step's h·W_hhᵀ
+            // into its gates), instead of C being transposed into the buffer first.
+            let addsOnto = accumulate && k <= kc && bias == nil && !relu
+            if accumulate && !addsOnto { axon_pack_transposed(c, ldc, n, m, m, ct) }
             packed(m: n, n: m, k: k, a: MatrixView(base: b.base, rowStride: b.columnStride, columnStride: 1),
                    b: MatrixView(base: a.base, rowStride: 1, columnStride: a.rowStride), c: ct, ldc: m,
-                   accumulate: accumulate, variant: m <= narrowColumns ? narrowVariant : bestVariant,
+                   accumulate: accumulate && !addsOnto, variant: m <= narrowColumns ? narrowVariant : bestVariant,
                    start: bias.map { .columnBias($0) }) { rows, columns in
                 if relu { rectify(ct, ldc: m, rows: rows, columns: columns) }
-                axon_transpose(ct + rows.lowerBound * m + columns.lowerBound, m, columns.count, rows.count,
-                               c + columns.lowerBound * ldc + rows.lowerBound, ldc)
+                let block = ct + rows.lowerBound * m + columns.lowerBound, into = c + columns.lowerBound * ldc + rows.lowerBound
+                if addsOnto {
+                    axon_transpose_add(block, m, columns.count, rows.count, into, ldc)
+                } else {
+                    axon_transpose(block, m, columns.count, rows.count, into, ldc)
+                }
             }
             return
         }

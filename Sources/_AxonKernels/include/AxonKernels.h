@@ -96,6 +96,8 @@ void axon_pack_transposed(const float *src, long ld, long rows, long cols, long 
 // dst[p * ldd + j] = src[j * ld + p] for p < rows, j < cols: a block of a matrix transposed into another (row stride
 // ldd), nothing written past its columns.
 void axon_transpose(const float *src, long ld, long rows, long cols, float *dst, long ldd);
+// dst[p * ldd + j] += src[j * ld + p]: the same block added onto the destination instead.
+void axon_transpose_add(const float *src, long ld, long rows, long cols, float *dst, long ldd);
 // Packing of a row-major operand for the GEMM (GEMM.packB): dst[p * nr + j] = src[p * ld + j] for p < rows, j < cols,
 // zero for cols <= j < nr. Each row of a full sliver (16 or 64 floats) is a fixed-size copy, not a library call.
 void axon_pack_rows(const float *src, long ld, long rows, long cols, long nr, float *dst);
