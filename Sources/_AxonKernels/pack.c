@@ -35,6 +35,13 @@ static inline void transpose8x8(__m256 r[8]) {
     r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+// The 8x8 tile at s (rows ld apart), transposed: on return r[t] holds the tile's column t.
+__attribute__((target("avx2")))
+static inline void load_transposed(const float *s, long ld, __m256 r[8]) {
+    for (long q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(s + q * ld);
+    transpose8x8(r);
+}
+
 // At most 8 columns into groups of nr <= 8 (the GEMM's packed A: MR = 6 rows of a row-major A, each k's six values
 // together): 8 k at a time through one tile, each group written as a whole 8-lane vector in increasing order, so
 // that the next group overwrites its spare lanes. The last group of the last tile would spill past the end: the
@@ -64,10 +71,8 @@ static void pack_t_avx2(const float *src, long ld, long rows, long cols, long ld
     // 784 x 256 weight: 50 us against 25-34 us this way, on a Zen 3).
     for (long p = 0; p < rows8; p += 8) {
         for (long j = 0; j < cols8; j += 8) {
-            const float *s = src + j * ld + p;
             __m256 r[8];
-            for (long q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(s + q * ld);
-            transpose8x8(r);
+            load_transposed(src + j * ld + p, ld, r);
             float *d = dst + p * nr + j;
             for (long t = 0; t < 8; t++) _mm256_storeu_ps(d + t * nr, r[t]);
         }
@@ -105,10 +110,8 @@ static void transpose_add_avx2(const float *src, long ld, long rows, long cols, 
     const long rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
     for (long p = 0; p < rows8; p += 8) {
         for (long j = 0; j < cols8; j += 8) {
-            const float *s = src + j * ld + p;
             __m256 r[8];
-            for (long q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(s + q * ld);
-            transpose8x8(r);
+            load_transposed(src + j * ld + p, ld, r);
             float *d = dst + p * ldd + j;
             for (long t = 0; t < 8; t++) _mm256_storeu_ps(d + t * ldd, _mm256_add_ps(_mm256_loadu_ps(d + t * ldd), r[t]));
         }
