@@ -165,7 +165,8 @@ extension Tensor {
 package func readableInPlace(_ b: Tensor) -> Tensor {
     guard b.rank == 2, b.dtype == .float32, b.shape[1] >= 64 else { return b }
     let view = b.strided, strides = view.strides
-    if strides[1] == 1 && strides[0] % 32 != 0 { return b }
+    if GEMM.readsBInPlace(MatrixView(base: UnsafePointer(view.pointer(Float.self)), rowStride: strides[0],
+                                     columnStride: strides[1])) { return b }
     let padded = Tensor.empty([b.shape[0], b.shape[1] + 16], dtype: b.dtype)
     let inside = padded.narrowed(axis: 1, start: 0, length: b.shape[1])
     Backends.current.copy(view, into: inside.strided)
