@@ -507,7 +507,7 @@ func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry
                     if T.self == Float.self {
                         axon_relu_f32(mutableFloats(v.pointer) + first, mutableFloats(v.pointer) + first, count)
                     } else {
-                        for i in first..<(first + count) where v.pointer[i] <= 0 { v.pointer[i] = 0 }
+                        for i in first..<(first + count) { v.pointer[i] = applyUnary(.relu, v.pointer[i]) }
                     }
                 }
     }

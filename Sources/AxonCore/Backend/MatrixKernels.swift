@@ -14,7 +14,7 @@ extension AxonFloat {
             if let bias, !accumulate { for i in 0..<m { (c + i * ldc).update(from: bias, count: n) } }
             GEMM.reference(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate || bias != nil)
             if relu {
-                for i in 0..<m { for j in 0..<n where c[i * ldc + j] <= 0 { c[i * ldc + j] = 0 } }
+                for i in 0..<m { for j in 0..<n { c[i * ldc + j] = applyUnary(.relu, c[i * ldc + j]) } }
             }
         }
     }
