@@ -56,71 +56,82 @@ static void sgemm_generic_rows(long kc, const float *a, long lda, const float *b
 }
 
 #if AXON_X86
-// ---- AVX2 + FMA: 6 x 16 (12 ymm accumulators) ----
-#define Y_ROW(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps()
-#define Y_FMA(r) do { __m256 ar = _mm256_set1_ps(A_AT(r)); \
-        c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0); c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1); } while (0)
-#define Y_ST(r) do { float *p = c + (r) * ldc; \
-        if (accumulate) { c##r##0 = _mm256_add_ps(c##r##0, _mm256_loadu_ps(p)); \
-                          c##r##1 = _mm256_add_ps(c##r##1, _mm256_loadu_ps(p + 8)); } \
-        _mm256_storeu_ps(p, c##r##0); _mm256_storeu_ps(p + 8, c##r##1); } while (0)
-#define Y_TILE(r) do { _mm256_storeu_ps(tile + (r) * 16, c##r##0); _mm256_storeu_ps(tile + (r) * 16 + 8, c##r##1); } while (0)
+// ---- Tiles two vectors wide: AVX2's 6 x 16 and AVX-512's 6 x 32 (12 accumulators) ----
+// One body for both widths (V: the vector type of W lanes; SET1, FMADD, LOADU, STOREU, ADD: its intrinsics). Row r
+// keeps c<r>0 and c<r>1.
+#define T2_ROW(V, SET1, r) V c##r##0 = SET1(0.0f), c##r##1 = SET1(0.0f)
+#define T2_FMA(V, SET1, FMADD, r) do { V ar = SET1(A_AT(r)); \
+        c##r##0 = FMADD(ar, b0, c##r##0); c##r##1 = FMADD(ar, b1, c##r##1); } while (0)
+#define T2_ST(W, LOADU, STOREU, ADD, r) do { float *p = c + (r) * ldc; \
+        if (accumulate) { c##r##0 = ADD(c##r##0, LOADU(p)); c##r##1 = ADD(c##r##1, LOADU(p + (W))); } \
+        STOREU(p, c##r##0); STOREU(p + (W), c##r##1); } while (0)
+#define T2_TILE(W, STOREU, r) do { STOREU(tile + (r) * 2 * (W), c##r##0); STOREU(tile + (r) * 2 * (W) + (W), c##r##1); } while (0)
 
-// A last sliver of at most 4 rows (M = 64 is 10 slivers of 6 and one of 4: a batch of 64, or 128 features) runs
-// only its 4 rows: 8 accumulators, still as many as the FMA pipes need in flight. The same operations for every C
-// element, so the same bits; in cache, a 4 x 16 tile at kc = 256 took 318 ns against 491 through the 6-row loop
-// (Zen 3).
-static inline __attribute__((always_inline, target("avx2,fma")))
-void sgemm_avx2_4x16(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c, long ldc,
-                     long m, long n, int accumulate) {
-    A_ROW_POINTERS(4);
-    Y_ROW(0); Y_ROW(1); Y_ROW(2); Y_ROW(3);
-#pragma clang loop unroll_count(4)
-    for (long k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        Y_FMA(0); Y_FMA(1); Y_FMA(2); Y_FMA(3);
-        b += ldb;
+// A last sliver of at most 4 rows (M = 64 is 10 slivers of 6 and one of 4: a batch of 64, or 128 features) runs only
+// its 4 rows: 8 accumulators, still as many as the FMA pipes need in flight. The same operations for every C element,
+// so the same bits; in cache, a 4 x 16 tile at kc = 256 took 318 ns against 491 through the 6-row loop (Zen 3).
+// The C tile's lines are requested before the K loop, so that their misses (a large C, accumulated over several K
+// blocks) overlap the arithmetic instead of stalling the stores after it.
+#define AXON_TWO_VECTOR_KERNELS(NAME, FOUR, V, W, SET1, FMADD, LOADU, STOREU, ADD, TARGET)                             \
+    static inline __attribute__((always_inline, target(TARGET)))                                                       \
+    void FOUR(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c, long ldc, long m,   \
+              long n, int accumulate) {                                                                                \
+        A_ROW_POINTERS(4);                                                                                             \
+        T2_ROW(V, SET1, 0); T2_ROW(V, SET1, 1); T2_ROW(V, SET1, 2); T2_ROW(V, SET1, 3);                                \
+        _Pragma("clang loop unroll_count(4)")                                                                          \
+        for (long k = 0; k < kc; k++) {                                                                                \
+            V b0 = LOADU(b), b1 = LOADU(b + (W));                                                                      \
+            T2_FMA(V, SET1, FMADD, 0); T2_FMA(V, SET1, FMADD, 1); T2_FMA(V, SET1, FMADD, 2); T2_FMA(V, SET1, FMADD, 3); \
+            b += ldb;                                                                                                  \
+        }                                                                                                              \
+        float tile[4 * 2 * (W)];                                                                                       \
+        T2_TILE(W, STOREU, 0); T2_TILE(W, STOREU, 1); T2_TILE(W, STOREU, 2); T2_TILE(W, STOREU, 3);                    \
+        axon_store_edge(tile, 2 * (W), c, ldc, m, n, accumulate);                                                      \
+    }                                                                                                                  \
+    static inline __attribute__((always_inline, target(TARGET)))                                                       \
+    void NAME##_body(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c, long ldc,     \
+                     long m, long n, int accumulate) {                                                                 \
+        if (m <= 4) { FOUR(kc, a, lda, in_place, b, ldb, c, ldc, m, n, accumulate); return; }                          \
+        A_ROW_POINTERS(6);                                                                                             \
+        T2_ROW(V, SET1, 0); T2_ROW(V, SET1, 1); T2_ROW(V, SET1, 2); T2_ROW(V, SET1, 3); T2_ROW(V, SET1, 4);            \
+        T2_ROW(V, SET1, 5);                                                                                            \
+        for (int r = 0; r < 6; r++) {                                                                                  \
+            for (int l = 0; l < 2 * (W); l += 16) _mm_prefetch((const char *)(c + r * ldc + l), _MM_HINT_T0);          \
+            _mm_prefetch((const char *)(c + r * ldc + 2 * (W) - 1), _MM_HINT_T0);                                      \
+        }                                                                                                              \
+        _Pragma("clang loop unroll_count(4)")                                                                          \
+        for (long k = 0; k < kc; k++) {                                                                                \
+            V b0 = LOADU(b), b1 = LOADU(b + (W));                                                                      \
+            T2_FMA(V, SET1, FMADD, 0); T2_FMA(V, SET1, FMADD, 1); T2_FMA(V, SET1, FMADD, 2); T2_FMA(V, SET1, FMADD, 3); \
+            T2_FMA(V, SET1, FMADD, 4); T2_FMA(V, SET1, FMADD, 5);                                                      \
+            b += ldb;                                                                                                  \
+        }                                                                                                              \
+        if (m == 6 && n == 2 * (W)) {                                                                                  \
+            T2_ST(W, LOADU, STOREU, ADD, 0); T2_ST(W, LOADU, STOREU, ADD, 1); T2_ST(W, LOADU, STOREU, ADD, 2);         \
+            T2_ST(W, LOADU, STOREU, ADD, 3); T2_ST(W, LOADU, STOREU, ADD, 4); T2_ST(W, LOADU, STOREU, ADD, 5);         \
+        } else {                                                                                                       \
+            float tile[6 * 2 * (W)];                                                                                   \
+            T2_TILE(W, STOREU, 0); T2_TILE(W, STOREU, 1); T2_TILE(W, STOREU, 2); T2_TILE(W, STOREU, 3);                \
+            T2_TILE(W, STOREU, 4); T2_TILE(W, STOREU, 5);                                                              \
+            axon_store_edge(tile, 2 * (W), c, ldc, m, n, accumulate);                                                  \
+        }                                                                                                              \
+    }                                                                                                                  \
+    __attribute__((target(TARGET))) static void NAME(long kc, const float *a, const float *b, long ldb, float *c,     \
+                                                     long ldc, long m, long n, int accumulate) {                      \
+        NAME##_body(kc, a, 0, 0, b, ldb, c, ldc, m, n, accumulate);                                                    \
+    }                                                                                                                  \
+    __attribute__((target(TARGET))) static void NAME##_rows(long kc, const float *a, long lda, const float *b,        \
+                                                            long ldb, float *c, long ldc, long m, long n,             \
+                                                            int accumulate) {                                         \
+        NAME##_body(kc, a, lda, 1, b, ldb, c, ldc, m, n, accumulate);                                                  \
     }
-    float tile[4 * 16];
-    Y_TILE(0); Y_TILE(1); Y_TILE(2); Y_TILE(3);
-    axon_store_edge(tile, 16, c, ldc, m, n, accumulate);
-}
 
-static inline __attribute__((always_inline, target("avx2,fma")))
-void sgemm_avx2_6x16_body(long kc, const float *a, long lda, int in_place, const float *b, long ldb, float *c,
-                          long ldc, long m, long n, int accumulate) {
-    if (m <= 4) { sgemm_avx2_4x16(kc, a, lda, in_place, b, ldb, c, ldc, m, n, accumulate); return; }
-    A_ROW_POINTERS(6);
-    Y_ROW(0); Y_ROW(1); Y_ROW(2); Y_ROW(3); Y_ROW(4); Y_ROW(5);
-    // The C tile's lines are requested before the K loop, so that their misses (a large C, accumulated over several
-    // K blocks) overlap the arithmetic instead of stalling the stores after it.
-    for (int r = 0; r < 6; r++) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + 15), _MM_HINT_T0);
-    }
-#pragma clang loop unroll_count(4)
-    for (long k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        Y_FMA(0); Y_FMA(1); Y_FMA(2); Y_FMA(3); Y_FMA(4); Y_FMA(5);
-        b += ldb;
-    }
-    if (m == 6 && n == 16) {
-        Y_ST(0); Y_ST(1); Y_ST(2); Y_ST(3); Y_ST(4); Y_ST(5);
-    } else {
-        float tile[6 * 16];
-        Y_TILE(0); Y_TILE(1); Y_TILE(2); Y_TILE(3); Y_TILE(4); Y_TILE(5);
-        axon_store_edge(tile, 16, c, ldc, m, n, accumulate);
-    }
-}
-__attribute__((target("avx2,fma")))
-static void sgemm_avx2_6x16(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long m, long n, int accumulate) {
-    sgemm_avx2_6x16_body(kc, a, 0, 0, b, ldb, c, ldc, m, n, accumulate);
-}
-__attribute__((target("avx2,fma")))
-static void sgemm_avx2_6x16_rows(long kc, const float *a, long lda, const float *b, long ldb, float *c, long ldc, long m,
-                                 long n, int accumulate) {
-    sgemm_avx2_6x16_body(kc, a, lda, 1, b, ldb, c, ldc, m, n, accumulate);
-}
+AXON_TWO_VECTOR_KERNELS(sgemm_avx2_6x16, sgemm_avx2_4x16, __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+                        _mm256_storeu_ps, _mm256_add_ps, "avx2,fma")
+// AVX-512's, for products of 17-32 columns (a convolution's weight gradient over 32 input channels): half the
+// instructions of two AVX2 tiles.
+AXON_TWO_VECTOR_KERNELS(sgemm_avx512_6x32, sgemm_avx512_4x32, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
+                        _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps, "avx512f")
 
 // ---- AVX-512: 6 x 64 (24 zmm accumulators), the shape measured best here (../shared/PERFORMANCE.md) ----
 #define Z_ROW(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps(), \
@@ -190,11 +201,12 @@ static void sgemm_avx512_6x64_rows(long kc, const float *a, long lda, const floa
                                    long m, long n, int accumulate) {
     sgemm_avx512_6x64_body(kc, a, lda, 1, b, ldb, c, ldc, m, n, accumulate);
 }
+
 #endif  // AXON_X86
 
 #include <pthread.h>
 
-static axon_sgemm_variant variants[3];
+static axon_sgemm_variant variants[4];
 static int variant_count = 0;
 static pthread_once_t variants_once = PTHREAD_ONCE_INIT;
 
@@ -203,6 +215,7 @@ static void init_variants(void) {
 #if AXON_X86
     if (axon_cpu_avx512()) {
         variants[k++] = (axon_sgemm_variant){"avx512", 6, 64, sgemm_avx512_6x64, sgemm_avx512_6x64_rows};
+        variants[k++] = (axon_sgemm_variant){"avx512-32", 6, 32, sgemm_avx512_6x32, sgemm_avx512_6x32_rows};
     }
     if (axon_cpu_avx2_fma()) {
         variants[k++] = (axon_sgemm_variant){"avx2", 6, 16, sgemm_avx2_6x16, sgemm_avx2_6x16_rows};

@@ -212,6 +212,40 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Every fast micro-kernel computes each element with the same operations, so a product's tile choice
+    /// (``GEMM/variant(columns:)``: the narrowest tile that holds 1-16 columns, AVX-512's 6x32 for 17-32, the widest
+    /// beyond) never changes its bits: all of them on 17-32 columns, A packed and read in place, across the K block,
+    /// accumulating or not.
+    func testFastVariantsGiveTheSameBits() {
+        let fast = Array(GEMM.variants.dropLast())
+        XCTAssertEqual(GEMM.variant(columns: 10).nr, GEMM.narrowVariant.nr)
+        XCTAssertEqual(GEMM.variant(columns: 32).nr, GEMM.midVariant.nr)
+        XCTAssertEqual(GEMM.variant(columns: 33).nr, GEMM.bestVariant.nr)
+        XCTAssertLessThanOrEqual(Int(GEMM.midVariant.nr), GEMM.narrowColumns)
+        if String(cString: GEMM.bestVariant.name) == "avx512" { XCTAssertEqual(String(cString: GEMM.variant(columns: 17).name), "avx512-32") }
+        for (m, n, k, transA) in [(64, 32, 32, false), (13, 17, 520, false), (6, 31, 9, true), (50, 24, 1024, false)] {
+            let a = randomFloats(m * k), b = randomFloats(k * n), c0 = randomFloats(m * n)
+            for accumulate in [false, true] {
+                var results: [[UInt32]] = []
+                for v in fast {
+                    var c = c0
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            let av = MatrixView(base: pa.baseAddress!, rowStride: transA ? 1 : k, columnStride: transA ? m : 1)
+                            GEMM.packed(m: m, n: n, k: k, a: av, b: MatrixView(base: pb.baseAddress!, rowStride: n, columnStride: 1),
+                                        c: &c, ldc: n, accumulate: accumulate, variant: v)
+                        }
+                    }
+                    results.append(c.map(\.bitPattern))
+                }
+                for (v, r) in zip(fast, results) {
+                    XCTAssertEqual(r, results[0], "\(String(cString: v.name)) against \(String(cString: fast[0].name)): "
+                                   + "\(m)x\(n)x\(k), A transposed \(transA), accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+
     /// The small-product path (no packing) gives the reference's values exactly, for every layout.
     func testSmallProductsMatchTheReferenceBitwise() {
         for (m, n, k) in [(1, 1, 1), (10, 8, 2), (10, 1, 8), (7, 13, 5), (3, 16, 16)] {
@@ -894,7 +928,7 @@ final class KernelTests: XCTestCase {
         let levels = Int(axon_winograd_levels())
         try XCTSkipIf(levels < 2, "only the portable transforms on this CPU")
         let variant = GEMM.bestVariant, mr = Int(variant.mr)
-        for (n, c, h, wd, o, p) in [(2, 16, 14, 14, 40, 1), (3, 20, 9, 19, 33, 2), (1, 16, 4, 3, 17, 0)] {
+        for (n, c, h, wd, o, p) in [(2, 16, 14, 14, 40, 1), (3, 20, 9, 19, 33, 2), (1, 16, 4, 3, 17, 0), (2, 32, 8, 7, 20, 1)] {
             let oh = h + 2 * p - 2, ow = wd + 2 * p - 2
             let x = randomFloats(n * c * h * wd), w = randomFloats(o * c * 9), bias = randomFloats(o)
             var u = [Float](repeating: 0, count: 16 * ((o + mr - 1) / mr) * mr * c)
@@ -921,6 +955,13 @@ final class KernelTests: XCTestCase {
                     ms.append(m)
                 }
                 XCTAssertEqual(ms[0], ms[1], "weight gradient, \(n)x\(c)x\(h)x\(wd), \(o) outputs, padding \(p), images \(n0)..<\(n0 + nb)")
+                // And with every fast tile (the weight gradient's products take the one for c columns).
+                for v in GEMM.variants.dropLast() {
+                    var scratch = [Float](repeating: .nan, count: axon_winograd_weight_scratch(c, o, Int(v.mr), Int(v.nr), nb, oh, ow))
+                    var m = [Float](repeating: .nan, count: 16 * o * c)
+                    axon_winograd_weight_grad_f32_with(2, x, c, h, wd, p, p, dy, o, oh, ow, n0, nb, v, &scratch, &m)
+                    XCTAssertEqual(m.map(\.bitPattern), ms[1].map(\.bitPattern), "weight gradient with \(String(cString: v.name)), \(c) channels")
+                }
             }
         }
     }

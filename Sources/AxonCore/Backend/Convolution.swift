@@ -202,8 +202,8 @@ func winogradWeightGradient(_ grad: UnsafePointer<Float>, _ xp: UnsafePointer<Fl
                             outChannels o: Int, into dw: UnsafeMutablePointer<Float>) {
     let c = g.channels, size = 16 * o * c
     guard g.batch > 0 else { dw.update(repeating: 0, count: o * c * 9); return }  // no tiles: nothing summed
-    // The products' columns are the input channels: few of them take the narrow tile, as in the GEMM.
-    let variant = c <= GEMM.narrowColumns ? GEMM.narrowVariant : GEMM.bestVariant
+    // The products' columns are the input channels: the tile for that many, as in the GEMM.
+    let variant = GEMM.variant(columns: c)
     let per = convChunkImages(g, outChannels: o), chunks = (g.batch + per - 1) / per
     let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * size)
     defer { partial.deallocate() }

@@ -74,7 +74,7 @@ enum GEMM {
             if accumulate && !addsOnto { axon_pack_transposed(c, ldc, n, m, m, ct) }
             packed(m: n, n: m, k: k, a: MatrixView(base: b.base, rowStride: b.columnStride, columnStride: 1),
                    b: MatrixView(base: a.base, rowStride: 1, columnStride: a.rowStride), c: ct, ldc: m,
-                   accumulate: accumulate && !addsOnto, variant: m <= narrowColumns ? narrowVariant : bestVariant,
+                   accumulate: accumulate && !addsOnto, variant: variant(columns: m),
                    start: bias.map { .columnBias($0) }) { rows, columns in
                 if relu { rectify(ct, ldc: m, rows: rows, columns: columns) }
                 let block = ct + rows.lowerBound * m + columns.lowerBound, into = c + columns.lowerBound * ldc + rows.lowerBound
@@ -88,7 +88,7 @@ enum GEMM {
         }
         let c = SendablePointer(pointer: c)
         packed(m: m, n: n, k: k, a: a, b: b, c: c.pointer, ldc: ldc, accumulate: accumulate,
-               variant: n <= narrowColumns ? narrowVariant : bestVariant, start: bias.map { .rowBias($0) },
+               variant: variant(columns: n), start: bias.map { .rowBias($0) },
                finish: relu ? { rows, columns in rectify(c.pointer, ldc: ldc, rows: rows, columns: columns) } : nil)
     }
 
@@ -136,6 +136,19 @@ enum GEMM {
         let fast = variants.dropLast()  // the generic one is last
         return fast.min { $0.nr < $1.nr } ?? bestVariant
     }()
+    /// The fast micro-kernel with the widest tile of at most `narrowColumns` columns (AVX-512's 6x32; where there is
+    /// none wider than the narrowest, that one).
+    static let midVariant: axon_sgemm_variant = {
+        let fast = variants.dropLast().filter { Int($0.nr) <= narrowColumns }
+        return fast.max { $0.nr < $1.nr } ?? narrowVariant
+    }()
+
+    /// The micro-kernel for a product of `columns` columns: the narrowest tile that holds them, up to
+    /// `narrowColumns`; the widest beyond. Every variant computes each element with the same operations, so the
+    /// choice changes the speed only, and it depends on the shape only.
+    static func variant(columns: Int) -> axon_sgemm_variant {
+        columns <= Int(narrowVariant.nr) ? narrowVariant : columns <= narrowColumns ? midVariant : bestVariant
+    }
 
     /// The packed, blocked, threaded path with a given micro-kernel variant.
     ///
