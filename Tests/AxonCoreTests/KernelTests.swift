@@ -478,6 +478,45 @@ final class KernelTests: XCTestCase {
                                          momentum: 0.9, dampening: 0, lr: 0.1), "a strided parameter takes the composed ops")
     }
 
+    /// The sums and the affine pass channel block by channel block (channelSumsThenAffine) give the bits of
+    /// channelSums followed by channelAffine with the same maps: with and without a second operand and shifts, in
+    /// place, on channels of one block each and of several per block, on 1-3 threads; float64 through the two calls.
+    func testSumsThenAffineMatchesTheTwoPassesBitwise() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        for (shape, dtype) in [([64, 5, 28, 28], DType.float32), ([3, 7, 5, 3], .float32), ([2, 33, 17], .float32),
+                               ([4, 3, 2, 2], .float64)] {
+            let a = Tensor.randn(shape, dtype: dtype, generator: g) * 3 + 1, b = Tensor.randn(shape, dtype: dtype, generator: g)
+            let c = shape[1]
+            let shift = a[0].reshaped([c, a.count / (shape[0] * c)])[0..<c, 0..<1].doubleScalars  // a's own values, as batch norm's
+            let mean = (0..<c).map { 0.1 * Double($0) - 0.3 }
+            func map(_ ch: Int, _ sa: Double, _ sab: Double, _ withB: Bool) -> ChannelAffineMap {
+                ChannelAffineMap(shiftA: withB ? nil : sa / 1000, shiftB: withB ? mean[ch] : nil, alpha: 1 / (1 + Swift.abs(sab)),
+                                 beta: withB ? sa * 1e-3 : nil, gamma: Double(ch) - sab * 1e-4)
+            }
+            for withB in [false, true] {
+                for threads in [1, 2, 3] {
+                    Threading.threadCount = threads
+                    let (sa, sab) = withB ? channelSums(b, a, shiftB: mean) : channelSums(a, a, shiftA: shift, shiftB: shift)
+                    let maps = (0..<c).map { map($0, sa[$0], sab[$0], withB) }
+                    let expected = withB
+                        ? channelAffine(b, a, shiftB: maps.map { $0.shiftB! }, alpha: maps.map(\.alpha), beta: maps.map { $0.beta! },
+                                        gamma: maps.map(\.gamma))
+                        : channelAffine(a, shiftA: maps.map { $0.shiftA! }, alpha: maps.map(\.alpha), gamma: maps.map(\.gamma))
+                    let first = withB ? b.clone() : a.clone()
+                    let (fa, fab, out) = withB
+                        ? channelSumsThenAffine(first, a, shiftB: mean, withB: true, into: first) { map($0, $1, $2, true) }
+                        : channelSumsThenAffine(first, first, shiftA: shift, shiftB: shift, withB: false, into: first) { map($0, $1, $2, false) }
+                    let label = "\(shape) \(dtype), second operand \(withB), \(threads) threads"
+                    XCTAssertTrue(out === first, "written in place, " + label)
+                    XCTAssertEqual(fa.map(\.bitPattern), sa.map(\.bitPattern), "sums, " + label)
+                    XCTAssertEqual(fab.map(\.bitPattern), sab.map(\.bitPattern), "product sums, " + label)
+                    XCTAssertEqual(out.doubleScalars.map(\.bitPattern), expected.doubleScalars.map(\.bitPattern), "output, " + label)
+                }
+            }
+        }
+    }
+
     /// Batch normalisation's per-channel passes (norm.c) at every level this CPU runs, against float64 loops, on
     /// planes off the 16-lane vectors and the 4096-value blocks, with and without shifts and a second operand.
     func testChannelPassKernelsMatchTheReference() {
