@@ -354,6 +354,17 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(one, two, "\(rows) rows")
             XCTAssertEqual(one, three, "\(rows) rows")
         }
+        // Columns that do not split evenly among the threads (LeNet's 64 x 120 · (84 x 120)ᵀ: a 64-wide sliver and a
+        // 20-wide one; 257 columns on 3 threads) run as a row block per thread, each packing B itself when B is packed.
+        for (rows, columns, depth) in [(64, 84, 120), (64, 257, 600), (100, 40, 700)] {
+            let a = Tensor.randn([rows, depth], generator: g), w = Tensor.randn([columns, depth], generator: g)
+            Threading.threadCount = 1
+            let one = matmul(a, w.transposed()).scalars
+            for threads in [2, 3] {
+                Threading.threadCount = threads
+                XCTAssertEqual(matmul(a, w.transposed()).scalars, one, "\(rows)x\(columns)x\(depth) on \(threads) threads")
+            }
+        }
     }
 
     /// The row-pair dot kernel (a convolution's weight gradient) at every level this CPU runs, against

@@ -167,12 +167,17 @@ enum GEMM {
         // gets the same number (256 rows on 2 threads: 4 blocks of 66, not 96 + 96 + 64).
         // A small A (within one MC x KC block's worth) stays one row block even past MC rows: the columns
         // are then split, and packing and multiplying take one round of the pool instead of two per K block.
+        // Whether the column slivers share out among the threads with about the same work each: few slivers that do
+        // not divide among them (W·xᵀ for a batch of 64 is one; 84 columns are a 64-wide sliver and a 20-wide one, 3:1
+        // on 2 threads) do not.
+        let slivers = (min(n, nc) + nr - 1) / nr, lastColumns = min(n, nc) - (slivers - 1) * nr
+        let evenColumns = slivers >= 2 * threads || (slivers % threads == 0 && 2 * lastColumns >= nr)
         var mcEff = m
         if m > mc && m * min(k, kc) > mc * kc {
             let blocks = ((m + mc - 1) / mc + threads - 1) / threads * threads
             mcEff = min(mc, max(mr, ((m + blocks - 1) / blocks + mr - 1) / mr * mr))
-        } else if threads > 1 && (min(n, nc) + nr - 1) / nr < threads && m >= 2 * mr * threads {
-            // Fewer column slivers than threads (W·xᵀ for a batch of 64 is one sliver): a row block per thread.
+        } else if threads > 1 && !evenColumns && m >= 2 * mr * threads {
+            // Columns that do not split evenly: a row block per thread.
             mcEff = ((m + threads - 1) / threads + mr - 1) / mr * mr
         }
         let mBlocks = (m + mcEff - 1) / mcEff
@@ -254,14 +259,14 @@ enum GEMM {
             if pc + kcCur == k { finish?(rows, columns) }
         }
 
-        // Fewer B slivers than threads (x·Wᵀ run as W·xᵀ: xᵀ is one sliver) and several row blocks: every task packs all
-        // of B itself, into its own buffer, and multiplies its share of the row blocks, K block after K block, in one
+        // Columns that do not split evenly (x·Wᵀ run as W·xᵀ: xᵀ is one sliver) and several row blocks: every task packs
+        // all of B itself, into its own buffer, and multiplies its share of the row blocks, K block after K block, in one
         // round. Packed once and shared, each thread's products read the other cores' part of the packing, and the next
         // call's packing wrote over lines the other core had read: on an Intel Xeon (family 6 model 207) a LeNet layer's
         // 64 x 400 · (120 x 400)ᵀ took longer on 2 threads than on 1 (32 against 38 µs), its packing five times as long.
         // Each element sums the same K blocks in the same order, so the same bits.
-        if threads > 1 && !inPlace && n <= nc && (n + nr - 1) / nr < threads && mBlocks > 1 {
-            let slivers = (n + nr - 1) / nr, tasks = min(threads, mBlocks)
+        if threads > 1 && !inPlace && n <= nc && !evenColumns && mBlocks > 1 {
+            let tasks = min(threads, mBlocks)
             runTasks(tasks) { t in
                 let own = allocateAligned(min(kc, k) * slivers * nr)
                 defer { own.deallocate() }
