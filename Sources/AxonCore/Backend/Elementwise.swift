@@ -18,7 +18,7 @@ extension Double: AxonFloat {}
 }
 
 /// Elements per task below which an elementwise loop stays on one thread.
-let elementwiseGrain = 1 << 15
+package let elementwiseGrain = 1 << 15
 
 /// One element of a unary op. float32 sigmoid, tanh, erf and GELU come from the C kernels (transcendental.c), which
 /// give the same bits one element at a time as in their vector loops. exp stays the C library's (within half an ulp,
