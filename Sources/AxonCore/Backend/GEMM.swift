@@ -162,16 +162,16 @@ enum GEMM {
         let kernel = variant.kernel!, kernelRows = variant.kernel_rows!
         let aInPlace = readsAInPlace(a), lda = a.rowStride
         let threads = m * n * k < parallelWork ? 1 : Threading.threadCount
-        // When M fits in one block it stays whole and the columns are split instead (below).
-        // Row blocks of at most MC rows, as many as a multiple of the thread count, so that every thread
-        // gets the same number (256 rows on 2 threads: 4 blocks of 66, not 96 + 96 + 64).
-        // A small A (within one MC x KC block's worth) stays one row block even past MC rows: the columns
-        // are then split, and packing and multiplying take one round of the pool instead of two per K block.
         // Whether the column slivers share out among the threads with about the same work each: few slivers that do
         // not divide among them (W·xᵀ for a batch of 64 is one; 84 columns are a 64-wide sliver and a 20-wide one, 3:1
         // on 2 threads) do not.
         let slivers = (min(n, nc) + nr - 1) / nr, lastColumns = min(n, nc) - (slivers - 1) * nr
         let evenColumns = slivers >= 2 * threads || (slivers % threads == 0 && 2 * lastColumns >= nr)
+        // When M fits in one block it stays whole and the columns are split instead (below), where they split evenly.
+        // Row blocks of at most MC rows, as many as a multiple of the thread count, so that every thread
+        // gets the same number (256 rows on 2 threads: 4 blocks of 66, not 96 + 96 + 64).
+        // A small A (within one MC x KC block's worth) stays one row block even past MC rows: the columns
+        // are then split, and packing and multiplying take one round of the pool instead of two per K block.
         var mcEff = m
         if m > mc && m * min(k, kc) > mc * kc {
             let blocks = ((m + mc - 1) / mc + threads - 1) / threads * threads
@@ -202,9 +202,6 @@ enum GEMM {
             let total = 4 * (nSlivers - 1) + (runsNarrow(ncCur - (nSlivers - 1) * nr) ? 1 : 4)
             return min(nSlivers, (2 * g * total + 4 * groups) / (8 * groups))
         }
-        let ncMax = min(nc, (n + nr - 1) / nr * nr)
-        let packedB = allocateAligned(kc * ncMax)
-        defer { packedB.deallocate() }
         let cOut = SendablePointer(pointer: c)
 
         // C[rows, the B slivers' columns] (+)= A[rows, pc..<pc+kcCur]·B: A's rows read in place or packed first.
@@ -287,6 +284,9 @@ enum GEMM {
             return
         }
 
+        // B packed once per K block and column block, shared by the tasks.
+        let packedB = allocateAligned(kc * min(nc, (n + nr - 1) / nr * nr))
+        defer { packedB.deallocate() }
         var jc = 0
         while jc < n {
             let ncCur = min(nc, n - jc)
