@@ -205,6 +205,17 @@ private func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, In
         return [dx]
     }
 }
+/// The gradient of the input (of `shape` [N, C, H, W]) of 2x2, stride-2 max pooling from the pooled values' gradient
+/// `grad`, as recorded ops: masked by ReLU's derivative where `rectified` (the pooled and rectified output) is given, then
+/// spread to the winners at `indices`. The backward pass of a pooling fused into the op before it, when it is recorded
+/// (second derivatives): the same rule as ``maxPool2dReLU(_:kernelSize:stride:padding:dilation:)``'s.
+package func maxPool2x2Adjoint(_ grad: Tensor, rectified: Tensor?, indices: Tensor, shape: [Int]) -> Tensor {
+    let g = Conv2dGeometry(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3], kernelH: 2, kernelW: 2,
+                           strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1)
+    let masked = rectified.map { `where`($0 .<= 0, grad.scalarLike(0), grad) } ?? grad
+    return masked.scatteredFlat(indices, shape: shape, poolWindows: g)
+}
+
 /// 2-D max pooling with a square window (the seed's `max_pool2d(x, 2)`).
 public func maxPool2d(_ input: Tensor, _ kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
     maxPool2d(input, kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))

@@ -44,8 +44,16 @@ public func batchNorm(_ input: Tensor, runningMean: Buffer? = nil, runningVar: B
 /// ranks, and is called twice in the forward pass (counts and sums, then squared deviations) and once in the
 /// backward pass (Σg and Σg·(x − mean)). The weight's and bias's gradients stay this rank's, for the gradient
 /// averaging to combine.
+///
+/// With `maxPool2x2` (a `Sequential`'s batch norm followed by 2x2 max pooling, and by a ReLU when `relu`), the op
+/// returns `maxPool2d(batchNorm(x), 2)` (rectified), and its backward pass takes that output's gradient: the
+/// normalised tensor is pooled plane by plane as it is made and never written whole, and the pooled gradient is spread
+/// back over the windows a block of channels at a time inside the backward passes, never into a full-size tensor. The
+/// same values and gradients as the separate ops. Float32 [N, C, H, W] input in training (batch statistics), not
+/// synchronised.
 func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weight: Tensor?, bias: Tensor?, training: Bool,
-               momentum: Double, eps: Double, overwriting: Bool, crossReplicaSum: ((inout [Double]) -> Void)? = nil) -> Tensor {
+               momentum: Double, eps: Double, overwriting: Bool, crossReplicaSum: ((inout [Double]) -> Void)? = nil,
+               maxPool2x2 relu: Bool? = nil) -> Tensor {
     guard input.rank >= 2 else { fatalError("Axon.batchNorm: input needs shape [N, C, ...], got \(input.shape)") }
     let c = input.shape[1]
     for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean?.wrappedValue),
@@ -73,7 +81,16 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
     }
     let w = weight?.doubleScalars, b = bias?.doubleScalars
     let inputs = [input] + [weight, bias].compactMap { $0 }
-    let out = customOp("batch_norm", inputs: inputs, forward: { v in
+    // Pooled in the op: the output's shape, and the winners' positions when a backward pass may come.
+    var pooledShape: [Int]?, winners: Tensor?
+    if relu != nil {
+        guard input.rank == 4, input.dtype == .float32, useBatch, sync == nil, input.shape[2] >= 2, input.shape[3] >= 2 else {
+            fatalError("Axon.batchNorm: pooling inside the op needs float32 [N, C, H >= 2, W >= 2] input in training, unsynchronised; got \(input.dtype) \(input.shape)")
+        }
+        pooledShape = [input.shape[0], c, input.shape[2] / 2, input.shape[3] / 2]
+        if GradMode.isEnabled && inputs.contains(where: \.requiresGrad) { winners = Tensor.empty(pooledShape!, dtype: .int64) }
+    }
+    let out = customOp(relu == nil ? "batch_norm" : "batch_norm_max_pool2d", inputs: inputs, forward: { v in
         let x = v[0].contiguous()
         let inPlace = overwriting && !GradMode.isEnabled && x === v[0]
         if useBatch {
@@ -88,7 +105,11 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
                     return (first[ch] + m, variance, 1 / (variance + eps).squareRoot())
                 }
                 // Each channel's sums and then its output, while its values are in cache.
-                let (d, q, y) = channelSumsThenAffine(x, x, shiftA: first, shiftB: first, withB: false, into: inPlace ? x : nil) {
+                let pool = pooledShape.map {
+                    ChannelPooling(into: Tensor.empty($0, dtype: .float32), indices: winners, relu: relu!)
+                }
+                let (d, q, y) = channelSumsThenAffine(x, x, shiftA: first, shiftB: first, withB: false, into: inPlace ? x : nil,
+                                                      pool: pool) {
                     ch, d, q in
                     let (m, _, r) = statistics(ch, d, q)
                     return ChannelAffineMap(shiftA: m, alpha: r * (w?[ch] ?? 1), gamma: b?[ch] ?? 0)
@@ -117,9 +138,14 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
         }
         return channelAffine(x, shiftA: mean, alpha: (0..<c).map { rstd[$0] * (w?[$0] ?? 1) }, gamma: b ?? [Double](repeating: 0, count: c),
                              into: inPlace ? x : nil)
-    }, backward: { g, v, _ in
+    }, backward: { pooledGradient, v, output in
+        // The gradient of the normalised tensor (spread back over the pooling windows when pooled in the op).
+        var g = pooledGradient
         if GradMode.isEnabled {  // recorded: the derivative from differentiable ops
             if sync != nil { axonFail("batchNorm", "synchronised batch norm has no recorded (second) derivative, input \(input.shape)") }
+            if let relu {
+                g = maxPool2x2Adjoint(pooledGradient, rectified: relu ? output : nil, indices: winners!, shape: input.shape)
+            }
             let m = Tensor(shape: statShape, scalars: mean).converted(to: v[0].dtype)
             let r = Tensor(shape: statShape, scalars: rstd).converted(to: v[0].dtype)
             var centered = v[0] - m, scale = r
@@ -145,7 +171,8 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
         let sumG: [Double], sumGC: [Double], dx: Tensor  // Σg, Σg·(x − mean), and x's gradient
         if useBatch && sync == nil {
             // Each channel's sums and then its gradient, while its values are in cache.
-            (sumG, sumGC, dx) = channelSumsThenAffine(grad, x, shiftB: mu, withB: true) { ch, sg, sgc in
+            let pool = relu.map { ChannelPooling(gradient: grad, pooled: output, indices: winners!, relu: $0) }
+            (sumG, sumGC, dx) = channelSumsThenAffine(grad, x, shiftB: mu, withB: true, pool: pool) { ch, sg, sgc in
                 gradientMap(ch, sg, sgc * r[ch])
             }
         } else {

@@ -167,39 +167,43 @@ static long maxpool2x2_avx512_row(const float *r0, const float *r1, long row0, l
 }
 #endif
 
-void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
-                         float *out, long *indices) {
+void axon_maxpool2x2_plane_f32(const float *x, long base, long height, long width, long oh, long ow, float *out, long *indices) {
 #if AXON_X86
     const int avx2 = axon_cpu_avx2(), avx512 = axon_cpu_avx512();
 #endif
-    for (long p = first_plane; p < end_plane; p++) {
-        const long base = p * height * width;
-        for (long i = 0; i < oh; i++) {
-            const long r0 = base + 2 * i * width, r1 = r0 + width;
-            float *o = out + (p * oh + i) * ow;
-            long *ix = indices ? indices + (p * oh + i) * ow : 0;
-            long j0 = 0;
+    for (long i = 0; i < oh; i++) {
+        const long r0 = 2 * i * width, r1 = r0 + width;
+        float *o = out + i * ow;
+        long *ix = indices ? indices + i * ow : 0;
+        long j0 = 0;
 #if AXON_X86
-            if (avx512) j0 = maxpool2x2_avx512_row(x + r0, x + r1, r0, width, ow, o, ix);
-            else if (avx2) j0 = maxpool2x2_avx2_row(x + r0, x + r1, r0, width, ow, o, ix);
+        if (avx512) j0 = maxpool2x2_avx512_row(x + r0, x + r1, base + r0, width, ow, o, ix);
+        else if (avx2) j0 = maxpool2x2_avx2_row(x + r0, x + r1, base + r0, width, ow, o, ix);
 #endif
-            for (long j = j0; j < ow; j++) {
-                const long a0 = r0 + 2 * j, a1 = a0 + 1, a2 = r1 + 2 * j, a3 = a2 + 1;
-                float best = x[a0];
-                long at = a0;
-                float v = x[a1];
-                int take = !(v <= best) && best == best;
-                best = take ? v : best; at = take ? a1 : at;
-                v = x[a2];
-                take = !(v <= best) && best == best;
-                best = take ? v : best; at = take ? a2 : at;
-                v = x[a3];
-                take = !(v <= best) && best == best;
-                best = take ? v : best; at = take ? a3 : at;
-                o[j] = best;
-                if (ix) ix[j] = at;
-            }
+        for (long j = j0; j < ow; j++) {
+            const long a0 = r0 + 2 * j, a1 = a0 + 1, a2 = r1 + 2 * j, a3 = a2 + 1;
+            float best = x[a0];
+            long at = a0;
+            float v = x[a1];
+            int take = !(v <= best) && best == best;
+            best = take ? v : best; at = take ? a1 : at;
+            v = x[a2];
+            take = !(v <= best) && best == best;
+            best = take ? v : best; at = take ? a2 : at;
+            v = x[a3];
+            take = !(v <= best) && best == best;
+            best = take ? v : best; at = take ? a3 : at;
+            o[j] = best;
+            if (ix) ix[j] = base + at;
         }
+    }
+}
+
+void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
+                         float *out, long *indices) {
+    for (long p = first_plane; p < end_plane; p++) {
+        axon_maxpool2x2_plane_f32(x + p * height * width, p * height * width, height, width, oh, ow, out + p * oh * ow,
+                                  indices ? indices + p * oh * ow : 0);
     }
 }
 
@@ -288,33 +292,38 @@ static long maxpool2x2_backward_avx2_row(const float *g, const long *ix, long r0
 }
 #endif
 
-void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
-                                  long width, long oh, long ow, float *dx) {
+void axon_maxpool2x2_backward_plane_f32(const float *grad, const long *indices, long base, long height, long width, long oh,
+                                        long ow, float *dx) {
 #if AXON_X86
     const int avx2 = axon_cpu_avx2(), avx512 = axon_cpu_avx512();
 #endif
-    for (long p = first_plane; p < end_plane; p++) {
-        const long base = p * height * width;
-        if (height != 2 * oh || width != 2 * ow) memset(dx + base, 0, sizeof(float) * height * width);
-        for (long i = 0; i < oh; i++) {
-            const long r0 = base + 2 * i * width, r1 = r0 + width;
-            const float *g = grad + (p * oh + i) * ow;
-            const long *ix = indices + (p * oh + i) * ow;
-            float *d0 = dx + r0, *d1 = dx + r1;
-            long j0 = 0;
+    if (height != 2 * oh || width != 2 * ow) memset(dx, 0, sizeof(float) * height * width);
+    for (long i = 0; i < oh; i++) {
+        const long r0 = base + 2 * i * width, r1 = r0 + width;
+        const float *g = grad + i * ow;
+        const long *ix = indices + i * ow;
+        float *d0 = dx + 2 * i * width, *d1 = d0 + width;
+        long j0 = 0;
 #if AXON_X86
-            if (avx512) j0 = maxpool2x2_backward_avx512_row(g, ix, r0, width, ow, d0, d1);
-            else if (avx2) j0 = maxpool2x2_backward_avx2_row(g, ix, r0, width, ow, d0, d1);
+        if (avx512) j0 = maxpool2x2_backward_avx512_row(g, ix, r0, width, ow, d0, d1);
+        else if (avx2) j0 = maxpool2x2_backward_avx2_row(g, ix, r0, width, ow, d0, d1);
 #endif
-            for (long j = j0; j < ow; j++) {
-                const long at = ix[j], a0 = r0 + 2 * j;
-                const float v = 0.0f + g[j];
-                d0[2 * j] = keep_if(v, at == a0);
-                d0[2 * j + 1] = keep_if(v, at == a0 + 1);
-                d1[2 * j] = keep_if(v, at == r1 + 2 * j);
-                d1[2 * j + 1] = keep_if(v, at == r1 + 2 * j + 1);
-            }
+        for (long j = j0; j < ow; j++) {
+            const long at = ix[j], a0 = r0 + 2 * j;
+            const float v = 0.0f + g[j];
+            d0[2 * j] = keep_if(v, at == a0);
+            d0[2 * j + 1] = keep_if(v, at == a0 + 1);
+            d1[2 * j] = keep_if(v, at == r1 + 2 * j);
+            d1[2 * j + 1] = keep_if(v, at == r1 + 2 * j + 1);
         }
+    }
+}
+
+void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
+                                  long width, long oh, long ow, float *dx) {
+    for (long p = first_plane; p < end_plane; p++) {
+        axon_maxpool2x2_backward_plane_f32(grad + p * oh * ow, indices + p * oh * ow, p * height * width, height, width, oh, ow,
+                                           dx + p * height * width);
     }
 }
 

@@ -4,6 +4,8 @@
 // what it computes.
 #include "AxonKernels.h"
 
+#include <stdlib.h>
+
 #include "cpu.h"
 
 // Positions summed in float32 vectors before each addition into the float64 totals.
@@ -74,6 +76,24 @@ AXON_CHANNEL_KERNELS(sums_avx2, affine_avx2, axon_v8, 8, axon_load8, axon_store8
 
 int axon_channel_levels(void) { return axon_vector_levels(); }
 
+// One plane of each pass, with the kernels of `level`.
+static void sums_plane(int level, const float *a, const float *b, long s, float sa, float sb, double *ta, double *tab) {
+#if AXON_X86
+    if (level >= 3) { sums_avx512(a, b, s, sa, sb, ta, tab); return; }
+    if (level == 2) { sums_avx2(a, b, s, sa, sb, ta, tab); return; }
+#endif
+    sums_portable(a, b, s, sa, sb, ta, tab);
+}
+
+static void affine_plane(int level, const float *a, const float *b, float *out, long s, float sa, float sb, float alpha, float beta,
+                         float gamma) {
+#if AXON_X86
+    if (level >= 3) { affine_avx512(a, b, out, s, sa, sb, alpha, beta, gamma); return; }
+    if (level == 2) { affine_avx2(a, b, out, s, sa, sb, alpha, beta, gamma); return; }
+#endif
+    affine_portable(a, b, out, s, sa, sb, alpha, beta, gamma);
+}
+
 void axon_channel_sums_f32_with(int level, const float *a, const float *b, long n, long c, long s, long c0, long c1,
                                 const float *shift_a, const float *shift_b, double *sum_a, double *sum_ab) {
     for (long ch = c0; ch < c1; ch++) sum_a[ch] = sum_ab[ch] = 0;
@@ -84,11 +104,7 @@ void axon_channel_sums_f32_with(int level, const float *a, const float *b, long 
         for (long ch = c0; ch < c1; ch++) {
             const float sa = shift_a ? shift_a[ch] : 0, sb = shift_b ? shift_b[ch] : 0;
             const long at = (i * c + ch) * s;
-#if AXON_X86
-            if (level >= 3) { sums_avx512(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch); continue; }
-            if (level == 2) { sums_avx2(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch); continue; }
-#endif
-            sums_portable(a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch);
+            sums_plane(level, a + at, b + at, s, sa, sb, sum_a + ch, sum_ab + ch);
         }
     }
 }
@@ -105,11 +121,7 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
         for (long ch = c0; ch < c1; ch++) {
             const long at = (i * c + ch) * s;
             const float be = b ? beta[ch] : 0, sa = shift_a ? shift_a[ch] : 0, sb = b && shift_b ? shift_b[ch] : 0;
-#if AXON_X86
-            if (level >= 3) { affine_avx512(a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]); continue; }
-            if (level == 2) { affine_avx2(a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]); continue; }
-#endif
-            affine_portable(a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]);
+            affine_plane(level, a + at, b ? b + at : 0, out + at, s, sa, sb, alpha[ch], be, gamma[ch]);
         }
     }
 }
@@ -117,4 +129,70 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
 void axon_channel_affine_f32(const float *a, const float *b, float *out, long n, long c, long s, long c0, long c1,
                              const float *shift_a, const float *shift_b, const float *alpha, const float *beta, const float *gamma) {
     axon_channel_affine_f32_with(axon_channel_levels(), a, b, out, n, c, s, c0, c1, shift_a, shift_b, alpha, beta, gamma);
+}
+
+// ---- The passes with 2x2 max pooling (stride 2) on the far side of the affine map ----------------------------
+// For batch norm followed by max pooling. Forward, each plane's map goes to a scratch plane in L1 and is pooled from
+// there, so the full-size output is never written to memory and read back. Backward, the pooled gradient is spread
+// over its windows plane by plane into a buffer of the task's block of channels (in L2), which the sums and then the
+// map read, instead of a full-size gradient written by the pooling's backward pass and read twice. Each plane goes
+// through the same kernels as the passes above and the pooling kernels (elementwise.c), in the same order: the same
+// bits as the separate ops.
+
+void axon_channel_affine_maxpool2x2_f32(const axon_pool2x2 *pool, const float *a, long n, long c, long c0, long c1,
+                                        const float *shift_a, const float *alpha, const float *gamma) {
+    const int level = axon_channel_levels();
+    const long h = pool->height, w = pool->width, s = h * w, q = pool->out_h * pool->out_w;
+    float *plane = malloc(sizeof(float) * (s > 0 ? s : 1));
+    for (long i = 0; i < n; i++) {
+        for (long ch = c0; ch < c1; ch++) {
+            const long p = i * c + ch;
+            affine_plane(level, a + p * s, 0, plane, s, shift_a ? shift_a[ch] : 0, 0, alpha[ch], 0, gamma[ch]);
+            float *o = pool->pooled + p * q;
+            axon_maxpool2x2_plane_f32(plane, p * s, h, w, pool->out_h, pool->out_w, o, pool->indices ? pool->indices + p * q : 0);
+            if (pool->relu) axon_relu_f32(o, o, q);
+        }
+    }
+    free(plane);
+}
+
+// Plane p of the input side's gradient: the pooled gradient (masked by ReLU's derivative first, with relu, in `masked`:
+// out_h·out_w values) spread over the windows' winners into `plane`.
+static const float *unpooled_plane(const axon_pool2x2 *pool, long p, float *plane, float *masked) {
+    const long s = pool->height * pool->width, q = pool->out_h * pool->out_w;
+    const float *g = pool->gradient + p * q;
+    if (pool->relu) {
+        axon_relu_backward_f32(g, pool->pooled + p * q, masked, q);
+        g = masked;
+    }
+    axon_maxpool2x2_backward_plane_f32(g, pool->indices + p * q, p * s, pool->height, pool->width, pool->out_h, pool->out_w, plane);
+    return plane;
+}
+
+void axon_channel_sums_unpooled_f32(const axon_pool2x2 *pool, const float *b, long n, long c, long c0, long c1,
+                                    const float *shift_b, double *sum_a, double *sum_ab, float *spread) {
+    const int level = axon_channel_levels();
+    const long s = pool->height * pool->width, q = pool->out_h * pool->out_w;
+    float *masked = malloc(sizeof(float) * (q > 0 ? q : 1));
+    for (long ch = c0; ch < c1; ch++) sum_a[ch] = sum_ab[ch] = 0;
+    for (long i = 0; i < n; i++) {
+        for (long ch = c0; ch < c1; ch++) {
+            const long p = i * c + ch;
+            const float *a = unpooled_plane(pool, p, spread + (i * (c1 - c0) + ch - c0) * s, masked);
+            sums_plane(level, a, b + p * s, s, 0, shift_b ? shift_b[ch] : 0, sum_a + ch, sum_ab + ch);
+        }
+    }
+    free(masked);
+}
+
+void axon_channel_affine_spread_f32(const float *spread, const float *b, float *out, long n, long c, long s, long c0, long c1,
+                                    const float *shift_b, const float *alpha, const float *beta, const float *gamma) {
+    const int level = axon_channel_levels();
+    for (long i = 0; i < n; i++) {
+        for (long ch = c0; ch < c1; ch++) {
+            const long p = i * c + ch;
+            affine_plane(level, spread + (i * (c1 - c0) + ch - c0) * s, b + p * s, out + p * s, s, 0, shift_b ? shift_b[ch] : 0,
+                         alpha[ch], beta[ch], gamma[ch]);
+        }
+    }
 }

@@ -264,6 +264,70 @@ final class ModuleTests: XCTestCase {
         }
     }
 
+    /// 2-D batch norm in training followed by 2x2 max pooling (and a ReLU, before or after it) runs as one op in a
+    /// `Sequential`: the bits of the layers run one by one, forward, backward (input, weight and bias) and in the
+    /// running statistics, with negative weights (the window's minimum wins), ties, odd sizes, on 1, 2 and 3 threads;
+    /// and the same second derivatives when the backward pass is recorded.
+    func testBatchNormThenMaxPoolGivesTheBitsOfTheLayers() {
+        let bits = { (t: Tensor) in t.converted(to: .float64).doubleScalars.map(\.bitPattern) }
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        for (shape, threads) in [([4, 3, 6, 6], 1), ([2, 5, 7, 9], 2), ([8, 16, 28, 28], 2), ([8, 16, 28, 28], 3), ([3, 40, 14, 14], 1)] {
+            Threading.threadCount = threads
+            let c = shape[1]
+            // Small integers give ties within windows; the scale makes the batch statistics non-trivial.
+            let x = Tensor.randint(-4, 4, shape).converted(to: .float32) * 0.75 + Tensor.randn(shape) * 0.01
+            for (k, order) in [[0, 1, 2], [0, 2, 1], [0, 2]].enumerated() {
+                let norm = BatchNorm2d(c), pool = MaxPool2d(2)
+                withNoGrad {
+                    norm.weight!.addInPlace(Tensor.randn([c]), scalingSelfBy: 0)
+                    norm.bias!.addInPlace(Tensor.randn([c]), scalingSelfBy: 0)
+                }
+                let layers: [any Layer] = [norm, ReLU(), pool]
+                let net = Sequential(layers: order.map { layers[$0] })
+                let mean = Buffer(wrappedValue: norm.runningMean), variance = Buffer(wrappedValue: norm.runningVar)
+                let label = "\(shape) on \(threads) threads, order \(k)"
+
+                let a = x.requiringGrad()
+                let ya = net(a)
+                XCTAssertEqual(ya.gradFn?.name, "batch_norm_max_pool2d", label)
+                let upstream = Tensor.randn(ya.shape)
+                ya.backward(upstream)
+                let (wa, ba) = (norm.weight!.grad!, norm.bias!.grad!)
+                norm.zeroGrad()
+
+                let b = x.requiringGrad()
+                let normalized = batchNorm(b, runningMean: mean, runningVar: variance, weight: norm.weight, bias: norm.bias,
+                                           training: true)
+                let yb = k == 2 ? maxPool2d(normalized, 2) : maxPool2d(relu(normalized), 2)
+                yb.backward(upstream)
+                XCTAssertEqual(ya.shape, yb.shape, label)
+                XCTAssertEqual(bits(ya), bits(yb), label)
+                XCTAssertEqual(bits(a.grad!), bits(b.grad!), "\(label), input gradient")
+                XCTAssertEqual(bits(wa), bits(norm.weight!.grad!), "\(label), weight gradient")
+                XCTAssertEqual(bits(ba), bits(norm.bias!.grad!), "\(label), bias gradient")
+                XCTAssertEqual(bits(norm.runningMean), bits(mean.wrappedValue), "\(label), running mean")
+                XCTAssertEqual(bits(norm.runningVar), bits(variance.wrappedValue), "\(label), running variance")
+                XCTAssertEqual(bits(withNoGrad { net(x) }), bits(ya), "\(label), without recording")
+            }
+        }
+        // Recorded backward passes (second derivatives): the derivative of Σ(∂L/∂x)² with respect to the weight agrees.
+        let norm = BatchNorm2d(3), net = Sequential(norm, ReLU(), MaxPool2d(2))
+        let x = Tensor.randn([4, 3, 6, 6])
+        func secondDerivative(_ forward: (Tensor) -> Tensor) -> Tensor {
+            let input = x.requiringGrad()
+            let y = forward(input)
+            let dx = gradients(of: (y * y).sum(), withRespectTo: [input], createGraph: true)[0]
+            return gradients(of: (dx * dx).sum(), withRespectTo: [norm.weight!])[0]
+        }
+        let fused = secondDerivative { net($0) }
+        let separate = secondDerivative {
+            maxPool2d(relu(batchNorm($0, runningMean: nil, runningVar: nil, weight: norm.weight, bias: norm.bias, training: true)), 2)
+        }
+        XCTAssertEqual(fused.shape, [3])
+        XCTAssertEqual(fused.doubleScalars, separate.doubleScalars)
+    }
+
     func testActivationLayers() {
         let x = Tensor([-2, 0.5])
         XCTAssertEqual(ReLU()(x).scalars, [0, 0.5])

@@ -111,11 +111,14 @@ package struct ChannelAffineMap {
 /// values are still in its core's cache (a batch-64 28x28 map of 32 channels is 6.4 MB, past L2; one channel of it,
 /// 200 KB, is not). The same values as the two calls, whose sums and maps it makes with the same operations. Returns
 /// the sums (for the caller's statistics) and the output (`output` when given, which may be `a`).
+///
+/// With `pool` (float32, rank 4), 2x2 max pooling with stride 2 lies on one side of the map: see ``ChannelPooling``.
 package func channelSumsThenAffine(_ a: Tensor, _ b: Tensor, shiftA: [Double]? = nil, shiftB: [Double]? = nil, withB: Bool,
-                                   into output: Tensor? = nil,
+                                   into output: Tensor? = nil, pool: ChannelPooling? = nil,
                                    coefficients: (_ channel: Int, _ sumA: Double, _ sumAB: Double) -> ChannelAffineMap)
     -> (sumA: [Double], sumAB: [Double], output: Tensor) {
     guard a.dtype == .float32 else {  // float64 (tests, gradient checks): the two passes
+        precondition(pool == nil, "Axon.channelSumsThenAffine: pooling needs float32 operands, got \(a.dtype)")
         let (sumA, sumAB) = channelSums(a, b, shiftA: shiftA, shiftB: shiftB)
         let maps = sumA.indices.map { coefficients($0, sumA[$0], sumAB[$0]) }
         let hasA = maps.contains { $0.shiftA != nil }, hasB = maps.contains { $0.shiftB != nil }
@@ -124,28 +127,35 @@ package func channelSumsThenAffine(_ a: Tensor, _ b: Tensor, shiftA: [Double]? =
                                 beta: withB ? maps.map { $0.beta ?? 0 } : nil, gamma: maps.map(\.gamma), into: output)
         return (sumA, sumAB, out)
     }
-    precondition(a.isContiguous && b.isContiguous && a.shape == b.shape && a.dtype == b.dtype
-                 && (output.map { $0.isContiguous && $0.shape == a.shape && $0.dtype == a.dtype } ?? true),
+    precondition(a.isContiguous && b.isContiguous && (a.shape == b.shape || pool?.gradient != nil) && a.dtype == b.dtype
+                 && (output.map { $0.isContiguous && $0.shape == b.shape && $0.dtype == a.dtype && pool == nil } ?? true)
+                 && (pool.map { $0.fits(b.shape) } ?? true),
                  "Axon.channelSumsThenAffine: mismatched operands")
-    let (n, c, s) = channelGeometry(a)
-    let out = output ?? Tensor.empty(a.shape, dtype: a.dtype)
+    let (n, c, s) = channelGeometry(b)
+    // The forward pass's pooling writes its pooled tensor; the others a full-size output.
+    let pooledOutput = pool.flatMap { $0.gradient == nil ? $0.pooled : nil }
+    let out = output ?? pooledOutput ?? Tensor.empty(b.shape, dtype: b.dtype)
     var sumA = [Double](repeating: 0, count: c), sumAB = [Double](repeating: 0, count: c)
-    let sums = Float32Sums(a, b, shiftA: shiftA, shiftB: shiftB)
-    let affine = Float32Affine(a, withB ? b : nil, into: out, shifts: true, true)
+    let spec = pool.map { $0.spec(b.shape) }
+    let sums = Float32Sums(a, b, shiftA: shiftA, shiftB: shiftB, unpooling: pool?.gradient == nil ? nil : spec)
+    let affine = Float32Affine(a, withB ? b : nil, into: out, shifts: true, true, pool: spec)
     // Channels summed and written together: about 64k values (256 KB of each operand).
     let block = max(1, (1 << 16) / max(1, n * s))
     sumA.withUnsafeMutableBufferPointer { pa in
         sumAB.withUnsafeMutableBufferPointer { pab in
             let outA = SendablePointer(pointer: pa.baseAddress!), outAB = SendablePointer(pointer: pab.baseAddress!)
             parallelFor(c, grain: channelGrain(n * s)) { r in
+                // A pooled gradient is spread over its windows once, a block of channels at a time, for both passes.
+                let spread = sums.unpooling == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: n * min(block, r.count) * s)
+                defer { spread?.deallocate() }
                 for lo in stride(from: r.lowerBound, to: r.upperBound, by: block) {
                     let channels = lo..<min(r.upperBound, lo + block)
-                    sums.run(channels, outA.pointer, outAB.pointer)
+                    sums.run(channels, outA.pointer, outAB.pointer, spread: spread)
                     for ch in channels {
                         let m = coefficients(ch, outA.pointer[ch], outAB.pointer[ch])
                         affine.set(ch, shiftA: m.shiftA, shiftB: m.shiftB, alpha: m.alpha, beta: m.beta, gamma: m.gamma)
                     }
-                    affine.run(channels)
+                    affine.run(channels, spread: spread)
                 }
             }
         }
@@ -155,12 +165,15 @@ package func channelSumsThenAffine(_ a: Tensor, _ b: Tensor, shiftA: [Double]? =
 
 /// The float32 sums of ``channelSums(_:_:shiftA:shiftB:)`` over a range of channels: the C pass with the shifts
 /// rounded to float32, then Σ (a − sA)(b − sB) = Σ (a − sA)(b − Float(sB)) − (sB − Float(sB))·Σ (a − sA).
-private struct Float32Sums {
+private struct Float32Sums: @unchecked Sendable {
     let x: SendablePointer<Float>, y: SendablePointer<Float>, n: Int, c: Int, s: Int
     let shiftA: [Double]?, shiftB: [Double]?, sa: [Float], sb: [Float]
+    /// The pooled gradient that stands for `a` (``ChannelPooling/gradient``), spread over its windows plane by plane.
+    let unpooling: axon_pool2x2?
 
-    init(_ a: Tensor, _ b: Tensor, shiftA: [Double]?, shiftB: [Double]?) {
-        (n, c, s) = channelGeometry(a)
+    init(_ a: Tensor, _ b: Tensor, shiftA: [Double]?, shiftB: [Double]?, unpooling: axon_pool2x2? = nil) {
+        (n, c, s) = channelGeometry(b)
+        self.unpooling = unpooling
         x = SendablePointer(pointer: a.buffer.pointer(Float.self) + a.storageOffset)
         y = SendablePointer(pointer: b.buffer.pointer(Float.self) + b.storageOffset)
         (self.shiftA, self.shiftB) = (shiftA, shiftB)
@@ -168,11 +181,18 @@ private struct Float32Sums {
         sb = (shiftB ?? []).map { Float($0) }
     }
 
-    func run(_ r: Range<Int>, _ outA: UnsafeMutablePointer<Double>, _ outAB: UnsafeMutablePointer<Double>) {
+    /// With `unpooling`, the spread planes of channels `r` are left in `spread` ([n, r.count, s]).
+    func run(_ r: Range<Int>, _ outA: UnsafeMutablePointer<Double>, _ outAB: UnsafeMutablePointer<Double>,
+             spread: UnsafeMutablePointer<Float>? = nil) {
         sa.withUnsafeBufferPointer { psa in
             sb.withUnsafeBufferPointer { psb in
-                axon_channel_sums_f32(x.pointer, y.pointer, n, c, s, r.lowerBound, r.upperBound,
-                                      shiftA == nil ? nil : psa.baseAddress, shiftB == nil ? nil : psb.baseAddress, outA, outAB)
+                if var unpooling {
+                    axon_channel_sums_unpooled_f32(&unpooling, y.pointer, n, c, r.lowerBound, r.upperBound,
+                                                   shiftB == nil ? nil : psb.baseAddress, outA, outAB, spread)
+                } else {
+                    axon_channel_sums_f32(x.pointer, y.pointer, n, c, s, r.lowerBound, r.upperBound,
+                                          shiftA == nil ? nil : psa.baseAddress, shiftB == nil ? nil : psb.baseAddress, outA, outAB)
+                }
             }
         }
         if let shiftB {
@@ -189,9 +209,12 @@ private final class Float32Affine: @unchecked Sendable {
     let hasShiftA: Bool, hasShiftB: Bool
     let sa: UnsafeMutablePointer<Float>, sb: UnsafeMutablePointer<Float>, al: UnsafeMutablePointer<Float>
     let be: UnsafeMutablePointer<Float>, ga: UnsafeMutablePointer<Float>
+    /// Pooling after the map (the output is `pool.pooled`) or before it (`a` is `pool.gradient` spread over its windows).
+    let pool: axon_pool2x2?
 
-    init(_ a: Tensor, _ b: Tensor?, into out: Tensor, shifts hasShiftA: Bool, _ hasShiftB: Bool) {
-        (n, c, s) = channelGeometry(a)
+    init(_ a: Tensor, _ b: Tensor?, into out: Tensor, shifts hasShiftA: Bool, _ hasShiftB: Bool, pool: axon_pool2x2? = nil) {
+        (n, c, s) = pool == nil ? channelGeometry(a) : (out.shape[0], out.shape[1], pool!.height * pool!.width)
+        self.pool = pool
         x = SendablePointer(pointer: a.buffer.pointer(Float.self) + a.storageOffset)
         y = b.map { SendablePointer(pointer: $0.buffer.pointer(Float.self) + $0.storageOffset) }
         o = SendablePointer(pointer: out.buffer.pointer(Float.self) + out.storageOffset)
@@ -213,8 +236,54 @@ private final class Float32Affine: @unchecked Sendable {
         ga[ch] = Float(g)
     }
 
-    func run(_ r: Range<Int>) {
-        axon_channel_affine_f32(x.pointer, y?.pointer, o.pointer, n, c, s, r.lowerBound, r.upperBound,
-                                hasShiftA ? UnsafePointer(sa) : nil, hasShiftB ? UnsafePointer(sb) : nil, al, be, ga)
+    /// Backward with pooling, `a` is read from `spread` (``Float32Sums/run(_:_:_:spread:)``'s for the same channels).
+    func run(_ r: Range<Int>, spread: UnsafeMutablePointer<Float>? = nil) {
+        let shiftA = hasShiftA ? UnsafePointer(sa) : nil, shiftB = hasShiftB ? UnsafePointer(sb) : nil
+        guard var pool else {
+            axon_channel_affine_f32(x.pointer, y?.pointer, o.pointer, n, c, s, r.lowerBound, r.upperBound, shiftA, shiftB, al, be, ga)
+            return
+        }
+        if pool.gradient == nil {
+            axon_channel_affine_maxpool2x2_f32(&pool, x.pointer, n, c, r.lowerBound, r.upperBound, shiftA, al, ga)
+        } else {
+            axon_channel_affine_spread_f32(spread, y!.pointer, o.pointer, n, c, s, r.lowerBound, r.upperBound, shiftB, al, be, ga)
+        }
+    }
+}
+
+/// 2x2 max pooling with stride 2 on the far side of ``channelSumsThenAffine(_:_:shiftA:shiftB:withB:into:pool:coefficients:)``'s
+/// map, for batch norm followed by max pooling: the full-size map is never written. Forward (`gradient` nil), the map
+/// of `a` is pooled into `pooled` (then rectified, with `relu`) with each window's winner's flat position in `indices`
+/// (when given; as ``maxPool2d(_:kernelSize:stride:padding:dilation:)`` keeps them), and the output is `pooled`.
+/// Backward, `a` is `gradient` (the pooled values' gradient; masked where `pooled` <= 0 with `relu`) spread back over
+/// the winners at `indices`, and the output is full size. The same bits as the pooling, ReLU and passes run apart.
+package struct ChannelPooling {
+    package let pooled: Tensor, indices: Tensor?, gradient: Tensor?, relu: Bool
+
+    /// The forward pass's pooling into `pooled` [N, C, H / 2, W / 2], the winners into `indices` (int64, that shape).
+    package init(into pooled: Tensor, indices: Tensor?, relu: Bool) {
+        (self.pooled, self.indices, self.gradient, self.relu) = (pooled, indices, nil, relu)
+    }
+
+    /// The backward pass's `a`: `gradient` spread over the winners at `indices`, masked by ReLU's derivative at the
+    /// rectified `pooled` output with `relu`.
+    package init(gradient: Tensor, pooled: Tensor, indices: Tensor, relu: Bool) {
+        (self.pooled, self.indices, self.gradient, self.relu) = (pooled, indices, gradient, relu)
+    }
+
+    /// Whether the pooled tensors are contiguous float32 (int64 indices) of 2x2 windows of `shape` [N, C, H, W].
+    func fits(_ shape: [Int]) -> Bool {
+        let pooledShape = shape.count == 4 ? [shape[0], shape[1], shape[2] / 2, shape[3] / 2] : []
+        return pooled.shape == pooledShape && pooled.isContiguous && pooled.dtype == .float32
+            && (indices.map { $0.shape == pooledShape && $0.isContiguous && $0.dtype == .int64 } ?? (gradient == nil))
+            && (gradient.map { $0.shape == pooledShape && $0.isContiguous && $0.dtype == .float32 } ?? true)
+    }
+
+    /// The C kernels' description, for input planes of `shape`. The tensors outlive the passes (the caller holds them).
+    func spec(_ shape: [Int]) -> axon_pool2x2 {
+        axon_pool2x2(height: shape[2], width: shape[3], out_h: shape[2] / 2, out_w: shape[3] / 2, relu: relu ? 1 : 0,
+                     pooled: pooled.buffer.pointer(Float.self) + pooled.storageOffset,
+                     indices: indices.map { $0.buffer.pointer(Int.self) + $0.storageOffset },
+                     gradient: gradient.map { UnsafePointer($0.buffer.pointer(Float.self) + $0.storageOffset) })
     }
 }

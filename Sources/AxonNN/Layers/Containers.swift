@@ -26,7 +26,9 @@ public final class Sequential: Module, Layer {
     /// maximum; where that maximum is positive both orders pick the same (first) element of the window, and
     /// where it is not both gradients are zero. A linear layer or 2-D max pooling (in either order with the ReLU,
     /// then) followed by a ReLU runs as one op, each thread rectifying the part of the output it has just made: the
-    /// same values and gradients as the two layers.
+    /// same values and gradients as the two layers. So does 2-D batch norm in training followed by 2x2 max pooling
+    /// with stride 2 (and the ReLU, in either order): the normalised tensor is pooled plane by plane as it is made,
+    /// instead of being written whole and read back, and the same in the backward pass.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let tracing = SummaryTrace.current != nil || ExportTrace.isActive
         let mayOverwrite = !GradMode.isEnabled && !tracing
@@ -41,6 +43,14 @@ public final class Sequential: Module, Layer {
         while i < order.count {
             let layer = order[i]
             i += 1
+            if !tracing, let norm = layer as? BatchNorm, i < order.count, let pool = order[i] as? MaxPool2d, pool.isTwoByTwo {
+                let relu = i + 1 < order.count && order[i + 1] is ReLU
+                if let y = norm.pooled(x, relu: relu) {
+                    x = y
+                    i += relu ? 2 : 1
+                    continue
+                }
+            }
             if !tracing, let fusing = layer as? ReLUFusing, i < order.count, order[i] is ReLU {
                 x = fusing.rectified(x)
                 i += 1

@@ -159,6 +159,9 @@ public final class MaxPool2d: Pool2d, Layer, ReLUFusing {
         traced(maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding), from: input)
     }
 
+    /// Whether the windows are 2x2 with stride 2 and no padding (the pooling that batch norm can run inside its op).
+    var isTwoByTwo: Bool { kernelSize == (2, 2) && stride == (2, 2) && padding == (0, 0) }
+
     /// The pooling followed by a ReLU, as one op, each thread rectifying the planes it has pooled.
     func rectified(_ input: Tensor) -> Tensor {
         maxPool2dReLU(input, kernelSize: kernelSize, stride: stride, padding: padding)

@@ -42,7 +42,16 @@ public class BatchNorm: Module, Layer, InPlaceLayer {
     /// The same, written over `x` when nothing is recorded (a `Sequential` evaluated without gradients).
     func applyInPlace(_ x: Tensor) { _ = normalize(x, overwriting: true) }
 
-    private func normalize(_ input: Tensor, overwriting: Bool) -> Tensor {
+    /// The layer followed by 2x2 max pooling with stride 2 (and a ReLU, with `relu`) as one op, the same values and
+    /// gradients (a `Sequential`'s): in training, on float32 [N, C, H, W] input of at least 2x2, not synchronised;
+    /// nil otherwise.
+    func pooled(_ input: Tensor, relu: Bool) -> Tensor? {
+        guard isTraining, crossReplicaSum == nil, input.rank == 4, input.dtype == .float32, input.shape[2] >= 2,
+              input.shape[3] >= 2 else { return nil }
+        return normalize(input, overwriting: false, maxPool2x2: relu)
+    }
+
+    private func normalize(_ input: Tensor, overwriting: Bool, maxPool2x2 relu: Bool? = nil) -> Tensor {
         guard expectedRanks.contains(input.rank), input.shape[1] == runningMean.shape[0] else {
             fatalError("Axon.\(type(of: self)): expected input of rank \(expectedRanks.sorted()) with \(runningMean.shape[0]) channels, got shape \(input.shape)")
         }
@@ -51,7 +60,7 @@ public class BatchNorm: Module, Layer, InPlaceLayer {
         }
         return batchNorm(input, runningMean: _runningMean, runningVar: _runningVar, weight: weight, bias: bias,
                          training: isTraining, momentum: momentum, eps: eps, overwriting: overwriting,
-                         crossReplicaSum: crossReplicaSum)
+                         crossReplicaSum: crossReplicaSum, maxPool2x2: relu)
     }
 
     /// The layer and its configuration, as printed in a model description.

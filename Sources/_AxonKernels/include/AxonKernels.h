@@ -86,6 +86,11 @@ void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long 
 // The adjoint of axon_maxpool2x2_f32 for planes [first_plane, end_plane): writes every input of those planes.
 void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
                                   long width, long oh, long ow, float *dx);
+// The same for one plane: x (grad) and out (dx) point at the plane's own values; indices count from `base`, the
+// plane's first position in the whole input.
+void axon_maxpool2x2_plane_f32(const float *x, long base, long height, long width, long oh, long ow, float *out, long *indices);
+void axon_maxpool2x2_backward_plane_f32(const float *grad, const long *indices, long base, long height, long width, long oh,
+                                        long ow, float *dx);
 
 // ---- GEMM packing of a transposed operand -------------------------------------------------------
 // dst[p * nr + j] = src[j * ld + p] (p < rows, j < cols), zero-padded to nr columns. Levels: 1 portable,
@@ -175,6 +180,25 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
                                   const float *gamma);
 void axon_channel_affine_f32(const float *a, const float *b, float *out, long n, long c, long s, long c0, long c1,
                              const float *shift_a, const float *shift_b, const float *alpha, const float *beta, const float *gamma);
+// With 2x2 max pooling, stride 2, of each height x width plane (s = height·width) after the affine map: the map of
+// `a` (no b term) pooled into pool->pooled, its winners' flat positions into pool->indices (may be NULL), rectified
+// with relu. And backward, the sums with the `a` operand (shift_a 0) the pooled gradient pool->gradient (masked where
+// pool->pooled <= 0, with relu) spread over the winners at pool->indices; the spread planes of channels [c0, c1) are
+// left in `spread` ([n, c1 - c0, s]) for the affine map after them (into out, full size), which reads them there.
+// The same values as the separate passes and pooling ops.
+typedef struct {
+    long height, width, out_h, out_w;
+    int relu;
+    float *pooled;         // [n, c, out_h, out_w]: written forward, read backward (ReLU's mask)
+    long *indices;         // the same shape: written forward, read backward
+    const float *gradient; // backward: the pooled values' gradient
+} axon_pool2x2;
+void axon_channel_affine_maxpool2x2_f32(const axon_pool2x2 *pool, const float *a, long n, long c, long c0, long c1,
+                                        const float *shift_a, const float *alpha, const float *gamma);
+void axon_channel_sums_unpooled_f32(const axon_pool2x2 *pool, const float *b, long n, long c, long c0, long c1,
+                                    const float *shift_b, double *sum_a, double *sum_ab, float *spread);
+void axon_channel_affine_spread_f32(const float *spread, const float *b, float *out, long n, long c, long s, long c0, long c1,
+                                    const float *shift_b, const float *alpha, const float *beta, const float *gamma);
 
 // ---- An LSTM step's backward pass, elementwise (recurrent.c) -------------------------------------
 // For one sequence of h units whose state changed at the step: from the activated gates (i, f, g, o: 4h values),
