@@ -81,14 +81,14 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
     }
     let w = weight?.doubleScalars, b = bias?.doubleScalars
     let inputs = [input] + [weight, bias].compactMap { $0 }
-    // Pooled in the op: the output's shape, and the winners' positions when a backward pass may come.
-    var pooledShape: [Int]?, winners: Tensor?
+    // Pooled in the op: the output's shape, and the windows' winners when a backward pass may come.
+    var pooledShape: [Int]?, winners: PoolWindowCodes?
     if relu != nil {
         guard input.rank == 4, input.dtype == .float32, useBatch, sync == nil, input.shape[2] >= 2, input.shape[3] >= 2 else {
             fatalError("Axon.batchNorm: pooling inside the op needs float32 [N, C, H >= 2, W >= 2] input in training, unsynchronised; got \(input.dtype) \(input.shape)")
         }
         pooledShape = [input.shape[0], c, input.shape[2] / 2, input.shape[3] / 2]
-        if GradMode.isEnabled && inputs.contains(where: \.requiresGrad) { winners = Tensor.empty(pooledShape!, dtype: .int64) }
+        if GradMode.isEnabled && inputs.contains(where: \.requiresGrad) { winners = PoolWindowCodes(shape: input.shape) }
     }
     let out = customOp(relu == nil ? "batch_norm" : "batch_norm_max_pool2d", inputs: inputs, forward: { v in
         let x = v[0].contiguous()
@@ -106,7 +106,7 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
                 }
                 // Each channel's sums and then its output, while its values are in cache.
                 let pool = pooledShape.map {
-                    ChannelPooling(into: Tensor.empty($0, dtype: .float32), indices: winners, relu: relu!)
+                    ChannelPooling(into: Tensor.empty($0, dtype: .float32), codes: winners, relu: relu!)
                 }
                 let (d, q, y) = channelSumsThenAffine(x, x, shiftA: first, shiftB: first, withB: false, into: inPlace ? x : nil,
                                                       pool: pool) {
@@ -144,7 +144,7 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
         if GradMode.isEnabled {  // recorded: the derivative from differentiable ops
             if sync != nil { axonFail("batchNorm", "synchronised batch norm has no recorded (second) derivative, input \(input.shape)") }
             if let relu {
-                g = maxPool2x2Adjoint(pooledGradient, rectified: relu ? output : nil, indices: winners!, shape: input.shape)
+                g = maxPool2x2Adjoint(pooledGradient, rectified: relu ? output : nil, indices: winners!.positions(), shape: input.shape)
             }
             let m = Tensor(shape: statShape, scalars: mean).converted(to: v[0].dtype)
             let r = Tensor(shape: statShape, scalars: rstd).converted(to: v[0].dtype)
@@ -171,7 +171,7 @@ func batchNorm(_ input: Tensor, runningMean: Buffer?, runningVar: Buffer?, weigh
         let sumG: [Double], sumGC: [Double], dx: Tensor  // Σg, Σg·(x − mean), and x's gradient
         if useBatch && sync == nil {
             // Each channel's sums and then its gradient, while its values are in cache.
-            let pool = relu.map { ChannelPooling(gradient: grad, pooled: output, indices: winners!, relu: $0) }
+            let pool = relu.map { ChannelPooling(gradient: grad, pooled: output, codes: winners!, relu: $0) }
             (sumG, sumGC, dx) = channelSumsThenAffine(grad, x, shiftB: mu, withB: true, pool: pool) { ch, sg, sgc in
                 gradientMap(ch, sg, sgc * r[ch])
             }

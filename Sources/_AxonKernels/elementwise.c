@@ -67,7 +67,8 @@ void axon_prefetch_rows(const uint8_t *bytes, const long *rows, long n, long row
 // with the same rule as the scalar loop (take v when !(v <= best) and best is not NaN), winners' positions
 // (relative to the first window's top-left input) blended alongside.
 __attribute__((target("avx2")))
-static inline __m256 maxpool2x2_avx2_step(__m256 a0, __m256 a1, __m256 b0, __m256 b1, long width, __m256i *position) {
+static inline __m256 maxpool2x2_avx2_step(__m256 a0, __m256 a1, __m256 b0, __m256 b1, long width, __m256i *position,
+                                          __m256i *winner) {
     // shuffle gives [0 2 8 10 | 4 6 12 14]; permute puts the 64-bit pairs back in order.
     __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
     __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
@@ -81,6 +82,7 @@ static inline __m256 maxpool2x2_avx2_step(__m256 a0, __m256 a1, __m256 b0, __m25
     best = _mm256_blendv_ps(best, v2, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(2), _mm256_castps_si256(take));
     take = _mm256_and_ps(_mm256_cmp_ps(v3, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
     best = _mm256_blendv_ps(best, v3, take); at = _mm256_blendv_epi8(at, _mm256_set1_epi32(3), _mm256_castps_si256(take));
+    *winner = at;
     // position = 2·lane + (at & 1) + (at >> 1)·width
     const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     *position = _mm256_add_epi32(_mm256_add_epi32(lanes, _mm256_and_si256(at, _mm256_set1_epi32(1))),
@@ -89,35 +91,45 @@ static inline __m256 maxpool2x2_avx2_step(__m256 a0, __m256 a1, __m256 b0, __m25
 }
 
 // Eight windows per step; the last 1-7 windows of a row (rows of 7 and 14 windows are common) with masked loads
-// into a step whose results are copied out for those windows only. Returns ow.
+// into a step whose results are copied out for those windows only. With relu the maxima are rectified (v <= 0 gives
+// +0, NaN stays), and `code` (may be NULL) gets each window's winner, 0-3, or 4 where the ReLU zeroed it. Returns ow.
 __attribute__((target("avx2")))
-static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix) {
+static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix,
+                                unsigned char *code, int relu) {
     long j = 0;
-    for (; j + 8 <= ow; j += 8) {
-        __m256i off;
-        const __m256 best = maxpool2x2_avx2_step(_mm256_loadu_ps(r0 + 2 * j), _mm256_loadu_ps(r0 + 2 * j + 8),
-                                                 _mm256_loadu_ps(r1 + 2 * j), _mm256_loadu_ps(r1 + 2 * j + 8), width, &off);
-        _mm256_storeu_ps(o + j, best);
-        if (ix) {
-            const __m256i base = _mm256_set1_epi64x(row0 + 2 * j);
-            _mm256_storeu_si256((__m256i *)(ix + j), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off))));
-            _mm256_storeu_si256((__m256i *)(ix + j + 4), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1))));
-        }
-    }
-    if (j < ow) {
-        const long rest = ow - j;  // 1-7 windows: 2·rest columns of each row
+    for (; j < ow; j += 8) {
+        const long rest = ow - j < 8 ? ow - j : 8;  // the last 1-7 windows: 2·rest columns of each row
         const __m256i m0 = axon_span_mask8(0, 2 * rest), m1 = axon_span_mask8(0, 2 * rest - 8);
-        __m256i off;
-        const __m256 best = maxpool2x2_avx2_step(_mm256_maskload_ps(r0 + 2 * j, m0), _mm256_maskload_ps(r0 + 2 * j + 8, m1),
-                                                 _mm256_maskload_ps(r1 + 2 * j, m0), _mm256_maskload_ps(r1 + 2 * j + 8, m1),
-                                                 width, &off);
+        __m256i off, at;
+        __m256 best = rest == 8
+            ? maxpool2x2_avx2_step(_mm256_loadu_ps(r0 + 2 * j), _mm256_loadu_ps(r0 + 2 * j + 8), _mm256_loadu_ps(r1 + 2 * j),
+                                   _mm256_loadu_ps(r1 + 2 * j + 8), width, &off, &at)
+            : maxpool2x2_avx2_step(_mm256_maskload_ps(r0 + 2 * j, m0), _mm256_maskload_ps(r0 + 2 * j + 8, m1),
+                                   _mm256_maskload_ps(r1 + 2 * j, m0), _mm256_maskload_ps(r1 + 2 * j + 8, m1), width, &off, &at);
+        if (relu) {
+            const __m256 keep = _mm256_cmp_ps(best, _mm256_setzero_ps(), _CMP_NLE_UQ);
+            best = _mm256_and_ps(best, keep);
+            at = _mm256_blendv_epi8(_mm256_set1_epi32(4), at, _mm256_castps_si256(keep));
+        }
+        if (rest == 8) {
+            _mm256_storeu_ps(o + j, best);
+            if (ix) {
+                const __m256i base = _mm256_set1_epi64x(row0 + 2 * j);
+                _mm256_storeu_si256((__m256i *)(ix + j), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off))));
+                _mm256_storeu_si256((__m256i *)(ix + j + 4), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1))));
+            }
+        }
         float values[8];
-        int32_t positions[8];
+        int32_t positions[8], winners[8];
         _mm256_storeu_ps(values, best);
         _mm256_storeu_si256((__m256i *)positions, off);
+        _mm256_storeu_si256((__m256i *)winners, at);
         for (long t = 0; t < rest; t++) {
-            o[j + t] = values[t];
-            if (ix) ix[j + t] = row0 + 2 * j + positions[t];
+            if (rest < 8) {
+                o[j + t] = values[t];
+                if (ix) ix[j + t] = row0 + 2 * j + positions[t];
+            }
+            if (code) code[j + t] = (unsigned char)winners[t];
         }
     }
     return ow;
@@ -129,7 +141,8 @@ static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, lon
 // common, and a scalar tail would take most of them): even and odd columns of the two rows split by one permute
 // each, the same comparisons as the scalar loop, and the winners' positions widened to 64 bits. Returns ow.
 __attribute__((target("avx512f")))
-static long maxpool2x2_avx512_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix) {
+static long maxpool2x2_avx512_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix,
+                                  unsigned char *code, int relu) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512i one = _mm512_set1_epi32(1), w = _mm512_set1_epi32((int)width);
@@ -150,7 +163,14 @@ static long maxpool2x2_avx512_row(const float *r0, const float *r1, long row0, l
         best = _mm512_mask_mov_ps(best, take, v2); at = _mm512_mask_mov_epi32(at, take, _mm512_set1_epi32(2));
         take = _mm512_cmp_ps_mask(v3, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
         best = _mm512_mask_mov_ps(best, take, v3); at = _mm512_mask_mov_epi32(at, take, _mm512_set1_epi32(3));
+        __m512i winner = at;
+        if (relu) {
+            const __mmask16 keep = _mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_NLE_UQ);
+            best = _mm512_maskz_mov_ps(keep, best);
+            winner = _mm512_mask_mov_epi32(_mm512_set1_epi32(4), keep, at);
+        }
         _mm512_mask_storeu_ps(o + j, m, best);
+        if (code) _mm512_mask_cvtepi32_storeu_epi8(code + j, m, winner);
         if (ix) {
             // position = row0 + 2j + 2·lane + (at & 1) + (at >> 1)·width
             const __m512i off = _mm512_add_epi32(_mm512_add_epi32(even, _mm512_and_si512(at, one)),
@@ -167,7 +187,8 @@ static long maxpool2x2_avx512_row(const float *r0, const float *r1, long row0, l
 }
 #endif
 
-void axon_maxpool2x2_plane_f32(const float *x, long base, long height, long width, long oh, long ow, float *out, long *indices) {
+void axon_maxpool2x2_plane_f32(const float *x, long base, long height, long width, long oh, long ow, float *out, long *indices,
+                               unsigned char *codes, int relu) {
 #if AXON_X86
     const int avx2 = axon_cpu_avx2(), avx512 = axon_cpu_avx512();
 #endif
@@ -175,35 +196,39 @@ void axon_maxpool2x2_plane_f32(const float *x, long base, long height, long widt
         const long r0 = 2 * i * width, r1 = r0 + width;
         float *o = out + i * ow;
         long *ix = indices ? indices + i * ow : 0;
+        unsigned char *code = codes ? codes + i * ow : 0;
         long j0 = 0;
 #if AXON_X86
-        if (avx512) j0 = maxpool2x2_avx512_row(x + r0, x + r1, base + r0, width, ow, o, ix);
-        else if (avx2) j0 = maxpool2x2_avx2_row(x + r0, x + r1, base + r0, width, ow, o, ix);
+        if (avx512) j0 = maxpool2x2_avx512_row(x + r0, x + r1, base + r0, width, ow, o, ix, code, relu);
+        else if (avx2) j0 = maxpool2x2_avx2_row(x + r0, x + r1, base + r0, width, ow, o, ix, code, relu);
 #endif
         for (long j = j0; j < ow; j++) {
             const long a0 = r0 + 2 * j, a1 = a0 + 1, a2 = r1 + 2 * j, a3 = a2 + 1;
             float best = x[a0];
             long at = a0;
+            int k = 0;
             float v = x[a1];
             int take = !(v <= best) && best == best;
-            best = take ? v : best; at = take ? a1 : at;
+            best = take ? v : best; at = take ? a1 : at; k = take ? 1 : k;
             v = x[a2];
             take = !(v <= best) && best == best;
-            best = take ? v : best; at = take ? a2 : at;
+            best = take ? v : best; at = take ? a2 : at; k = take ? 2 : k;
             v = x[a3];
             take = !(v <= best) && best == best;
-            best = take ? v : best; at = take ? a3 : at;
+            best = take ? v : best; at = take ? a3 : at; k = take ? 3 : k;
+            if (relu && best <= 0) { best = 0.0f; k = 4; }
             o[j] = best;
             if (ix) ix[j] = base + at;
+            if (code) code[j] = (unsigned char)k;
         }
     }
 }
 
 void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
-                         float *out, long *indices) {
+                         float *out, long *indices, int relu) {
     for (long p = first_plane; p < end_plane; p++) {
         axon_maxpool2x2_plane_f32(x + p * height * width, p * height * width, height, width, oh, ow, out + p * oh * ow,
-                                  indices ? indices + p * oh * ow : 0);
+                                  indices ? indices + p * oh * ow : 0, 0, relu);
     }
 }
 
@@ -292,8 +317,9 @@ static long maxpool2x2_backward_avx2_row(const float *g, const long *ix, long r0
 }
 #endif
 
-void axon_maxpool2x2_backward_plane_f32(const float *grad, const long *indices, long base, long height, long width, long oh,
-                                        long ow, float *dx) {
+// One plane: grad and dx point at the plane's own values; indices count from `base`, its first position in the input.
+static void maxpool2x2_backward_plane(const float *grad, const long *indices, long base, long height, long width, long oh,
+                                      long ow, float *dx) {
 #if AXON_X86
     const int avx2 = axon_cpu_avx2(), avx512 = axon_cpu_avx512();
 #endif
@@ -322,8 +348,64 @@ void axon_maxpool2x2_backward_plane_f32(const float *grad, const long *indices, 
 void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
                                   long width, long oh, long ow, float *dx) {
     for (long p = first_plane; p < end_plane; p++) {
-        axon_maxpool2x2_backward_plane_f32(grad + p * oh * ow, indices + p * oh * ow, p * height * width, height, width, oh, ow,
-                                           dx + p * height * width);
+        maxpool2x2_backward_plane(grad + p * oh * ow, indices + p * oh * ow, p * height * width, height, width, oh, ow,
+                                  dx + p * height * width);
+    }
+}
+
+// The same from window codes (0-3: which input of the window won; 4: none, the ReLU after the pooling zeroed it), as
+// axon_maxpool2x2_plane_f32 writes them: the values of the positions' adjoint (of the gradient masked by ReLU's
+// derivative, with codes of 4), from a byte per window instead of eight. The codes must have 15 readable bytes after
+// the plane's last.
+#if AXON_X86
+// Sixteen windows at a time: each row's 32 values interleaved from the gradient masked by where the code points.
+__attribute__((target("avx512f")))
+static void maxpool2x2_backward_codes_avx512_row(const float *g, const unsigned char *code, long ow, float *d0, float *d1) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (long j = 0; j < ow; j += 16) {
+        const long rest = ow - j < 16 ? ow - j : 16;
+        const __mmask16 in = (__mmask16)((1u << rest) - 1);
+        const __mmask16 first = (__mmask16)(rest >= 8 ? 0xFFFF : (1u << (2 * rest)) - 1);
+        const __mmask16 second = (__mmask16)(rest > 8 ? (1u << (2 * (rest - 8))) - 1 : 0);
+        // Sixteen codes read even for fewer windows (the buffer has 15 bytes to spare); lanes past `rest` are masked off.
+        const __m512i k = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(code + j)));
+        const __m512 v = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(in, g + j));
+        const __m512 t0 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(in, k, _mm512_setzero_si512()), v);
+        const __m512 t1 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(in, k, _mm512_set1_epi32(1)), v);
+        const __m512 t2 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(in, k, _mm512_set1_epi32(2)), v);
+        const __m512 t3 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(in, k, _mm512_set1_epi32(3)), v);
+        _mm512_mask_storeu_ps(d0 + 2 * j, first, _mm512_permutex2var_ps(t0, lo, t1));
+        _mm512_mask_storeu_ps(d1 + 2 * j, first, _mm512_permutex2var_ps(t2, lo, t3));
+        if (second) {
+            _mm512_mask_storeu_ps(d0 + 2 * j + 16, second, _mm512_permutex2var_ps(t0, hi, t1));
+            _mm512_mask_storeu_ps(d1 + 2 * j + 16, second, _mm512_permutex2var_ps(t2, hi, t3));
+        }
+    }
+}
+#endif
+
+void axon_maxpool2x2_backward_codes_plane_f32(const float *grad, const unsigned char *codes, long height, long width, long oh,
+                                              long ow, float *dx) {
+#if AXON_X86
+    const int avx512 = axon_cpu_avx512();
+#endif
+    if (height != 2 * oh || width != 2 * ow) memset(dx, 0, sizeof(float) * height * width);
+    for (long i = 0; i < oh; i++) {
+        const float *g = grad + i * ow;
+        const unsigned char *code = codes + i * ow;
+        float *d0 = dx + 2 * i * width, *d1 = d0 + width;
+#if AXON_X86
+        if (avx512) { maxpool2x2_backward_codes_avx512_row(g, code, ow, d0, d1); continue; }
+#endif
+        for (long j = 0; j < ow; j++) {
+            const int k = code[j];
+            const float v = 0.0f + g[j];
+            d0[2 * j] = keep_if(v, k == 0);
+            d0[2 * j + 1] = keep_if(v, k == 1);
+            d1[2 * j] = keep_if(v, k == 2);
+            d1[2 * j + 1] = keep_if(v, k == 3);
+        }
     }
 }
 

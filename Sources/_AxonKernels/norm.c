@@ -148,41 +148,27 @@ void axon_channel_affine_maxpool2x2_f32(const axon_pool2x2 *pool, const float *a
         for (long ch = c0; ch < c1; ch++) {
             const long p = i * c + ch;
             affine_plane(level, a + p * s, 0, plane, s, shift_a ? shift_a[ch] : 0, 0, alpha[ch], 0, gamma[ch]);
-            float *o = pool->pooled + p * q;
-            axon_maxpool2x2_plane_f32(plane, p * s, h, w, pool->out_h, pool->out_w, o, pool->indices ? pool->indices + p * q : 0);
-            if (pool->relu) axon_relu_f32(o, o, q);
+            axon_maxpool2x2_plane_f32(plane, p * s, h, w, pool->out_h, pool->out_w, pool->pooled + p * q, 0,
+                                      pool->codes ? pool->codes + p * q : 0, pool->relu);
         }
     }
     free(plane);
-}
-
-// Plane p of the input side's gradient: the pooled gradient (masked by ReLU's derivative first, with relu, in `masked`:
-// out_h·out_w values) spread over the windows' winners into `plane`.
-static const float *unpooled_plane(const axon_pool2x2 *pool, long p, float *plane, float *masked) {
-    const long s = pool->height * pool->width, q = pool->out_h * pool->out_w;
-    const float *g = pool->gradient + p * q;
-    if (pool->relu) {
-        axon_relu_backward_f32(g, pool->pooled + p * q, masked, q);
-        g = masked;
-    }
-    axon_maxpool2x2_backward_plane_f32(g, pool->indices + p * q, p * s, pool->height, pool->width, pool->out_h, pool->out_w, plane);
-    return plane;
 }
 
 void axon_channel_sums_unpooled_f32(const axon_pool2x2 *pool, const float *b, long n, long c, long c0, long c1,
                                     const float *shift_b, double *sum_a, double *sum_ab, float *spread) {
     const int level = axon_channel_levels();
     const long s = pool->height * pool->width, q = pool->out_h * pool->out_w;
-    float *masked = malloc(sizeof(float) * (q > 0 ? q : 1));
     for (long ch = c0; ch < c1; ch++) sum_a[ch] = sum_ab[ch] = 0;
     for (long i = 0; i < n; i++) {
         for (long ch = c0; ch < c1; ch++) {
             const long p = i * c + ch;
-            const float *a = unpooled_plane(pool, p, spread + (i * (c1 - c0) + ch - c0) * s, masked);
+            float *a = spread + (i * (c1 - c0) + ch - c0) * s;
+            axon_maxpool2x2_backward_codes_plane_f32(pool->gradient + p * q, pool->codes + p * q, pool->height, pool->width,
+                                                     pool->out_h, pool->out_w, a);
             sums_plane(level, a, b + p * s, s, 0, shift_b ? shift_b[ch] : 0, sum_a + ch, sum_ab + ch);
         }
     }
-    free(masked);
 }
 
 void axon_channel_affine_spread_f32(const float *spread, const float *b, float *out, long n, long c, long s, long c0, long c1,

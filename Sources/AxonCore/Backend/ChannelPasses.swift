@@ -253,37 +253,71 @@ private final class Float32Affine: @unchecked Sendable {
 
 /// 2x2 max pooling with stride 2 on the far side of ``channelSumsThenAffine(_:_:shiftA:shiftB:withB:into:pool:coefficients:)``'s
 /// map, for batch norm followed by max pooling: the full-size map is never written. Forward (`gradient` nil), the map
-/// of `a` is pooled into `pooled` (then rectified, with `relu`) with each window's winner's flat position in `indices`
-/// (when given; as ``maxPool2d(_:kernelSize:stride:padding:dilation:)`` keeps them), and the output is `pooled`.
-/// Backward, `a` is `gradient` (the pooled values' gradient; masked where `pooled` <= 0 with `relu`) spread back over
-/// the winners at `indices`, and the output is full size. The same bits as the pooling, ReLU and passes run apart.
+/// of `a` is pooled into `pooled` (and rectified, with `relu`), each window's winner noted in `codes` when given, and
+/// the output is `pooled`. Backward, `a` is `gradient` (the pooled values' gradient) spread back over the winners (none
+/// where the ReLU zeroed the maximum), and the output is full size. The same bits as the pooling, ReLU and passes run
+/// apart.
 package struct ChannelPooling {
-    package let pooled: Tensor, indices: Tensor?, gradient: Tensor?, relu: Bool
+    package let pooled: Tensor, codes: PoolWindowCodes?, gradient: Tensor?, relu: Bool
 
-    /// The forward pass's pooling into `pooled` [N, C, H / 2, W / 2], the winners into `indices` (int64, that shape).
-    package init(into pooled: Tensor, indices: Tensor?, relu: Bool) {
-        (self.pooled, self.indices, self.gradient, self.relu) = (pooled, indices, nil, relu)
+    /// The forward pass's pooling into `pooled` [N, C, H / 2, W / 2], the winners into `codes` (that many).
+    package init(into pooled: Tensor, codes: PoolWindowCodes?, relu: Bool) {
+        (self.pooled, self.codes, self.gradient, self.relu) = (pooled, codes, nil, relu)
     }
 
-    /// The backward pass's `a`: `gradient` spread over the winners at `indices`, masked by ReLU's derivative at the
-    /// rectified `pooled` output with `relu`.
-    package init(gradient: Tensor, pooled: Tensor, indices: Tensor, relu: Bool) {
-        (self.pooled, self.indices, self.gradient, self.relu) = (pooled, indices, gradient, relu)
+    /// The backward pass's `a`: `gradient` spread over the winners in `codes`, with the `pooled` output of the forward pass.
+    package init(gradient: Tensor, pooled: Tensor, codes: PoolWindowCodes, relu: Bool) {
+        (self.pooled, self.codes, self.gradient, self.relu) = (pooled, codes, gradient, relu)
     }
 
-    /// Whether the pooled tensors are contiguous float32 (int64 indices) of 2x2 windows of `shape` [N, C, H, W].
+    /// Whether the pooled tensors are contiguous float32 (and the codes as many) for 2x2 windows of `shape` [N, C, H, W].
     func fits(_ shape: [Int]) -> Bool {
         let pooledShape = shape.count == 4 ? [shape[0], shape[1], shape[2] / 2, shape[3] / 2] : []
         return pooled.shape == pooledShape && pooled.isContiguous && pooled.dtype == .float32
-            && (indices.map { $0.shape == pooledShape && $0.isContiguous && $0.dtype == .int64 } ?? (gradient == nil))
+            && (codes.map { $0.count == pooled.count } ?? (gradient == nil))
             && (gradient.map { $0.shape == pooledShape && $0.isContiguous && $0.dtype == .float32 } ?? true)
     }
 
     /// The C kernels' description, for input planes of `shape`. The tensors outlive the passes (the caller holds them).
     func spec(_ shape: [Int]) -> axon_pool2x2 {
         axon_pool2x2(height: shape[2], width: shape[3], out_h: shape[2] / 2, out_w: shape[3] / 2, relu: relu ? 1 : 0,
-                     pooled: pooled.buffer.pointer(Float.self) + pooled.storageOffset,
-                     indices: indices.map { $0.buffer.pointer(Int.self) + $0.storageOffset },
+                     pooled: pooled.buffer.pointer(Float.self) + pooled.storageOffset, codes: codes?.bytes,
                      gradient: gradient.map { UnsafePointer($0.buffer.pointer(Float.self) + $0.storageOffset) })
+    }
+}
+
+/// A byte per 2x2 pooling window of [N, C, H, W] planes: which of its four inputs won (0 top left, 1 top right, 2 bottom
+/// left, 3 bottom right), or 4 where the ReLU after the pooling zeroed the maximum. Kept between a fused op's forward and
+/// backward passes instead of eight-byte positions.
+package final class PoolWindowCodes: @unchecked Sendable {
+    /// The input's shape [N, C, H, W].
+    package let shape: [Int]
+    let bytes: UnsafeMutablePointer<UInt8>
+    /// One per window: N·C·(H / 2)·(W / 2).
+    var count: Int { shape[0] * shape[1] * (shape[2] / 2) * (shape[3] / 2) }
+
+    package init(shape: [Int]) {
+        self.shape = shape
+        // 15 bytes to spare (zeros): the backward kernel reads 16 codes at a time.
+        let windows = shape[0] * shape[1] * (shape[2] / 2) * (shape[3] / 2)
+        bytes = .allocate(capacity: windows + 15)
+        (bytes + windows).initialize(repeating: 0, count: 15)
+    }
+    deinit { bytes.deallocate() }
+
+    /// The winners' flat positions in the input (int64, shaped like the pooled output), as max pooling's indices; a window
+    /// coded 4 gets its first input.
+    package func positions() -> Tensor {
+        let (h, w, oh, ow) = (shape[2], shape[3], shape[2] / 2, shape[3] / 2)
+        var flat = [Int](repeating: 0, count: count)
+        for plane in 0..<(shape[0] * shape[1]) {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    let o = (plane * oh + i) * ow + j, k = Int(bytes[o])
+                    flat[o] = plane * h * w + (2 * i + (k < 4 ? k >> 1 : 0)) * w + 2 * j + (k < 4 ? k & 1 : 0)
+                }
+            }
+        }
+        return Tensor(shape: [shape[0], shape[1], oh, ow], scalars: flat)
     }
 }

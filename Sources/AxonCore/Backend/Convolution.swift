@@ -432,7 +432,7 @@ func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry
                 func pool(_ range: Range<Int>) {
                     if twoByTwo && T.self == Float.self {  // branch-free C loop
                         axon_maxpool2x2_f32(floats(src), range.lowerBound, range.upperBound, g.height, g.width, oh, ow,
-                                            mutableFloats(v.pointer), keepIndices ? ix.pointer : nil)
+                                            mutableFloats(v.pointer), keepIndices ? ix.pointer : nil, relu ? 1 : 0)
                         return
                     }
                     for plane in range {
@@ -502,7 +502,7 @@ func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry
                 }
                 parallelFor(planes, grain: 4) { range in
                     pool(range)
-                    guard relu else { return }
+                    guard relu, !(twoByTwo && T.self == Float.self) else { return }  // the C loop rectifies as it pools
                     let first = range.lowerBound * oh * ow, count = range.count * oh * ow
                     if T.self == Float.self {
                         axon_relu_f32(mutableFloats(v.pointer) + first, mutableFloats(v.pointer) + first, count)

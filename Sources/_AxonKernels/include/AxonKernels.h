@@ -80,17 +80,22 @@ void axon_prefetch_rows(const uint8_t *bytes, const long *rows, long n, long row
 void axon_relu_f32(const float *x, float *out, long n);  // out may equal x
 void axon_relu_backward_f32(const float *g, const float *y, float *out, long n);
 // 2x2, stride-2 max pooling of planes [first_plane, end_plane) of height x width; out, indices (flat input
-// positions, may be NULL) are the whole outputs.
+// positions, may be NULL) are the whole outputs. With relu the maxima are rectified as axon_relu_f32 does (indices
+// still point at the maxima).
 void axon_maxpool2x2_f32(const float *x, long first_plane, long end_plane, long height, long width, long oh, long ow,
-                         float *out, long *indices);
+                         float *out, long *indices, int relu);
 // The adjoint of axon_maxpool2x2_f32 for planes [first_plane, end_plane): writes every input of those planes.
 void axon_maxpool2x2_backward_f32(const float *grad, const long *indices, long first_plane, long end_plane, long height,
                                   long width, long oh, long ow, float *dx);
-// The same for one plane: x (grad) and out (dx) point at the plane's own values; indices count from `base`, the
-// plane's first position in the whole input.
-void axon_maxpool2x2_plane_f32(const float *x, long base, long height, long width, long oh, long ow, float *out, long *indices);
-void axon_maxpool2x2_backward_plane_f32(const float *grad, const long *indices, long base, long height, long width, long oh,
-                                        long ow, float *dx);
+// The pooling of one plane: x and out point at the plane's own values; indices count from `base`, the plane's first
+// position in the whole input. `codes` (may be NULL) gets a byte per window: which of its four inputs won (0 top
+// left, 1 top right, 2 bottom left, 3 bottom right), or 4 where relu zeroed the maximum.
+void axon_maxpool2x2_plane_f32(const float *x, long base, long height, long width, long oh, long ow, float *out, long *indices,
+                               unsigned char *codes, int relu);
+// The adjoint of one plane from those codes: the values axon_maxpool2x2_backward_f32 gives for the gradient masked by
+// ReLU's derivative (a window coded 4 gets zeros). 15 bytes past the plane's last code must be readable.
+void axon_maxpool2x2_backward_codes_plane_f32(const float *grad, const unsigned char *codes, long height, long width, long oh,
+                                              long ow, float *dx);
 
 // ---- GEMM packing of a transposed operand -------------------------------------------------------
 // dst[p * nr + j] = src[j * ld + p] (p < rows, j < cols), zero-padded to nr columns. Levels: 1 portable,
@@ -181,16 +186,16 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
 void axon_channel_affine_f32(const float *a, const float *b, float *out, long n, long c, long s, long c0, long c1,
                              const float *shift_a, const float *shift_b, const float *alpha, const float *beta, const float *gamma);
 // With 2x2 max pooling, stride 2, of each height x width plane (s = height·width) after the affine map: the map of
-// `a` (no b term) pooled into pool->pooled, its winners' flat positions into pool->indices (may be NULL), rectified
-// with relu. And backward, the sums with the `a` operand (shift_a 0) the pooled gradient pool->gradient (masked where
-// pool->pooled <= 0, with relu) spread over the winners at pool->indices; the spread planes of channels [c0, c1) are
-// left in `spread` ([n, c1 - c0, s]) for the affine map after them (into out, full size), which reads them there.
-// The same values as the separate passes and pooling ops.
+// `a` (no b term) pooled into pool->pooled, rectified with relu, its windows' codes (axon_maxpool2x2_plane_f32's)
+// into pool->codes (may be NULL). And backward, the sums with the `a` operand (shift_a 0) the pooled gradient
+// pool->gradient spread over the windows by their codes; the spread planes of channels [c0, c1) are left in `spread`
+// ([n, c1 - c0, s]) for the affine map after them (into out, full size), which reads them there. The same values as
+// the separate passes, pooling and ReLU.
 typedef struct {
     long height, width, out_h, out_w;
     int relu;
-    float *pooled;         // [n, c, out_h, out_w]: written forward, read backward (ReLU's mask)
-    long *indices;         // the same shape: written forward, read backward
+    float *pooled;         // forward: the output, [n, c, out_h, out_w]
+    unsigned char *codes;  // the same shape: written forward, read backward
     const float *gradient; // backward: the pooled values' gradient
 } axon_pool2x2;
 void axon_channel_affine_maxpool2x2_f32(const axon_pool2x2 *pool, const float *a, long n, long c, long c0, long c1,
