@@ -118,6 +118,7 @@ static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, lon
                 _mm256_storeu_si256((__m256i *)(ix + j), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off))));
                 _mm256_storeu_si256((__m256i *)(ix + j + 4), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1))));
             }
+            if (!code) continue;
         }
         float values[8];
         int32_t positions[8], winners[8];
