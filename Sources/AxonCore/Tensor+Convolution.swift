@@ -192,28 +192,33 @@ private func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, In
     guard let indices else { return out }
     guard relu else {
         return Tensor.record("maxPool2d", [x], out, saving: [], traced: window(kernelSize, stride ?? kernelSize, padding, dilation)) {
-            [shape = x.shape] grad in
-            [grad.scatteredFlat(indices, shape: shape, poolWindows: g)]
+            grad in [recordedPoolAdjoint(grad, rectified: nil, indices: indices, g)]
         }
     }
     return Tensor.record("maxPool2dReLU", [x], out, saving: [], savingOutput: true) { [unowned out, shape = x.shape] grad in
         if GradMode.isEnabled && grad.requiresGrad {  // recorded (second derivatives): ReLU's rule, then pooling's
-            return [`where`(out .<= 0, grad.scalarLike(0), grad).scatteredFlat(indices, shape: shape, poolWindows: g)]
+            return [recordedPoolAdjoint(grad, rectified: out, indices: indices, g)]
         }
         let gc = grad.contiguous(), dx = Tensor.empty(shape, dtype: gc.dtype)
         Backends.current.maxPool2dReLUBackward(gc.strided, pooled: out.strided, indices: indices.strided, g, into: dx.strided)
         return [dx]
     }
 }
-/// The gradient of the input (of `shape` [N, C, H, W]) of 2x2, stride-2 max pooling from the pooled values' gradient
-/// `grad`, as recorded ops: masked by ReLU's derivative where `rectified` (the pooled and rectified output) is given, then
-/// spread to the winners at `indices`. The backward pass of a pooling fused into the op before it, when it is recorded
-/// (second derivatives): the same rule as ``maxPool2dReLU(_:kernelSize:stride:padding:dilation:)``'s.
-package func maxPool2x2Adjoint(_ grad: Tensor, rectified: Tensor?, indices: Tensor, shape: [Int]) -> Tensor {
-    let g = Conv2dGeometry(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3], kernelH: 2, kernelW: 2,
-                           strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1)
+
+/// Max pooling's input gradient (windows `g`) from the pooled values' gradient `grad`, as differentiable ops (recorded
+/// when the backward pass is): masked by ReLU's derivative where `rectified` (the pooled and rectified output) is
+/// given, then spread to the winners at `indices` (the spread's derivative is a gather).
+private func recordedPoolAdjoint(_ grad: Tensor, rectified: Tensor?, indices: Tensor, _ g: Conv2dGeometry) -> Tensor {
     let masked = rectified.map { `where`($0 .<= 0, grad.scalarLike(0), grad) } ?? grad
-    return masked.scatteredFlat(indices, shape: shape, poolWindows: g)
+    return masked.scatteredFlat(indices, shape: [g.batch, g.channels, g.height, g.width], poolWindows: g)
+}
+
+/// ``recordedPoolAdjoint`` for 2x2 windows with stride 2 over input of `shape` [N, C, H, W]: the backward pass of a
+/// pooling fused into the op before it, when it is recorded (second derivatives).
+package func maxPool2x2Adjoint(_ grad: Tensor, rectified: Tensor?, indices: Tensor, shape: [Int]) -> Tensor {
+    recordedPoolAdjoint(grad, rectified: rectified, indices: indices,
+                        Conv2dGeometry(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3], kernelH: 2,
+                                       kernelW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1))
 }
 
 /// 2-D max pooling with a square window (the seed's `max_pool2d(x, 2)`).

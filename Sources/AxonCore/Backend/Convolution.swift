@@ -429,8 +429,9 @@ func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry
                 let inside = g.padH == 0 && g.padW == 0
                 let twoByTwo = inside && g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2
                     && g.dilationH == 1 && g.dilationW == 1
+                let cLoop = twoByTwo && T.self == Float.self  // branch-free C loop, which rectifies as it pools
                 func pool(_ range: Range<Int>) {
-                    if twoByTwo && T.self == Float.self {  // branch-free C loop
+                    if cLoop {
                         axon_maxpool2x2_f32(floats(src), range.lowerBound, range.upperBound, g.height, g.width, oh, ow,
                                             mutableFloats(v.pointer), keepIndices ? ix.pointer : nil, relu ? 1 : 0)
                         return
@@ -502,7 +503,7 @@ func maxPool2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ g: Conv2dGeometry
                 }
                 parallelFor(planes, grain: 4) { range in
                     pool(range)
-                    guard relu, !(twoByTwo && T.self == Float.self) else { return }  // the C loop rectifies as it pools
+                    guard relu, !cLoop else { return }
                     let first = range.lowerBound * oh * ow, count = range.count * oh * ow
                     if T.self == Float.self {
                         axon_relu_f32(mutableFloats(v.pointer) + first, mutableFloats(v.pointer) + first, count)
