@@ -158,15 +158,16 @@ extension Tensor {
 }
 
 /// `b` itself, or a copy of it with the same values whose rows are not a multiple of 32 floats apart, so that the
-/// float32 GEMM reads it in place as its right-hand operand instead of packing it (rows 4 KiB apart, or any multiple
-/// of 128 bytes, would fall in a few L1 sets). For an operand used in many products, such as an LSTM's hidden weights
-/// in each step of its backward pass: the GEMM packed all of them at every step. The products' values are the same
-/// (the same kernel sums the same products in the same order).
-package func readableInPlace(_ b: Tensor) -> Tensor {
+/// float32 GEMM reads it in place as the right-hand operand of products of `rows` rows instead of packing it (see
+/// `GEMM.readsBInPlace`: rows 4 KiB apart, or any multiple of 128 bytes in products of many rows, would fall in a
+/// few L1 sets). For an operand used in many products, such as an LSTM's hidden weights in each step of its backward
+/// pass: the GEMM packed all of them at every step. The products' values are the same (the same kernel sums the same
+/// products in the same order).
+package func readableInPlace(_ b: Tensor, rows: Int) -> Tensor {
     guard b.rank == 2, b.dtype == .float32, b.shape[1] >= 64 else { return b }
     let view = b.strided, strides = view.strides
     if GEMM.readsBInPlace(MatrixView(base: UnsafePointer(view.pointer(Float.self)), rowStride: strides[0],
-                                     columnStride: strides[1])) { return b }
+                                     columnStride: strides[1]), rows: rows) { return b }
     let padded = Tensor.empty([b.shape[0], b.shape[1] + 16], dtype: b.dtype)
     let inside = padded.narrowed(axis: 1, start: 0, length: b.shape[1])
     Backends.current.copy(view, into: inside.strided)

@@ -237,7 +237,7 @@ axon_sgemm_variant axon_sgemm_variant_at(int i) {
 }
 
 // The CPU checks (cpu.h): asked once; threads racing on the first call store the same value.
-enum { CPU_AVX512F = 1, CPU_AVX2 = 2, CPU_FMA = 4 };
+enum { CPU_AVX512F = 1, CPU_AVX2 = 2, CPU_FMA = 4, CPU_INTEL = 8 };
 static int cpu_features(void) {
     static int features = -1;
     int f = __atomic_load_n(&features, __ATOMIC_RELAXED);
@@ -248,6 +248,7 @@ static int cpu_features(void) {
         if (__builtin_cpu_supports("avx512f")) f |= CPU_AVX512F;
         if (__builtin_cpu_supports("avx2")) f |= CPU_AVX2;
         if (__builtin_cpu_supports("fma")) f |= CPU_FMA;
+        if (__builtin_cpu_is("intel")) f |= CPU_INTEL;
 #endif
         __atomic_store_n(&features, f, __ATOMIC_RELAXED);
     }
@@ -257,3 +258,5 @@ static int cpu_features(void) {
 int axon_cpu_avx512(void) { return (cpu_features() & CPU_AVX512F) != 0; }
 int axon_cpu_avx2(void) { return (cpu_features() & CPU_AVX2) != 0; }
 int axon_cpu_avx2_fma(void) { return (cpu_features() & (CPU_AVX2 | CPU_FMA)) == (CPU_AVX2 | CPU_FMA); }
+
+int axon_cpu_intel(void) { return (cpu_features() & CPU_INTEL) != 0; }

@@ -315,17 +315,34 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// An operand copied so that the GEMM reads it in place gives the products of the packed original, bit for bit.
+    /// A right-hand operand read in place (its own rows, or a copy with padded rows) gives the products of a packed one,
+    /// bit for bit; which operands are read in place follows `GEMM.readsBInPlace` (few rows on Intel CPUs read strides
+    /// that are multiples of 128 bytes in place; many rows never do).
     func testOperandReadInPlaceGivesThePackedProducts() {
-        for (rows, inner, columns) in [(32, 1024, 256), (7, 96, 64), (64, 128, 100)] {
+        for (rows, inner, columns) in [(32, 1024, 256), (7, 96, 64), (64, 128, 100), (200, 96, 64), (128, 64, 512)] {
             let a = Tensor.randn([rows, inner], generator: g), b = Tensor.randn([inner, columns], generator: g)
-            let copy = readableInPlace(b)
+            let direct = GEMM.readsBInPlace(MatrixView(base: UnsafePointer(b.strided.pointer(Float.self)), rowStride: columns,
+                                                       columnStride: 1), rows: rows)
+            XCTAssertEqual(direct, columns % 32 != 0 || (rows <= GEMM.fewRows && GEMM.inPlaceForFewRows), "\(rows)x\(inner)x\(columns)")
+            let copy = readableInPlace(b, rows: rows)
             XCTAssertEqual(copy.scalars, b.scalars)
-            if columns % 32 == 0 { XCTAssertFalse(copy.isContiguous, "a copy with padded rows") } else { XCTAssertTrue(copy === b) }
-            let inPlace = Tensor.empty([rows, columns]), packed = Tensor.empty([rows, columns])
-            CPUBackend.shared.matmul(a.strided, copy.strided, transposeA: false, transposeB: false, into: inPlace.strided, accumulate: false)
-            CPUBackend.shared.matmul(a.strided, b.strided, transposeA: false, transposeB: false, into: packed.strided, accumulate: false)
-            XCTAssertEqual(inPlace.scalars.map(\.bitPattern), packed.scalars.map(\.bitPattern), "\(rows)x\(inner)x\(columns)")
+            if direct { XCTAssertTrue(copy === b) } else { XCTAssertFalse(copy.isContiguous, "a copy with padded rows") }
+            // B seen through a transpose is always packed. On 1, 2 and 3 threads (split by columns or by rows).
+            let packedB = b.transposed(0, 1).contiguous().transposed(0, 1)
+            var products: [String: [UInt32]] = [:]
+            let saved = Threading.threadCount
+            for threads in [1, 2, 3] {
+                Threading.threadCount = threads
+                for (name, operand) in [("B as it is", b), ("B's copy", copy), ("B packed", packedB)] {
+                    let out = Tensor.empty([rows, columns])
+                    CPUBackend.shared.matmul(a.strided, operand.strided, transposeA: false, transposeB: false, into: out.strided,
+                                             accumulate: false)
+                    products["\(name), \(threads) threads"] = out.scalars.map(\.bitPattern)
+                }
+            }
+            Threading.threadCount = saved
+            let expected = products["B packed, 1 threads"]!
+            for (name, bits) in products { XCTAssertEqual(bits, expected, "\(rows)x\(inner)x\(columns), \(name)") }
         }
     }
 

@@ -188,7 +188,7 @@ enum GEMM {
         let rowSlivers = (m + mr - 1) / mr
         func firstSliver(_ mb: Int) -> Int { (mb * rowSlivers + mBlocks - 1) / mBlocks }
         func blockRows(_ mb: Int) -> Range<Int> { (firstSliver(mb) * mr)..<min(m, firstSliver(mb + 1) * mr) }
-        let inPlace = readsBInPlace(b)
+        let inPlace = readsBInPlace(b, rows: m)
         // A last sliver of at most NR/4 columns runs through the narrowest kernel, its NR columns at a time, instead of
         // a full-width tile that is mostly padding (the MLP's weight gradient of 784 columns ends in a sliver of 16): the
         // same A slivers (both kernels take MR rows) and the same operations for every element, so the same bits.
@@ -360,14 +360,26 @@ enum GEMM {
         }
     }
 
-    /// Whether the micro-kernel reads B's full slivers in place, without packing them: B is row-major, and its row
-    /// stride is not a multiple of 32 floats (128 bytes), so that a sliver's rows spread over all of L1's sets. A
-    /// stride that is a multiple of 4 KiB puts every row in one set, where they evict each other.
+    /// Whether the micro-kernel reads B's full slivers in place, without packing them, in a product of `rows` rows. B is
+    /// row-major, and its rows spread over L1's sets: a row stride that is a multiple of 4 KiB puts every row in one
+    /// set, where they evict each other, and a multiple of 128 bytes in a few. Packing a sliver costs a pass over it
+    /// and saves on each of its reads, one per MR rows of A; on Intel CPUs, a product of at most ``fewRows`` rows reads
+    /// a stride that is a multiple of 128 bytes (but not of 4 KiB) in place too.
+    ///
     /// Measured on a Zen 3 (kernel loop on 1 thread; pack + kernel against in place): B 288 x 784, as a convolution's
     /// unfolded columns, 85.8 -> 94.1 GFLOP/s; 64 x 784 84.9 -> 93.3; 512 x 2048, 80.8 packed against 54.1 in place.
-    static func readsBInPlace(_ b: MatrixView<Float>) -> Bool {
-        b.columnStride == 1 && b.rowStride % 32 != 0
+    /// On an Intel Xeon (family 6, model 207; `matmul` on 1 thread, in place against packed, the median ratio of rounds
+    /// alternating in one process), M x K x N with B's stride N: 64 x 784 x 256 1.22, 64 x 128 x 256 1.20,
+    /// 128 x 512 x 256 1.10, 256 x 512 x 256 1.05, 512 x 512 x 256 0.99; 64 x 256 x 128 1.18, 128 x 256 x 128 1.08;
+    /// 64 x 512 x 512 1.17, 128 x 512 x 512 1.03, 256 x 512 x 512 0.89, 512 x 512 x 512 0.85.
+    static func readsBInPlace(_ b: MatrixView<Float>, rows: Int) -> Bool {
+        guard b.columnStride == 1, b.rowStride % 1024 != 0 else { return false }
+        return b.rowStride % 32 != 0 || (rows <= fewRows && inPlaceForFewRows)
     }
+    /// The most rows of a product that reads a B whose stride is a multiple of 128 bytes in place (on Intel CPUs).
+    static let fewRows = 128
+    /// Whether this CPU reads such a B in place in products of few rows: measured on Intel only (an Intel Xeon).
+    static let inPlaceForFewRows = axon_cpu_intel() != 0
 
     /// Whether the micro-kernel reads A's rows in place (each sliver's MR rows, k contiguous) instead of packing them:
     /// A is row-major, and its rows are not 4 KiB apart (they would all fall in one L1 set).

@@ -57,7 +57,7 @@ func lstmRecurrence(_ projected: Tensor, _ h0: Tensor, _ c0: Tensor, weightHH: T
         let previous = Tensor.empty([t, b, h], dtype: dtype)  // h_{t−1} of every step, for the weight gradient
         var dh = Tensor.zeros([b, h], dtype: dtype), dc = Tensor.zeros([b, h], dtype: dtype)
         let h0 = v[1].contiguous(), c0 = v[2].contiguous()
-        let weight = readableInPlace(v[3])  // read by every step's product: not packed at each one
+        let weight = readableInPlace(v[3], rows: b)  // read by every step's product: not packed at each one
         for (i, step) in order.enumerated().reversed() {
             let prior = i > 0 ? order[i - 1] : nil
             let dg = dGates.sliced(axis: 0, step..<step + 1).reshaped([b, 4 * h])

@@ -37,6 +37,8 @@ typedef struct {
 int axon_sgemm_variant_count(void);
 // The i-th runnable variant, fastest first.
 axon_sgemm_variant axon_sgemm_variant_at(int i);
+// 1 on an Intel CPU, else 0 (choices of blocking measured on one vendor's cores).
+int axon_cpu_intel(void);
 
 // ---- Row-pair dot products (a convolution's weight gradient) ----------------------------------
 // out[i * rows_b + j] = sum_k a[i * n + k] * b[j * n + k]. Levels: 1 portable, 2 AVX2 with FMA, 3 AVX-512;
