@@ -371,7 +371,9 @@ enum GEMM {
     /// On an Intel Xeon (family 6, model 207; `matmul` on 1 thread, in place against packed, the median ratio of rounds
     /// alternating in one process), M x K x N with B's stride N: 64 x 784 x 256 1.22, 64 x 128 x 256 1.20,
     /// 128 x 512 x 256 1.10, 256 x 512 x 256 1.05, 512 x 512 x 256 0.99; 64 x 256 x 128 1.18, 128 x 256 x 128 1.08;
-    /// 64 x 512 x 512 1.17, 128 x 512 x 512 1.03, 256 x 512 x 512 0.89, 512 x 512 x 512 0.85.
+    /// 64 x 512 x 512 1.17, 128 x 512 x 512 1.03, 256 x 512 x 512 0.89, 512 x 512 x 512 0.85. The narrower tiles too:
+    /// 64 x 256 x 32 1.21 and 128 x 512 x 32 1.10 (AVX-512's 6x32); 64 x 784 x 16, 128 x 256 x 16 and 64 x 512 x 16 with
+    /// B's stride 32, 64 and 256, 1.09, 1.04 and 1.06 (AVX2's 6x16).
     static func readsBInPlace(_ b: MatrixView<Float>, rows: Int) -> Bool {
         guard b.columnStride == 1, b.rowStride % 1024 != 0 else { return false }
         return b.rowStride % 32 != 0 || (rows <= fewRows && inPlaceForFewRows)
