@@ -346,6 +346,29 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// A last sliver of fewer columns than the widest tile runs through a narrower kernel (16 or 32 wide) where one holds
+    /// it: the same bits as the full-width tile, which a product with B's columns padded to whole tiles runs.
+    func testNarrowLastSliverGivesTheBitsOfAFullTile() {
+        for (rows, depth, columns) in [(64, 120, 84), (64, 128, 96), (7, 600, 100), (100, 200, 150), (64, 256, 40), (13, 784, 790), (64, 50, 16)] {
+            let a = Tensor.randn([rows, depth], generator: g), w = Tensor.randn([columns, depth], generator: g)
+            let padded = Tensor.zeros([(columns + 63) / 64 * 64 + 64, depth])
+            padded.narrowed(axis: 0, start: 0, length: columns).assign(w)
+            for threads in [1, 2] {
+                let saved = Threading.threadCount
+                Threading.threadCount = threads
+                defer { Threading.threadCount = saved }
+                // B row-major (w's transpose copied) and B as a transpose (x·Wᵀ, as a linear layer).
+                for transposed in [false, true] {
+                    let b = transposed ? w.transposed() : w.transposed().contiguous()
+                    let wide = transposed ? padded.transposed() : padded.transposed().contiguous()
+                    let product = matmul(a, b).scalars.map(\.bitPattern)
+                    let full = matmul(a, wide).narrowed(axis: 1, start: 0, length: columns).contiguous().scalars.map(\.bitPattern)
+                    XCTAssertEqual(product, full, "\(rows)x\(depth)x\(columns), transposed \(transposed), \(threads) threads")
+                }
+            }
+        }
+    }
+
     func testGEMMIsBitwiseIndependentOfThreadCount() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }

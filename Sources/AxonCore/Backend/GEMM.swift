@@ -189,17 +189,20 @@ enum GEMM {
         func firstSliver(_ mb: Int) -> Int { (mb * rowSlivers + mBlocks - 1) / mBlocks }
         func blockRows(_ mb: Int) -> Range<Int> { (firstSliver(mb) * mr)..<min(m, firstSliver(mb + 1) * mr) }
         let inPlace = readsBInPlace(b, rows: m)
-        // A last sliver of at most NR/4 columns runs through the narrowest kernel, its NR columns at a time, instead of
-        // a full-width tile that is mostly padding (the MLP's weight gradient of 784 columns ends in a sliver of 16): the
-        // same A slivers (both kernels take MR rows) and the same operations for every element, so the same bits.
-        let edge = narrowVariant.mr == variant.mr && Int(narrowVariant.nr) * 4 <= nr ? narrowVariant : nil
-        func runsNarrow(_ columns: Int) -> Bool { edge != nil && columns * 4 <= nr }
+        // A last sliver that a narrower kernel of the same MR holds runs through the narrowest such kernel instead of a
+        // full-width tile that is mostly padding (the MLP's weight gradient of 784 columns ends in a sliver of 16, run by
+        // AVX2's 6x16; LeNet's 84 outputs in one of 20, run by AVX-512's 6x32): the same A slivers and the same operations
+        // for every element, so the same bits. (Two narrower tiles side by side, as 6x32 and 6x16 for 33-48 columns, take
+        // as many instructions per k as the full tile, and more calls: 40 columns ran 0.97 times as fast.)
+        let edges = [midVariant, narrowVariant].filter { $0.mr == variant.mr && Int($0.nr) < nr }  // widest first
+        func edgeTile(_ columns: Int) -> axon_sgemm_variant? { columns < nr ? edges.last { Int($0.nr) >= columns } : nil }
         // Sliver groups for `groups` tasks with about the same work each: a full sliver weighs 4, a last one that runs
-        // narrow 1 (the MLP's weight gradient on 2 threads: 6 and 6¼ slivers' work, not 7 and 6¼). Group g starts at
-        // the sliver nearest to g/groups of the work.
+        // through a narrower tile 4 per NR of its width (the MLP's weight gradient on 2 threads: 6 and 6¼ slivers' work,
+        // not 7 and 6¼). Group g starts at the sliver nearest to g/groups of the work.
         func groupStart(_ g: Int, groups: Int, nSlivers: Int, ncCur: Int) -> Int {
             if g >= groups { return nSlivers }
-            let total = 4 * (nSlivers - 1) + (runsNarrow(ncCur - (nSlivers - 1) * nr) ? 1 : 4)
+            let last = edgeTile(ncCur - (nSlivers - 1) * nr).map { (4 * Int($0.nr) + nr - 1) / nr } ?? 4
+            let total = 4 * (nSlivers - 1) + last
             return min(nSlivers, (2 * g * total + 4 * groups) / (8 * groups))
         }
         let cOut = SendablePointer(pointer: c)
@@ -225,31 +228,14 @@ enum GEMM {
             for s in slivers {
                 let nCur = min(nr, ncCur - s * nr)
                 let (bSliver, ldb) = sliver(s)
-                if let edge, runsNarrow(nCur) {
-                    let nn = Int(edge.nr)
-                    for r in 0..<mSlivers {
-                        let row = rows.lowerBound + r * mr, mCur = min(mr, rows.upperBound - row)
-                        for j in stride(from: 0, to: nCur, by: nn) {
-                            let cTile = cOut.pointer + row * ldc + jc + s * nr + j
-                            if let packedA {
-                                edge.kernel(kcCur, packedA + r * mr * kcCur, bSliver + j, ldb, cTile, ldc, mCur,
-                                            min(nn, nCur - j), accumulate ? 1 : 0)
-                            } else {
-                                edge.kernel_rows(kcCur, a.base + row * lda + pc, lda, bSliver + j, ldb, cTile, ldc, mCur,
-                                                 min(nn, nCur - j), accumulate ? 1 : 0)
-                            }
-                        }
-                    }
-                    continue
-                }
+                let (ukernel, ukernelRows) = edgeTile(nCur).map { ($0.kernel!, $0.kernel_rows!) } ?? (kernel, kernelRows)
                 for r in 0..<mSlivers {
                     let row = rows.lowerBound + r * mr, mCur = min(mr, rows.upperBound - row)
                     let cTile = cOut.pointer + row * ldc + jc + s * nr
                     if let packedA {
-                        kernel(kcCur, packedA + r * mr * kcCur, bSliver, ldb, cTile, ldc, mCur, nCur, accumulate ? 1 : 0)
+                        ukernel(kcCur, packedA + r * mr * kcCur, bSliver, ldb, cTile, ldc, mCur, nCur, accumulate ? 1 : 0)
                     } else {
-                        kernelRows(kcCur, a.base + row * lda + pc, lda, bSliver, ldb, cTile, ldc, mCur, nCur,
-                                   accumulate ? 1 : 0)
+                        ukernelRows(kcCur, a.base + row * lda + pc, lda, bSliver, ldb, cTile, ldc, mCur, nCur, accumulate ? 1 : 0)
                     }
                 }
             }
