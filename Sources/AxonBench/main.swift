@@ -144,8 +144,16 @@ if let workload = option("--workload") {
         let opt = Adam(model.parameters(), lr: 1e-3)
         let x = Tensor(shape: [b, t], scalars: (0..<b * t).map { _ in g.nextInt(below: v) })
         let y = Tensor(shape: [b, t], scalars: (0..<b * t).map { _ in g.nextInt(below: v) })
-        func step() { opt.zeroGrad(); crossEntropy(model(x).reshaped([b * t, v]), y.reshaped([b * t])).backward(); opt.step() }
+        var last = 0.0  // the last step's loss: a change that keeps the bits keeps it
+        func step() {
+            opt.zeroGrad()
+            let loss = crossEntropy(model(x).reshaped([b * t, v]), y.reshaped([b * t]))
+            loss.backward()
+            opt.step()
+            last = loss.item
+        }
         out["tokens_per_second"] = Double(b * t) / timeIt(reps: quick ? 1 : 4, rounds: 3) { step() }
+        out["last_loss"] = last
         out["flops_per_token"] = languageModelFLOPsPerToken(lstm: workload == "lstm-lm", vocab: v, context: t)
     } else if workload == "playground" {
         let g = Generator(seed: 0)
