@@ -670,11 +670,13 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The float32 softmax and log-softmax rows and log-softmax's derivative (softmax.c) give the bits of the loops they
-    /// replaced, written here with the C library's expf and logf (as Swift's Float.exp and Float.log call them): rows
-    /// of 1 to 40 values, magnitudes to 1e4, rows holding -inf, +inf or NaN, the forward through the backend in place
-    /// (which the Swift loop takes) and the derivative in place.
+    /// The float32 softmax and log-softmax rows and log-softmax's derivative (softmax.c), at every level this CPU runs,
+    /// give the bits of the generic loops, written here with the rows' exp (`axon_softmax_exp_f32_one`) and the C
+    /// library's logf: rows of 1 to 100 values (every vector tail), magnitudes to 1e4, rows holding -inf, +inf, NaN,
+    /// zeros of both signs as the maximum, and rows that are all -inf, the forward through the backend in place (which
+    /// the Swift loop takes) and the derivative in place.
     func testSoftmaxRowsAreTheGenericLoops() {
+        let exp = axon_softmax_exp_f32_one
         func reference(_ x: [Float], n: Int, log: Bool) -> [Float] {
             var out = [Float](repeating: 0, count: x.count)
             for r in 0..<(x.count / n) {
@@ -684,13 +686,14 @@ final class KernelTests: XCTestCase {
                 if Swift.abs(m) == .infinity { m = 0 }
                 if log {
                     var s: Float = 0
-                    for v in row { s += Foundation.exp(v - m) }
+                    for v in row { s += exp(v - m) }
                     let l = Foundation.log(s)
                     for j in 0..<n { out[r * n + j] = (row[j] - m) - l }
                 } else {
-                    var sum = 0.0
-                    for v in row { sum += Double(Foundation.exp(v - m)) }
-                    for j in 0..<n { out[r * n + j] = Foundation.exp(row[j] - m) / Float(sum) }
+                    var sums = [Double](repeating: 0, count: 8)
+                    for (j, v) in row.enumerated() { sums[j % 8] += Double(exp(v - m)) }
+                    let sum = ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]))
+                    for j in 0..<n { out[r * n + j] = exp(row[j] - m) / Float(sum) }
                 }
             }
             return out
@@ -698,31 +701,69 @@ final class KernelTests: XCTestCase {
         func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
             a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
         }
-        for n in [1, 2, 7, 10, 16, 17, 40] {
-            let rows = 5
+        for n in [1, 2, 7, 8, 10, 15, 16, 17, 31, 33, 40, 64, 100] {
+            let rows = 8
             var x = randomFloats(rows * n).map { $0 * 30 }
             x[0] = 1e4
-            if n > 2 { x[n + 1] = -.infinity; x[2 * n] = .infinity; x[3 * n + 1] = .nan; x[4 * n] = -1e4 }
+            if n > 2 {
+                x[n + 1] = -.infinity; x[2 * n] = .infinity; x[3 * n + 1] = .nan; x[4 * n] = -1e4
+                for j in 0..<n { x[5 * n + j] = -Float(j + 1) }  // the maximum a zero, -0 first
+                x[5 * n + n / 2] = -0.0; x[5 * n + n - 1] = 0
+                for j in 0..<n { x[6 * n + j] = -.infinity }
+                x[7 * n + n - 1] = .nan  // a NaN in the last lane
+            }
             for log in [false, true] {
-                var out = [Float](repeating: 7, count: x.count)
-                axon_softmax_rows_f32(x, &out, rows, n, log ? 1 : 0)
-                XCTAssertTrue(sameBits(out, reference(x, n: n, log: log)), "n \(n) log \(log)")
+                let expected = reference(x, n: n, log: log)
+                for level in 1...axon_softmax_levels() {
+                    var out = [Float](repeating: 7, count: x.count)
+                    axon_softmax_rows_f32_with(level, x, &out, rows, n, log ? 1 : 0)
+                    XCTAssertTrue(sameBits(out, expected), "level \(level) n \(n) log \(log)")
+                }
                 // Through the backend, in place (the output is the input: the Swift loop), the same bits.
                 let inPlace = Tensor(shape: [rows, n], scalars: x)
                 CPUBackend().softmax(inPlace.strided, log: log, into: inPlace.strided)
-                XCTAssertTrue(sameBits(inPlace.scalars, out), "in place, n \(n) log \(log)")
+                XCTAssertTrue(sameBits(inPlace.scalars, expected), "in place, n \(n) log \(log)")
             }
             let y = reference(x.map { $0 / 1000 }, n: n, log: true), g = randomFloats(rows * n)
             var expected = [Float](repeating: 0, count: g.count)
             for r in 0..<rows {
                 var s: Float = 0
                 for j in 0..<n { s += g[r * n + j] }
-                for j in 0..<n { expected[r * n + j] = g[r * n + j] - Foundation.exp(y[r * n + j]) * s }
+                for j in 0..<n { expected[r * n + j] = g[r * n + j] - exp(y[r * n + j]) * s }
             }
-            var inPlace = g
-            inPlace.withUnsafeMutableBufferPointer { axon_log_softmax_backward_rows_f32($0.baseAddress!, y, $0.baseAddress!, rows, n) }
-            XCTAssertTrue(sameBits(inPlace, expected), "backward, n \(n)")
+            for level in 1...axon_softmax_levels() {
+                var inPlace = g
+                inPlace.withUnsafeMutableBufferPointer { axon_log_softmax_backward_rows_f32_with(level, $0.baseAddress!, y, $0.baseAddress!, rows, n) }
+                XCTAssertTrue(sameBits(inPlace, expected), "backward, level \(level) n \(n)")
+            }
         }
+    }
+
+    /// The softmax rows' exp: within 1 ulp of e^x computed in float64 over a sweep of every 4099th float32 bit pattern
+    /// (correctly rounded but for the rare input whose e^x lies within 0.002 ulp of a tie), inf above log(2^128), 0
+    /// below log(2^-150), NaN for NaN; and on glibc, its expf bit for bit (the same algorithm; the sweep over all 2^32
+    /// inputs, run once outside the suite, found no difference).
+    func testSoftmaxExpIsTheCLibrarysExpf() {
+        var bits: UInt32 = 0, checked = 0, far: [Float] = [], unlikeLibc: [Float] = []
+        repeat {
+            let x = Float(bitPattern: bits), y = axon_softmax_exp_f32_one(x)
+            let exact = Float(Foundation.exp(Double(x)))
+            if x.isNaN ? !y.isNaN : !(y == exact || (exact.isFinite && Swift.abs(y - exact) <= exact.ulp)) { far.append(x) }
+            #if os(Linux)
+            let libc = Foundation.expf(x)
+            if y.bitPattern != libc.bitPattern && !(y.isNaN && libc.isNaN) { unlikeLibc.append(x) }
+            #endif
+            checked += 1
+            bits = bits &+ 4099
+        } while bits >= 4099
+        XCTAssertEqual(far, [], "beyond 1 ulp")
+        XCTAssertEqual(unlikeLibc, [], "other bits than the C library's expf")
+        XCTAssertGreaterThan(checked, 1_000_000)
+        XCTAssertEqual(axon_softmax_exp_f32_one(-.infinity), 0)
+        XCTAssertEqual(axon_softmax_exp_f32_one(.infinity), .infinity)
+        XCTAssertEqual(axon_softmax_exp_f32_one(88.8), .infinity)
+        XCTAssertEqual(axon_softmax_exp_f32_one(-104), 0)
+        XCTAssertEqual(axon_softmax_exp_f32_one(0), 1)
     }
 
     /// float32 exp, sigmoid and tanh at every level this CPU runs: each level gives the scalar version's bits

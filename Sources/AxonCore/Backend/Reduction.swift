@@ -100,8 +100,8 @@ func argReduceKernel<T: MovableElement>(_ x: StridedBuffer, axis: Int, largest: 
 func softmaxKernel<T: AxonFloat>(_ x: StridedBuffer, _ output: StridedBuffer, log: Bool, _: T.Type) {
     let n = x.shape.last ?? 1, rows = n == 0 ? 0 : x.count / n
     let src = SendablePointer(pointer: x.pointer(T.self)), dst = SendablePointer(pointer: output.pointer(T.self))
-    // float32 runs the same loops in C (faster than Swift's; the same bits), which write a row's exponentials before
-    // they read the row again: where the output does not overlap the input (the Swift loop below allows it).
+    // float32 runs the same arithmetic in C (vectorised; the same bits), which writes a row's exponentials before it
+    // reads the row again: where the output does not overlap the input (the Swift loop below allows it).
     let inC = T.self == Float.self && (src.pointer + x.count <= dst.pointer || dst.pointer + output.count <= src.pointer)
     parallelFor(rows, grain: Swift.max(1, elementwiseGrain / 8 / Swift.max(n, 1))) { range in
         if inC {
@@ -115,17 +115,23 @@ func softmaxKernel<T: AxonFloat>(_ x: StridedBuffer, _ output: StridedBuffer, lo
             if Swift.abs(m) == .infinity { m = 0 }
             var s: T = 0
             if log {
-                for j in 0..<n { s += T.exp(xr[j] - m) }
+                for j in 0..<n { s += softmaxExp(xr[j] - m) }
                 let l = T.log(s)
                 for j in 0..<n { yr[j] = (xr[j] - m) - l }
-            } else {  // the sum in float64 (the output's error is then the division's and exp's alone)
-                var sum = 0.0
-                for j in 0..<n { let e = T.exp(xr[j] - m); yr[j] = e; sum += Double(e) }
-                s = T(sum)
+            } else {  // the sum in float64 (the output's error is then the division's and exp's alone), in 8 partial sums
+                var sums = SIMD8<Double>()
+                for j in 0..<n { let e = softmaxExp(xr[j] - m); yr[j] = e; sums[j % 8] += Double(e) }
+                s = T(((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7])))
                 for j in 0..<n { yr[j] = yr[j] / s }
             }
         }
     }
+}
+
+/// exp as the float32 rows in C compute it (`axon_softmax_exp_f32_one`: glibc's expf, on every platform), so that the
+/// loop above gives their bits; float64's own exp.
+@inline(__always) private func softmaxExp<T: AxonFloat>(_ x: T) -> T {
+    T.self == Float.self ? unsafeBitCast(axon_softmax_exp_f32_one(unsafeBitCast(x, to: Float.self)), to: T.self) : T.exp(x)
 }
 
 /// Per row: g − exp(y)·Σg (log-softmax) or y·(g − Σ g·y) (softmax).

@@ -50,8 +50,8 @@ void axon_sdot_rows(const float *a, long rows_a, const float *b, long rows_b, lo
 // ---- Branch-free elementwise loops (float32) ------------------------------------------------------
 // float32 exp, sigmoid, tanh, erf and GELU (transcendental.c): vectorised over n elements (out may equal x), and one
 // element at a time with the same bits (for strided elements); GELU's derivative g·GELU'(x) the same way. The exp op
-// itself keeps the C library's expf (more accurate: softmax gradients need it); this exp is the building block of
-// the others.
+// itself keeps the C library's expf (more accurate: softmax gradients need it; softmax's rows have their own, as
+// accurate, below); this exp is the building block of the others.
 void axon_exp_f32(const float *x, float *out, long n);
 void axon_sigmoid_f32(const float *x, float *out, long n);
 void axon_tanh_f32(const float *x, float *out, long n);
@@ -69,8 +69,14 @@ int axon_transcendental_levels(void);
 void axon_transcendental_f32_with(int level, int op, const float *x, float *out, long n);
 void axon_gelu_backward_f32_with(int level, const float *g, const float *x, float *out, long n);
 // Softmax (log 0) or log-softmax (log 1) of `rows` contiguous rows of n floats, and log-softmax's derivative
-// g − exp(y)·Σg per row (softmax.c; the forward's out must not overlap x, which it reads after writing out; the derivative's may be g): the generic
-// Swift kernels' arithmetic and bits.
+// g − exp(y)·Σg per row (softmax.c; the forward's out must not overlap x, which it reads after writing out; the
+// derivative's may be g): the generic Swift kernels' arithmetic and bits, with the exp below. The `_with` forms run
+// a given level (1 scalar, 2 AVX2 with FMA, 3 AVX-512; up to `axon_softmax_levels()`), for tests of every level.
+// axon_softmax_exp_f32_one: their exp, glibc's expf (ARM's algorithm, within 0.502 ulp) on every platform.
+float axon_softmax_exp_f32_one(float x);
+int axon_softmax_levels(void);
+void axon_softmax_rows_f32_with(int level, const float *x, float *out, long rows, long n, int log);
+void axon_log_softmax_backward_rows_f32_with(int level, const float *g, const float *y, float *out, long rows, long n);
 void axon_softmax_rows_f32(const float *x, float *out, long rows, long n, int log);
 void axon_log_softmax_backward_rows_f32(const float *g, const float *y, float *out, long rows, long n);
 // Byte rows to float32 (a dataset's images): out[(i - first) * row + j] = bytes[rows[i] * row + j] * scale for i in
