@@ -236,7 +236,8 @@ public func embedding(_ input: Tensor, _ weight: Tensor, paddingIdx: Int? = nil)
 /// One custom op over rows of the trailing axes: the forward pass makes two passes over each row (the mean,
 /// then the variance of the centred values, accumulated in float64) and writes the output; the derivative is
 /// rstd·(g' − mean(g') − x̂·mean(g'·x̂)) with g' = g·weight, in one more pass, and the affine gradients are column
-/// sums. Composed of recorded ops instead, a layer norm of the Transformer's size was a dozen broadcast
+/// sums. float32 rows run batch norm's vectorised passes (`layerNormRows`: each row one channel's plane, its sums
+/// in float32 lanes shifted by its first value and their totals in float64, as PyTorch sums in float32 lanes). Composed of recorded ops instead, a layer norm of the Transformer's size was a dozen broadcast
 /// kernels and reductions forward and back. When the backward pass is recorded (second derivatives), the same
 /// derivative is built from differentiable ops.
 private func standardized(_ x: Tensor, axes: [Int], eps: Double, weight: Tensor? = nil, bias: Tensor? = nil) -> Tensor {
@@ -273,11 +274,11 @@ private func standardized(_ x: Tensor, axes: [Int], eps: Double, weight: Tensor?
         }
         let xhat = kept ?? out
         let grad = g.contiguous(), dx = Tensor.empty(grad.shape, dtype: grad.dtype)
-        let gy = w.map { (grad * $0).contiguous() } ?? grad
+        let scale = w.map { $0.converted(to: grad.dtype).contiguous() }
         if grad.dtype == .float64 {
-            normalizeRowsBackward(gy, xhat, dx, rows, width, rstd, Double.self)
+            normalizeRowsBackward(grad, scale, xhat, dx, rows, width, rstd, Double.self)
         } else {
-            normalizeRowsBackward(gy, xhat, dx, rows, width, rstd, Float.self)
+            normalizeRowsBackward(grad, scale, xhat, dx, rows, width, rstd, Float.self)
         }
         let flat = grad.reshaped([rows, width])
         return [dx] + (weight.map { [(flat * xhat.reshaped([rows, width])).sum(axes: [0]).reshaped(trailing).converted(to: $0.dtype)] } ?? [])
@@ -293,6 +294,11 @@ private func normalizeRows<T: BinaryFloatingPoint>(_ x: Tensor, _ xhat: Tensor, 
     let px = pointer(x), ph = pointer(xhat), po = pointer(out), pw = weight.map(pointer), pb = bias.map(pointer)
     rstd.withUnsafeMutableBufferPointer { rstd in
         parallelFor(rows, grain: rowGrain(width)) { range in
+            if T.self == Float.self {  // vectorised in C, with batch norm's passes (in float32 lanes)
+                let at = range.lowerBound * width
+                return layerNormRows(px + at, xhat: ph + at, out: po + at, weight: pw, bias: pb, rows: range.count, width: width,
+                                     eps: eps, rstd: rstd.baseAddress! + range.lowerBound)
+            }
             for r in range {
                 let row = px + r * width, h = ph + r * width, o = po + r * width
                 var sum = 0.0
@@ -314,13 +320,20 @@ private func normalizeRows<T: BinaryFloatingPoint>(_ x: Tensor, _ xhat: Tensor, 
 /// is computed the same way on any thread, so the bits do not depend on the thread count.
 private func rowGrain(_ width: Int) -> Int { max(1, elementwiseGrain / 8 / max(width, 1)) }
 
-/// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) per row.
-private func normalizeRowsBackward<T: BinaryFloatingPoint>(_ g: Tensor, _ xhat: Tensor, _ dx: Tensor, _ rows: Int, _ width: Int,
-                                                            _ rstd: [Double], _: T.Type) {
-    let pg = g.buffer.pointer(T.self) + g.storageOffset, py = xhat.buffer.pointer(T.self) + xhat.storageOffset
-    let pd = dx.buffer.pointer(T.self) + dx.storageOffset
+/// dx = rstd·(g' − mean(g') − x̂·mean(g'·x̂)) per row, with g' = g·weight (contiguous, of g's dtype), or g without it.
+private func normalizeRowsBackward<T: BinaryFloatingPoint>(_ g: Tensor, _ weight: Tensor?, _ xhat: Tensor, _ dx: Tensor, _ rows: Int,
+                                                            _ width: Int, _ rstd: [Double], _: T.Type) {
+    func pointer(_ t: Tensor) -> UnsafeMutablePointer<T> { t.buffer.pointer(T.self) + t.storageOffset }
+    let inC = T.self == Float.self  // vectorised in C, with batch norm's passes (in float32 lanes), g' made there
+    let gy = inC ? g : weight.map { (g * $0).contiguous() } ?? g
+    let pg = pointer(gy), py = pointer(xhat), pd = pointer(dx), pw = weight.map(pointer)
     rstd.withUnsafeBufferPointer { rstd in
         parallelFor(rows, grain: rowGrain(width)) { range in
+            if inC {
+                let at = range.lowerBound * width
+                return layerNormRowsBackward(pg + at, weight: pw, xhat: py + at, dx: pd + at, rows: range.count, width: width,
+                                             rstd: rstd.baseAddress! + range.lowerBound)
+            }
             for r in range {
                 let gr = pg + r * width, yr = py + r * width, dr = pd + r * width
                 var sumG = 0.0, sumGY = 0.0

@@ -4,6 +4,7 @@
 // what it computes.
 #include "AxonKernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "cpu.h"
@@ -31,6 +32,17 @@ static void affine_portable(const float *a, const float *b, float *out, long len
         for (long i = 0; i < len; i++) out[i] = alpha * (a[i] - sa) + beta * (b[i] - sb) + gamma;
     } else {
         for (long i = 0; i < len; i++) out[i] = alpha * (a[i] - sa) + gamma;
+    }
+}
+
+// out = h·w + b (w or b may be NULL: without that factor or term), rounded after the product and after the sum.
+static void scale_shift_portable(const float *h, const float *w, const float *b, float *out, long len) {
+#pragma clang fp contract(off)
+    for (long i = 0; i < len; i++) {
+        float r = h[i];
+        if (w) r = r * w[i];
+        if (b) r = r + b[i];
+        out[i] = r;
     }
 }
 
@@ -70,8 +82,21 @@ static void affine_portable(const float *a, const float *b, float *out, long len
         }                                                                                                          \
     }
 
+#define AXON_SCALE_SHIFT_KERNEL(NAME, V, W, LOAD, STORE, TARGET)                                                     \
+    __attribute__((target(TARGET))) static void NAME(const float *h, const float *w, const float *b, float *out, long len) { \
+        _Pragma("clang fp contract(off)")                                                                          \
+        for (long i = 0; i < len; i += W) {                                                                        \
+            V r = LOAD(h + i, len - i, 0);                                                                         \
+            if (w) r = r * LOAD(w + i, len - i, 0);                                                                \
+            if (b) r = r + LOAD(b + i, len - i, 0);                                                                \
+            STORE(out + i, len - i, r);                                                                            \
+        }                                                                                                          \
+    }
+
 AXON_CHANNEL_KERNELS(sums_avx512, affine_avx512, axon_v16, 16, axon_load16, axon_store16, axon_hsum16, "avx512f")
 AXON_CHANNEL_KERNELS(sums_avx2, affine_avx2, axon_v8, 8, axon_load8, axon_store8, axon_hsum8, "avx2,fma")
+AXON_SCALE_SHIFT_KERNEL(scale_shift_avx512, axon_v16, 16, axon_load16, axon_store16, "avx512f")
+AXON_SCALE_SHIFT_KERNEL(scale_shift_avx2, axon_v8, 8, axon_load8, axon_store8, "avx2,fma")
 #endif
 
 int axon_channel_levels(void) { return axon_vector_levels(); }
@@ -92,6 +117,14 @@ static void affine_plane(int level, const float *a, const float *b, float *out, 
     if (level == 2) { affine_avx2(a, b, out, s, sa, sb, alpha, beta, gamma); return; }
 #endif
     affine_portable(a, b, out, s, sa, sb, alpha, beta, gamma);
+}
+
+static void scale_shift_row(int level, const float *h, const float *w, const float *b, float *out, long len) {
+#if AXON_X86
+    if (level >= 3) { scale_shift_avx512(h, w, b, out, len); return; }
+    if (level == 2) { scale_shift_avx2(h, w, b, out, len); return; }
+#endif
+    scale_shift_portable(h, w, b, out, len);
 }
 
 void axon_channel_sums_f32_with(int level, const float *a, const float *b, long n, long c, long s, long c0, long c1,
@@ -181,4 +214,52 @@ void axon_channel_affine_spread_f32(const float *spread, const float *b, float *
                          alpha[ch], beta[ch], gamma[ch]);
         }
     }
+}
+
+// ---- Layer normalisation's rows ----------------------------------------------------------------------------------
+// Each row is one channel's plane to the passes above: its sums shifted by its first value, then the affine map
+// rstd·(x − mean) into x̂, then x̂·weight + bias. Backward, g' = g·weight, its sums with x̂, then
+// rstd·g' − rstd·mean(g'·x̂)·x̂ − rstd·mean(g'): rstd·(g' − mean(g') − x̂·mean(g'·x̂)).
+
+void axon_layer_norm_rows_f32_with(int level, const float *x, float *xhat, float *out, const float *weight, const float *bias,
+                                   long rows, long width, double eps, double *rstd) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * width;
+        float *h = xhat + r * width;
+        const float first = width > 0 ? row[0] : 0;
+        double d = 0, q = 0;
+        sums_plane(level, row, row, width, first, first, &d, &q);
+        const double m = d / (double)width, spread = q / (double)width - m * m;
+        const double variance = spread < 0 ? 0 : spread;  // NaN stays NaN
+        const double s = 1 / sqrt(variance + eps);
+        rstd[r] = s;
+        affine_plane(level, row, 0, h, width, (float)(first + m), 0, (float)s, 0, 0);
+        if (weight || bias) scale_shift_row(level, h, weight, bias, out + r * width, width);
+    }
+}
+
+void axon_layer_norm_rows_f32(const float *x, float *xhat, float *out, const float *weight, const float *bias, long rows,
+                              long width, double eps, double *rstd) {
+    axon_layer_norm_rows_f32_with(axon_channel_levels(), x, xhat, out, weight, bias, rows, width, eps, rstd);
+}
+
+void axon_layer_norm_backward_rows_f32_with(int level, const float *g, const float *weight, const float *xhat, float *dx,
+                                            long rows, long width, const double *rstd) {
+    for (long r = 0; r < rows; r++) {
+        const float *gy = g + r * width, *y = xhat + r * width;
+        float *d = dx + r * width;
+        if (weight) {
+            scale_shift_row(level, gy, weight, 0, d, width);
+            gy = d;
+        }
+        double sg = 0, sgy = 0;
+        sums_plane(level, gy, y, width, 0, 0, &sg, &sgy);
+        const double s = rstd[r], meanG = sg / (double)width, meanGY = sgy / (double)width;
+        affine_plane(level, gy, y, d, width, 0, 0, (float)s, (float)(-s * meanGY), (float)(-s * meanG));
+    }
+}
+
+void axon_layer_norm_backward_rows_f32(const float *g, const float *weight, const float *xhat, float *dx, long rows, long width,
+                                       const double *rstd) {
+    axon_layer_norm_backward_rows_f32_with(axon_channel_levels(), g, weight, xhat, dx, rows, width, rstd);
 }

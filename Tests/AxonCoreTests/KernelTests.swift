@@ -610,6 +610,50 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Layer normalisation's rows (norm.c) at every level this CPU runs, against float64 loops: rows off the vector
+    /// widths, an offset far from zero (the shift by the first value keeps the variance), a constant row, with and
+    /// without weight and bias, forward and backward (the derivative in place over g too).
+    func testLayerNormRowKernelsMatchTheReference() {
+        for level in 1...Int(axon_channel_levels()) {
+            for (rows, width) in [(1, 1), (3, 7), (4, 16), (5, 17), (6, 128), (2, 130)] {
+                var x = randomFloats(rows * width).map { $0 * 3 + 1000 }
+                for j in 0..<width { x[j] = 5 }  // a constant row: x̂ = 0
+                let w = randomFloats(width), b = randomFloats(width), g = randomFloats(rows * width), eps = 1e-5
+                for affine in [false, true] {
+                    var xhat = [Float](repeating: .nan, count: x.count), out = xhat, rstd = [Double](repeating: .nan, count: rows)
+                    axon_layer_norm_rows_f32_with(Int32(level), x, &xhat, &out, affine ? w : nil, affine ? b : nil, rows, width, eps, &rstd)
+                    var dx = [Float](repeating: .nan, count: x.count), inPlace = g
+                    axon_layer_norm_backward_rows_f32_with(Int32(level), g, affine ? w : nil, xhat, &dx, rows, width, rstd)
+                    inPlace.withUnsafeMutableBufferPointer {
+                        axon_layer_norm_backward_rows_f32_with(Int32(level), $0.baseAddress!, affine ? w : nil, xhat, $0.baseAddress!, rows,
+                                                               width, rstd)
+                    }
+                    XCTAssertEqual(inPlace, dx, "level \(level) \(rows)x\(width): in place")
+                    for r in 0..<rows {
+                        let row = (0..<width).map { Double(x[r * width + $0]) }
+                        let mean = row.reduce(0, +) / Double(width)
+                        let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(width)
+                        let s = 1 / (variance + eps).squareRoot()
+                        XCTAssertEqual(rstd[r], s, accuracy: 2e-3 * s, "level \(level) \(rows)x\(width) rstd")
+                        let y = row.map { ($0 - mean) * s }
+                        let gy = (0..<width).map { Double(g[r * width + $0]) * (affine ? Double(w[$0]) : 1) }
+                        let meanG = gy.reduce(0, +) / Double(width)
+                        let meanGY = zip(gy, y).map { $0 * $1 }.reduce(0, +) / Double(width)
+                        for j in 0..<width {
+                            let at = r * width + j
+                            XCTAssertEqual(Double(xhat[at]), y[j], accuracy: 2e-3, "level \(level) \(rows)x\(width) x̂")
+                            if affine {
+                                XCTAssertEqual(Double(out[at]), y[j] * Double(w[j]) + Double(b[j]), accuracy: 2e-3)
+                            }
+                            XCTAssertEqual(Double(dx[at]), s * (gy[j] - meanG - y[j] * meanGY), accuracy: 2e-3 * max(1, s),
+                                           "level \(level) \(rows)x\(width) dx")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Packing a transposed operand (x·Wᵀ's right side, and a row-major A into MR-wide groups) at every level this
     /// CPU runs, edge sizes included.
     func testTransposedPackingMatchesTheDefinition() {

@@ -321,3 +321,20 @@ package final class PoolWindowCodes: @unchecked Sendable {
         return Tensor(shape: [shape[0], shape[1], oh, ow], scalars: flat)
     }
 }
+
+/// Layer normalisation's float32 rows (`T` is `Float`; contiguous rows of `width`), through batch norm's passes in C,
+/// each row a channel's plane: x̂ = rstd·(x − mean) into `xhat`, x̂·weight + bias into `out` (with neither, `out` is
+/// not written: pass `xhat`), and each row's 1/√(var + ε) into `rstd`.
+package func layerNormRows<T>(_ x: UnsafeMutablePointer<T>, xhat: UnsafeMutablePointer<T>, out: UnsafeMutablePointer<T>,
+                              weight: UnsafeMutablePointer<T>?, bias: UnsafeMutablePointer<T>?, rows: Int, width: Int, eps: Double,
+                              rstd: UnsafeMutablePointer<Double>) {
+    axon_layer_norm_rows_f32(floats(x), mutableFloats(xhat), mutableFloats(out), weight.map(floats), bias.map(floats), rows, width,
+                             eps, rstd)
+}
+
+/// The derivative of ``layerNormRows(_:xhat:out:weight:bias:rows:width:eps:rstd:)``: g' = g·weight (or g) and
+/// rstd·(g' − mean(g') − x̂·mean(g'·x̂)) into `dx`, row by row.
+package func layerNormRowsBackward<T>(_ g: UnsafeMutablePointer<T>, weight: UnsafeMutablePointer<T>?, xhat: UnsafeMutablePointer<T>,
+                                      dx: UnsafeMutablePointer<T>, rows: Int, width: Int, rstd: UnsafePointer<Double>) {
+    axon_layer_norm_backward_rows_f32(floats(g), weight.map(floats), floats(xhat), mutableFloats(dx), rows, width, rstd)
+}

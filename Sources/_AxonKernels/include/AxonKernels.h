@@ -193,6 +193,18 @@ void axon_channel_affine_f32_with(int level, const float *a, const float *b, flo
                                   const float *gamma);
 void axon_channel_affine_f32(const float *a, const float *b, float *out, long n, long c, long s, long c0, long c1,
                              const float *shift_a, const float *shift_b, const float *alpha, const float *beta, const float *gamma);
+// Layer normalisation's rows (norm.c; contiguous rows of `width` floats): x̂ = rstd·(x − mean) with the row's sums
+// in the passes above, into xhat, and x̂·weight + bias into out (weight and bias NULL: out is not written; x̂ is the
+// output), each row's rstd = 1/√(var + ε) into rstd. Backward: g' = g·weight (weight NULL: g) and
+// rstd·(g' − mean(g') − x̂·mean(g'·x̂)) into dx (which may be g).
+void axon_layer_norm_rows_f32_with(int level, const float *x, float *xhat, float *out, const float *weight, const float *bias,
+                                   long rows, long width, double eps, double *rstd);
+void axon_layer_norm_rows_f32(const float *x, float *xhat, float *out, const float *weight, const float *bias, long rows,
+                              long width, double eps, double *rstd);
+void axon_layer_norm_backward_rows_f32_with(int level, const float *g, const float *weight, const float *xhat, float *dx,
+                                            long rows, long width, const double *rstd);
+void axon_layer_norm_backward_rows_f32(const float *g, const float *weight, const float *xhat, float *dx, long rows, long width,
+                                       const double *rstd);
 // With 2x2 max pooling, stride 2, of each height x width plane (s = height·width) after the affine map: the map of
 // `a` (no b term) pooled into pool->pooled, rectified with relu, its windows' codes (axon_maxpool2x2_plane_f32's)
 // into pool->codes (may be NULL). And backward, the sums with the `a` operand (shift_a 0) the pooled gradient
