@@ -237,8 +237,9 @@ public func embedding(_ input: Tensor, _ weight: Tensor, paddingIdx: Int? = nil)
 /// then the variance of the centred values, accumulated in float64) and writes the output; the derivative is
 /// rstd·(g' − mean(g') − x̂·mean(g'·x̂)) with g' = g·weight, in one more pass, and the affine gradients are column
 /// sums. float32 rows run batch norm's vectorised passes (`layerNormRows`: each row one channel's plane, its sums
-/// in float32 lanes shifted by its first value and their totals in float64, as PyTorch sums in float32 lanes). Composed of recorded ops instead, a layer norm of the Transformer's size was a dozen broadcast
-/// kernels and reductions forward and back. When the backward pass is recorded (second derivatives), the same
+/// in float32 lanes shifted by its first value and their totals in float64, as PyTorch sums in float32 lanes).
+/// Composed of recorded ops instead, a layer norm of the Transformer's size was a dozen broadcast kernels and
+/// reductions forward and back. When the backward pass is recorded (second derivatives), the same
 /// derivative is built from differentiable ops.
 private func standardized(_ x: Tensor, axes: [Int], eps: Double, weight: Tensor? = nil, bias: Tensor? = nil) -> Tensor {
     guard axes == Array((x.rank - axes.count)..<x.rank) else { fatalError("Axon.standardized: axes \(axes) must be trailing for \(x.shape)") }
@@ -286,12 +287,15 @@ private func standardized(_ x: Tensor, axes: [Int], eps: Double, weight: Tensor?
     })
 }
 
+/// The first element of a tensor's view (its storage at its offset) as `T`, for the row loops of this module.
+@inline(__always) func pointer<T>(_ x: Tensor, _: T.Type) -> UnsafeMutablePointer<T> { x.buffer.pointer(T.self) + x.storageOffset }
+
 /// x̂ of each row of `width` elements (contiguous) into `xhat`, x̂·w + b into `out` (which may be `xhat` when
 /// there is no affine map), and each row's 1/√(var + ε).
 private func normalizeRows<T: BinaryFloatingPoint>(_ x: Tensor, _ xhat: Tensor, _ out: Tensor, _ weight: Tensor?, _ bias: Tensor?,
                                                     _ rows: Int, _ width: Int, _ eps: Double, _ rstd: inout [Double], _: T.Type) {
-    func pointer(_ t: Tensor) -> UnsafeMutablePointer<T> { t.buffer.pointer(T.self) + t.storageOffset }
-    let px = pointer(x), ph = pointer(xhat), po = pointer(out), pw = weight.map(pointer), pb = bias.map(pointer)
+    let px = pointer(x, T.self), ph = pointer(xhat, T.self), po = pointer(out, T.self)
+    let pw = weight.map { pointer($0, T.self) }, pb = bias.map { pointer($0, T.self) }
     rstd.withUnsafeMutableBufferPointer { rstd in
         parallelFor(rows, grain: rowGrain(width)) { range in
             if T.self == Float.self {  // vectorised in C, with batch norm's passes (in float32 lanes)
@@ -323,10 +327,9 @@ private func rowGrain(_ width: Int) -> Int { max(1, elementwiseGrain / 8 / max(w
 /// dx = rstd·(g' − mean(g') − x̂·mean(g'·x̂)) per row, with g' = g·weight (contiguous, of g's dtype), or g without it.
 private func normalizeRowsBackward<T: BinaryFloatingPoint>(_ g: Tensor, _ weight: Tensor?, _ xhat: Tensor, _ dx: Tensor, _ rows: Int,
                                                             _ width: Int, _ rstd: [Double], _: T.Type) {
-    func pointer(_ t: Tensor) -> UnsafeMutablePointer<T> { t.buffer.pointer(T.self) + t.storageOffset }
     let inC = T.self == Float.self  // vectorised in C, with batch norm's passes (in float32 lanes), g' made there
     let gy = inC ? g : weight.map { (g * $0).contiguous() } ?? g
-    let pg = pointer(gy), py = pointer(xhat), pd = pointer(dx), pw = weight.map(pointer)
+    let pg = pointer(gy, T.self), py = pointer(xhat, T.self), pd = pointer(dx, T.self), pw = weight.map { pointer($0, T.self) }
     rstd.withUnsafeBufferPointer { rstd in
         parallelFor(rows, grain: rowGrain(width)) { range in
             if inC {

@@ -120,8 +120,6 @@ private func lstmRecurrenceRecordedBackward(_ gradient: Tensor, _ projected: Ten
     return [stack(dProjected.map { $0! }, axis: 1), dh, dc, dWeight]
 }
 
-@inline(__always) private func pointer<T>(_ x: Tensor, _: T.Type) -> UnsafeMutablePointer<T> { x.buffer.pointer(T.self) + x.storageOffset }
-
 /// c_t = f·c_{t−1} + i·g and h_t = o·tanh(c_t) from the activated gates `g` of one step (rows past their
 /// sequence's length keep the previous state), into `hNext`, `cNext` and the packed `states`.
 private func lstmStepForward<T: BinaryFloatingPoint>(_ g: Tensor, _ cPrev: Tensor, _ tc: Tensor, _ hPrev: Tensor, _ hNext: Tensor,

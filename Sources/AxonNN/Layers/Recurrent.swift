@@ -81,10 +81,9 @@ func lstmCellPointwise(_ gates: Tensor, _ c: Tensor) -> Tensor {
 /// d(gates) and d(c) of an LSTM step from the kept activations (all contiguous), in one pass.
 private func lstmBackward<T: BinaryFloatingPoint>(_ sigmoids: Tensor, _ g: Tensor, _ tanhC: Tensor, _ c: Tensor, _ d: Tensor,
                                                   _ dGates: Tensor, _ dState: Tensor, _: T.Type) {
-    func pointer(_ t: Tensor) -> UnsafeMutablePointer<T> { t.buffer.pointer(T.self) + t.storageOffset }
     let b = c.shape[0], h = c.shape[1]
-    let ps = pointer(sigmoids), pg = pointer(g), pt = pointer(tanhC), pc = pointer(c), pd = pointer(d)
-    let pdg = pointer(dGates), pdc = pointer(dState)
+    let ps = pointer(sigmoids, T.self), pg = pointer(g, T.self), pt = pointer(tanhC, T.self), pc = pointer(c, T.self)
+    let pd = pointer(d, T.self), pdg = pointer(dGates, T.self), pdc = pointer(dState, T.self)
     for r in 0..<b {
         let s = ps + r * 4 * h, gr = pg + r * h, tr = pt + r * h, cr = pc + r * h, dr = pd + r * 2 * h
         let dgr = pdg + r * 4 * h, dcr = pdc + r * h
