@@ -150,10 +150,15 @@ final class SequenceModelTests: XCTestCase {
         let lengths = Tensor(shape: [2], scalars: [5, 3])
         try? lstm.loadStateDict(lstm.stateDict().mapValues { $0.converted(to: .float64) })
         let y = lstm(x, lengths: lengths).0
-        let plain = gradients(of: y.sum(), withRespectTo: [x], retainGraph: true)[0]
-        let recorded = gradients(of: y.sum(), withRespectTo: [x], createGraph: true)[0]
-        XCTAssertLessThan(zip(plain.doubleScalars, recorded.doubleScalars).map { Swift.abs($0 - $1) }.max()!, 1e-12)
-        XCTAssertTrue(recorded.requiresGrad, "the recorded gradient can be differentiated again")
+        // The input's gradient and every weight's and bias's (the input projection's among them).
+        let wrt = [x] + lstm.parameters()
+        let plain = gradients(of: y.sum(), withRespectTo: wrt, retainGraph: true)
+        let recorded = gradients(of: y.sum(), withRespectTo: wrt, createGraph: true)
+        for (p, r) in zip(plain, recorded) {
+            XCTAssertLessThan(zip(p.doubleScalars, r.doubleScalars).map { Swift.abs($0 - $1) }.max()!, 1e-12)
+        }
+        XCTAssertEqual(recorded.count, 1 + 16)
+        XCTAssertTrue(recorded[0].requiresGrad, "the recorded gradient can be differentiated again")
         // A Hessian-vector product through the fused step against central differences of the first derivative.
         func loss(_ input: Tensor) -> Tensor { let y = lstm(input, lengths: lengths).0; return (y * y).sum() }
         func firstDerivative(_ input: Tensor) -> [Double] {

@@ -183,7 +183,9 @@ public class RecurrentNet: Module {
             masks = (0..<t).map { step in Tensor(shape: [b, 1], doubles: l.map { step < $0 ? 1 : 0 }, dtype: x.dtype) }
             stepLengths = l
         }
-        var layerInput = x
+        // The LSTM's layers run time-major (see lstmRecurrence); the other cells' steps batch-first.
+        let timeMajor = cell == .lstm
+        var layerInput = timeMajor ? (batchFirst ? input.transposed(0, 1) : input) : x
         var finalH: [Tensor] = [], finalC: [Tensor] = []
         for layer in 0..<numLayers {
             var outputs: [Tensor] = []
@@ -195,15 +197,13 @@ public class RecurrentNet: Module {
                                                       ?? Tensor.zeros([b, h], dtype: x.dtype)) : nil
                 if cell == .lstm {  // the whole direction as one op; both biases go into the input projection
                     let bias = weights["bias_ih\(suffix)"].map { $0 + weights["bias_hh\(suffix)"]! }
-                    let projected = linear(layerInput.reshaped([b * t, layerInput.shape[2]]), weight: weights["weight_ih\(suffix)"]!,
-                                           bias: bias).reshaped([b, t, 4 * h])
-                    let states = lstmRecurrence(projected, state, memory!, weightHH: weights["weight_hh\(suffix)"]!, reverse: d == 1,
-                                                lengths: stepLengths)
+                    let states = lstmRecurrence(layerInput, weightIH: weights["weight_ih\(suffix)"]!, bias: bias, state, memory!,
+                                                weightHH: weights["weight_hh\(suffix)"]!, reverse: d == 1, lengths: stepLengths)
                     let hs = states.sliced(axis: 2, 0..<h)
-                    outputs.append(masks.map { hs * stack($0, axis: 1) } ?? hs)
+                    outputs.append(masks.map { hs * stack($0, axis: 0) } ?? hs)
                     let last = d == 0 ? t - 1 : 0
-                    finalH.append(hs.sliced(axis: 1, last..<last + 1).reshaped([b, h]))
-                    finalC.append(states.sliced(axis: 1, last..<last + 1).sliced(axis: 2, h..<2 * h).reshaped([b, h]))
+                    finalH.append(hs.sliced(axis: 0, last..<last + 1).reshaped([b, h]))
+                    finalC.append(states.sliced(axis: 0, last..<last + 1).sliced(axis: 2, h..<2 * h).reshaped([b, h]))
                     continue
                 }
                 // One product for the input projection of every time step.
@@ -232,7 +232,7 @@ public class RecurrentNet: Module {
                 layerInput = AxonNN.dropout(layerInput, p: dropout, training: isTraining, generator: generator)
             }
         }
-        let output = batchFirst ? layerInput : layerInput.transposed(0, 1)
+        let output = timeMajor == batchFirst ? layerInput.transposed(0, 1) : layerInput
         return (output, stack(finalH, axis: 0), finalC.isEmpty ? nil : stack(finalC, axis: 0))
     }
 
