@@ -149,6 +149,33 @@ final class KernelTests: XCTestCase {
         XCTAssertFalse(GEMM.swapsOperands(m: 8, n: 256, k: 784, a: x, b: wt, ldc: 256))
     }
 
+    /// A batch of small products (attention's heads) runs one product per task on several threads: the bits of the
+    /// products run one after another on one thread, with strided, transposed and broadcast operands, and the
+    /// reference's values within rounding.
+    func testBatchedProductsSplitByMatrixKeepTheirBits() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let g = Generator(seed: 5)
+        let q = Tensor.randn([4, 64, 8, 32], generator: g).transposed(1, 2)  // [B, H, L, d] viewed from [B, L, H, d]
+        let k = Tensor.randn([4, 8, 64, 32], generator: g), v = Tensor.randn([64, 40], generator: g)
+        let products: [(String, () -> Tensor)] = [
+            ("q·kᵀ", { matmul(q, k.transposed(-2, -1)) }),
+            ("(q·kᵀ)·v, v broadcast", { matmul(matmul(q, k.transposed(-2, -1)), v.unsqueezed(axis: 0)) }),
+        ]
+        for (name, product) in products {
+            Threading.threadCount = 1
+            XCTAssertFalse(splitsByMatrix(batch: 32, work: 64 * 64 * 32))
+            let one = product().scalars
+            let reference = Backends.with(ReferenceBackend.shared) { product().scalars }
+            XCTAssertLessThan(zip(one, reference).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
+            for threads in [2, 3] {
+                Threading.threadCount = threads
+                XCTAssertTrue(splitsByMatrix(batch: 32, work: 64 * 64 * 32))
+                XCTAssertEqual(product().scalars, one, "\(name), \(threads) threads")
+            }
+        }
+    }
+
     /// C = bias + A·B (a linear layer, the bias in every row) gives the bits of copying the bias into every row and
     /// accumulating, on 1, 2 and 3 threads: products computed transposed (x·Wᵀ with W taller than x), direct ones
     /// with and without a transposed B, several K blocks, small products, and K = 0.

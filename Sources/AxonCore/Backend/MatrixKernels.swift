@@ -44,9 +44,24 @@ func batchedMatmul<T: AxonFloat>(_ a: StridedBuffer, _ b: StridedBuffer, transpo
     if batch * m * n == 0 { return }
     let sa = matrixStrides(a, transposed: transposeA), sb = matrixStrides(b, transposed: transposeB)
     let pa = a.pointer(T.self), pb = b.pointer(T.self), pc = c.pointer(T.self)
-    for i in 0..<batch {
+    func multiply(_ i: Int) {
         let av = MatrixView(base: UnsafePointer(pa + i * sa.batch), rowStride: sa.row, columnStride: sa.column)
         let bv = MatrixView(base: UnsafePointer(pb + i * sb.batch), rowStride: sb.row, columnStride: sb.column)
         T.gemm(m: m, n: n, k: k, a: av, b: bv, c: pc + i * m * n, ldc: n, accumulate: accumulate, bias: bias, relu: relu)
     }
+    if splitsByMatrix(batch: batch, work: m * n * k) {
+        runTasks(batch, multiply)
+    } else {
+        for i in 0..<batch { multiply(i) }
+    }
+}
+
+/// Whether a batch of `batch` products of `work` multiply-adds each runs one product per task, side by side (each
+/// product then runs inline on its thread), rather than one after another, each split across the threads. For
+/// batches of small products, as attention's heads (a Transformer LM layer's scores: 128 products of 64 x 32 x 64):
+/// split, each was a round of the pool for a few microseconds of work. A product's values do not depend on the thread
+/// that computes it.
+func splitsByMatrix(batch: Int, work: Int) -> Bool {
+    let threads = Threading.threadCount
+    return threads > 1 && batch >= threads && work <= 1 << 20 && batch * work >= GEMM.parallelWork
 }
