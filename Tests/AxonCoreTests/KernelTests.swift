@@ -176,6 +176,32 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// A strided view copied into a new contiguous tensor, its rows split across the threads, has every element where
+    /// the view has it: permuted, sliced and broadcast sources, on 1, 2 and 3 threads, walks that start mid-way through
+    /// every axis.
+    func testStridedCopiesSplitAcrossThreadsPutEveryElementInPlace() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let base = Tensor(shape: [16, 64, 16, 33], doubles: (0..<(16 * 64 * 16 * 33)).map(Double.init), dtype: .float32)
+        let views: [(String, Tensor, (Int, Int, Int, Int) -> Int)] = [
+            ("permuted", base.transposed(1, 2).sliced(axis: 3, 0..<32), { i, j, k, l in ((i * 64 + k) * 16 + j) * 33 + l }),
+            ("sliced", base.sliced(axis: 3, 1..<33), { i, j, k, l in ((i * 64 + j) * 16 + k) * 33 + l + 1 }),
+            ("broadcast", base.sliced(axis: 1, 5..<6).broadcasted(to: [16, 64, 16, 33]), { i, _, k, l in ((i * 64 + 5) * 16 + k) * 33 + l }),
+        ]
+        for (name, view, source) in views {
+            let shape = view.shape
+            var expected = [Float]()
+            expected.reserveCapacity(view.count)
+            for i in 0..<shape[0] { for j in 0..<shape[1] { for k in 0..<shape[2] { for l in 0..<shape[3] {
+                expected.append(Float(source(i, j, k, l)))
+            } } } }
+            for threads in [1, 2, 3] {
+                Threading.threadCount = threads
+                XCTAssertEqual(view.contiguous().scalars, expected, "\(name), \(threads) threads")
+            }
+        }
+    }
+
     /// C = bias + A·B (a linear layer, the bias in every row) gives the bits of copying the bias into every row and
     /// accumulating, on 1, 2 and 3 threads: products computed transposed (x·Wᵀ with W taller than x), direct ones
     /// with and without a transposed B, several K blocks, small products, and K = 0.

@@ -92,7 +92,8 @@ func applyComparison<T: Comparable>(_ op: BinaryOp, _ a: T, _ b: T) -> Bool {
 /// The strides are read into stack memory, so a walk allocates nothing.
 @inline(__always)
 func forEachRow(_ shape: [Int], _ v0: StridedBuffer, _ v1: StridedBuffer, _ v2: StridedBuffer? = nil,
-                _ v3: StridedBuffer? = nil, _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
+                _ v3: StridedBuffer? = nil, rows: Range<Int>? = nil,
+                _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
     let r = shape.count
     withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * r + 1) { buffer in
         let p = buffer.baseAddress!
@@ -100,7 +101,7 @@ func forEachRow(_ shape: [Int], _ v0: StridedBuffer, _ v1: StridedBuffer, _ v2: 
         v1.writeStrides(to: p + r)
         (v2 ?? v0).writeStrides(to: p + 2 * r)  // an absent operand walks with v0's strides; the body ignores it
         (v3 ?? v0).writeStrides(to: p + 3 * r)
-        forEachRow(shape, p, p + r, p + 2 * r, p + 3 * r, body)
+        forEachRow(shape, p, p + r, p + 2 * r, p + 3 * r, rows: rows, body)
     }
 }
 
@@ -110,13 +111,16 @@ func forEachRow(_ shape: [Int], _ s0: [Int], _ s1: [Int], _ body: (_ o0: Int, _ 
     withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * r + 1) { buffer in
         let p = buffer.baseAddress!
         for i in 0..<r { p[i] = s0[i]; p[r + i] = s1[i] }
-        forEachRow(shape, p, p + r, p, p, body)
+        forEachRow(shape, p, p + r, p, p, rows: nil, body)
     }
 }
 
+/// The walk itself, over the rows `part` (by their place in the walk's order; nil: all of them), so that a walk can be
+/// split across threads.
 @inline(__always)
 private func forEachRow(_ shape: [Int], _ s0: UnsafePointer<Int>, _ s1: UnsafePointer<Int>, _ s2: UnsafePointer<Int>,
-                        _ s3: UnsafePointer<Int>, _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
+                        _ s3: UnsafePointer<Int>, rows part: Range<Int>?,
+                        _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
     let r = shape.count
     if r == 0 { body(0, 0, 0, 0, 1); return }
     let n = shape[r - 1]
@@ -126,7 +130,14 @@ private func forEachRow(_ shape: [Int], _ s0: UnsafePointer<Int>, _ s1: UnsafePo
     withUnsafeTemporaryAllocation(of: Int.self, capacity: r) { index in
         index.initialize(repeating: 0)
         var o0 = 0, o1 = 0, o2 = 0, o3 = 0
-        for _ in 0..<rows {
+        let part = part ?? 0..<rows
+        var first = part.lowerBound  // its index and offsets
+        for d in stride(from: r - 2, through: 0, by: -1) where first > 0 {
+            index[d] = first % shape[d]
+            first /= shape[d]
+            o0 += index[d] * s0[d]; o1 += index[d] * s1[d]; o2 += index[d] * s2[d]; o3 += index[d] * s3[d]
+        }
+        for _ in part {
             body(o0, o1, o2, o3, n)
             var d = r - 2
             while d >= 0 {
