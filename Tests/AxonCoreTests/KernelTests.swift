@@ -209,7 +209,8 @@ final class KernelTests: XCTestCase {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
         for (m, n, k, transB) in [(64, 256, 784, true), (16, 40, 101, true), (21, 130, 600, true), (64, 128, 256, true),
-                                  (100, 70, 300, false), (7, 200, 1100, false), (3, 4, 5, true), (5, 9, 0, false)] {
+                                  (100, 70, 300, false), (192, 400, 520, false), (7, 200, 1100, false), (3, 4, 5, true),
+                                  (5, 9, 0, false)] {
             let a = randomFloats(m * k), b = randomFloats(k * n), bias = randomFloats(n)
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
@@ -426,26 +427,32 @@ final class KernelTests: XCTestCase {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
         // 130 rows split by rows across threads; 64 rows (one block) split by columns; 515 rows in blocks of unequal
-        // whole slivers, the last one part of a sliver (every row is checked against the reference).
-        for rows in [130, 64, 515] {
-            let a = Tensor.randn([rows, 600], generator: g), b = Tensor.randn([600, 257], generator: g)
+        // whole slivers, the last one part of a sliver (every row is checked against the reference). Then B at least as
+        // large as A, split by columns over all the row blocks: read in place (strides 450, 300) and packed (256, 384),
+        // over one and two K blocks, the last sliver full or narrower.
+        let shapes = [(130, 600, 257), (64, 600, 257), (515, 600, 257), (200, 300, 450), (192, 520, 384), (130, 600, 256),
+                      (256, 256, 256), (300, 700, 300)]
+        for (rows, depth, columns) in shapes {
+            let a = Tensor.randn([rows, depth], generator: g), b = Tensor.randn([depth, columns], generator: g)
             Threading.threadCount = 1
             let one = matmul(a, b).scalars
-            var reference = [Float](repeating: 0, count: rows * 257)
+            var reference = [Float](repeating: 0, count: rows * columns)
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
-                    GEMM.reference(m: rows, n: 257, k: 600, a: MatrixView(base: pa.baseAddress!, rowStride: 600, columnStride: 1),
-                                   b: MatrixView(base: pb.baseAddress!, rowStride: 257, columnStride: 1), c: &reference,
-                                   ldc: 257, accumulate: false)
+                    GEMM.reference(m: rows, n: columns, k: depth,
+                                   a: MatrixView(base: pa.baseAddress!, rowStride: depth, columnStride: 1),
+                                   b: MatrixView(base: pb.baseAddress!, rowStride: columns, columnStride: 1),
+                                   c: &reference, ldc: columns, accumulate: false)
                 }
             }
-            XCTAssertLessThan(zip(one, reference).map { Swift.abs($0 - $1) }.max()!, 1e-3, "\(rows) rows")
+            let shape = "\(rows)x\(depth)x\(columns)"
+            XCTAssertLessThan(zip(one, reference).map { Swift.abs($0 - $1) }.max()!, 1e-3, shape)
             Threading.threadCount = 2
             let two = matmul(a, b).scalars
             Threading.threadCount = 3  // more threads than cores still gives the same bits
             let three = matmul(a, b).scalars
-            XCTAssertEqual(one, two, "\(rows) rows")
-            XCTAssertEqual(one, three, "\(rows) rows")
+            XCTAssertEqual(one, two, shape)
+            XCTAssertEqual(one, three, shape)
         }
         // Columns that do not split evenly among the threads (LeNet's 64 x 120 · (84 x 120)ᵀ: a 64-wide sliver and a
         // 20-wide one; 257 columns on 3 threads) run as a row block per thread, each packing B itself when B is packed.

@@ -242,31 +242,61 @@ enum GEMM {
             if pc + kcCur == k { finish?(rows, columns) }
         }
 
-        // Columns that do not split evenly (x·Wᵀ run as W·xᵀ: xᵀ is one sliver) and several row blocks: every task packs
-        // all of B itself, into its own buffer, and multiplies its share of the row blocks, K block after K block, in one
-        // round. Packed once and shared, each thread's products read the other cores' part of the packing, and the next
-        // call's packing wrote over lines the other core had read: on an Intel Xeon (family 6 model 207) a LeNet layer's
-        // 64 x 400 · (120 x 400)ᵀ took longer on 2 threads than on 1 (32 against 38 µs), its packing five times as long.
-        // Each element sums the same K blocks in the same order, so the same bits.
-        if threads > 1 && !inPlace && n <= nc && !evenColumns && mBlocks > 1 {
-            let tasks = min(threads, mBlocks)
+        // Tasks that pack the B slivers they use into buffers of their own and multiply them with their row blocks,
+        // K block after K block, in one round of the pool. Each element sums the same K blocks in the same order, so
+        // the same bits.
+        func ownPacking(_ tasks: Int, slivers: (Int) -> Range<Int>, rowBlocks: (Int) -> Range<Int>) {
             runTasks(tasks) { t in
-                let own = allocateAligned(min(kc, k) * slivers * nr)
-                defer { own.deallocate() }
+                let own = slivers(t), blocks = rowBlocks(t)
+                if own.isEmpty || blocks.isEmpty { return }
+                let buffer = allocateAligned(min(kc, k) * own.count * nr)
+                defer { buffer.deallocate() }
                 var pc = 0
                 while pc < k {
                     let kcCur = min(kc, k - pc)
-                    for s in 0..<slivers {
+                    func direct(_ s: Int) -> Bool { inPlace && (s + 1) * nr <= n }
+                    func packed(_ s: Int) -> UnsafeMutablePointer<Float> { buffer + (s - own.lowerBound) * kcCur * nr }
+                    for s in own where !direct(s) {
                         packB(b, row0: pc, col0: s * nr, rows: kcCur, cols: min(nr, n - s * nr), nr: nr,
-                              into: own + s * kcCur * nr)
+                              into: packed(s))
                     }
-                    for mb in (t * mBlocks / tasks)..<((t + 1) * mBlocks / tasks) {
-                        multiplyBlock(rows: blockRows(mb), slivers: 0..<slivers, pc: pc, kcCur: kcCur, jc: 0, ncCur: n,
-                                      accumulate: accumulate || pc > 0) { s in (UnsafePointer(own + s * kcCur * nr), nr) }
+                    for mb in blocks {
+                        multiplyBlock(rows: blockRows(mb), slivers: own, pc: pc, kcCur: kcCur, jc: 0, ncCur: n,
+                                      accumulate: accumulate || pc > 0) { s in
+                            direct(s) ? (b.base + pc * b.rowStride + s * nr, b.rowStride)
+                                      : (UnsafePointer(packed(s)), nr)
+                        }
                     }
                     pc += kcCur
                 }
             }
+        }
+
+        // Columns that do not split evenly (x·Wᵀ run as W·xᵀ: xᵀ is one sliver) and several row blocks: every task
+        // packs all of B itself and multiplies its share of the row blocks. Packed once and shared, each thread's products
+        // read the other cores' part of the packing, and the next call's packing wrote over lines the other core had
+        // read: on an Intel Xeon (family 6 model 207) a LeNet layer's 64 x 400 · (120 x 400)ᵀ took longer on 2 threads
+        // than on 1 (32 against 38 µs), its packing five times as long.
+        if threads > 1 && !inPlace && n <= nc && !evenColumns && mBlocks > 1 {
+            let tasks = min(threads, mBlocks)
+            ownPacking(tasks, slivers: { _ in 0..<slivers },
+                       rowBlocks: { t in (t * mBlocks / tasks)..<((t + 1) * mBlocks / tasks) })
+            return
+        }
+        // B at least as large as A (N >= M), A read in place, and each thread's share of B's columns within 512 KiB a
+        // K block (the squares up to 512 on 2 threads), the columns splitting evenly: a share of the columns per task,
+        // over all the row blocks, with no round of the pool between packing and multiplying. Each thread reads all of
+        // A, the smaller operand, instead of all of B. On an Intel Xeon (family 6 model 207), 2 threads, against the
+        // shared packing (median of 11 alternating rounds in one process, M x K x N): 256³ 1.06-1.17, 300³ 1.15, 384³
+        // 1.07, 512³ 1.06-1.09, 512 x 256 x 512 1.04, 192 x 520 x 384 1.13, 200 x 300 x 450 1.10, 300 x 700 x 300 1.29,
+        // 130 x 600 x 256 1.25; outside the rule it lost: 130 x 600 x 257 0.93-0.98 (a last sliver of one column),
+        // 512 x 512 x 1024 0.80 (1 MiB shares), 1000 x 500 x 400 0.95 (A larger), 1024³ and 2048³ with A packed
+        // 0.77-0.97.
+        if threads > 1 && aInPlace && n >= m && n <= nc && mBlocks >= threads && slivers >= 2 * threads
+            && (slivers % threads == 0 || 2 * lastColumns >= nr)
+            && (slivers + threads - 1) / threads * min(k, kc) * nr <= 1 << 17 {
+            func share(_ t: Int) -> Int { groupStart(t, groups: threads, nSlivers: slivers, ncCur: n) }
+            ownPacking(threads, slivers: { t in share(t)..<share(t + 1) }, rowBlocks: { _ in 0..<mBlocks })
             return
         }
 
