@@ -1,11 +1,23 @@
-// The elementwise part of an LSTM step's backward pass, for one sequence whose state changed at the step. The
-// float32 operations are those of the Swift rule (AxonNN's lstmGateGradients), in its order and without contraction
-// into FMAs, so every path (AVX-512, AVX2, portable) gives its bits.
+// The elementwise part of an LSTM step, forward and backward, for one sequence. The float32 operations are those of
+// the Swift rules (AxonNN's lstmStepForward and lstmGateGradients), in their order and without contraction into FMAs,
+// so every path (AVX-512, AVX2, portable) gives their bits.
 #include "AxonKernels.h"
 
 #include "cpu.h"
 
 #pragma STDC FP_CONTRACT OFF
+
+void axon_lstm_cell_forward_f32(long h, float *gates, const float *c_prev, float *c_next, float *tanh_c, float *h_next) {
+    axon_sigmoid_f32(gates, gates, 2 * h);
+    axon_tanh_f32(gates + 2 * h, gates + 2 * h, h);
+    axon_sigmoid_f32(gates + 3 * h, gates + 3 * h, h);
+    const float *i = gates, *f = gates + h, *g = gates + 2 * h, *o = gates + 3 * h;
+    for (long j = 0; j < h; j++) c_next[j] = f[j] * c_prev[j] + i[j] * g[j];
+    axon_tanh_f32(c_next, tanh_c, h);
+    for (long j = 0; j < h; j++) h_next[j] = o[j] * tanh_c[j];
+}
+
+// Backward, for one sequence whose state changed at the step.
 
 // Units [from, h) of the row.
 static void lstm_cell_backward_portable(long from, long h, const float *gates, const float *tanh_c, const float *c_prev,

@@ -175,6 +175,49 @@ final class SequenceModelTests: XCTestCase {
         XCTAssertLessThan(zip(hv, numeric).map { Swift.abs($0 - $1) / Swift.max(Swift.abs($1), 1) }.max()!, 1e-5)
     }
 
+    /// The LSTM forward step's C pass gives the bits of the ops it replaces in float32: sigmoid and tanh over the
+    /// gates, c = f·c' + i·g and h = o·tanh(c), each rounded, for widths that leave every vector tail.
+    func testLSTMCellForwardPassGivesTheOpsBits() {
+        let generator = Generator(seed: 12)
+        for h in [1, 7, 8, 15, 16, 17, 33, 256] {
+            let pre = Tensor.uniform([4 * h], low: -12, high: 12, generator: generator)
+            let cPrev = Tensor.uniform([h], low: -3, high: 3, generator: generator)
+            var gates = pre.scalars, c = [Float](repeating: 7, count: h), tc = c, hNext = c
+            cPrev.scalars.withUnsafeBufferPointer { cp in
+                lstmCellForward(units: h, gates: &gates, cPrev: cp.baseAddress!, cNext: &c, tanhC: &tc, hNext: &hNext)
+            }
+            let part = { (k: Int) in pre.sliced(axis: 0, k * h..<(k + 1) * h) }
+            let i = sigmoid(part(0)), f = sigmoid(part(1)), g = AxonCore.tanh(part(2)), o = sigmoid(part(3))
+            let cExpected = f * cPrev + i * g, tcExpected = AxonCore.tanh(cExpected)
+            let bits = { (x: [Float]) in x.map(\.bitPattern) }
+            XCTAssertEqual(bits(gates), bits(concat([i, f, g, o], axis: 0).scalars), "h \(h)")
+            XCTAssertEqual(bits(c), bits(cExpected.scalars), "h \(h)")
+            XCTAssertEqual(bits(tc), bits(tcExpected.scalars), "h \(h)")
+            XCTAssertEqual(bits(hNext), bits((o * tcExpected).scalars), "h \(h)")
+        }
+    }
+
+    /// A float32 LSTM's steps share the sequences among the threads, forward and backward: the output and every
+    /// gradient have the bits of 1 thread on 2 and 3 threads, with sequences of different lengths.
+    func testLSTMIsBitwiseIndependentOfThreadCount() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let lstm = LSTM(8, 256, numLayers: 2, batchFirst: true, generator: Generator(seed: 5))
+        let x = Tensor.randn([9, 30, 8], generator: Generator(seed: 6))
+        let lengths = Tensor(shape: [9], scalars: [30, 30, 12, 30, 1, 29, 30, 7, 30])
+        func run(_ threads: Int) -> [[Float]] {
+            Threading.threadCount = threads
+            let input = x.detached().requiringGrad()
+            let (y, (hn, cn)) = lstm(input, lengths: lengths)
+            (y.sum() + (hn * cn).sum()).backward()
+            defer { lstm.zeroGrad() }
+            return [y.scalars, input.grad!.scalars] + lstm.parameters().map { $0.grad!.scalars }
+        }
+        let one = run(1)
+        XCTAssertEqual(run(2), one)
+        XCTAssertEqual(run(3), one)
+    }
+
     /// The LSTM backward step's vectorised C pass gives, unit for unit, the bits of the Swift rule it replaces in
     /// float32 (`lstmGateGradients`), for widths that leave every vector tail, with zeros, saturated gates and large
     /// gradients among the values.

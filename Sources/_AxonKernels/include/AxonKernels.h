@@ -225,9 +225,13 @@ void axon_channel_sums_unpooled_f32(const axon_pool2x2 *pool, const float *b, lo
 void axon_channel_affine_spread_f32(const float *spread, const float *b, float *out, long n, long c, long s, long c0, long c1,
                                     const float *shift_b, const float *alpha, const float *beta, const float *gamma);
 
-// ---- An LSTM step's backward pass, elementwise (recurrent.c) -------------------------------------
-// For one sequence of h units whose state changed at the step: from the activated gates (i, f, g, o: 4h values),
-// tanh(c_t), c_{t-1}, and the gradients arriving at h_t and c_t in two parts each (from the output, from the next
+// ---- An LSTM step, elementwise (recurrent.c) ------------------------------------------------------
+// Forward, for one sequence of h units: activates its gates in place (sigmoid on i, f and o, tanh on g: 4h values,
+// x·W_ihᵀ + b + h·W_hhᵀ on entry), then c_t = f·c_{t-1} + i·g into c_next, tanh(c_t) into tanh_c and
+// h_t = o·tanh(c_t) into h_next, with the operations of AxonNN's Swift rule (the vectorised sigmoid and tanh).
+void axon_lstm_cell_forward_f32(long h, float *gates, const float *c_prev, float *c_next, float *tanh_c, float *h_next);
+// Backward, for one sequence of h units whose state changed at the step: from the activated gates (i, f, g, o: 4h
+// values), tanh(c_t), c_{t-1}, and the gradients arriving at h_t and c_t in two parts each (from the output, from the next
 // step), the gates' gradients (4h values) and the gradient of c_{t-1}, with the operations of AxonNN's Swift rule.
 void axon_lstm_cell_backward_f32(long h, const float *gates, const float *tanh_c, const float *c_prev, const float *dh_out,
                                  const float *dc_out, const float *dh_next, const float *dc_next, float *dgates, float *dc_prev);
