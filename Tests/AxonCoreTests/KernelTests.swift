@@ -202,6 +202,44 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Writes into views, their rows split across the threads where the view's elements are all distinct memory:
+    /// y += x and y += a·b into a slice and a permuted view of a larger tensor, and one scaling the view, give on 2 and 3
+    /// threads the bits of 1 thread and the elementwise results; which views count as distinct.
+    func testWritesIntoViewsSplitAcrossThreadsKeepTheirBits() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        let x = Tensor.randn([40, 30, 64], generator: g), y = Tensor.randn([40, 30, 64], generator: g)
+        let start = Tensor.randn([40, 30, 128], generator: g)
+        func run(_ threads: Int) -> [Float] {
+            Threading.threadCount = threads
+            let states = start.clone()
+            states.sliced(axis: 2, 64..<128).addInPlace(x)  // 76,800 elements: several tasks
+            states.sliced(axis: 2, 0..<64).transposed(0, 1).addProductInPlace(x.transposed(0, 1), y.transposed(0, 1),
+                                                                              alpha: 0.5)
+            states.sliced(axis: 2, 32..<96).addInPlace(x.transposed(0, 1).contiguous().transposed(0, 1),
+                                                       scalingSelfBy: 2)
+            return states.scalars
+        }
+        let one = run(1)
+        var expected = start.scalars, xs = x.scalars, ys = y.scalars
+        for r in 0..<1200 {
+            for j in 0..<64 { expected[r * 128 + 64 + j] += xs[r * 64 + j] }
+            for j in 0..<64 { expected[r * 128 + j] += 0.5 * (xs[r * 64 + j] * ys[r * 64 + j]) }
+            for j in 0..<64 { expected[r * 128 + 32 + j] = expected[r * 128 + 32 + j] * 2 + xs[r * 64 + j] }
+        }
+        XCTAssertLessThan(zip(one, expected).map { Swift.abs($0 - $1) }.max()!, 1e-5)
+        XCTAssertEqual(run(2), one)
+        XCTAssertEqual(run(3), one)
+        let t = Tensor.zeros([4, 5, 6])
+        XCTAssertTrue(t.strided.hasDistinctElements)
+        XCTAssertTrue(t.sliced(axis: 2, 1..<4).strided.hasDistinctElements)
+        XCTAssertTrue(t.transposed(0, 2).strided.hasDistinctElements)
+        XCTAssertTrue(t.sliced(axis: 1, 2..<3).strided.hasDistinctElements)
+        XCTAssertFalse(t.sliced(axis: 1, 2..<3).broadcasted(to: [4, 5, 6]).strided.hasDistinctElements)
+        let overlapping = StridedBuffer(buffer: t.strided.buffer, shape: [3, 4], strides: [2, 1], offset: 0)
+        XCTAssertFalse(overlapping.hasDistinctElements)
+    }
+
     /// C = bias + A·B (a linear layer, the bias in every row) gives the bits of copying the bias into every row and
     /// accumulating, on 1, 2 and 3 threads: products computed transposed (x·Wᵀ with W taller than x), direct ones
     /// with and without a transposed B, several K blocks, small products, and K = 0.

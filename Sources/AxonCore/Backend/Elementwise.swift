@@ -105,6 +105,36 @@ func forEachRow(_ shape: [Int], _ v0: StridedBuffer, _ v1: StridedBuffer, _ v2: 
     }
 }
 
+/// The same walk, for an op that writes `output` (`v0`): its rows are split across the threads in ranges of about
+/// `grain` elements, each row written by one thread (a slice of an LSTM's packed states' gradient, accumulated, ran on
+/// one thread while the others waited). An output whose elements are not all distinct memory (a broadcast view), or
+/// whose buffer an operand reads too, is walked in one piece, in order.
+func forEachOutputRow(_ output: StridedBuffer, _ v1: StridedBuffer, _ v2: StridedBuffer? = nil, grain: Int,
+                      _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
+    let shared = v1.buffer === output.buffer || v2.map { $0.buffer === output.buffer } ?? false
+    if !shared, output.hasDistinctElements, let n = output.shape.last, n > 0 {
+        parallelFor(output.count / n, grain: Swift.max(1, grain / n)) { rows in
+            forEachRow(output.shape, output, v1, v2, rows: rows, body)
+        }
+    } else {
+        forEachRow(output.shape, output, v1, v2, rows: nil, body)
+    }
+}
+
+extension StridedBuffer {
+    /// Whether no two elements of the view are the same memory (contiguous, a slice, a permutation): taken by their
+    /// strides' size, every dimension of more than one element steps past all the offsets the smaller ones reach.
+    var hasDistinctElements: Bool {
+        guard let strides = explicitStrides else { return true }
+        var reach = 0
+        for (size, stride) in zip(shape, strides.map(Swift.abs)).filter({ $0.0 > 1 }).sorted(by: { $0.1 < $1.1 }) {
+            if stride <= reach { return false }
+            reach += (size - 1) * stride
+        }
+        return true
+    }
+}
+
 /// The same walk over stride arrays (two operands).
 func forEachRow(_ shape: [Int], _ s0: [Int], _ s1: [Int], _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ n: Int) -> Void) {
     let r = shape.count
@@ -307,7 +337,7 @@ func axpbyKernel<T: AxonFloat>(_ y: StridedBuffer, _ x: StridedBuffer, _ alpha: 
         return
     }
     let dy = y.lastStride, dx = x.lastStride
-    forEachRow(y.shape, y, x) { yo, xo, _, _, n in
+    forEachOutputRow(y, x, grain: elementwiseGrain) { yo, xo, _, _, n in
         for j in 0..<n {
             let k = yo + j * dy
             py[k] = beta == 1 ? py[k] + alpha * px[xo + j * dx] : py[k] * beta + alpha * px[xo + j * dx]
@@ -327,7 +357,7 @@ func axpbyProductKernel<T: AxonFloat>(_ y: StridedBuffer, _ a: StridedBuffer, _ 
         return
     }
     let dy = y.lastStride, da = a.lastStride, db = b.lastStride
-    forEachRow(y.shape, y, a, b) { yo, ao, bo, _, n in
+    forEachOutputRow(y, a, b, grain: elementwiseGrain) { yo, ao, bo, _, n in
         for j in 0..<n {
             let k = yo + j * dy
             py[k] = py[k] * beta + alpha * (pa[ao + j * da] * pb[bo + j * db])

@@ -51,23 +51,16 @@ func copyKernel<T>(_ source: StridedBuffer, _ destination: StridedBuffer, _: T.T
         return
     }
     let ds = source.lastStride, dd = destination.lastStride
-    func copyRows(_ rows: Range<Int>?) {
-        forEachRow(destination.shape, destination, source, rows: rows) { o, i, _, _, n in
-            if dd == 1 && ds == 0 {
-                (d + o).update(repeating: s[i], count: n)
-            } else if dd == 1 && ds == 1 {
-                (d + o).update(from: s + i, count: n)
-            } else {
-                for j in 0..<n { d[o + j * dd] = s[i + j * ds] }
-            }
-        }
-    }
     // Into a new contiguous tensor (a permuted view made contiguous: attention's heads), the rows split across the
-    // threads. (A destination that is a view may overlap itself: one walk.)
-    if destination.isContiguous, let n = destination.shape.last, n > 0 {
-        parallelFor(destination.count / n, grain: Swift.max(1, elementwiseGrain * 4 / n)) { copyRows($0) }
-    } else {
-        copyRows(nil)
+    // threads.
+    forEachOutputRow(destination, source, grain: elementwiseGrain * 4) { o, i, _, _, n in
+        if dd == 1 && ds == 0 {
+            (d + o).update(repeating: s[i], count: n)
+        } else if dd == 1 && ds == 1 {
+            (d + o).update(from: s + i, count: n)
+        } else {
+            for j in 0..<n { d[o + j * dd] = s[i + j * ds] }
+        }
     }
 }
 
