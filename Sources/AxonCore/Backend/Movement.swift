@@ -51,8 +51,8 @@ func copyKernel<T>(_ source: StridedBuffer, _ destination: StridedBuffer, _: T.T
         return
     }
     let ds = source.lastStride, dd = destination.lastStride
-    // Into a new contiguous tensor (a permuted view made contiguous: attention's heads), the rows split across the
-    // threads.
+    // The rows split across the threads (a permuted view made contiguous: attention's heads), into a view too where
+    // its elements are distinct.
     forEachOutputRow(destination, source, grain: elementwiseGrain * 4) { o, i, _, _, n in
         if dd == 1 && ds == 0 {
             (d + o).update(repeating: s[i], count: n)
