@@ -236,8 +236,14 @@ final class KernelTests: XCTestCase {
         XCTAssertTrue(t.transposed(0, 2).strided.hasDistinctElements)
         XCTAssertTrue(t.sliced(axis: 1, 2..<3).strided.hasDistinctElements)
         XCTAssertFalse(t.sliced(axis: 1, 2..<3).broadcasted(to: [4, 5, 6]).strided.hasDistinctElements)
-        let overlapping = StridedBuffer(buffer: t.strided.buffer, shape: [3, 4], strides: [2, 1], offset: 0)
-        XCTAssertFalse(overlapping.hasDistinctElements)
+        func view(_ shape: [Int], _ strides: [Int]) -> Bool {
+            StridedBuffer(buffer: t.strided.buffer, shape: shape, strides: strides, offset: 0).hasDistinctElements
+        }
+        XCTAssertFalse(view([3, 4], [2, 1]))  // rows that overlap
+        XCTAssertFalse(view([2, 2], [1, 1]))  // two dimensions with one stride
+        XCTAssertTrue(view([2, 1, 3], [3, 0, 1]))  // a stride 0 over one element
+        XCTAssertTrue(view([3, 2], [-2, 1]))  // a flipped dimension
+        XCTAssertTrue(view([5, 4], [1, 5]))  // column-major
     }
 
     /// C = bias + A·B (a linear layer, the bias in every row) gives the bits of copying the bias into every row and

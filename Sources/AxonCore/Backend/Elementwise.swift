@@ -124,14 +124,22 @@ func forEachOutputRow(_ output: StridedBuffer, _ v1: StridedBuffer, _ v2: Stride
 extension StridedBuffer {
     /// Whether no two elements of the view are the same memory (contiguous, a slice, a permutation): taken by their
     /// strides' size, every dimension of more than one element steps past all the offsets the smaller ones reach.
+    /// (The dimensions are taken in that order by repeated search, without allocating: a walk allocates nothing.)
     var hasDistinctElements: Bool {
         guard let strides = explicitStrides else { return true }
-        var reach = 0
-        for (size, stride) in zip(shape, strides.map(Swift.abs)).filter({ $0.0 > 1 }).sorted(by: { $0.1 < $1.1 }) {
-            if stride <= reach { return false }
-            reach += (size - 1) * stride
+        var reach = 0, last = 0
+        while true {
+            var next = Int.max, size = 0, ties = 0
+            for (n, s) in zip(shape, strides) where n > 1 {
+                let s = Swift.abs(s)
+                if s == 0 { return false }
+                if s > last && s < next { next = s; size = n; ties = 1 } else if s == next { ties += 1 }
+            }
+            if next == Int.max { return true }
+            if ties > 1 || next <= reach { return false }
+            reach += (size - 1) * next
+            last = next
         }
-        return true
     }
 }
 
