@@ -290,8 +290,8 @@ enum GEMM {
         // shared packing (median of 11 alternating rounds in one process, M x K x N): 256³ 1.06-1.17, 300³ 1.15, 384³
         // 1.07, 512³ 1.06-1.09, 512 x 256 x 512 1.04, 192 x 520 x 384 1.13, 200 x 300 x 450 1.10, 300 x 700 x 300 1.29,
         // 130 x 600 x 256 1.25; outside the rule it lost: 130 x 600 x 257 0.93-0.98 (a last sliver of one column),
-        // 512 x 512 x 1024 0.80 (1 MiB shares), 1000 x 500 x 400 0.95 (A larger), 1024³ and 2048³ with A packed
-        // 0.77-0.97.
+        // 512 x 512 x 1024 0.80 (1 MiB shares), 1000 x 500 x 400 0.95 (A larger), 1024³ and 2048³ in shares of 2-8
+        // slivers at a time, A packed by each thread 0.91-1.00, A read in place 0.75-1.02.
         if threads > 1 && aInPlace && n >= m && n <= nc && mBlocks >= threads && slivers >= 2 * threads
             && (slivers % threads == 0 || 2 * lastColumns >= nr)
             && (slivers + threads - 1) / threads * min(k, kc) * nr <= 1 << 17 {
