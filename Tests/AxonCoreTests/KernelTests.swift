@@ -816,6 +816,36 @@ final class KernelTests: XCTestCase {
             for p in 0..<rows { for j in 0..<cols { expected[p * nr + j] = src[p * ld + j] } }
             XCTAssertEqual(dst, expected, "rows \(rows) cols \(cols) nr \(nr) ld \(ld)")
         }
+        // A block of slivers at once (a transposed A's rows): sliver s holds columns s·nr ..< s·nr + nr, zero-padded.
+        for (rows, cols, nr, ld) in [(40, 66, 6, 1024), (17, 5, 6, 8), (33, 96, 6, 100), (3, 13, 6, 20), (20, 40, 16, 50)] {
+            let src = randomFloats(rows * ld), slivers = (cols + nr - 1) / nr
+            var dst = [Float](repeating: .nan, count: slivers * rows * nr)
+            axon_pack_rows_slivers(src, ld, rows, cols, nr, &dst)
+            var expected = [Float](repeating: 0, count: slivers * rows * nr)
+            for s in 0..<slivers {
+                for p in 0..<rows { for j in 0..<nr where s * nr + j < cols { expected[(s * rows + p) * nr + j] = src[p * ld + s * nr + j] } }
+            }
+            XCTAssertEqual(dst, expected, "slivers: rows \(rows) cols \(cols) nr \(nr) ld \(ld)")
+        }
+    }
+
+    /// A transposed A whose columns are 4 KiB apart (Gᵀ·X with G 1024 wide, an LSTM's weight gradient) is packed a block
+    /// of rows at a time: the bits of the same A made contiguous (packed sliver by sliver), on 1, 2 and 3 threads, over
+    /// one and two K blocks, with a last sliver of fewer than 6 rows.
+    func testTransposedAWithFarColumnsGivesTheBitsOfItsCopy() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        for (rows, depth, columns) in [(1024, 70, 40), (100, 600, 256), (7, 30, 33), (250, 40, 64)] {
+            let g = Tensor.randn([depth, 1024], generator: self.g), x = Tensor.randn([depth, columns], generator: self.g)
+            let a = g.narrowed(axis: 1, start: 1024 - rows, length: rows).T  // rows x depth, column stride 1024
+            XCTAssertEqual(a.strides, [1, 1024])
+            Threading.threadCount = 1
+            let expected = matmul(a.contiguous(), x).scalars.map(\.bitPattern)
+            for threads in [1, 2, 3] {
+                Threading.threadCount = threads
+                XCTAssertEqual(matmul(a, x).scalars.map(\.bitPattern), expected, "\(rows)x\(depth)x\(columns), \(threads) threads")
+            }
+        }
     }
 
     /// The float32 softmax and log-softmax rows and log-softmax's derivative (softmax.c), at every level this CPU runs,

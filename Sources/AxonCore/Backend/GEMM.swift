@@ -213,7 +213,14 @@ enum GEMM {
             let mSlivers = (rows.count + mr - 1) / mr
             let packedA = aInPlace ? nil : allocateAligned(mSlivers * mr * kcCur)
             defer { packedA?.deallocate() }
-            if let packedA {
+            if let packedA, a.rowStride == 1 && a.columnStride % 1024 == 0 {
+                // A transposed (Gᵀ·X) with its columns 4 KiB apart (an LSTM's weight gradient: the gates' gradient is 1024
+                // wide). Packed sliver by sliver, each sliver read 24 bytes from each of kc columns, all in one L1 set; packed
+                // a block at a time, each column's part is read once. On a Zen 3, 1 thread, against sliver by sliver (median
+                // of 9 rounds alternating in one process): 1024 x 2048 x 256 1.036, 1024 x 2048 x 64 1.126, 2048³ 1.039.
+                axon_pack_rows_slivers(a.base + rows.lowerBound + pc * a.columnStride, a.columnStride, kcCur, rows.count,
+                                       mr, packedA)
+            } else if let packedA {
                 for r in 0..<mSlivers {
                     packA(a, row0: rows.lowerBound + r * mr, col0: pc, rows: min(mr, rows.count - r * mr), cols: kcCur,
                           mr: mr, into: packedA + r * mr * kcCur)

@@ -119,6 +119,9 @@ void axon_transpose_add(const float *src, long ld, long rows, long cols, float *
 // Packing of a row-major operand for the GEMM (GEMM.packB): dst[p * nr + j] = src[p * ld + j] for p < rows, j < cols,
 // zero for cols <= j < nr. Each row of a full sliver (16 or 64 floats) is a fixed-size copy, not a library call.
 void axon_pack_rows(const float *src, long ld, long rows, long cols, long nr, float *dst);
+// Slivers s = 0, 1, ... of columns [s * nr, s * nr + nr) of `cols` columns, each packed as axon_pack_rows packs one, at
+// dst + s * rows * nr: a transposed A's block of rows (GEMM.packA), read one source row at a time.
+void axon_pack_rows_slivers(const float *src, long ld, long rows, long cols, long nr, float *dst);
 
 // ---- Small products without packing -------------------------------------------------------------
 // c[i * ldc + j] = bias[i] (0 when bias is NULL) + sum_r a[i * rsa + r * csa] * b[r * ldb + j], for
