@@ -830,8 +830,8 @@ final class KernelTests: XCTestCase {
     }
 
     /// A transposed A whose columns are 4 KiB apart (Gᵀ·X with G 1024 wide, an LSTM's weight gradient) is packed a block
-    /// of rows at a time: the bits of the same A made contiguous (packed sliver by sliver), on 1, 2 and 3 threads, over
-    /// one and two K blocks, with a last sliver of fewer than 6 rows.
+    /// of rows at a time: the bits of the same A made contiguous (which the micro-kernel reads in place), on 1, 2 and 3
+    /// threads, over one and two K blocks, with a last sliver of fewer than 6 rows.
     func testTransposedAWithFarColumnsGivesTheBitsOfItsCopy() {
         let saved = Threading.threadCount
         defer { Threading.threadCount = saved }
