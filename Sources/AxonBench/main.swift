@@ -87,7 +87,7 @@ Allocator.tuneForTraining()  // as the axon command and Trainer (AXON_MALLOC_TUN
 let args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? { args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
 let quick = args.contains("--quick")
-/// `--only gemm|conv|train`: one group of rows (for profiling).
+/// `--only gemm|conv|train|WORKLOAD`: one group of rows, or one training workload (for profiling).
 let only = option("--only")
 
 // `--micro`: the fixed cost of single operations on Playground-size tensors (ns per call, median of 7
@@ -248,6 +248,10 @@ var peak: [Int: Double] = [:]  // GFLOP/s per thread count
     print(padded(name, 48) + String(format: " %3d  %12.1f  ", threads, value) + padded(unit, 10) + " " + share)
 }
 
+let trainingWorkloads = ["mlp", "lenet", "conv-bn", "playground", "lstm-lm", "transformer-lm"]
+/// Whether this run has training rows (all of them, `--only train`, or `--only` one workload): the cross-core round trip
+/// is measured around them, so that a 2-thread figure can be read against the machine's state.
+let trainingRows = only == nil || only == "train" || trainingWorkloads.contains(only!)
 let threadCounts = option("--threads").map { [Int($0)!] } ?? [1, Threading.cpuCount]
 print("CPU: \(Machine.cpuModel), family \(Machine.cpuFamily.map(String.init) ?? "unknown"), model \(Machine.cpuModelNumber.map(String.init) ?? "unknown"), "
       + "\(Machine.vectorInstructions) (\(Machine.vectorLanes) float32 lanes per vector), \(Threading.cpuCount) CPUs")
@@ -262,10 +266,10 @@ for threads in threadCounts {
     func reportRoundTrip(_ when: String) {
         if threads > 1, let ns = Machine.measureCoreRoundTrip() { report("cross-core round trip (\(when) training)", "ns", ns, threads) }
     }
-    if only == nil || only == "train" { reportRoundTrip("before") }
+    if trainingRows { reportRoundTrip("before") }
     // Training runs first, each in its own process (for its own peak RSS: Linux carries a parent's peak
     // resident memory into a child it starts, so they run before the products below allocate anything).
-    for workload in ["mlp", "lenet", "conv-bn", "playground", "lstm-lm", "transformer-lm"] where only == nil || only == "train" || only == workload {
+    for workload in trainingWorkloads where only == nil || only == "train" || only == workload {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         p.arguments = ["--workload", workload, "--threads", "\(threads)"] + (quick ? ["--quick"] : [])
@@ -293,7 +297,7 @@ for threads in threadCounts {
         }
         report("\(workload) peak RSS", "MiB", figures["peak_rss_mib"]!, threads)
     }
-    if only == nil || only == "train" { reportRoundTrip("after") }
+    if trainingRows { reportRoundTrip("after") }
     // GEMM: square sizes and the MLP's training shapes (forward, and the two products backward uses).
     let gemmShapes: [(String, Int, Int, Int)] = [
         ("gemm 256", 256, 256, 256), ("gemm 512", 512, 512, 512), ("gemm 1024", 1024, 1024, 1024), ("gemm 2048", 2048, 2048, 2048),
