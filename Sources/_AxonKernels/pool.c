@@ -53,17 +53,23 @@ typedef struct { long next; long end; char pad[48]; } __attribute__((aligned(64)
 static task_range ranges[AXON_MAX_THREADS];  // next: atomic; end: set with the job
 static int job_parts;                        // participants of the current job (ranges in use)
 
+// A thread counts the tasks it runs from a range and takes them off `pending` once it has finished that range: one
+// write of the line the caller polls per range, instead of one per task, each of which took the line from the polling
+// core. On a Zen 3, 2 threads (median of 21 rounds alternating with the per-task version in one process): rounds of 64
+// tasks of about 0.1 µs ran 1.66 times as fast; rounds of 2-16 tasks, as the kernels run on 2 threads, 0.98-1.04.
 static void run_tasks(axon_task_fn fn, void *ctx, int home) {
     in_task = 1;
     int parts = job_parts;
     for (int r = 0; r < parts; r++) {
         task_range *range = &ranges[(home + r) % parts];
+        long done = 0;
         for (;;) {
             long t = __atomic_fetch_add(&range->next, 1, __ATOMIC_ACQ_REL);
             if (t >= range->end) break;
             fn(ctx, t);
-            __atomic_fetch_sub(&pending, 1, __ATOMIC_ACQ_REL);
+            done++;
         }
+        if (done > 0) __atomic_fetch_sub(&pending, done, __ATOMIC_ACQ_REL);
     }
     in_task = 0;
 }

@@ -1098,6 +1098,23 @@ final class KernelTests: XCTestCase {
                            [Int](repeating: 1, count: hits.count / 4 * 10 / 4), "\(threads) threads")
             XCTAssertEqual(hits.reduce(0, +), hits.count / 4 * 10 / 4, "\(threads) threads")
         }
+        // A thread takes the tasks it ran off the pending count once per range: the caller returns only when every
+        // task has finished, also while a slow task holds a worker's batch open and the others take what is left of
+        // its range.
+        for threads in [2, 3] {
+            Threading.threadCount = threads
+            for _ in 0..<20 {
+                var done = [Int](repeating: 0, count: 24)
+                done.withUnsafeMutableBufferPointer { buffer in
+                    let p = SendablePointer(pointer: buffer.baseAddress!)
+                    runTasks(24) { t in
+                        if t % 8 == 0 { usleep(2000) }
+                        p.pointer[t] = t + 1
+                    }
+                }
+                XCTAssertEqual(done, Array(1...24), "\(threads) threads")
+            }
+        }
         Threading.threadCount = 2
         // Nested parallel calls run inline instead of deadlocking.
         var total = [Int](repeating: 0, count: 4)
