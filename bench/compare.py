@@ -7,7 +7,9 @@ training rows, each side's share of the machine's float32 FMA peak measured by a
 Usage: python3 bench/compare.py [--quick] [--threads 1,2] [--repeats 3] [--python PATH] [--json OUT]
 PyTorch comes from the reference environment (../shared/bench/setup_reference.sh installs it in
 ~/.axon-reference). The machine is shared and noisy: each side runs --repeats times, alternating Axon and
-PyTorch so that both see the same conditions, and every figure is the median of its runs."""
+PyTorch so that both see the same conditions, and every figure is the median of its runs. The thread counts take
+turns within each repeat, and each training and inference row's scaling from the fewest threads to the others is printed as the
+median of the ratios of runs in the same repeat (paired, minutes apart at most)."""
 import argparse, json, os, subprocess, sys
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
@@ -38,31 +40,40 @@ def median(values):
     v = sorted(values)
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
-for t in [int(x) for x in a.threads.split(",")]:
-    env = dict(os.environ, AXON_NUM_THREADS=str(t))
-    axon_json = os.path.join(root, ".build", f"axon-bench-{t}.json")
-    axon_runs, torch_runs, numpy_runs, flops = {}, {}, {}, {}
-    units, order = {}, []
-    for _ in range(a.repeats):
+threads = [int(x) for x in a.threads.split(",")]
+# Per thread count: each run's rows (name -> values), PyTorch's in its order, numpy's, and the FLOPs per unit.
+axon_runs = {t: {} for t in threads}
+torch_runs = {t: {} for t in threads}
+numpy_runs = {t: {} for t in threads}
+flops, units, order = {}, {}, []
+# The thread counts take turns within each repeat (2, 1, then 1, 2, ...), so that a workload's rows at each count come
+# from runs minutes apart at most, under the same conditions: the scaling from one count to another is the median of
+# the ratios within a repeat, not of rows measured a whole pass apart.
+for repeat in range(a.repeats):
+    for t in (threads if repeat % 2 == 0 else threads[::-1]):
+        env = dict(os.environ, AXON_NUM_THREADS=str(t))
+        axon_json = os.path.join(root, ".build", f"axon-bench-{t}.json")
         subprocess.run([bench, "--threads", str(t), "--json", axon_json] + (["--quick"] if a.quick else []), check=True,
                        stdout=subprocess.DEVNULL, env=env)
         for r in json.load(open(axon_json)):
-            axon_runs.setdefault(r["name"], []).append(r["value"])
+            axon_runs[t].setdefault(r["name"], []).append(r["value"])
             if r.get("flops_per_unit"): flops[r["name"]] = r["flops_per_unit"]
         torch_out = subprocess.run([a.python, os.path.join(here, "torch_bench.py"), "--threads", str(t)] + (["--quick"] if a.quick else []),
                                    check=True, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(t)))
         for r in json.loads(torch_out.stdout.strip().splitlines()[-1]):
             if r["name"] not in units: order.append(r["name"])
             units[r["name"]] = r["unit"]
-            torch_runs.setdefault(r["name"], []).append(r["value"])
+            torch_runs[t].setdefault(r["name"], []).append(r["value"])
         np_env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
         np_out = subprocess.run([a.python, os.path.join(here, "numpy_gemm.py"), str(t)], capture_output=True, text=True, env=np_env)
         if np_out.returncode == 0:
             for r in json.loads(np_out.stdout):
-                numpy_runs.setdefault(r["name"], []).append(r)
-    axon = {k: median(v) for k, v in axon_runs.items()}
-    numpy = {k: {"value": median([r["value"] for r in v]), "kernel": v[0]["kernel"]} for k, v in numpy_runs.items()}
-    torch_rows = [{"name": k, "unit": units[k], "value": median(torch_runs[k])} for k in order]
+                numpy_runs[t].setdefault(r["name"], []).append(r)
+
+for t in threads:
+    axon = {k: median(v) for k, v in axon_runs[t].items()}
+    numpy = {k: {"value": median([r["value"] for r in v]), "kernel": v[0]["kernel"]} for k, v in numpy_runs[t].items()}
+    torch_rows = [{"name": k, "unit": units[k], "value": median(torch_runs[t][k])} for k in order if k in torch_runs[t]]
     peak = axon.get("fma peak")
     def share(name, value):  # percentage of the measured peak at this thread count
         return 100 * value * flops[name] / 1e9 / peak if peak and name in flops else None
@@ -81,8 +92,25 @@ for t in [int(x) for x in a.threads.split(",")]:
         if name in axon: table.append({"threads": t, "name": name, "unit": "samples/s", "axon": axon[name]})
     for when in ("before", "after"):  # the machine's state for the multi-thread rows (axon-bench: each run's own)
         name = f"cross-core round trip ({when} training)"
-        if name in axon_runs:
-            table.append({"threads": t, "name": name, "unit": "ns", "axon": axon[name], "runs": axon_runs[name]})
+        if name in axon_runs[t]:
+            table.append({"threads": t, "name": name, "unit": "ns", "axon": axon[name], "runs": axon_runs[t][name]})
+
+# Scaling of each training and inference row from the fewest threads to each other count: the median over the repeats of the ratio
+# of the two runs within one repeat (paired), for Axon and for PyTorch.
+def paired(runs, name, t0, t):
+    pairs = [y / x for x, y in zip(runs[t0].get(name, []), runs[t].get(name, [])) if x]
+    return (median(pairs), pairs) if pairs else (None, [])
+scaling = []
+t0 = min(threads)
+for t in sorted(set(threads) - {t0}):
+    for name in order:
+        if units.get(name) not in ("samples/s", "steps/s", "tokens/s"): continue  # training and inference rows
+        axon_s, axon_pairs = paired(axon_runs, name, t0, t)
+        torch_s, _ = paired(torch_runs, name, t0, t)
+        if axon_s is None: continue
+        scaling.append({"name": f"{name}: {t0} -> {t} threads", "threads": t, "axon": axon_s, "pytorch": torch_s,
+                        "runs": axon_pairs, "unit": "x"})
+
 print(f"CPU: {cpu()}")
 print(f"{'workload':48} {'thr':>3} {'Axon':>12} {'PyTorch':>12} {'ratio':>7}  {'numpy':>8}  {'Axon %pk':>8} {'Torch %pk':>9}  unit")
 for r in table:
@@ -93,10 +121,15 @@ for r in table:
     tp = f"{r['pytorch_peak_pct']:8.1f}%" if "pytorch_peak_pct" in r else " " * 9
     runs = f" (runs: {', '.join(f'{v:.0f}' for v in r['runs'])})" if "runs" in r else ""
     print(f"{r['name']:48} {r['threads']:3d} {r['axon']:12.1f} {torch_v} {ratio}  {np_v}  {ap} {tp}  {r['unit']}{runs}")
+if scaling:
+    print(f"\n{'scaling (paired runs, median)':64} {'Axon':>6} {'PyTorch':>8}  Axon's ratio in each repeat")
+    for r in scaling:
+        torch_v = f"{r['pytorch']:8.2f}" if r["pytorch"] is not None else " " * 8
+        print(f"{r['name']:64} {r['axon']:6.2f} {torch_v}  {', '.join(f'{v:.2f}' for v in r['runs'])}")
 print("ratio: Axon/PyTorch for speed, PyTorch/Axon for peak RSS (higher is better for Axon everywhere)")
 print("%pk: share of the float32 FMA peak ('fma peak', a register-only loop at that thread count); training rows")
 print("     count 2 FLOPs per multiply-add of each Linear and Conv2d forward and backward, per sample or token")
 print("cross-core round trip: a value passed between two threads through one cache line (median; 'runs': each run's),")
 print("     measured by each axon-bench run before and after its training rows; the multi-thread rows slow down when it is high")
 if a.json:
-    json.dump(table, open(a.json, "w"), indent=1)
+    json.dump(table + [dict(r, scaling=True) for r in scaling], open(a.json, "w"), indent=1)
