@@ -8,8 +8,8 @@ Usage: python3 bench/compare.py [--quick] [--threads 1,2] [--repeats 3] [--pytho
 PyTorch comes from the reference environment (../shared/bench/setup_reference.sh installs it in
 ~/.axon-reference). The machine is shared and noisy: each side runs --repeats times, alternating Axon and
 PyTorch so that both see the same conditions, and every figure is the median of its runs. The thread counts take
-turns within each repeat, and each training and inference row's scaling from the fewest threads to the others is printed as the
-median of the ratios of runs in the same repeat (paired, minutes apart at most)."""
+turns within each repeat, and each training and inference row's scaling from the fewest threads to the others is
+printed as the median of the ratios of runs in the same repeat (paired, minutes apart at most)."""
 import argparse, json, os, subprocess, sys
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
@@ -95,8 +95,8 @@ for t in threads:
         if name in axon_runs[t]:
             table.append({"threads": t, "name": name, "unit": "ns", "axon": axon[name], "runs": axon_runs[t][name]})
 
-# Scaling of each training and inference row from the fewest threads to each other count: the median over the repeats of the ratio
-# of the two runs within one repeat (paired), for Axon and for PyTorch.
+# Scaling of each training and inference row from the fewest threads to each other count: the median over the repeats
+# of the ratio of the two runs within one repeat (paired), for Axon and for PyTorch.
 def paired(runs, name, t0, t):
     pairs = [y / x for x, y in zip(runs[t0].get(name, []), runs[t].get(name, [])) if x]
     return (median(pairs), pairs) if pairs else (None, [])
