@@ -9,7 +9,10 @@ PyTorch comes from the reference environment (../shared/bench/setup_reference.sh
 ~/.axon-reference). The machine is shared and noisy: each side runs --repeats times, alternating Axon and
 PyTorch so that both see the same conditions, and every figure is the median of its runs. The thread counts take
 turns within each repeat, and each training and inference row's scaling from the fewest threads to the others is
-printed as the median of the ratios of runs in the same repeat (paired, minutes apart at most)."""
+printed as the median of the ratios of runs in the same repeat (paired, minutes apart at most). The MLP's and LeNet's
+scaling is also measured within one process (`axon-bench --scaling`, `torch_bench.py --scaling`): blocks of steps
+alternate between 1 thread and the most, back to back, and Axon's rounds are also given by the state of the
+machine probed before each (see `pairedScaling` in axon-bench)."""
 import argparse, json, os, subprocess, sys
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
@@ -111,6 +114,21 @@ for t in sorted(set(threads) - {t0}):
         scaling.append({"name": f"{name}: {t0} -> {t} threads", "threads": t, "axon": axon_s, "pytorch": torch_s,
                         "runs": axon_pairs, "unit": "x"})
 
+# The MLP's and LeNet's scaling within one process, Axon then PyTorch, from 1 thread to the most.
+in_process = []
+many = max(threads)
+if many > 1:
+    for workload in ("mlp", "lenet"):
+        flags = ["--workload", workload, "--threads", str(many), "--scaling"] + (["--quick"] if a.quick else [])
+        ax = json.loads(subprocess.run([bench] + flags, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        th = json.loads(subprocess.run([a.python, os.path.join(here, "torch_bench.py")] + flags, check=True, capture_output=True,
+                                       text=True, env=dict(os.environ, OMP_NUM_THREADS=str(many))).stdout.strip().splitlines()[-1])
+        states = {k[len("scaling_"):-len("_median")]: (v, int(ax[f"scaling_{k[len('scaling_'):-len('_median')]}_rounds"]))
+                  for k, v in ax.items() if k.endswith("_median") and k != "scaling_median"}
+        in_process.append({"name": f"{workload} train, in one process: 1 -> {many} threads", "threads": many, "unit": "x",
+                           "axon": ax["scaling_median"], "pytorch": th["scaling_median"], "rounds": int(ax["scaling_rounds"]),
+                           "states": {k: {"median": v, "rounds": n} for k, (v, n) in sorted(states.items())}})
+
 print(f"CPU: {cpu()}")
 print(f"{'workload':48} {'thr':>3} {'Axon':>12} {'PyTorch':>12} {'ratio':>7}  {'numpy':>8}  {'Axon %pk':>8} {'Torch %pk':>9}  unit")
 for r in table:
@@ -126,10 +144,18 @@ if scaling:
     for r in scaling:
         torch_v = f"{r['pytorch']:8.2f}" if r["pytorch"] is not None else " " * 8
         print(f"{r['name']:64} {r['axon']:6.2f} {torch_v}  {', '.join(f'{v:.2f}' for v in r['runs'])}")
+if in_process:
+    print(f"\n{'scaling (one process, blocks alternating, median of rounds)':64} {'Axon':>6} {'PyTorch':>8}  Axon by machine state")
+    for r in in_process:
+        states = ", ".join(f"{k} {v['median']:.2f} ({v['rounds']})" for k, v in r["states"].items())
+        print(f"{r['name']:64} {r['axon']:6.2f} {r['pytorch']:8.2f}  {states}")
 print("ratio: Axon/PyTorch for speed, PyTorch/Axon for peak RSS (higher is better for Axon everywhere)")
 print("%pk: share of the float32 FMA peak ('fma peak', a register-only loop at that thread count); training rows")
 print("     count 2 FLOPs per multiply-add of each Linear and Conv2d forward and backward, per sample or token")
 print("cross-core round trip: a value passed between two threads through one cache line (median; 'runs': each run's),")
 print("     measured by each axon-bench run before and after its training rows; the multi-thread rows slow down when it is high")
+if in_process:
+    print("machine state (probed before each in-process round): shared_core when 2 threads run the FMA loop under 1.4x as")
+    print("     fast as 1 (both virtual CPUs on one core), far when the round trip is over 250 ns, near otherwise; (rounds)")
 if a.json:
-    json.dump(table + [dict(r, scaling=True) for r in scaling], open(a.json, "w"), indent=1)
+    json.dump(table + [dict(r, scaling=True) for r in scaling + in_process], open(a.json, "w"), indent=1)

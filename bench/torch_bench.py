@@ -1,5 +1,5 @@
 """The PyTorch (and numpy) side of Axon's benchmark: the same workloads as `axon-bench`, printed as JSON rows.
-Usage: python torch_bench.py --threads N [--quick] [--workload NAME]  (run by compare.py)."""
+Usage: python torch_bench.py --threads N [--quick] [--workload NAME [--scaling]]  (run by compare.py)."""
 import argparse, gzip, json, os, resource, subprocess, sys, time
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -8,6 +8,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--threads", type=int, required=True)
 p.add_argument("--quick", action="store_true")
 p.add_argument("--workload")
+p.add_argument("--scaling", action="store_true")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
@@ -83,6 +84,30 @@ if a.workload:  # one training workload in its own process, for its own peak RSS
             opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
             limit = 12800 if a.quick else len(xtr)
         perm = torch.randperm(limit, generator=torch.Generator().manual_seed(0))
+        if a.scaling and a.threads > 1:
+            # As axon-bench --scaling: rounds of a block of steps on 1 thread and one on N (1 first in even rounds), each
+            # block after one untimed step; the round's ratio is the 1-thread block's time over the other's.
+            batch = [0]
+            def step():
+                j = perm[batch[0]:batch[0] + 64]
+                batch[0] = (batch[0] + 64) % (limit - 63)
+                opt.zero_grad(); F.cross_entropy(net(xtr[j]), ytr[j]).backward(); opt.step()
+            steps = 4 if a.workload == "conv-bn" else 40
+            steps, ratios = steps // 2 if a.quick else steps, []
+            for r in range(7 if a.quick else 31):
+                seconds = {}
+                for n in ([1, a.threads] if r % 2 == 0 else [a.threads, 1]):
+                    torch.set_num_threads(n)
+                    step()
+                    t = time.perf_counter()
+                    for _ in range(steps): step()
+                    seconds[n] = time.perf_counter() - t
+                ratios.append(seconds[1] / seconds[a.threads])
+            ratios.sort()
+            out.update(scaling_median=ratios[len(ratios) // 2], scaling_lowest=ratios[0], scaling_highest=ratios[-1],
+                       scaling_rounds=len(ratios))
+            print(json.dumps(out))
+            sys.exit(0)
         t = time.perf_counter()
         for i in range(0, limit, 64):
             j = perm[i:i + 64]

@@ -40,6 +40,44 @@ struct Row: Codable {
     enum CodingKeys: String, CodingKey { case name, unit, value, threads, flopsPerUnit = "flops_per_unit" }
 }
 
+/// The speed-up of `step` from 1 thread to `threads`, measured in one process (`--scaling`): `rounds` rounds, each a
+/// block of `steps` steps on 1 thread and one on `threads` (1 first in even rounds, `threads` first in odd ones), the
+/// round's ratio the 1-thread block's time over the other's; each block starts with one untimed step. Two blocks back
+/// to back (tens of ms each) see the same state of a shared machine, where whole runs minutes apart did not (on the
+/// project's 2-vCPU Zen 3 the state changed every second or so). Before each round the state is probed and the round filed under
+/// it: `shared_core` when the FMA loop runs less than 1.4 times as fast on 2 threads as on 1 (the two virtual CPUs on
+/// one physical core), else `far` when the cross-core round trip (before or after the round) is over 250 ns, else
+/// `near`. Returns the median, lowest and highest ratio and the number of rounds, overall and per state.
+func pairedScaling(threads: Int, steps: Int, rounds: Int, _ step: () -> Void) -> [String: Double] {
+    var all: [Double] = [], byState: [String: [Double]] = [:]
+    for round in 0..<rounds {
+        let twoCores = Machine.measureFMAPeak(threads: 2, seconds: 0.02) / Machine.measureFMAPeak(threads: 1, seconds: 0.02)
+        let before = Machine.measureCoreRoundTrip(trips: 2000) ?? 0
+        var seconds: [Int: Double] = [:]
+        for count in round % 2 == 0 ? [1, threads] : [threads, 1] {
+            Threading.threadCount = count
+            step()
+            let t = now()
+            for _ in 0..<steps { step() }
+            seconds[count] = now() - t
+        }
+        let after = Machine.measureCoreRoundTrip(trips: 2000) ?? 0
+        let ratio = seconds[1]! / seconds[threads]!
+        all.append(ratio)
+        byState[twoCores < 1.4 ? "shared_core" : max(before, after) > 250 ? "far" : "near", default: []].append(ratio)
+    }
+    Threading.threadCount = threads
+    var out: [String: Double] = [:]
+    for (name, ratios) in [("", all)] + byState.map({ ("_" + $0.key, $0.value) }) {
+        let sorted = ratios.sorted()
+        out["scaling\(name)_median"] = sorted[sorted.count / 2]
+        out["scaling\(name)_lowest"] = sorted.first!
+        out["scaling\(name)_highest"] = sorted.last!
+        out["scaling\(name)_rounds"] = Double(sorted.count)
+    }
+    return out
+}
+
 /// FLOPs of one training step per sample of `net` (input `inputShape` without the batch axis): each Linear
 /// and Conv2d does 2·MACs forward, 2·MACs for its weight gradient and 2·MACs for its input gradient, except
 /// the first, whose input needs none. MACs are the weight's elements times the output positions (1 for
@@ -184,6 +222,21 @@ if let workload = option("--workload") {
         let sampler = distributed ? DistributedSampler(rank: Distributed.rank, worldSize: Distributed.worldSize) : nil
         let loader = DataLoader(limit < train.count ? train.subset(Array(0..<limit)) : train, batchSize: 64, shuffle: true, seed: 0,
                                 sampler: sampler)
+        if args.contains("--scaling"), !distributed, let many = option("--threads").flatMap(Int.init), many > 1 {
+            // Batches from the loader, epoch after epoch.
+            var batches = loader.makeIterator()
+            func step() {
+                guard let (x, y) = batches.next() else { batches = loader.makeIterator(); return step() }
+                opt.zeroGrad()
+                crossEntropy(model(x), y).backward()
+                opt.step()
+            }
+            let steps = workload == "conv-bn" ? 4 : 40
+            out.merge(pairedScaling(threads: many, steps: quick ? steps / 2 : steps, rounds: quick ? 7 : 31, step)) { $1 }
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            exit(0)
+        }
         // The loader alone (gathering and copying batches), to show it is not the bottleneck.
         let tl = now()
         for _ in loader {}
