@@ -123,11 +123,11 @@ if many > 1:
         ax = json.loads(subprocess.run([bench] + flags, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         th = json.loads(subprocess.run([a.python, os.path.join(here, "torch_bench.py")] + flags, check=True, capture_output=True,
                                        text=True, env=dict(os.environ, OMP_NUM_THREADS=str(many))).stdout.strip().splitlines()[-1])
-        states = {k[len("scaling_"):-len("_median")]: (v, int(ax[f"scaling_{k[len('scaling_'):-len('_median')]}_rounds"]))
-                  for k, v in ax.items() if k.endswith("_median") and k != "scaling_median"}
+        states = sorted(k[len("scaling_"):-len("_median")] for k in ax if k.endswith("_median") and k != "scaling_median")
         in_process.append({"name": f"{workload} train, in one process: 1 -> {many} threads", "threads": many, "unit": "x",
                            "axon": ax["scaling_median"], "pytorch": th["scaling_median"], "rounds": int(ax["scaling_rounds"]),
-                           "states": {k: {"median": v, "rounds": n} for k, (v, n) in sorted(states.items())}})
+                           "states": {s: {"median": ax[f"scaling_{s}_median"], "rounds": int(ax[f"scaling_{s}_rounds"])}
+                                      for s in states}})
 
 print(f"CPU: {cpu()}")
 print(f"{'workload':48} {'thr':>3} {'Axon':>12} {'PyTorch':>12} {'ratio':>7}  {'numpy':>8}  {'Axon %pk':>8} {'Torch %pk':>9}  unit")
