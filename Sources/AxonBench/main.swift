@@ -44,10 +44,10 @@ struct Row: Codable {
 /// block of `steps` steps on 1 thread and one on `threads` (1 first in even rounds, `threads` first in odd ones), the
 /// round's ratio the 1-thread block's time over the other's; each block starts with one untimed step. Two blocks back
 /// to back (tens of ms each) see the same state of a shared machine, where whole runs minutes apart did not (on the
-/// project's 2-vCPU Zen 3 the state changed every second or so). Before each round the state is probed and the round filed under
-/// it: `shared_core` when the FMA loop runs less than 1.4 times as fast on 2 threads as on 1 (the two virtual CPUs on
-/// one physical core), else `far` when the cross-core round trip (before or after the round) is over 250 ns, else
-/// `near`. Returns the median, lowest and highest ratio and the number of rounds, overall and per state.
+/// project's 2-vCPU Zen 3 the state changed every second or so). Before each round the state is probed and the round
+/// filed under it: `shared_core` when the FMA loop runs less than 1.4 times as fast on 2 threads as on 1 (the two
+/// virtual CPUs on one physical core), else `far` when the cross-core round trip (before or after the round) is over
+/// 250 ns, else `near`. Returns the median, lowest and highest ratio and the number of rounds, overall and per state.
 func pairedScaling(threads: Int, steps: Int, rounds: Int, _ step: () -> Void) -> [String: Double] {
     var all: [Double] = [], byState: [String: [Double]] = [:]
     for round in 0..<rounds {
