@@ -74,8 +74,19 @@ static inline axon_v8 axon_load8(const float *p, long n, float fill) {
     return (axon_v8)_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 
+// Plain stores of 8, 4, 2 and 1 lanes: AVX2's masked store costs about 14 cycles on AMD's Zen 3 even with every lane
+// set (a loop of them on a 2-vCPU EPYC, family 25 model 1: 4.1 ns a vector against 0.31 for plain stores), and the
+// kernels store every vector of a row through here. With these stores (and the pooling backward's tails), LeNet's
+// training on that CPU ran 1.036-1.045 times as fast (1 and 2 threads, whole steps alternating in one process).
 __attribute__((target("avx2")))
-static inline void axon_store8(float *p, long n, axon_v8 v) { _mm256_maskstore_ps(p, axon_span_mask8(0, n), (__m256)v); }
+static inline void axon_store8(float *p, long n, axon_v8 v) {
+    if (n >= 8) { _mm256_storeu_ps(p, (__m256)v); return; }
+    if (n <= 0) return;
+    __m128 x = _mm256_castps256_ps128((__m256)v);
+    if (n & 4) { _mm_storeu_ps(p, x); p += 4; x = _mm256_extractf128_ps((__m256)v, 1); }
+    if (n & 2) { _mm_storel_pi((__m64 *)p, x); p += 2; x = _mm_movehl_ps(x, x); }
+    if (n & 1) _mm_store_ss(p, x);
+}
 
 __attribute__((target("avx2")))
 static inline float axon_hsum8(axon_v8 v) {

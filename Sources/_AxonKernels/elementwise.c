@@ -295,7 +295,8 @@ static inline void maxpool2x2_backward_avx2_step(__m128 g, __m256i ix, long at, 
 }
 
 // The same with AVX2, four windows at a time (their int64 indices fill one vector); the last 1-3 windows of a row
-// (rows of 7 and 14 windows are common) the same way, with masked loads and stores. Returns ow.
+// (rows of 7 and 14 windows are common) the same way, with masked loads and axon_store8's stores of the rest's lanes
+// (AVX2's masked stores are slow on AMD's Zen 3). Returns ow.
 __attribute__((target("avx2")))
 static long maxpool2x2_backward_avx2_row(const float *g, const long *ix, long r0, long width, long ow, float *d0, float *d1) {
     __m256 top, bottom;
@@ -311,8 +312,8 @@ static long maxpool2x2_backward_avx2_row(const float *g, const long *ix, long r0
         const __m256i columns = axon_span_mask8(0, 2 * (ow - j));
         maxpool2x2_backward_avx2_step(_mm_maskload_ps(g + j, _mm256_castsi256_si128(axon_span_mask8(0, ow - j))),
                                       _mm256_maskload_epi64((const long long *)(ix + j), columns), r0 + 2 * j, width, &top, &bottom);
-        _mm256_maskstore_ps(d0 + 2 * j, columns, top);
-        _mm256_maskstore_ps(d1 + 2 * j, columns, bottom);
+        axon_store8(d0 + 2 * j, 2 * (ow - j), (axon_v8)top);
+        axon_store8(d1 + 2 * j, 2 * (ow - j), (axon_v8)bottom);
     }
     return ow;
 }
