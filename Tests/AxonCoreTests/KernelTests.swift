@@ -563,6 +563,73 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(axon_im2col_s1_f32_with(1, nil, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, nil), 0, "level 1 leaves it to the plain loops")
     }
 
+    /// The direct convolution kernels at every level this CPU runs, on images [1, 3) of a batch of 4 (LeNet's two
+    /// layers, a padded 1-channel first layer, rows of exactly one vector, rows one past it, channel counts off the
+    /// kernels' groups, a 1x1 and a 5x5 kernel): the forward pass gives the bits of im2col followed by the
+    /// small-product kernel at the same level and writes only those images' planes; the weight gradient is within
+    /// float32 rounding of float64 sums. Rows narrower than one vector, and level 1, are left to the general path.
+    func testDirectConvolutionMatchesTheUnfoldedPath() throws {
+        let levels = Int(axon_conv_direct_levels())
+        try XCTSkipIf(levels < 2, "no direct convolution on this CPU (it has neither AVX2 nor AVX-512)")
+        XCTAssertEqual(axon_conv_direct_lanes(1), 0, "level 1 has no direct kernels")
+        let sentinel: Float = 12345
+        for level in 2...levels {
+            let lanes = axon_conv_direct_lanes(Int32(level))
+            for (c, h, w, k, pad, o) in [(1, 28, 28, 3, 0, 6), (6, 13, 13, 3, 0, 16), (1, 28, 28, 3, 1, 32), (2, 9, 10, 2, 1, 5),
+                                         (3, 8, 8, 3, 2, 7), (1, 8, 8, 1, 0, 3), (2, 20, 17, 5, 1, 9), (2, 18, 20, 3, 0, 13),
+                                         (1, 19, 19, 3, 0, 1)] {
+                let batch = 4, n0 = 1, nb = 2
+                let g = Conv2dGeometry(batch: batch, channels: c, height: h, width: w, kernelH: k, kernelW: k, strideH: 1, strideW: 1,
+                                       padH: pad, padW: pad, dilationH: 1, dilationW: 1)
+                let shape = "level \(level) \(c)x\(h)x\(w) k\(k) pad \(pad), \(o) outputs"
+                let x = randomFloats(batch * c * h * w), weight = randomFloats(o * g.patch), bias = randomFloats(o)
+                var scratch = [Float](repeating: .nan, count: directConvolutionScratch(g, outChannels: o))
+                let covered: Int32 = g.outW >= lanes ? 1 : 0
+                // Forward: the unfolded path's bits, only images n0 ..< n0 + nb written.
+                let planes = o * g.positions
+                var fast = [Float](repeating: sentinel, count: batch * planes)
+                XCTAssertEqual(axon_conv_direct_f32_with(Int32(level), x, c, h, w, k, k, pad, pad, weight, bias, o, g.outH, g.outW,
+                                                         n0, nb, &fast, &scratch), covered, shape)
+                if covered == 0 { continue }
+                var cols = [Float](repeating: .nan, count: g.patch * nb * g.positions)
+                x.withUnsafeBufferPointer { im2col($0.baseAddress!, g, images: n0, nb, into: &cols) }
+                var unfolded = [Float](repeating: .nan, count: nb * planes)
+                for i in 0..<nb {
+                    cols.withUnsafeBufferPointer { pc in
+                        unfolded.withUnsafeMutableBufferPointer { pu in
+                            axon_sgemm_small_with(Int32(level), weight, g.patch, 1, pc.baseAddress! + i * g.positions, nb * g.positions,
+                                                  pu.baseAddress! + i * planes, g.positions, o, g.positions, g.patch, bias)
+                        }
+                    }
+                }
+                XCTAssertEqual(Array(fast[(n0 * planes)..<((n0 + nb) * planes)]), unfolded, "forward \(shape)")
+                XCTAssertEqual(Array(fast[..<(n0 * planes)] + fast[((n0 + nb) * planes)...]),
+                               [Float](repeating: sentinel, count: (batch - nb) * planes), "forward wrote outside its images, \(shape)")
+                // Weight gradient against float64 sums over the same images.
+                let grad = randomFloats(batch * planes)
+                var dw = [Float](repeating: .nan, count: o * g.patch)
+                XCTAssertEqual(axon_conv_direct_wgrad_f32_with(Int32(level), x, c, h, w, k, k, pad, pad, grad, o, g.outH, g.outW,
+                                                               n0, nb, &dw, &scratch), 1, shape)
+                var exact = [Double](repeating: 0, count: o * g.patch)
+                for i in n0..<(n0 + nb) {
+                    for oc in 0..<o { for y in 0..<g.outH { for z in 0..<g.outW {
+                        let gv = Double(grad[((i * o + oc) * g.outH + y) * g.outW + z])
+                        for ic in 0..<c { for p in 0..<k { for q in 0..<k {
+                            let yy = y - pad + p, zz = z - pad + q
+                            if yy >= 0 && yy < h && zz >= 0 && zz < w {
+                                exact[oc * g.patch + (ic * k + p) * k + q] += gv * Double(x[((i * c + ic) * h + yy) * w + zz])
+                            }
+                        } } }
+                    } } }
+                }
+                let tolerance = 1e-5 * Double(nb * g.positions).squareRoot()
+                for (j, (a, b)) in zip(dw, exact).enumerated() {
+                    XCTAssertEqual(Double(a), b, accuracy: tolerance, "weight gradient \(shape) at \(j)")
+                }
+            }
+        }
+    }
+
     /// Adam's fused step at every level this CPU runs gives bitwise what the composed tensor ops give, on
     /// lengths off the 16-lane vectors.
     func testFusedAdamStepMatchesTheComposedOpsBitwise() {
@@ -1238,6 +1305,46 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(we.grad!.scalars, [Float](repeating: 0, count: 40 * 32 * 9))
         XCTAssertEqual(be.grad!.scalars, [Float](repeating: 0, count: 40))
         XCTAssertEqual(xe.grad!.shape, [0, 32, 6, 6])
+    }
+
+    /// The convolutions that take the direct kernels (LeNet's, a padded 1-channel first layer), through conv2d and
+    /// its backward pass with every subset of the gradients taken (a frozen weight with a trained bias among them):
+    /// bitwise the same on 1 and 2 threads, and within float32 rounding of float64.
+    func testDirectConvolutionGradientsMatchFloat64() {
+        let saved = Threading.threadCount
+        defer { Threading.threadCount = saved }
+        for (shape, wshape, p) in [([64, 1, 28, 28], [6, 1, 3, 3], 0), ([64, 6, 13, 13], [16, 6, 3, 3], 0), ([9, 1, 28, 28], [32, 1, 3, 3], 1)] {
+            let geometry = Conv2dGeometry(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3], kernelH: 3, kernelW: 3,
+                                          strideH: 1, strideW: 1, padH: p, padW: p, dilationH: 1, dilationW: 1)
+            XCTAssertEqual(usesDirectConvolution(geometry, outChannels: wshape[0]), axon_conv_direct_levels() >= 2)
+            let x = Tensor.randn(shape, generator: g), w = Tensor.randn(wshape, generator: g), b = Tensor.randn([wshape[0]], generator: g)
+            let seed = Tensor.randn(conv2d(x, weight: w, bias: b, padding: (p, p)).shape, generator: g)
+            let (xd, wd, bd) = (x.converted(to: .float64).requiringGrad(), w.converted(to: .float64).requiringGrad(),
+                                b.converted(to: .float64).requiringGrad())
+            let yd = conv2d(xd, weight: wd, bias: bd, padding: (p, p))
+            yd.backward(seed.converted(to: .float64))
+            let reference = [yd.doubleScalars, xd.grad!.doubleScalars, wd.grad!.doubleScalars, bd.grad!.doubleScalars]
+            for (trainX, trainW, trainB) in [(true, true, true), (false, true, true), (false, false, true), (true, false, false), (false, true, false)] {
+                let name = "x \(shape), w \(wshape), gradients of x \(trainX), w \(trainW), b \(trainB)"
+                var runs: [[[Float]?]] = []
+                for threads in [1, 2] {
+                    Threading.threadCount = threads
+                    let xg = trainX ? x.requiringGrad() : x, wg = trainW ? w.requiringGrad() : w, bg = trainB ? b.requiringGrad() : b
+                    let y = conv2d(xg, weight: wg, bias: bg, padding: (p, p))
+                    y.backward(seed)
+                    runs.append([y.scalars, xg.grad?.scalars, wg.grad?.scalars, bg.grad?.scalars])
+                }
+                XCTAssertEqual(runs[0], runs[1], "1 and 2 threads, \(name)")
+                for (index, label) in ["output", "input gradient", "weight gradient", "bias gradient"].enumerated() {
+                    let taken = [true, trainX, trainW, trainB][index]
+                    XCTAssertEqual(runs[0][index] != nil, taken, "\(label), \(name)")
+                    guard let fast = runs[0][index] else { continue }
+                    let scale = reference[index].map(Swift.abs).max()!
+                    let err = zip(fast, reference[index]).map { Swift.abs(Double($0) - $1) }.max()!
+                    XCTAssertLessThan(err / scale, 2e-6, "\(label), \(name)")
+                }
+            }
+        }
     }
 
     /// Without an input gradient (a first layer), the packed path reads the output gradient in place, image by image,

@@ -141,6 +141,20 @@ func usesSmallProducts(_ g: Conv2dGeometry, outChannels o: Int) -> Bool {
     o <= 32 && g.patch <= 256
 }
 
+/// Whether a float32 convolution's forward pass and weight gradient read the images in place
+/// (`_AxonKernels/direct_conv.c`) instead of unfolding them: the small-product path at stride 1 without dilation,
+/// with rows of at least one vector of outputs, on a CPU with vectors.
+func usesDirectConvolution(_ g: Conv2dGeometry, outChannels o: Int) -> Bool {
+    let lanes = axon_conv_direct_lanes(axon_conv_direct_levels())
+    return lanes > 0 && g.outW >= lanes && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+        && usesSmallProducts(g, outChannels: o)
+}
+
+/// Floats of scratch the direct kernels take per task.
+func directConvolutionScratch(_ g: Conv2dGeometry, outChannels o: Int) -> Int {
+    axon_conv_direct_scratch(g.channels, g.height, g.width, g.padH, g.padW, o, g.patch)
+}
+
 /// Whether a float32 convolution runs through Winograd's F(2x2, 3x3) (`_AxonKernels/winograd.c`): 3x3 kernels at
 /// stride 1 without dilation, with at least 16 input and output channels (the products run over the input
 /// channels; fewer would leave them too short), where the small-product path does not apply. It takes 16
@@ -240,14 +254,27 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scr
     }
 }
 
-/// conv2d forward: Winograd's F(2x2, 3x3) where ``usesWinograd(_:outChannels:)`` says so; otherwise chunk by
-/// chunk, im2col, then either the small-product kernel, which writes each image's NCHW output with its bias in
+/// conv2d forward: Winograd's F(2x2, 3x3) where ``usesWinograd(_:outChannels:)`` says so; the direct kernel where
+/// ``usesDirectConvolution(_:outChannels:)`` does (the small-product path's values, without the unfolding);
+/// otherwise chunk by chunk, im2col, then either the small-product kernel, which writes each image's NCHW output with its bias in
 /// place (few channels, float32), or one GEMM W[O, CKK] x cols[CKK, nb·P] -> Y[O, nb·P] whose rows are copied
 /// into NCHW with the bias added.
 func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
                                  _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<T>) {
     if T.self == Float.self && usesWinograd(g, outChannels: o) {
         winogradForward(floats(src), floats(wp), bias.map { floats($0) }, g, outChannels: o, into: mutableFloats(output))
+        return
+    }
+    if T.self == Float.self && usesDirectConvolution(g, outChannels: o) {
+        let x = SendablePointer(pointer: UnsafeMutablePointer(mutating: floats(src)))
+        let w = SendablePointer(pointer: UnsafeMutablePointer(mutating: floats(wp)))
+        let b = bias.map { SendablePointer(pointer: UnsafeMutablePointer(mutating: floats($0))) }
+        let y = SendablePointer(pointer: mutableFloats(output))
+        forEachConvChunk(g, outChannels: o, scratchCount: directConvolutionScratch(g, outChannels: o)) {
+            (_, n0, nb, scratch: UnsafeMutablePointer<Float>) in
+            _ = axon_conv_direct_f32(x.pointer, g.channels, g.height, g.width, g.kernelH, g.kernelW, g.padH, g.padW,
+                                     w.pointer, b?.pointer, o, g.outH, g.outW, n0, nb, y.pointer, scratch)
+        }
         return
     }
     let per = convChunkImages(g, outChannels: o)
@@ -290,7 +317,8 @@ func conv2dForward<T: AxonFloat>(_ src: UnsafePointer<T>, _ wp: UnsafePointer<T>
 }
 
 /// conv2d backward. The input gradient goes through Winograd where ``winogradAdjoint(_:outChannels:)`` allows, the
-/// weight gradient where ``usesWinograd(_:outChannels:)`` does; the rest chunk by chunk: with G[O, nb·P] the chunk's
+/// weight gradient where ``usesWinograd(_:outChannels:)`` does, or from the images in place where
+/// ``usesDirectConvolution(_:outChannels:)`` does; the rest chunk by chunk: with G[O, nb·P] the chunk's
 /// output gradient, dW = G·colsᵀ (the input unfolded again; one partial per chunk, summed in chunk order), dcols =
 /// Wᵀ·G then col2im into the chunk's images, and the bias gradient sums G's rows (per chunk, then in chunk order).
 /// G is gathered only for the products that need it as one matrix. Each gradient is written only where its pointer
@@ -312,6 +340,7 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
     let chunks = (g.batch + per - 1) / per
     let colCount = g.patch * per * g.positions, gCount = o * per * g.positions
     let smallProduct = T.self == Float.self && usesSmallProducts(g, outChannels: o)
+    let direct = T.self == Float.self && usesDirectConvolution(g, outChannels: o)
     // Per-chunk partial sums of dW (O x CKK) and db (O).
     var partialW = [T](repeating: 0, count: dw != nil ? chunks * o * g.patch : 0)
     var partialB = [T](repeating: 0, count: db != nil ? chunks * o : 0)
@@ -323,14 +352,17 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
         // Each present only when needed: an empty array's base address is not a flag (it may be non-nil).
         let pwOut = dw != nil ? ppw.baseAddress.map { SendablePointer(pointer: $0) } : nil
         let pbOut = db != nil ? ppb.baseAddress.map { SendablePointer(pointer: $0) } : nil
-        // Room for the gathered G only where it is gathered (see `inPlace` below).
-        let gathered = dx != nil || smallProduct
-        forEachConvChunk(g, outChannels: o, scratchCount: (dw != nil || dx != nil ? colCount : 0) + (gathered ? gCount : 0)) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
+        // Scratch for what this call unfolds and gathers: the columns (for the input gradient, and for the weight
+        // gradient off the direct path), G where it is gathered (see `inPlace` below), the direct kernel's own.
+        let gathered = dx != nil || (smallProduct && !direct)
+        let colSpace = dx != nil || (dw != nil && !direct) ? colCount : 0, gSpace = gathered ? gCount : 0
+        let directSpace = dw != nil && direct ? directConvolutionScratch(g, outChannels: o) : 0
+        forEachConvChunk(g, outChannels: o, scratchCount: colSpace + gSpace + directSpace) { (ci, n0, nb, scratch: UnsafeMutablePointer<T>) in
             let gradp = UnsafePointer(gradS.pointer), xp = UnsafePointer(xS.pointer), wp = UnsafePointer(wS.pointer)
             let columns = nb * g.positions
-            let cols = scratch, gm = scratch + colCount
-            // Without an input gradient on the packed path, G is read in place, image by image; otherwise it is
-            // gathered once: G[c, i·P + p] = gradOut[n0 + i, c, p].
+            let cols = scratch, gm = scratch + colSpace
+            // Without an input gradient on the packed or the direct path, G is read in place, image by image;
+            // otherwise it is gathered once: G[c, i·P + p] = gradOut[n0 + i, c, p].
             let inPlace = !gathered
             if !inPlace {
                 for c in 0..<o {
@@ -359,12 +391,19 @@ func conv2dBackward<T: AxonFloat>(_ gradp: UnsafePointer<T>, _ xp: UnsafePointer
                 }
             }
             if let pwOut {
-                // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; every row pair dotted.
-                im2col(xp, g, images: n0, nb, into: cols)
-                if smallProduct {
+                // dW[c, r] = Σ_j G[c, j]·cols[r, j]: this chunk's partial; read from the images in place, or every
+                // row pair of G and the unfolded columns dotted.
+                if direct {
+                    _ = axon_conv_direct_wgrad_f32(floats(xp), g.channels, g.height, g.width, g.kernelH, g.kernelW,
+                                                   g.padH, g.padW, floats(gradp), o, g.outH, g.outW, n0, nb,
+                                                   mutableFloats(pwOut.pointer + ci * o * g.patch),
+                                                   mutableFloats(gm + gSpace))
+                } else if smallProduct {
+                    im2col(xp, g, images: n0, nb, into: cols)
                     rowDots(UnsafePointer(gm), o, UnsafePointer(cols), g.patch, columns,
                             into: pwOut.pointer + ci * o * g.patch)
                 } else {  // G · colsᵀ through the packed GEMM (colsᵀ read as a transposed view)
+                    im2col(xp, g, images: n0, nb, into: cols)
                     for i in 0..<(inPlace ? nb : 1) {  // in place: K split by image, added in image order
                         T.gemm(m: o, n: g.patch, k: inPlace ? g.positions : columns,
                                a: inPlace ? MatrixView(base: gradp + (n0 + i) * o * g.positions, rowStride: g.positions, columnStride: 1)

@@ -148,6 +148,32 @@ int axon_col2im_s1_f32_with(int level, const float *cols, long channels, long he
                             long ow, long pad_h, long pad_w, long n0, long nb, float *dx);
 int axon_col2im_s1_f32(const float *cols, long channels, long height, long width, long kh, long kw, long oh, long ow,
                        long pad_h, long pad_w, long n0, long nb, float *dx);
+// Direct convolution at stride 1 without dilation (direct_conv.c), for images [n0, n0 + nb) of NCHW x with zero
+// padding pad_h, pad_w. The forward pass writes y's NCHW planes of those images: each output its bias (0 when bias is
+// NULL), then w[o, c, kh, kw] times the input added by FMAs in (c, kh, kw) order, the values im2col followed by
+// axon_sgemm_small gives. The weight gradient writes dw[o, (c, kh, kw)] = the sum over those images' output positions p
+// of g[o, p] times the input p reads at (c, kh, kw): vector lanes summed over each image's positions in order, added
+// image after image, then reduced by a fixed tree. Both take axon_conv_direct_scratch(...) floats of scratch, and return 0, having done
+// nothing, when the CPU or shape is not covered: level 1, rows of fewer than axon_conv_direct_lanes(level) outputs,
+// patches of more than 256 elements. Levels: 1 none, 2 AVX2 with FMA, 3 AVX-512; the plain forms use the highest this
+// CPU runs.
+int axon_conv_direct_levels(void);
+long axon_conv_direct_lanes(int level);
+long axon_conv_direct_scratch(long channels, long height, long width, long pad_h, long pad_w, long out_channels,
+                              long patch);
+int axon_conv_direct_f32_with(int level, const float *x, long channels, long height, long width, long kh, long kw,
+                              long pad_h, long pad_w, const float *w, const float *bias, long out_channels, long oh,
+                              long ow, long n0, long nb, float *y, float *scratch);
+int axon_conv_direct_f32(const float *x, long channels, long height, long width, long kh, long kw, long pad_h,
+                         long pad_w, const float *w, const float *bias, long out_channels, long oh, long ow, long n0,
+                         long nb, float *y, float *scratch);
+int axon_conv_direct_wgrad_f32_with(int level, const float *x, long channels, long height, long width, long kh, long kw,
+                                    long pad_h, long pad_w, const float *g, long out_channels, long oh, long ow, long n0,
+                                    long nb, float *dw, float *scratch);
+int axon_conv_direct_wgrad_f32(const float *x, long channels, long height, long width, long kh, long kw, long pad_h,
+                               long pad_w, const float *g, long out_channels, long oh, long ow, long n0, long nb,
+                               float *dw, float *scratch);
+
 // Winograd F(2x2, 3x3) for float32 3x3 convolutions at stride 1 (winograd.c). The filter transform writes, from w
 // [o, c, 3, 3], the 16 packed A operands of the micro-kernel (mr output channels per sliver, zero past o):
 // u[((ξ·slivers + s)·c + j)·mr + r]. The convolution writes the NCHW output of images [n0, n0 + nb) (zero padding
