@@ -90,9 +90,10 @@ static inline __m256 maxpool2x2_avx2_step(__m256 a0, __m256 a1, __m256 b0, __m25
     return best;
 }
 
-// Eight windows per step; the last 1-7 windows of a row (rows of 7 and 14 windows are common) with masked loads
-// into a step whose results are copied out for those windows only. With relu the maxima are rectified (v <= 0 gives
-// +0, NaN stays), and `code` (may be NULL) gets each window's winner, 0-3, or 4 where the ReLU zeroed it. Returns ow.
+// Eight windows per step; the last 1-7 windows of a row (rows of 5, 7, 13 and 14 windows are common) with masked
+// loads into a step whose values and indices are stored for those windows only, by axon_store8's plain stores. With
+// relu the maxima are rectified (v <= 0 gives +0, NaN stays), and `code` (may be NULL) gets each window's winner, 0-3,
+// or 4 where the ReLU zeroed it. Returns ow.
 __attribute__((target("avx2")))
 static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, long width, long ow, float *o, long *ix,
                                 unsigned char *code, int relu) {
@@ -111,27 +112,19 @@ static long maxpool2x2_avx2_row(const float *r0, const float *r1, long row0, lon
             best = _mm256_and_ps(best, keep);
             at = _mm256_blendv_epi8(_mm256_set1_epi32(4), at, _mm256_castps_si256(keep));
         }
-        if (rest == 8) {
-            _mm256_storeu_ps(o + j, best);
-            if (ix) {
-                const __m256i base = _mm256_set1_epi64x(row0 + 2 * j);
-                _mm256_storeu_si256((__m256i *)(ix + j), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off))));
-                _mm256_storeu_si256((__m256i *)(ix + j + 4), _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1))));
-            }
-            if (!code) continue;
+        // The first `rest` windows' values, and their indices (int64, moved as pairs of float lanes by the same stores).
+        axon_store8(o + j, rest, (axon_v8)best);
+        if (ix) {
+            const __m256i base = _mm256_set1_epi64x(row0 + 2 * j);
+            const __m256i lo = _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off)));
+            const __m256i hi = _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1)));
+            axon_store8((float *)(ix + j), 2 * rest, (axon_v8)_mm256_castsi256_ps(lo));
+            axon_store8((float *)(ix + j + 4), 2 * (rest - 4), (axon_v8)_mm256_castsi256_ps(hi));
         }
-        float values[8];
-        int32_t positions[8], winners[8];
-        _mm256_storeu_ps(values, best);
-        _mm256_storeu_si256((__m256i *)positions, off);
+        if (!code) continue;
+        int32_t winners[8];
         _mm256_storeu_si256((__m256i *)winners, at);
-        for (long t = 0; t < rest; t++) {
-            if (rest < 8) {
-                o[j + t] = values[t];
-                if (ix) ix[j + t] = row0 + 2 * j + positions[t];
-            }
-            if (code) code[j + t] = (unsigned char)winners[t];
-        }
+        for (long t = 0; t < rest; t++) code[j + t] = (unsigned char)winners[t];
     }
     return ow;
 }

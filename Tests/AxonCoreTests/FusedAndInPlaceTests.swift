@@ -312,10 +312,10 @@ final class FusedAndInPlaceTests: XCTestCase {
                 XCTAssertEqual(fast.doubleScalars, expected, "k\(k) s\(s) d\(d)")
                 XCTAssert(checkGradients({ maxPool2d($0[0], kernelSize: (k, k), stride: (s, s), dilation: (d, d)) }, at: [x.detached()]).passed)
             }
-            // Rows wide enough for the vector loops, whole and with 1-3 windows left over (17, 14 and 7 windows), with
-            // ties and NaNs: the values and the winners (the gradient lands on the first maximum, or the first NaN) of
-            // the definition.
-            for w in [34, 28, 14] {
+            // Rows wide enough for the vector loops, whole and with windows left over (17, 15, 14, 13, 11, 7 and 5
+            // windows: every remainder of the 4-, 8- and 16-window steps but two), with ties and NaNs: the values and
+            // the winners (the gradient lands on the first maximum, or the first NaN) of the definition.
+            for w in [34, 30, 28, 26, 22, 14, 10] {
                 var v = (0..<(2 * 3 * 26 * w)).map { _ in Double(Int.random(in: -3...3)) }
                 v[5] = .nan; v[40] = .nan; v[41] = .nan; v[26 * w + 7] = .nan
                 let wide = Tensor(shape: [2, 3, 26, w], scalars: v.map { Float($0) }).requiringGrad()
