@@ -530,6 +530,48 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The fixed-order float sum (a convolution's bias gradient) at every level this CPU runs: within float32's rounding
+    /// of the float64 sum, the same value on every call, and for the portable and AVX2 levels the bits of their
+    /// documented orders (8 running sums; 32 folded into 8, with the blocks of 8 and the zero-filled tail, then
+    /// axon_hsum8's tree), for lengths around each block size, a plane of 11x11 and of 26x26, and one of 4099.
+    func testFixedOrderSumAtEveryLevel() {
+        // The lanes' running sums of x[start..<end] in blocks of `lanes`, the last block zero-filled.
+        func laneSums(_ x: [Float], _ lanes: Int, from start: Int, to end: Int, into sums: inout [Float]) {
+            var k = start
+            while k < end {
+                for l in 0..<lanes where k + l < end { sums[l] += x[k + l] }
+                k += lanes
+            }
+        }
+        for n in [0, 1, 7, 8, 9, 31, 32, 33, 40, 63, 64, 65, 121, 676, 4099] {
+            let x = randomFloats(n)
+            let exact = x.reduce(0.0) { $0 + Double($1) }
+            // Level 1: 8 running sums over whole blocks, a tree, then the tail one by one.
+            var s8 = [Float](repeating: 0, count: 8)
+            laneSums(x, 8, from: 0, to: n / 8 * 8, into: &s8)
+            var portable = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]))
+            for k in (n / 8 * 8)..<n { portable += x[k] }
+            // Level 2: 32 running sums over whole blocks of 32, folded into 8 pairwise, then the rest in blocks of 8.
+            var s32 = [Float](repeating: 0, count: 32)
+            laneSums(x, 32, from: 0, to: n / 32 * 32, into: &s32)
+            var v = [Float](repeating: 0, count: 8)
+            for l in 0..<8 {
+                let low: Float = s32[l] + s32[8 + l], high: Float = s32[16 + l] + s32[24 + l]
+                v[l] = low + high
+            }
+            laneSums(x, 8, from: n / 32 * 32, to: n, into: &v)
+            let h: [Float] = (0..<4).map { v[$0] + v[4 + $0] }
+            let avx2 = (h[0] + h[2]) + (h[1] + h[3])
+            for level in 1...Int(axon_sum_levels()) {
+                let sum = axon_sum_f32_with(Int32(level), x, n)
+                XCTAssertEqual(Double(sum), exact, accuracy: 1e-6 * max(1, Double(n)), "level \(level), n \(n)")
+                XCTAssertEqual(sum.bitPattern, axon_sum_f32_with(Int32(level), x, n).bitPattern, "level \(level), n \(n)")
+                if level == 1 { XCTAssertEqual(sum.bitPattern, portable.bitPattern, "portable, n \(n)") }
+                if level == 2 { XCTAssertEqual(sum.bitPattern, avx2.bitPattern, "AVX2, n \(n)") }
+            }
+        }
+    }
+
     /// The vector im2col and col2im for stride 1 (padded or not) at every level this CPU runs, against the plain
     /// loops (float64 runs those), on rows of 1 to 32 outputs, paddings wider than the kernel's reach, and blocks
     /// shorter than one vector; neither writes past its output.

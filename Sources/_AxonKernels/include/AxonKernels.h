@@ -201,7 +201,10 @@ void axon_winograd_weight_grad_f32(const float *x, long c, long h, long w, long 
                                    float *scratch, float *m);
 void axon_winograd_filter_grad_f32(const float *m, long o, long c, float *dw);
 
-// Sum of n floats in a fixed order (vector running sums, then a tree).
+// Sum of n floats in a fixed order (vector running sums, then a tree). Levels: 1 portable (8 running sums), 2 AVX2
+// (32), 3 AVX-512 (16); axon_sum_f32 uses the highest this CPU runs.
+int axon_sum_levels(void);
+float axon_sum_f32_with(int level, const float *x, long n);
 float axon_sum_f32(const float *x, long n);
 
 // ---- Per-channel passes of batch normalisation (norm.c) -------------------------------------------
