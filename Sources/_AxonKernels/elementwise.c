@@ -546,7 +546,7 @@ static float sum_avx512(const float *x, long n) {
 
 // 32 running sums (four vectors: four chains of additions in flight, not one), added pairwise into 8, which take the
 // blocks of 8 left and the tail (zero-filled), then axon_hsum8's tree. In a C harness on a Zen 3 (family 25 model 1),
-// planes of 676, 784 and 121 floats: 16.2-17.0 floats/ns against 5.7-6.4 for the portable loop this level ran before.
+// planes of 676, 784 and 121 floats: 15.0-17.0 floats/ns against 5.7-6.4 for the portable loop this level ran before.
 __attribute__((target("avx2")))
 static float sum_avx2(const float *x, long n) {
     axon_v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
