@@ -146,9 +146,8 @@ package func channelSumsThenAffine(_ a: Tensor, _ b: Tensor, shiftA: [Double]? =
             let outA = SendablePointer(pointer: pa.baseAddress!), outAB = SendablePointer(pointer: pab.baseAddress!)
             parallelFor(c, grain: channelGrain(n * s)) { r in
                 // A pooled gradient is spread over its windows once, a block of channels at a time, for both passes.
-                let spreadCount = n * min(block, r.count) * s
-                let spread = sums.unpooling == nil ? nil : Scratch.allocate(Float.self, count: spreadCount)
-                defer { if let spread { Scratch.free(spread, count: spreadCount) } }
+                let spread = sums.unpooling == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: n * min(block, r.count) * s)
+                defer { spread?.deallocate() }
                 for lo in stride(from: r.lowerBound, to: r.upperBound, by: block) {
                     let channels = lo..<min(r.upperBound, lo + block)
                     sums.run(channels, outA.pointer, outAB.pointer, spread: spread)
@@ -301,10 +300,10 @@ package final class PoolWindowCodes: @unchecked Sendable {
         self.shape = shape
         // 15 bytes to spare (zeros): the backward kernel reads 16 codes at a time.
         let windows = shape[0] * shape[1] * (shape[2] / 2) * (shape[3] / 2)
-        bytes = Scratch.allocate(UInt8.self, count: windows + 15)
+        bytes = .allocate(capacity: windows + 15)
         (bytes + windows).initialize(repeating: 0, count: 15)
     }
-    deinit { Scratch.free(bytes, count: count + 15) }
+    deinit { bytes.deallocate() }
 
     /// The winners' flat positions in the input (int64, shaped like the pooled output), as max pooling's indices; a window
     /// coded 4 gets its first input.

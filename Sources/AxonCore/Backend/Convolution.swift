@@ -181,8 +181,8 @@ func winogradForward(_ src: UnsafePointer<Float>, _ wp: UnsafePointer<Float>, _ 
                      _ g: Conv2dGeometry, outChannels o: Int, into output: UnsafeMutablePointer<Float>) {
     let variant = GEMM.bestVariant
     let c = g.channels, mr = Int(variant.mr), slivers = (o + mr - 1) / mr
-    let u = Scratch.allocate(Float.self, count: 16 * slivers * mr * c)
-    defer { Scratch.free(u, count: 16 * slivers * mr * c) }
+    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * slivers * mr * c)
+    defer { u.deallocate() }
     axon_winograd_filter_f32(wp, o, c, mr, u)
     let us = SendablePointer(pointer: u), out = SendablePointer(pointer: output)
     let x = SendablePointer(pointer: UnsafeMutablePointer(mutating: src))
@@ -200,8 +200,8 @@ func winogradForward(_ src: UnsafePointer<Float>, _ wp: UnsafePointer<Float>, _ 
 func winogradInputGradient(_ grad: UnsafePointer<Float>, _ wp: UnsafePointer<Float>, _ g: Conv2dGeometry,
                            adjoint a: Conv2dGeometry, outChannels o: Int, into dx: UnsafeMutablePointer<Float>) {
     let c = g.channels
-    let turned = Scratch.allocate(Float.self, count: o * c * 9)
-    defer { Scratch.free(turned, count: o * c * 9) }
+    let turned = UnsafeMutablePointer<Float>.allocate(capacity: o * c * 9)
+    defer { turned.deallocate() }
     for i in 0..<o {
         for j in 0..<c {
             for k in 0..<9 { turned[(j * o + i) * 9 + k] = wp[(i * c + j) * 9 + 8 - k] }
@@ -219,8 +219,8 @@ func winogradWeightGradient(_ grad: UnsafePointer<Float>, _ xp: UnsafePointer<Fl
     // The products' columns are the input channels: the tile for that many, as in the GEMM.
     let variant = GEMM.variant(columns: c)
     let per = convChunkImages(g, outChannels: o), chunks = (g.batch + per - 1) / per
-    let partial = Scratch.allocate(Float.self, count: chunks * size)
-    defer { Scratch.free(partial, count: chunks * size) }
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * size)
+    defer { partial.deallocate() }
     let ps = SendablePointer(pointer: partial), x = SendablePointer(pointer: UnsafeMutablePointer(mutating: xp))
     let dy = SendablePointer(pointer: UnsafeMutablePointer(mutating: grad))
     let scratch = axon_winograd_weight_scratch(c, o, Int(variant.mr), Int(variant.nr), per, g.outH, g.outW)
@@ -245,8 +245,8 @@ func forEachConvChunk<T: AxonFloat>(_ g: Conv2dGeometry, outChannels o: Int, scr
     // Small convolutions stay on the calling thread (one chunk at a time, the same arithmetic).
     let tasks = work < (1 << 15) ? 1 : chunks
     runTasks(tasks) { t in
-        let scratch = Scratch.allocate(T.self, count: scratchCount)
-        defer { Scratch.free(scratch, count: scratchCount) }
+        let scratch = UnsafeMutablePointer<T>.allocate(capacity: scratchCount)
+        defer { scratch.deallocate() }
         for ci in (tasks == 1 ? 0..<chunks : t..<(t + 1)) {
             let n0 = ci * per
             body(ci, n0, min(per, g.batch - n0), scratch)

@@ -65,8 +65,8 @@ enum GEMM {
             // element sums the same products in the same order, from the same start (C's values when accumulating,
             // the bias otherwise), so the result has the same bits. Each task transposes its finished block of Cᵀ
             // into C itself, while it is in its core's cache.
-            let ct = Scratch.allocate(Float.self, count: n * m)
-            defer { Scratch.free(ct, count: n * m) }
+            let ct = allocateAligned(n * m)
+            defer { ct.deallocate() }
             // Accumulating over one K block, each element is C's value plus the block's sum, one addition in either
             // order: the product is made from zero and added onto C as it is transposed back (an LSTM step's h·W_hhᵀ
             // into its gates), instead of C being transposed into the buffer first.
@@ -211,8 +211,8 @@ enum GEMM {
         func multiplyBlock(rows: Range<Int>, slivers: Range<Int>, pc: Int, kcCur: Int, jc: Int, ncCur: Int,
                            accumulate: Bool, sliver: (Int) -> (UnsafePointer<Float>, Int)) {
             let mSlivers = (rows.count + mr - 1) / mr
-            let packedA = aInPlace ? nil : Scratch.allocate(Float.self, count: mSlivers * mr * kcCur)
-            defer { if let packedA { Scratch.free(packedA, count: mSlivers * mr * kcCur) } }
+            let packedA = aInPlace ? nil : allocateAligned(mSlivers * mr * kcCur)
+            defer { packedA?.deallocate() }
             if let packedA, a.rowStride == 1 && a.columnStride % 1024 == 0 {
                 // A transposed (Gᵀ·X) with its columns 4 KiB apart (an LSTM's weight gradient: the gates' gradient is 1024
                 // wide). Packed sliver by sliver, each sliver read 24 bytes from each of kc columns, all in one L1 set; packed
@@ -256,8 +256,8 @@ enum GEMM {
             runTasks(tasks) { t in
                 let own = slivers(t), blocks = rowBlocks(t)
                 if own.isEmpty || blocks.isEmpty { return }
-                let buffer = Scratch.allocate(Float.self, count: min(kc, k) * own.count * nr)
-                defer { Scratch.free(buffer, count: min(kc, k) * own.count * nr) }
+                let buffer = allocateAligned(min(kc, k) * own.count * nr)
+                defer { buffer.deallocate() }
                 var pc = 0
                 while pc < k {
                     let kcCur = min(kc, k - pc)
@@ -308,8 +308,8 @@ enum GEMM {
         }
 
         // B packed once per K block and column block, shared by the tasks.
-        let packedB = Scratch.allocate(Float.self, count: kc * min(nc, (n + nr - 1) / nr * nr))
-        defer { Scratch.free(packedB, count: kc * min(nc, (n + nr - 1) / nr * nr)) }
+        let packedB = allocateAligned(kc * min(nc, (n + nr - 1) / nr * nr))
+        defer { packedB.deallocate() }
         var jc = 0
         while jc < n {
             let ncCur = min(nc, n - jc)
@@ -410,6 +410,12 @@ enum GEMM {
     /// A is row-major, and its rows are not 4 KiB apart (they would all fall in one L1 set).
     static func readsAInPlace(_ a: MatrixView<Float>) -> Bool {
         a.columnStride == 1 && a.rowStride % 1024 != 0
+    }
+
+    /// Packed panels start on a cache line (64 bytes), so no vector load of a sliver splits two lines.
+    static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
     }
 
     /// Packs `rows x cols` of A starting at (row0, col0) as `cols` groups of `mr` values (zero-padded).

@@ -308,18 +308,7 @@ int axon_pool_threads(void);
 void axon_pool_set_threads(int n);
 // Number of online CPUs.
 int axon_cpu_count(void);
-
-// ---- Element memory (memory.c) ------------------------------------------------------------
-// 64-byte-aligned blocks for tensor buffers and scratch panels, NULL when out of memory. Freed blocks from 1 KiB to a
-// quarter of the cache's limit stay in a bounded cache for the next request of the same size (a training step's
-// buffers). axon_buffer_free takes the size that was asked for.
-void *axon_buffer_alloc(size_t bytes);
-void axon_buffer_free(void *p, size_t bytes);
-// The cache's byte limit (default 64 MiB; 0 turns it off and frees what it holds) and what it holds now.
-size_t axon_buffer_cache_limit(void);
-void axon_buffer_set_cache_limit(size_t bytes);
-size_t axon_buffer_cached_bytes(void);
-// glibc's malloc thresholds for training loops; 1 when applied. Never applied at load time.
+// glibc's malloc thresholds for training loops (pool.c); 1 when applied. Never applied at load time.
 int axon_tune_allocator(void);
 
 // ---- Grad mode (thread-local, as PyTorch's) -----------------------------------------------
