@@ -8,8 +8,6 @@ final class SafeTensorsTests: XCTestCase {
     var dir: URL!
 
     override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("axon-io-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         CrashTest.runIfChild([
             // Overwrite a checkpoint with 256 MiB of new data (the parent kills this process once the temporary file
             // holds a MiB).
@@ -18,6 +16,9 @@ final class SafeTensorsTests: XCTestCase {
                 try? SafeTensors.save(["w": Tensor.ones([1 << 26])], to: path)
             },
         ])
+        // After the crash cases: a child, killed mid-save, would leave its own directory behind.
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("axon-io-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
