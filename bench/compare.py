@@ -9,8 +9,8 @@ PyTorch comes from the reference environment (../shared/bench/setup_reference.sh
 ~/.axon-reference). The machine is shared and noisy: each side runs --repeats times, alternating Axon and
 PyTorch so that both see the same conditions, and every figure is the median of its runs. The thread counts take
 turns within each repeat, and each training and inference row's scaling from the fewest threads to the others is
-printed as the median of the ratios of runs in the same repeat (paired, minutes apart at most). The MLP's and LeNet's
-scaling is also measured within one process (`axon-bench --scaling`, `torch_bench.py --scaling`): blocks of steps
+printed as the median of the ratios of runs in the same repeat (paired, minutes apart at most). The MLP's, LeNet's and
+the Playground net's scaling is also measured within one process (`axon-bench --scaling`, `torch_bench.py --scaling`): blocks of steps
 alternate between 1 thread and the most, back to back, and Axon's rounds are also given by the state of the
 machine probed before each (see `pairedScaling` in axon-bench)."""
 import argparse, json, os, subprocess, sys
@@ -114,11 +114,11 @@ for t in sorted(set(threads) - {t0}):
         scaling.append({"name": f"{name}: {t0} -> {t} threads", "threads": t, "axon": axon_s, "pytorch": torch_s,
                         "runs": axon_pairs, "unit": "x"})
 
-# The MLP's and LeNet's scaling within one process, Axon then PyTorch, from 1 thread to the most.
+# The MLP's, LeNet's and the Playground net's scaling within one process, Axon then PyTorch, from 1 thread to the most.
 in_process = []
 many = max(threads)
 if many > 1:
-    for workload in ("mlp", "lenet"):
+    for workload in ("mlp", "lenet", "playground"):
         flags = ["--workload", workload, "--threads", str(many), "--scaling"] + (["--quick"] if a.quick else [])
         ax = json.loads(subprocess.run([bench] + flags, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         th = json.loads(subprocess.run([a.python, os.path.join(here, "torch_bench.py")] + flags, check=True, capture_output=True,

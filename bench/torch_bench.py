@@ -23,6 +23,23 @@ def median_time(fn, reps, rounds=5):
         ts.append((time.perf_counter() - t) / reps)
     return sorted(ts)[rounds // 2]
 
+def paired_scaling(step, steps):
+    """As axon-bench --scaling: rounds of a block of steps on 1 thread and one on N (1 first in even rounds), each
+    block after one untimed step; the round's ratio is the 1-thread block's time over the other's."""
+    ratios = []
+    for r in range(7 if a.quick else 31):
+        seconds = {}
+        for n in ([1, a.threads] if r % 2 == 0 else [a.threads, 1]):
+            torch.set_num_threads(n)
+            step()
+            t = time.perf_counter()
+            for _ in range(steps): step()
+            seconds[n] = time.perf_counter() - t
+        ratios.append(seconds[1] / seconds[a.threads])
+    ratios.sort()
+    return dict(scaling_median=ratios[len(ratios) // 2], scaling_lowest=ratios[0], scaling_highest=ratios[-1],
+                scaling_rounds=len(ratios))
+
 def idx(name):
     b = gzip.open(D + name).read()
     dims = [int.from_bytes(b[4 + 4 * i: 8 + 4 * i], "big") for i in range(b[3])]
@@ -62,6 +79,11 @@ if a.workload:  # one training workload in its own process, for its own peak RSS
         opt = torch.optim.SGD(net.parameters(), lr=0.03)
         def step():
             opt.zero_grad(); F.mse_loss(net(x), y).backward(); opt.step()
+        if a.scaling and a.threads > 1:
+            # Blocks of 100 steps: PyTorch's step takes about 20 times Axon's, so its blocks last about as long.
+            out.update(paired_scaling(step, 50 if a.quick else 100))
+            print(json.dumps(out))
+            sys.exit(0)
         out["steps_per_second"] = 1 / median_time(step, 100 if a.quick else 500, rounds=15)  # as axon-bench
     else:
         xtr = torch.tensor(idx("train-images-idx3-ubyte.gz"), dtype=torch.float32).div_(255).unsqueeze(1)
@@ -85,27 +107,13 @@ if a.workload:  # one training workload in its own process, for its own peak RSS
             limit = 12800 if a.quick else len(xtr)
         perm = torch.randperm(limit, generator=torch.Generator().manual_seed(0))
         if a.scaling and a.threads > 1:
-            # As axon-bench --scaling: rounds of a block of steps on 1 thread and one on N (1 first in even rounds), each
-            # block after one untimed step; the round's ratio is the 1-thread block's time over the other's.
             batch = [0]
             def step():
                 j = perm[batch[0]:batch[0] + 64]
                 batch[0] = (batch[0] + 64) % (limit - 63)
                 opt.zero_grad(); F.cross_entropy(net(xtr[j]), ytr[j]).backward(); opt.step()
             steps = 4 if a.workload == "conv-bn" else 40
-            steps, ratios = steps // 2 if a.quick else steps, []
-            for r in range(7 if a.quick else 31):
-                seconds = {}
-                for n in ([1, a.threads] if r % 2 == 0 else [a.threads, 1]):
-                    torch.set_num_threads(n)
-                    step()
-                    t = time.perf_counter()
-                    for _ in range(steps): step()
-                    seconds[n] = time.perf_counter() - t
-                ratios.append(seconds[1] / seconds[a.threads])
-            ratios.sort()
-            out.update(scaling_median=ratios[len(ratios) // 2], scaling_lowest=ratios[0], scaling_highest=ratios[-1],
-                       scaling_rounds=len(ratios))
+            out.update(paired_scaling(step, steps // 2 if a.quick else steps))
             print(json.dumps(out))
             sys.exit(0)
         t = time.perf_counter()

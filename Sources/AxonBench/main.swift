@@ -199,6 +199,14 @@ if let workload = option("--workload") {
         let net = Sequential(Linear(2, 8), Tanh(), Linear(8, 8), Tanh(), Linear(8, 1))
         let opt = SGD(net.parameters(), lr: 0.03)
         func step() { opt.zeroGrad(); mseLoss(net(x), y).backward(); opt.step() }
+        if args.contains("--scaling"), let many = option("--threads").flatMap(Int.init), many > 1 {
+            // Blocks of 1000 steps (tens of ms, as the MLP's blocks of 40): "never slower with more threads" measured
+            // under one state of the machine, where runs seconds apart saw different ones.
+            out.merge(pairedScaling(threads: many, steps: quick ? 500 : 1000, rounds: quick ? 7 : 31, step)) { $1 }
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            exit(0)
+        }
         // Many short rounds, median: a burst of noise on the shared machine spoils a round, not the figure.
         let perStep = timeIt(reps: quick ? 100 : 500, rounds: 15) { step() }
         out["steps_per_second"] = 1 / perStep
